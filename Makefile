@@ -1,0 +1,34 @@
+# mlpbench: `make bench` and `make test` are all a fresh machine needs.
+PYTHON      ?= python3
+VENV        ?= .venv
+BIN         := $(VENV)/bin
+CONFIG      ?= configs/default.toml
+STAMP       := $(VENV)/.installed
+TORCH_PKG   ?= torch==2.13.0
+export PYTHONDONTWRITEBYTECODE=1
+
+.PHONY: install test bench quick benchmarks lint clean
+
+install: $(STAMP)
+
+# Re-running is cheap: pip runs again only when the project's files change.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[keras,test]'
+	touch $(STAMP)
+
+test: install
+	$(BIN)/python -m pytest -q tests
+
+bench: install
+	$(BIN)/mlpbench run --backend numpy --dataset mnist --epochs 35 --batch-size 500
+
+benchmarks: install
+	$(BIN)/python -m pytest -q benchmarks --benchmark-columns=min,median,max,iqr,rounds
+
+lint: install
+	$(BIN)/ruff check bench mlp_numpy mlp_keras tests benchmarks examples
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .benchmarks build *.egg-info

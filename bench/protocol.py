@@ -1,0 +1,246 @@
+"""The contract between the harness and a backend.
+
+A backend is any class meeting :class:`Trainer`. It receives a :class:`ModelSpec`, a
+:class:`TrainSpec`, a device and a dtype, starts from the weights the harness hands it
+(``ModelSpec.initial_weights``), and reports one :class:`EpochRecord` per epoch. Nothing here
+imports an ML framework: backends import this module, never the reverse.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+
+ACTIVATIONS = ("sigmoid", "tanh", "relu")
+OUTPUT_ACTIVATIONS = ("sigmoid", "softmax")
+LOSSES = ("categorical_crossentropy", "binary_crossentropy")
+INITS = ("glorot_uniform", "sqrt_nodes")
+OPTIMIZERS = ("sgd", "rmsprop")
+DTYPES = ("float32", "float64")
+DEVICES = ("cpu", "gpu")
+TRAIN_ACCURACY = ("none", "batch", "full")
+SHUFFLE = ("own", "harness", "none")
+PHASES = ("shuffle", "forward", "backward", "update", "eval")
+
+
+class SpecError(ValueError):
+    """A bad option: the message names the option and the allowed values."""
+
+
+def _choice(name: str, value: Any, allowed: Sequence[str]) -> None:
+    if value not in allowed:
+        raise SpecError(f"{name} = {value!r} is not allowed; choose one of: {', '.join(allowed)}")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The network every backend builds: a dense MLP.
+
+    Regularization follows Keras's convention so that both backends optimize one loss:
+    ``l2`` adds ``l2 * sum(W**2)`` and ``l1`` adds ``l1 * sum(|W|)`` per regularized kernel
+    (biases never), so the gradient gains ``2*l2*W + l1*sign(W)``. As in the article's Keras
+    model the output layer is not regularized unless ``regularize_output`` is set.
+    """
+
+    layers: tuple[int, ...] = (784, 70, 30, 10)
+    activation: str = "sigmoid"
+    output_activation: str = "sigmoid"
+    loss: str = "categorical_crossentropy"
+    l1: float = 0.0
+    l2: float = 0.01
+    regularize_output: bool = False
+    init: str = "glorot_uniform"
+    init_factor: float = 2.0  # the article's init_weight_fact, used by "sqrt_nodes"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "layers", tuple(int(n) for n in self.layers))
+        if len(self.layers) < 2:
+            raise SpecError(
+                f"layers = {list(self.layers)!r} needs at least an input and an output size, "
+                "e.g. [784, 70, 30, 10]"
+            )
+        if any(n <= 0 for n in self.layers):
+            raise SpecError(f"layers = {list(self.layers)!r}: every layer size must be > 0")
+        _choice("activation", self.activation, ACTIVATIONS)
+        _choice("output_activation", self.output_activation, OUTPUT_ACTIVATIONS)
+        _choice("loss", self.loss, LOSSES)
+        _choice("init", self.init, INITS)
+        if self.l1 < 0 or self.l2 < 0:
+            raise SpecError(f"l1 = {self.l1}, l2 = {self.l2}: regularization factors must be >= 0")
+
+    @property
+    def n_layers(self) -> int:
+        """Number of weight layers (dense layers)."""
+        return len(self.layers) - 1
+
+    def regularized(self, layer: int) -> bool:
+        return layer < self.n_layers - 1 or self.regularize_output
+
+    def initial_weights(self, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The (kernel, bias) pairs every backend starts from, float64, kernel shape (n_in, n_out).
+
+        ``glorot_uniform`` is Keras's default: U(-r, r), r = sqrt(6 / (n_in + n_out)).
+        ``sqrt_nodes`` is the article's interval: U(-r, r), r = init_factor / sqrt(n_in).
+        Biases start at zero, as Keras's do.
+        """
+        rng = np.random.default_rng(seed)
+        out = []
+        for n_in, n_out in zip(self.layers[:-1], self.layers[1:]):
+            if self.init == "glorot_uniform":
+                r = math.sqrt(6.0 / (n_in + n_out))
+            else:
+                r = self.init_factor / math.sqrt(n_in)
+            out.append((rng.uniform(-r, r, size=(n_in, n_out)), np.zeros(n_out)))
+        return out
+
+    def flops_per_sample(self) -> tuple[int, int]:
+        """(forward, training step) floating-point operations per sample, GEMMs only.
+
+        A dense layer n_in -> n_out costs 2*n_in*n_out per sample for each of: the forward
+        product, the weight gradient, and the delta propagated to the layer below. The input
+        layer needs no delta, so a step costs 6*sum(n_in*n_out) - 2*n_0*n_1. Element-wise work
+        (activations, bias, optimizer) is O(n) per sample and left out, as is usual.
+        """
+        sizes = [a * b for a, b in zip(self.layers[:-1], self.layers[1:])]
+        forward = 2 * sum(sizes)
+        return forward, 3 * forward - 2 * sizes[0]
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """How to train. ``decay`` is the article's ``decrease_const``: the learning rate of
+    epoch e (0-based) is ``learning_rate / prod_{i=1..e} (1 + decay * i)``."""
+
+    epochs: int = 35
+    batch_size: int = 500
+    optimizer: str = "rmsprop"
+    learning_rate: float = 0.001
+    momentum: float = 0.0  # sgd: Keras's rule v = m*v - lr*g; w += v
+    rho: float = 0.9  # rmsprop, Keras's default
+    epsilon: float = 1e-7  # rmsprop, Keras's default
+    decay: float = 0.0
+    shuffle: str = "own"  # own: the backend's shuffling; harness: the orders below; none
+    seed: int = 0
+    train_accuracy: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.epochs <= 0:
+            raise SpecError(f"epochs = {self.epochs}: must be > 0")
+        if self.batch_size <= 0:
+            raise SpecError(f"batch_size = {self.batch_size}: must be > 0")
+        if self.learning_rate <= 0:
+            raise SpecError(f"learning_rate = {self.learning_rate}: must be > 0")
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("shuffle", self.shuffle, SHUFFLE)
+        _choice("train_accuracy", self.train_accuracy, TRAIN_ACCURACY)
+
+    def epoch_learning_rates(self) -> list[float]:
+        """The learning rate of each epoch under the article's compounding decay."""
+        rates, lr = [], self.learning_rate
+        for e in range(self.epochs):
+            lr = lr / (1.0 + self.decay * e)
+            rates.append(lr)
+        return rates
+
+
+def spec_from_mapping(cls: type, values: Mapping[str, Any], where: str = "") -> Any:
+    """Build a ModelSpec/TrainSpec from a dict, naming unknown keys and the allowed ones."""
+    allowed = [f.name for f in fields(cls)]
+    unknown = sorted(set(values) - set(allowed))
+    if unknown:
+        raise SpecError(
+            f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}"
+            f"{' in ' + where if where else ''}; allowed keys: {', '.join(allowed)}"
+        )
+    return cls(**values)
+
+
+def batch_orders(n: int, epochs: int, seed: int) -> Callable[[int], np.ndarray]:
+    """The harness's per-epoch permutations: the same for every backend, from the seed alone."""
+
+    def order(epoch: int) -> np.ndarray:
+        return np.random.default_rng([seed, epoch]).permutation(n)
+
+    return order
+
+
+@dataclass
+class TrainData:
+    """Preprocessed data in the run's dtype. Labels are integer class ids."""
+
+    x: np.ndarray
+    y: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    n_classes: int
+    name: str = ""
+    order: Callable[[int], np.ndarray] | None = None  # set when TrainSpec.shuffle == "harness"
+
+    def one_hot(self, y: np.ndarray, dtype: Any = None) -> np.ndarray:
+        out = np.zeros((len(y), self.n_classes), dtype=dtype or self.x.dtype)
+        out[np.arange(len(y)), y] = 1
+        return out
+
+
+@dataclass
+class EpochRecord:
+    """What a backend reports after each epoch. Times in seconds; NaN where unknown."""
+
+    epoch: int
+    wall_s: float
+    cpu_s: float
+    loss: float
+    accuracy: float = math.nan
+    phases: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    devices: tuple[str, ...] = ("cpu",)
+    dtypes: tuple[str, ...] = ("float32", "float64")
+    phases: bool = False
+    unavailable: dict[str, str] = field(default_factory=dict)  # device -> why not here
+
+    def why_not(self, device: str, dtype: str) -> str | None:
+        """The reason a (device, dtype) point cannot run here, or None if it can."""
+        if device in self.unavailable:
+            return self.unavailable[device]
+        if device not in self.devices:
+            return f"device {device!r} not supported (supports: {', '.join(self.devices)})"
+        if dtype not in self.dtypes:
+            return f"dtype {dtype!r} not supported (supports: {', '.join(self.dtypes)})"
+        return None
+
+
+OnEpochEnd = Callable[[EpochRecord], None]
+
+
+@runtime_checkable
+class Trainer(Protocol):
+    """A backend. ``options`` carries backend-specific knobs from the config."""
+
+    name: ClassVar[str]
+
+    @classmethod
+    def capabilities(cls) -> Capabilities: ...
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        train: TrainSpec,
+        device: str = "cpu",
+        dtype: str = "float32",
+        options: Mapping[str, Any] | None = None,
+    ) -> None: ...
+
+    def fit(self, data: TrainData, on_epoch_end: OnEpochEnd | None = None) -> None: ...
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]: ...
+
+    def weights(self) -> list[np.ndarray]: ...
+
+    def info(self) -> dict[str, Any]: ...

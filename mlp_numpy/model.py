@@ -1,0 +1,371 @@
+"""The article's MLP, written to run as close to the BLAS as NumPy allows.
+
+Layout, chosen for speed and kept readable:
+
+* All parameters live in one flat vector ``params``; layer l is a view ``W_ext[l]`` of shape
+  (n_in + 1, n_out) whose row 0 is the bias and rows 1: the kernel. The optimizer therefore
+  updates every parameter with a handful of whole-vector NumPy calls.
+* Batches are rows (batch, features), C-contiguous, gathered into preallocated buffers; every
+  activation, delta and gradient has its own preallocated buffer and is written in place.
+* The delta of the input layer is never computed (the article's main lesson).
+
+The ablation switches (``compute_input_delta``, ``bias_as_column``) put the article's slower
+variants back, each as one small named branch, so their cost can be measured.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bench.protocol import ModelSpec, SpecError, TrainSpec
+
+EPS = 1e-7  # Keras's epsilon, used to clip probabilities in the loss
+
+
+@dataclass(frozen=True)
+class Ablation:
+    """Switches that turn one optimization off each (all False = the fast path)."""
+
+    compute_input_delta: bool = False  # back-propagate a delta to the input layer as well
+    bias_as_column: bool = False  # glue a column of ones to each layer's input, per batch
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> Ablation:
+        return cls(
+            compute_input_delta=bool(options.get("compute_input_delta", False)),
+            bias_as_column=bool(options.get("bias_as_column", False)),
+        )
+
+
+class PhaseClock:
+    """Accumulates seconds per phase; ``sync`` waits for an asynchronous device first."""
+
+    def __init__(self, enabled: bool, sync: Callable[[], None] | None = None) -> None:
+        self.enabled = enabled
+        self.sync = sync
+        self.totals: dict[str, float] = {}
+        self._t = 0.0
+
+    def start(self) -> None:
+        if self.enabled:
+            if self.sync:
+                self.sync()
+            self._t = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        if self.enabled:
+            if self.sync:
+                self.sync()
+            t = time.perf_counter()
+            self.totals[phase] = self.totals.get(phase, 0.0) + t - self._t
+            self._t = t
+
+    def take(self) -> dict[str, float]:
+        out, self.totals = self.totals, {}
+        return out
+
+
+class MLP:
+    """A dense MLP with in-place forward, backward and optimizer steps."""
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        train: TrainSpec,
+        dtype: str = "float32",
+        xp: Any = np,
+        ablation: Ablation | None = None,
+        initial_weights: list[tuple[np.ndarray, np.ndarray]] | None = None,
+    ) -> None:
+        if spec.loss == "binary_crossentropy" and spec.output_activation != "sigmoid":
+            raise SpecError(
+                "loss = 'binary_crossentropy' needs output_activation = 'sigmoid' "
+                f"(got {spec.output_activation!r})"
+            )
+        self.spec, self.train, self.xp = spec, train, xp
+        self.dtype = np.dtype(dtype)
+        self.ablation = ablation or Ablation()
+        sizes = spec.layers
+        shapes = [(n_in + 1, n_out) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+        total = sum(a * b for a, b in shapes)
+        self.params = xp.zeros(total, dtype=self.dtype)
+        self.grads = xp.zeros(total, dtype=self.dtype)
+        self.W_ext, self.G_ext = [], []
+        off = 0
+        for shape in shapes:
+            n = shape[0] * shape[1]
+            self.W_ext.append(self.params[off : off + n].reshape(shape))
+            self.G_ext.append(self.grads[off : off + n].reshape(shape))
+            off += n
+        # Views the fast path uses: kernel rows 1:, bias row 0 (both contiguous).
+        self.W = [w[1:] for w in self.W_ext]
+        self.b = [w[0] for w in self.W_ext]
+        self.gW = [g[1:] for g in self.G_ext]
+        self.gb = [g[0] for g in self.G_ext]
+        init = initial_weights if initial_weights is not None else spec.initial_weights(train.seed)
+        self.set_weights(init)
+        # Optimizer state and scratch, whole-vector.
+        self.state = xp.zeros(total, dtype=self.dtype)
+        self.scratch = xp.zeros(total, dtype=self.dtype)
+        self._batch = 0
+        self._alloc(1)
+
+    # ----------------------------------------------------------------- buffers
+    def _alloc(self, batch: int) -> None:
+        """Preallocate every per-batch array for batches of up to ``batch`` rows."""
+        xp, dt, sizes = self.xp, self.dtype, self.spec.layers
+        self._batch = batch
+        self.X = xp.zeros((batch, sizes[0]), dtype=dt)
+        self.A = [self.X] + [xp.zeros((batch, n), dtype=dt) for n in sizes[1:]]
+        self.delta = [xp.zeros((batch, n), dtype=dt) for n in sizes]
+        self.tmp = [xp.zeros((batch, n), dtype=dt) for n in sizes]
+        self.rowsum = xp.zeros((batch, 1), dtype=dt)
+        self.rows = xp.arange(batch)
+        self.A_ext: list[Any] = [None] * self.spec.n_layers  # bias_as_column only
+
+    def ensure_batch(self, batch: int) -> None:
+        if batch > self._batch:
+            self._alloc(batch)
+
+    # ----------------------------------------------------------------- weights
+    def set_weights(self, pairs: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        for l, (w, b) in enumerate(pairs):
+            self.W[l][...] = self.xp.asarray(w, dtype=self.dtype)
+            self.b[l][...] = self.xp.asarray(b, dtype=self.dtype)
+
+    def get_weights(self) -> list[np.ndarray]:
+        out = []
+        for w, b in zip(self.W, self.b):
+            out += [_to_numpy(w).copy(), _to_numpy(b).copy()]
+        return out
+
+    # ----------------------------------------------------------------- forward
+    def forward(self, m: int) -> Any:
+        """Forward the first ``m`` rows of ``self.X``; returns the output activations."""
+        last = self.spec.n_layers - 1
+        for l in range(self.spec.n_layers):
+            Z = self.A[l + 1][:m]
+            if self.ablation.bias_as_column:
+                # The article's way: a new array with a column of ones, every batch, every layer.
+                A_ext = self.xp.ones((m, self.spec.layers[l] + 1), dtype=self.dtype)
+                A_ext[:, 1:] = self.A[l][:m]
+                self.A_ext[l] = A_ext
+                self.xp.matmul(A_ext, self.W_ext[l], out=Z)
+            else:
+                self.xp.matmul(self.A[l][:m], self.W[l], out=Z)
+                Z += self.b[l]
+            self._activate(Z, self.spec.output_activation if l == last else self.spec.activation, m)
+        return self.A[-1][:m]
+
+    def _activate(self, Z: Any, name: str, m: int) -> None:
+        xp = self.xp
+        if name == "sigmoid":  # 1/(1+e^-z) = (tanh(z/2)+1)/2: no overflow, SIMD tanh
+            Z *= 0.5
+            xp.tanh(Z, out=Z)
+            Z *= 0.5
+            Z += 0.5
+        elif name == "tanh":
+            xp.tanh(Z, out=Z)
+        elif name == "relu":
+            xp.maximum(Z, 0, out=Z)
+        else:  # softmax
+            s = self.rowsum[:m]
+            xp.max(Z, axis=1, keepdims=True, out=s)
+            Z -= s
+            xp.exp(Z, out=Z)
+            xp.sum(Z, axis=1, keepdims=True, out=s)
+            Z /= s
+
+    # ----------------------------------------------------------------- loss
+    def data_loss(self, y: Any, m: int) -> float:
+        """Mean loss over the batch, without the penalty; Keras's definitions and clipping."""
+        xp, rows = self.xp, self.rows[:m]
+        a = self.A[-1][:m]
+        if self.spec.loss == "categorical_crossentropy":
+            # Keras normalizes the outputs to sum to 1, clips, then takes the cross-entropy.
+            s = self.rowsum[:m]
+            xp.sum(a, axis=1, keepdims=True, out=s)
+            p = a[rows, y] / s[:, 0]
+            return float(-xp.log(xp.clip(p, EPS, 1 - EPS)).mean())
+        # binary cross-entropy, mean over the outputs: log a at the label, log(1-a) elsewhere
+        t, u = self.tmp[-1][:m], self.delta[-1][:m]  # delta is free until output_delta()
+        xp.clip(a, EPS, 1 - EPS, out=t)
+        xp.subtract(1, t, out=u)
+        xp.log(u, out=u)
+        xp.log(t, out=t)
+        u[rows, y] = t[rows, y]
+        return float(-u.sum() / u.size)
+
+    def output_delta(self, y: Any, m: int) -> None:
+        """dL/dz of the mean batch loss at the output layer, into ``delta[-1]``."""
+        xp, rows = self.xp, self.rows[:m]
+        a, d = self.A[-1][:m], self.delta[-1][:m]
+        if self.spec.loss == "categorical_crossentropy":
+            s = self.rowsum[:m]
+            xp.sum(a, axis=1, keepdims=True, out=s)
+            xp.divide(a, s, out=d)
+            d[rows, y] -= 1  # a/s - y; for softmax s = 1 and this is a - y
+            if self.spec.output_activation == "sigmoid":  # d/dz = (1 - a)(a/s - y)
+                t = self.tmp[-1][:m]
+                xp.subtract(1, a, out=t)
+                d *= t
+            d *= 1.0 / m
+        else:
+            xp.copyto(d, a)
+            d[rows, y] -= 1
+            d *= 1.0 / d.size
+
+    def penalty(self) -> float:
+        total = 0.0
+        for l in range(self.spec.n_layers):
+            if self.spec.regularized(l):
+                W = self.W[l]
+                if self.spec.l2 > 0:
+                    total += self.spec.l2 * float(self.xp.vdot(W, W))
+                if self.spec.l1 > 0:
+                    total += self.spec.l1 * float(self.xp.abs(W).sum())
+        return total
+
+    # ----------------------------------------------------------------- backward
+    def backward(self, m: int) -> None:
+        """Gradients of the mean batch loss into ``grads``; needs forward() and the output delta."""
+        xp, L = self.xp, self.spec.n_layers
+        for l in reversed(range(L)):
+            d = self.delta[l + 1][:m]
+            if self.ablation.bias_as_column:
+                xp.matmul(self.A_ext[l].T, d, out=self.G_ext[l])
+            else:
+                xp.matmul(self.A[l][:m].T, d, out=self.gW[l])
+                xp.sum(d, axis=0, out=self.gb[l])
+            if l > 0 or self.ablation.compute_input_delta:
+                self._propagate_delta(l, m)
+        self._regularize_gradient()
+
+    def _propagate_delta(self, l: int, m: int) -> None:
+        """delta[l] = (delta[l+1] @ W[l].T) * f'(A[l])."""
+        xp = self.xp
+        d_next, d, A, t = self.delta[l + 1][:m], self.delta[l][:m], self.A[l][:m], self.tmp[l][:m]
+        if self.ablation.bias_as_column:
+            # The article's way: propagate through the bias row too, then drop its column.
+            d[...] = (d_next @ self.W_ext[l].T)[:, 1:]
+        else:
+            xp.matmul(d_next, self.W[l].T, out=d)
+        act = self.spec.activation
+        if act == "sigmoid" or l == 0:  # the input layer's "activation" as in the article
+            xp.subtract(1, A, out=t)
+            t *= A
+        elif act == "tanh":
+            xp.square(A, out=t)
+            xp.subtract(1, t, out=t)
+        else:  # relu: A >= 0, so sign(A) is the 0/1 mask
+            xp.sign(A, out=t)
+        d *= t
+
+    def _regularize_gradient(self) -> None:
+        l1, l2 = self.spec.l1, self.spec.l2
+        if l1 == 0 and l2 == 0:
+            return
+        for l in range(self.spec.n_layers):
+            if not self.spec.regularized(l):
+                continue
+            W, g = self.W[l], self.gW[l]
+            s = self.scratch[: W.size].reshape(W.shape)
+            if l2 > 0:
+                self.xp.multiply(W, 2.0 * l2, out=s)
+                g += s
+            if l1 > 0:
+                self.xp.sign(W, out=s)
+                s *= l1
+                g += s
+
+    # ----------------------------------------------------------------- update
+    def update(self, lr: float) -> None:
+        """One optimizer step over the whole parameter vector, Keras's update rules."""
+        xp, t, g, p, v = self.xp, self.train, self.grads, self.params, self.state
+        s = self.scratch
+        if t.optimizer == "rmsprop":
+            # v = rho v + (1-rho) g^2 ; w -= lr g / sqrt(v + eps)
+            v *= t.rho
+            xp.square(g, out=s)
+            s *= 1.0 - t.rho
+            v += s
+            xp.add(v, t.epsilon, out=s)
+            xp.sqrt(s, out=s)
+            xp.divide(g, s, out=s)
+            s *= lr
+            p -= s
+        elif t.momentum:
+            # v = m v - lr g ; w += v
+            v *= t.momentum
+            xp.multiply(g, lr, out=s)
+            v -= s
+            p += v
+        else:
+            xp.multiply(g, lr, out=s)
+            p -= s
+
+    # ----------------------------------------------------------------- epochs
+    def train_epoch(
+        self,
+        x: Any,
+        y: Any,
+        order: Any,
+        lr: float,
+        clock: PhaseClock,
+        batch_accuracy: bool = False,
+    ) -> tuple[float, float]:
+        """One pass over the data in ``order``; returns (mean loss, batch accuracy or NaN)."""
+        xp, n, B = self.xp, len(order), self.train.batch_size
+        self.ensure_batch(min(B, n))
+        loss_sum, correct = 0.0, 0
+        for start in range(0, n, B):
+            clock.start()
+            idx = order[start : start + B]
+            m = len(idx)
+            gather(xp, x, idx, self.X[:m])
+            yb = y[idx]
+            clock.lap("shuffle")
+            out = self.forward(m)
+            loss_sum += (self.data_loss(yb, m) + self.penalty()) * m
+            self.output_delta(yb, m)
+            if batch_accuracy:
+                correct += int((out.argmax(axis=1) == yb).sum())
+            clock.lap("forward")
+            self.backward(m)
+            clock.lap("backward")
+            self.update(lr)
+            clock.lap("update")
+        return loss_sum / n, (correct / n if batch_accuracy else float("nan"))
+
+    def predict_scores(self, x: Any, y: Any, chunk: int = 0) -> tuple[float, float]:
+        """(mean loss + penalty, accuracy) over a whole set, forwarded in chunks."""
+        n = len(x)
+        chunk = chunk or max(self._batch, min(n, 10000))
+        self.ensure_batch(min(chunk, n))
+        chunk = min(chunk, self._batch)
+        loss_sum, correct = 0.0, 0
+        for start in range(0, n, chunk):
+            xs, ys = x[start : start + chunk], y[start : start + chunk]
+            m = len(xs)
+            self.X[:m] = xs
+            out = self.forward(m)
+            loss_sum += self.data_loss(ys, m) * m
+            correct += int((out.argmax(axis=1) == ys).sum())
+        return loss_sum / n + self.penalty(), correct / n
+
+
+def gather(xp: Any, x: Any, idx: Any, out: Any) -> None:
+    """out[:] = x[idx] without a temporary (mode="clip" skips NumPy's buffered bounds check)."""
+    if xp is np:
+        np.take(x, idx, axis=0, out=out, mode="clip")
+    else:
+        xp.take(x, idx, axis=0, out=out)
+
+
+def _to_numpy(a: Any) -> np.ndarray:
+    return a.get() if hasattr(a, "get") else np.asarray(a)

@@ -1,0 +1,125 @@
+"""The NumPy backend as a :class:`bench.protocol.Trainer`; CuPy runs the same code on a GPU."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from bench.protocol import Capabilities, EpochRecord, ModelSpec, OnEpochEnd, TrainData, TrainSpec
+from mlp_numpy.model import MLP, Ablation, PhaseClock
+
+OPTIONS = ("threads", "compute_input_delta", "bias_as_column", "phases")
+
+
+def _cupy_status() -> tuple[Any, str | None]:
+    """(cupy module or None, why the GPU is unavailable or None)."""
+    try:
+        import cupy
+    except Exception as e:  # ImportError, or a CUDA library that fails to load
+        return None, f"CuPy is not installed ({type(e).__name__}); pip install cupy-cuda12x"
+    try:
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            return None, "CuPy finds no GPU"
+    except Exception as e:
+        return None, f"CuPy finds no usable GPU: {e}"
+    return cupy, None
+
+
+class NumpyTrainer:
+    """Mini-batch training of :class:`mlp_numpy.model.MLP`, one phase clock per epoch."""
+
+    name: ClassVar[str] = "numpy"
+
+    @classmethod
+    def capabilities(cls) -> Capabilities:
+        _, why = _cupy_status()
+        return Capabilities(
+            devices=("cpu", "gpu"),
+            dtypes=("float32", "float64"),
+            phases=True,
+            unavailable={"gpu": why} if why else {},
+        )
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        train: TrainSpec,
+        device: str = "cpu",
+        dtype: str = "float32",
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
+        options = dict(options or {})
+        unknown = sorted(set(options) - set(OPTIONS))
+        if unknown:
+            raise ValueError(
+                f"unknown numpy backend option(s) {unknown}; allowed: {', '.join(OPTIONS)}"
+            )
+        self.spec, self.train, self.device, self.dtype = spec, train, device, dtype
+        self.xp: Any = np
+        self._sync = None
+        if device == "gpu":
+            cupy, why = _cupy_status()
+            if cupy is None:
+                raise RuntimeError(f"device 'gpu' unavailable for the numpy backend: {why}")
+            self.xp = cupy
+            self._sync = cupy.cuda.Device().synchronize
+        self.phases = bool(options.get("phases", True))
+        self.model = MLP(
+            spec,
+            train,
+            dtype=dtype,
+            xp=self.xp,
+            ablation=Ablation.from_options(options),
+            initial_weights=spec.initial_weights(train.seed),
+        )
+
+    def fit(self, data: TrainData, on_epoch_end: OnEpochEnd | None = None) -> None:
+        xp, t = self.xp, self.train
+        x = xp.asarray(data.x, dtype=self.dtype)
+        y = xp.asarray(data.y)
+        n = len(data.x)
+        if t.batch_size > n:
+            raise ValueError(f"batch_size = {t.batch_size} is larger than the data ({n} samples)")
+        rng = np.random.default_rng(t.seed)
+        clock = PhaseClock(self.phases, self._sync)
+        for epoch, lr in enumerate(t.epoch_learning_rates()):
+            if self._sync:
+                self._sync()
+            w0, c0 = time.perf_counter(), time.process_time()
+            clock.start()
+            if t.shuffle == "harness" and data.order is not None:
+                order = data.order(epoch)
+            elif t.shuffle == "none":
+                order = np.arange(n)
+            else:
+                order = rng.permutation(n)
+            order = xp.asarray(order)
+            clock.lap("shuffle")
+            loss, acc = self.model.train_epoch(
+                x, y, order, lr, clock, batch_accuracy=t.train_accuracy == "batch"
+            )
+            if t.train_accuracy == "full":  # the article's way: predict the whole training set
+                clock.start()
+                _, acc = self.model.predict_scores(x, y)
+                clock.lap("eval")
+            if self._sync:
+                self._sync()
+            wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+            if on_epoch_end:
+                on_epoch_end(EpochRecord(epoch, wall, cpu, loss, acc, clock.take()))
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        xp = self.xp
+        return self.model.predict_scores(xp.asarray(x, dtype=self.dtype), xp.asarray(y))
+
+    def weights(self) -> list[np.ndarray]:
+        return self.model.get_weights()
+
+    def info(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"numpy": np.__version__, "array_module": self.xp.__name__}
+        if self.xp is not np:
+            out["cupy"] = self.xp.__version__
+        return out

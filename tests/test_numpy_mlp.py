@@ -1,0 +1,196 @@
+"""The NumPy MLP: exact gradients, learning, dtype discipline, ablations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench import data as datasets
+from bench.protocol import ModelSpec, SpecError, TrainSpec
+from mlp_numpy.model import MLP, Ablation
+from mlp_numpy.trainer import NumpyTrainer
+
+CASES = [
+    ("sigmoid", "sigmoid", "categorical_crossentropy"),
+    ("tanh", "softmax", "categorical_crossentropy"),
+    ("relu", "sigmoid", "binary_crossentropy"),
+    ("sigmoid", "softmax", "categorical_crossentropy"),
+]
+
+
+def total_loss(m: MLP, x: np.ndarray, y: np.ndarray) -> float:
+    n = len(x)
+    m.X[:n] = x
+    m.forward(n)
+    return m.data_loss(y, n) + m.penalty()
+
+
+@pytest.mark.parametrize("ablation", [Ablation(), Ablation(True, True)], ids=["fast", "article"])
+@pytest.mark.parametrize("act,out,loss", CASES)
+def test_gradient_matches_central_differences(act, out, loss, ablation):
+    spec = ModelSpec(
+        layers=(6, 5, 4, 3),
+        activation=act,
+        output_activation=out,
+        loss=loss,
+        l1=0.01,
+        l2=0.02,
+        regularize_output=True,
+    )
+    m = MLP(spec, TrainSpec(batch_size=7), dtype="float64", ablation=ablation)
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(7, 6)), rng.integers(0, 3, 7)
+    m.ensure_batch(7)
+    total_loss(m, x, y)
+    m.output_delta(y, 7)
+    m.backward(7)
+    analytic = m.grads.copy()
+    numeric = np.zeros_like(analytic)
+    h = 1e-6
+    for i in range(len(analytic)):  # every weight and bias of every layer
+        old = m.params[i]
+        m.params[i] = old + h
+        plus = total_loss(m, x, y)
+        m.params[i] = old - h
+        minus = total_loss(m, x, y)
+        m.params[i] = old
+        numeric[i] = (plus - minus) / (2 * h)
+    start = 0
+    for l, g in enumerate(m.G_ext):  # layer views lie in order in the flat vector
+        num = numeric[start : start + g.size]
+        start += g.size
+        rel = np.linalg.norm(g.ravel() - num) / np.linalg.norm(num)
+        assert rel < 1e-6, f"layer {l}: relative error {rel:.2e}"
+
+
+def test_regularization_is_keras_convention():
+    spec = ModelSpec(layers=(3, 2, 2), l2=0.5, l1=0.25)
+    m = MLP(spec, TrainSpec(), dtype="float64")
+    w0 = m.W[0]
+    expected = 0.5 * float((w0**2).sum()) + 0.25 * float(np.abs(w0).sum())
+    assert m.penalty() == pytest.approx(expected)  # output layer not regularized by default
+
+
+def test_loss_falls_and_learns(synthetic, small_spec):
+    data = datasets.load(synthetic, "float64")
+    losses = []
+    t = NumpyTrainer(
+        small_spec, TrainSpec(epochs=8, batch_size=50, seed=0, learning_rate=0.02), dtype="float64"
+    )
+    t.fit(data, lambda e: losses.append(e.loss))
+    assert len(losses) == 8
+    assert losses[-1] < 0.7 * losses[0]
+    _, acc = t.evaluate(data.x_test, data.y_test)
+    assert acc > 0.8
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("options", [{}, {"compute_input_delta": True, "bias_as_column": True}])
+def test_training_loop_keeps_dtype(dtype, options, synthetic, small_spec):
+    data = datasets.load(synthetic, dtype)
+    t = NumpyTrainer(
+        small_spec,
+        TrainSpec(epochs=2, batch_size=64, optimizer="sgd", momentum=0.9, train_accuracy="full"),
+        dtype=dtype,
+        options=options,
+    )
+    t.fit(data)
+    m = t.model
+    arrays = [m.params, m.grads, m.state, m.scratch, m.X, m.rowsum, *m.A, *m.delta, *m.tmp]
+    arrays += [a for a in m.A_ext if a is not None]
+    for a in arrays:
+        assert a.dtype == np.dtype(dtype)
+    assert all(w.dtype == np.dtype(dtype) for w in t.weights())
+
+
+def test_float32_loop_does_not_upcast(synthetic, small_spec, monkeypatch):
+    """Every matmul in a float32 step gets float32 operands and a float32 result."""
+    data = datasets.load(synthetic, "float32")
+    t = NumpyTrainer(small_spec, TrainSpec(epochs=1, batch_size=64), dtype="float32")
+    seen = []
+    real = np.matmul
+
+    def spy(a, b, *args, **kw):
+        out = real(a, b, *args, **kw)
+        seen.append((a.dtype, b.dtype, out.dtype))
+        return out
+
+    monkeypatch.setattr(t.model.xp, "matmul", spy)
+    t.fit(data)
+    assert seen and all(d == (np.float32,) * 3 for d in seen)
+
+
+def test_input_delta_is_skipped_unless_asked(small_spec):
+    m = MLP(small_spec, TrainSpec(batch_size=4), dtype="float64")
+    m.ensure_batch(4)
+    m.X[:4] = 0.5
+    m.forward(4)
+    m.output_delta(np.array([0, 1, 2, 3]), 4)
+    m.delta[0][...] = 7.0
+    m.backward(4)
+    assert np.all(m.delta[0] == 7.0)  # untouched: never computed
+    m.ablation = Ablation(compute_input_delta=True)
+    m.backward(4)
+    assert not np.all(m.delta[0] == 7.0)
+
+
+def test_ablations_do_not_change_the_maths(synthetic, small_spec):
+    data = datasets.load(synthetic, "float64")
+    results = []
+    for options in ({}, {"compute_input_delta": True}, {"bias_as_column": True}):
+        t = NumpyTrainer(
+            small_spec,
+            TrainSpec(epochs=2, batch_size=50, shuffle="none"),
+            dtype="float64",
+            options=options,
+        )
+        t.fit(data)
+        results.append(t.weights())
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_decay_is_the_articles_compounding_rule():
+    rates = TrainSpec(epochs=35, learning_rate=0.001, decay=1e-6).epoch_learning_rates()
+    assert rates[0] == 0.001
+    assert rates[-1] == pytest.approx(0.0009994051838157095, rel=1e-12)  # the article's print
+
+
+def test_train_accuracy_modes(synthetic, small_spec):
+    data = datasets.load(synthetic, "float32")
+    for mode in ("none", "batch", "full"):
+        recs = []
+        t = NumpyTrainer(small_spec, TrainSpec(epochs=1, batch_size=50, train_accuracy=mode))
+        t.fit(data, recs.append)
+        assert np.isnan(recs[0].accuracy) == (mode == "none")
+        assert ("eval" in recs[0].phases) == (mode == "full")
+
+
+def test_flops_formula():
+    fwd, step = ModelSpec(layers=(784, 70, 30, 10)).flops_per_sample()
+    assert fwd == 2 * (784 * 70 + 70 * 30 + 30 * 10)
+    assert step == 3 * fwd - 2 * 784 * 70
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(layers=()),
+        dict(layers=(784,)),
+        dict(layers=(784, 0, 10)),
+        dict(activation="swish"),
+        dict(loss="mse"),
+    ],
+)
+def test_bad_model_specs(bad):
+    with pytest.raises(SpecError):
+        ModelSpec(**bad)
+
+
+def test_bce_needs_sigmoid_output():
+    with pytest.raises(SpecError, match="binary_crossentropy"):
+        MLP(
+            ModelSpec(layers=(3, 2), output_activation="softmax", loss="binary_crossentropy"),
+            TrainSpec(),
+        )
