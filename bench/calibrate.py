@@ -1,0 +1,69 @@
+"""The machine's GEMM peak, the yardstick for "how close to the hardware" a backend gets.
+
+Run in a fresh process per (dtype, threads, device) with the thread variables already set,
+exactly like a sweep point. A square matmul of size n costs 2*n**3 floating-point operations;
+the best of several repeats is the peak (noise only ever makes a run slower).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+
+def gemm_peak(
+    dtype: str, threads: int, device: str = "cpu", n: int = 0, repeats: int = 7
+) -> dict[str, Any]:
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    if device == "gpu":
+        import cupy as xp
+
+        sync = xp.cuda.Device().synchronize
+        n = n or 8192
+    else:
+        xp, sync = np, None
+        n = n or (2048 if dtype == "float32" else 1536)
+    rng = np.random.default_rng(0)
+    a = xp.asarray(rng.standard_normal((n, n)), dtype=dtype)
+    b = xp.asarray(rng.standard_normal((n, n)), dtype=dtype)
+    c = xp.empty((n, n), dtype=dtype)
+    times = []
+    with threadpool_limits(limits=threads):
+        xp.matmul(a, b, out=c)  # warm-up: threads spun up, pages touched
+        for _ in range(repeats):
+            if sync:
+                sync()
+            t0 = time.perf_counter()
+            xp.matmul(a, b, out=c)
+            if sync:
+                sync()
+            times.append(time.perf_counter() - t0)
+    best = min(times)
+    return {
+        "dtype": dtype,
+        "threads": threads,
+        "device": device,
+        "n": n,
+        "gflops": 2 * n**3 / best / 1e9,
+        "median_gflops": 2 * n**3 / sorted(times)[len(times) // 2] / 1e9,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.calibrate")
+    p.add_argument("--dtype", default="float32")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--n", type=int, default=0)
+    a = p.parse_args(argv)
+    print(json.dumps(gemm_peak(a.dtype, a.threads, a.device, a.n)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
