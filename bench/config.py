@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.data import DataSpec
-from bench.protocol import DEVICES, DTYPES, ModelSpec, SpecError, TrainSpec, spec_from_mapping
+from bench.protocol import DEVICES, DTYPES, ModelSpec, SpecError, TrainSpec
 from bench.runner import RunSpec
 from bench.threads import cpu_count
 

@@ -208,7 +208,7 @@ class Capabilities:
     def why_not(self, device: str, dtype: str) -> str | None:
         """The reason a (device, dtype) point cannot run here, or None if it can."""
         if device in self.unavailable:
-            return self.unavailable[device]
+            return f"device {device!r} unavailable: {self.unavailable[device]}"
         if device not in self.devices:
             return f"device {device!r} not supported (supports: {', '.join(self.devices)})"
         if dtype not in self.dtypes:

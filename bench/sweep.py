@@ -260,7 +260,7 @@ def run_sweep(
 ) -> Path:
     """Run (or complete) a sweep; returns its results directory."""
     if resume is not None:
-        resume = Path(resume)
+        resume = Path(resume).resolve()  # results/latest -> the real directory
         if not (resume / "config.toml").exists():
             raise FileNotFoundError(f"{resume} has no config.toml: not a results directory")
         cfg = load_config(resume / "config.toml")

@@ -34,3 +34,80 @@ def train_spec(**kw) -> TrainSpec:
     base = dict(epochs=2, batch_size=50, seed=1)
     base.update(kw)
     return TrainSpec(**base)
+
+
+FAKE_MODULE = '''
+"""Misbehaving backends for harness tests, registered through a real entry point."""
+import math, os, time
+import numpy as np
+from bench.protocol import Capabilities, EpochRecord
+from mlp_numpy.trainer import NumpyTrainer
+
+
+class Crash(NumpyTrainer):
+    name = "crash"
+
+    def fit(self, data, on_epoch_end=None):
+        os.abort()
+
+
+class Hang(NumpyTrainer):
+    name = "hang"
+
+    def fit(self, data, on_epoch_end=None):
+        time.sleep(600)
+
+
+class NanLoss(NumpyTrainer):
+    name = "nanloss"
+
+    def fit(self, data, on_epoch_end=None):
+        on_epoch_end(EpochRecord(0, 0.1, 0.1, math.nan))
+
+
+class GpuOnly(NumpyTrainer):
+    name = "gpuonly"
+
+    @classmethod
+    def capabilities(cls):
+        return Capabilities(devices=("gpu",), unavailable={"gpu": "no GPU in this test"})
+
+
+class NotATrainer:
+    pass
+'''
+
+FAKE_ENTRY_POINTS = """[mlpbench.backends]
+crash = fakebackends:Crash
+hang = fakebackends:Hang
+nanloss = fakebackends:NanLoss
+gpuonly = fakebackends:GpuOnly
+notatrainer = fakebackends:NotATrainer
+broken = fakebackends_missing:Thing
+"""
+
+
+@pytest.fixture(scope="session")
+def fake_plugin_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("plugins")
+    (root / "fakebackends.py").write_text(FAKE_MODULE)
+    info = root / "fake_mlpbench_backends-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: fake-mlpbench-backends\nVersion: 0.1\n"
+    )
+    (info / "entry_points.txt").write_text(FAKE_ENTRY_POINTS)
+    return root
+
+
+@pytest.fixture
+def fake_plugins(fake_plugin_dir, monkeypatch):
+    """Make the fake backends visible here and in worker processes."""
+    import os
+
+    monkeypatch.syspath_prepend(str(fake_plugin_dir))
+    old = os.environ.get("PYTHONPATH", "")
+    monkeypatch.setenv(
+        "PYTHONPATH", f"{fake_plugin_dir}{os.pathsep}{old}" if old else str(fake_plugin_dir)
+    )
+    return fake_plugin_dir
