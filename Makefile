@@ -21,8 +21,12 @@ $(STAMP): pyproject.toml
 test: install
 	$(BIN)/python -m pytest -q tests
 
+# The default sweep on real MNIST, then plots and report.html; prints the report's path.
 bench: install
-	$(BIN)/mlpbench run --backend numpy --dataset mnist --epochs 35 --batch-size 500
+	$(BIN)/mlpbench sweep $(CONFIG) --report
+
+quick: install
+	$(BIN)/mlpbench sweep configs/quick.toml --report
 
 benchmarks: install
 	$(BIN)/python -m pytest -q benchmarks --benchmark-columns=min,median,max,iqr,rounds

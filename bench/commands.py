@@ -55,6 +55,7 @@ def add_sweep(sub: Any) -> None:
     p.add_argument("--resume", metavar="DIR", help="complete an interrupted sweep in DIR")
     p.add_argument("--results", default="results", help="where new result dirs go (results/)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output (CI, pipes)")
+    p.add_argument("--report", action="store_true", help="then write plots and report.html")
     p.set_defaults(func=cmd_sweep)
 
 
@@ -75,7 +76,11 @@ def cmd_sweep(a: argparse.Namespace) -> int:
         directory = run_sweep(load_config(a.config), root=Path(a.results), quiet=a.quiet)
     if not a.quiet:
         print_summary_table(directory)
-    print(f"results: {directory}")
+    print(f"\nresults: {directory}")
+    if a.report:
+        from bench.report import write_report
+
+        print(f"report:  {write_report(directory)}")
     return 0
 
 
@@ -90,4 +95,66 @@ def cmd_summary(a: argparse.Namespace) -> int:
     from bench.commands_util import print_summary_table
 
     print_summary_table(a.directory)
+    return 0
+
+
+@parser
+def add_plot(sub: Any) -> None:
+    p = sub.add_parser("plot", help="(re)draw every plot of a result dir from its CSVs")
+    p.add_argument("directory", nargs="?", default="results/latest")
+    p.set_defaults(func=cmd_plot)
+
+
+def cmd_plot(a: argparse.Namespace) -> int:
+    from bench.plots import plot_all
+    from bench.results import resolve
+
+    for path in plot_all(resolve(a.directory)):
+        print(path)
+    return 0
+
+
+@parser
+def add_report(sub: Any) -> None:
+    p = sub.add_parser("report", help="plots + report.html of a result dir")
+    p.add_argument("directory", nargs="?", default="results/latest")
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_report(a: argparse.Namespace) -> int:
+    from bench.commands_util import print_summary_table
+    from bench.report import write_report
+    from bench.results import resolve
+
+    directory = resolve(a.directory)
+    print_summary_table(directory)
+    path = write_report(directory)
+    print(f"\nreport: {path}")
+    return 0
+
+
+@parser
+def add_compare(sub: Any) -> None:
+    p = sub.add_parser("compare", help="ratio table of two result dirs; exit 1 on a slowdown")
+    p.add_argument("a", help="baseline result dir")
+    p.add_argument("b", help="new result dir")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=0.10,
+        help="relative slowdown that counts (default 0.10 = 10%%)",
+    )
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level (0.05)")
+    p.set_defaults(func=cmd_compare)
+
+
+def cmd_compare(a: argparse.Namespace) -> int:
+    from bench.compare import compare, print_rows
+
+    rows = compare(a.a, a.b, a.threshold, a.alpha)
+    print_rows(rows, a.a, a.b)
+    slower = [r for r in rows if r.verdict.startswith("slower")]
+    if slower:
+        print(f"\n{len(slower)} point(s) slower by more than {100 * a.threshold:.0f}%")
+        return 1
     return 0

@@ -114,7 +114,7 @@ def speed_ratios(summary: Any, numerator: str = "keras", denominator: str = "num
     keys = [k for k in POINT if k != "backend"]
     a = summary[summary["backend"] == numerator].set_index(keys)
     b = summary[summary["backend"] == denominator].set_index(keys)
-    both = a.join(b, lsuffix="_a", rsuffix="_b", how="inner")
+    both = a.add_suffix("_a").join(b.add_suffix("_b"), how="inner")
     if both.empty:
         return pd.DataFrame(columns=[*keys, "ratio", "ratio_low", "ratio_high"])
     out = pd.DataFrame(

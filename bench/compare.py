@@ -1,0 +1,73 @@
+"""Compare two result directories point by point (asv-style), for humans and for CI.
+
+A point counts as slower when B's median steady epoch time exceeds A's by more than the
+threshold and a two-sided Mann-Whitney U test over the repeats rejects "same speed" at alpha.
+With fewer than 4 repeats on a side no test can reach alpha = 0.05; such a point is flagged on
+the threshold alone and marked so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bench.results import load_runs, resolve
+from bench.stats import POINT, mann_whitney_u
+
+MIN_TESTABLE = 4
+
+
+@dataclass
+class Row:
+    key: tuple
+    n_a: int
+    n_b: int
+    median_a: float
+    median_b: float
+    ratio: float  # B / A: > 1 means B is slower
+    p: float
+    verdict: str  # slower | faster | same | untestable-slower
+
+
+def compare(
+    a: str | Path, b: str | Path, threshold: float = 0.10, alpha: float = 0.05
+) -> list[Row]:
+    runs_a, runs_b = load_runs(resolve(a)), load_runs(resolve(b))
+    ok_a = runs_a[runs_a["status"] == "ok"].groupby(POINT)["steady_epoch_s"]
+    ok_b = runs_b[runs_b["status"] == "ok"].groupby(POINT)["steady_epoch_s"]
+    b_groups = dict(list(ok_b))
+    rows = []
+    for key, times_a in ok_a:
+        if key not in b_groups:
+            continue
+        ta, tb = times_a.to_numpy(float), b_groups[key].to_numpy(float)
+        ma, mb = float(np.median(ta)), float(np.median(tb))
+        _, p = mann_whitney_u(ta, tb)
+        ratio = mb / ma
+        testable = min(len(ta), len(tb)) >= MIN_TESTABLE
+        if ratio > 1 + threshold and (p <= alpha or not testable):
+            verdict = "slower" if testable else "slower (untested: n < 4)"
+        elif ratio < 1 / (1 + threshold) and (p <= alpha or not testable):
+            verdict = "faster"
+        else:
+            verdict = "same"
+        rows.append(Row(key, len(ta), len(tb), ma, mb, ratio, p, verdict))
+    return rows
+
+
+def print_rows(rows: list[Row], a: str, b: str) -> None:
+    print(f"A = {a}\nB = {b}\n")
+    print(
+        f"{'backend':<9}{'batch':>7} {'dtype':<8}{'dev':<4}{'thr':>4} {'variant':<12}"
+        f"{'A median':>10}{'B median':>10}{'B/A':>7}{'p':>8}  verdict"
+    )
+    for r in rows:
+        backend, batch, dtype, device, threads, variant = r.key
+        print(
+            f"{backend:<9}{batch:>7} {dtype:<8}{device:<4}{threads:>4} {str(variant):<12}"
+            f"{r.median_a:>10.4f}{r.median_b:>10.4f}{r.ratio:>7.2f}{r.p:>8.3f}  {r.verdict}"
+        )
+    if not rows:
+        print("no matching points")

@@ -1,0 +1,474 @@
+"""Plots from a results directory's CSVs alone, so any old result can be re-plotted.
+
+Each plot answers one question, has a title, labelled axes with units, a legend, and a caption
+naming the machine and the config; each is written as PNG and SVG under ``DIR/plots/``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from bench.environment import caption as machine_caption  # noqa: E402
+from bench.results import load_epochs, load_runs, read_environment  # noqa: E402
+from bench.stats import speed_ratios, summarize  # noqa: E402
+
+REFERENCE = "numpy"  # the backend others are compared with
+PHASES = ["shuffle", "forward", "backward", "update", "eval"]
+COLORS = {"numpy": "#1f77b4", "keras": "#d62728", "torch": "#2ca02c"}
+STYLES = {"float32": "-", "float64": "--"}
+
+
+class Context:
+    """What every plot needs: the tables, the caption, where to write."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.runs = load_runs(directory)
+        self.epochs = load_epochs(directory)
+        self.env = read_environment(directory)
+        self.summary = summarize(self.runs)
+        self.out = directory / "plots"
+        self.out.mkdir(exist_ok=True)
+        ok = self.runs[self.runs["status"] == "ok"]
+        cfg = self.env.get("config_name", directory.name)
+        n_train = int(ok["n_train"].iloc[0]) if len(ok) else 0
+        epochs = int(ok["epochs"].max()) if len(ok) else 0
+        self.caption = (
+            f"{machine_caption(self.env)}\nconfig {cfg}: {n_train} samples, "
+            f"{epochs} epochs; median over repeats, band = min-max  "
+            f"[{directory.name}]"
+        )
+
+    def color(self, backend: str) -> str:
+        if backend not in COLORS:
+            palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+            COLORS[backend] = palette[(len(COLORS) + 3) % len(palette)]
+        return COLORS[backend]
+
+    def max_threads(self) -> int:
+        return int(self.summary["threads"].max())
+
+    def default_variant(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The rows of the first (baseline) variant, so lines are not mixed across variants."""
+        if frame.empty:
+            return frame
+        first = str(self.runs["variant"].iloc[0])
+        return frame[frame["variant"].astype(str) == first]
+
+    def save(self, fig: Any, name: str) -> Path:
+        fig.text(0.01, 0.005, self.caption, fontsize=7, color="#555555", va="bottom")
+        fig.tight_layout(rect=(0, 0.07, 1, 1))
+        png = self.out / f"{name}.png"
+        fig.savefig(png, dpi=110)
+        fig.savefig(self.out / f"{name}.svg")
+        plt.close(fig)
+        return png
+
+
+def _log_x(ax: Any, values: Any) -> None:
+    """Log batch-size axis labelled with the batch sizes themselves."""
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    ax.set_xscale("log")
+    ticks = sorted({int(v) for v in values})
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticklabels([str(t) for t in ticks])
+
+
+def _log_y(ax: Any) -> None:
+    from matplotlib.ticker import FormatStrFormatter
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(FormatStrFormatter("%g"))
+    ax.tick_params(axis="y", which="minor", labelsize=7)
+
+
+def _series_label(backend: str, dtype: str, device: str, many_devices: bool) -> str:
+    return f"{backend} {dtype}" + (f" ({device})" if many_devices else "")
+
+
+def plot_epoch_time(ctx: Context) -> Path | None:
+    """(a) Steady-state time per epoch against batch size, a panel per thread count."""
+    s = ctx.default_variant(ctx.summary)
+    if s.empty:
+        return None
+    threads = sorted(s["threads"].unique())
+    many_devices = s["device"].nunique() > 1
+    fig, axes = plt.subplots(
+        1, len(threads), figsize=(5.2 * len(threads), 4.4), squeeze=False, sharey=True
+    )
+    for ax, t in zip(axes[0], threads):
+        for (backend, dtype, device), g in s[s["threads"] == t].groupby(
+            ["backend", "dtype", "device"]
+        ):
+            g = g.sort_values("batch_size")
+            ax.plot(
+                g["batch_size"],
+                g["median_s"],
+                STYLES.get(dtype, "-"),
+                marker="o",
+                color=ctx.color(backend),
+                label=_series_label(backend, dtype, device, many_devices),
+            )
+            ax.fill_between(
+                g["batch_size"], g["min_s"], g["max_s"], color=ctx.color(backend), alpha=0.15
+            )
+        _log_x(ax, s["batch_size"])
+        _log_y(ax)
+        ax.set_title(f"{t} thread{'s' if t > 1 else ''}")
+        ax.set_xlabel("batch size (samples)")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0][0].set_ylabel("steady-state time per epoch (s)")
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle("Time per epoch vs batch size (lower is faster)")
+    return ctx.save(fig, "epoch_time")
+
+
+def plot_speedup(ctx: Context) -> Path | None:
+    """(b) How many times faster NumPy is than each other backend, against batch size."""
+    s = ctx.default_variant(ctx.summary)
+    others = [b for b in s["backend"].unique() if b != REFERENCE]
+    if not others or REFERENCE not in set(s["backend"]):
+        return None
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    top = ctx.max_threads()
+    for other in others:
+        r = speed_ratios(s, numerator=other, denominator=REFERENCE)
+        for (dtype, device, threads), g in r.groupby(["dtype", "device", "threads"]):
+            g = g.sort_values("batch_size")
+            ax.plot(
+                g["batch_size"],
+                g["ratio"],
+                STYLES.get(dtype, "-"),
+                marker="o" if threads == top else "s",
+                alpha=1.0 if threads == top else 0.55,
+                color=ctx.color(other),
+                label=f"vs {other}: {dtype}, {device}, {threads} thr",
+            )
+            ax.fill_between(
+                g["batch_size"], g["ratio_low"], g["ratio_high"], color=ctx.color(other), alpha=0.12
+            )
+    ax.axhline(1.0, color="black", lw=1.2)
+    _log_x(ax, s["batch_size"])
+    _log_y(ax)
+    ax.annotate(
+        "equal speed",
+        xy=(1.0, 1.0),
+        xycoords=("axes fraction", "data"),
+        xytext=(-4, 3),
+        textcoords="offset points",
+        ha="right",
+        fontsize=8,
+    )
+    ax.set_xlabel("batch size (samples)")
+    ax.set_ylabel("speed-up of NumPy (other's time / NumPy's time, x)")
+    ax.set_title("NumPy vs the frameworks: above 1, NumPy is faster")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    return ctx.save(fig, "speedup")
+
+
+def plot_thread_scaling(ctx: Context) -> Path | None:
+    """(c) Speed-up over one thread against thread count, with the ideal line."""
+    s = ctx.default_variant(ctx.summary)
+    if s["threads"].nunique() < 2:
+        return None
+    batches = sorted(s["batch_size"].unique())
+    fig, axes = plt.subplots(
+        1, len(batches), figsize=(3.6 * len(batches), 4.0), squeeze=False, sharey=True
+    )
+    top = int(s["threads"].max())
+    for ax, b in zip(axes[0], batches):
+        for (backend, dtype, device), g in s[s["batch_size"] == b].groupby(
+            ["backend", "dtype", "device"]
+        ):
+            g = g.sort_values("threads")
+            base = g[g["threads"] == g["threads"].min()]["median_s"]
+            if base.empty:
+                continue
+            ax.plot(
+                g["threads"],
+                base.iloc[0] / g["median_s"],
+                STYLES.get(dtype, "-"),
+                marker="o",
+                color=ctx.color(backend),
+                label=f"{backend} {dtype}",
+            )
+        ax.plot([1, top], [1, top], color="gray", lw=1, ls=":", label="ideal")
+        ax.set_title(f"batch {b}")
+        ax.set_xlabel("threads")
+        ax.grid(True, alpha=0.3)
+    axes[0][0].set_ylabel("speed-up over 1 thread (x)")
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle("Thread scaling (ideal: dotted)")
+    return ctx.save(fig, "thread_scaling")
+
+
+def plot_dtype(ctx: Context) -> Path | None:
+    """(d) float32 over float64 speed-up per backend, against batch size."""
+    s = ctx.default_variant(ctx.summary)
+    if set(s["dtype"]) != {"float32", "float64"}:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.4))
+    keys = ["backend", "batch_size", "device", "threads"]
+    wide = s.pivot_table(index=keys, columns="dtype", values="median_s").dropna().reset_index()
+    for (backend, threads), g in wide.groupby(["backend", "threads"]):
+        g = g.sort_values("batch_size")
+        ax.plot(
+            g["batch_size"],
+            g["float64"] / g["float32"],
+            marker="o",
+            ls="-" if threads == ctx.max_threads() else "--",
+            color=ctx.color(backend),
+            label=f"{backend}, {threads} thr",
+        )
+    ax.axhline(1.0, color="black", lw=1)
+    ax.axhline(2.0, color="gray", lw=1, ls=":")
+    ax.annotate(
+        "2x: half the bytes per number",
+        xy=(1.0, 2.0),
+        xycoords=("axes fraction", "data"),
+        xytext=(-4, 3),
+        textcoords="offset points",
+        ha="right",
+        fontsize=8,
+    )
+    _log_x(ax, s["batch_size"])
+    ax.set_xlabel("batch size (samples)")
+    ax.set_ylabel("float64 time / float32 time (x)")
+    ax.set_title("What float32 buys (the article's first lesson)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    return ctx.save(fig, "dtype_speedup")
+
+
+def phase_table(ctx: Context, backend: str = REFERENCE) -> pd.DataFrame:
+    """Median seconds per phase per steady-state epoch, by batch size (float32, most threads)."""
+    e = ctx.epochs
+    cols = [f"phase_{p}" for p in PHASES if f"phase_{p}" in e.columns]
+    if e.empty or not cols:
+        return pd.DataFrame()
+    e = ctx.default_variant(e[(e["backend"] == backend) & (e["epoch"] > 1)])
+    if e.empty:
+        return pd.DataFrame()
+    dtype = "float32" if (e["dtype"] == "float32").any() else e["dtype"].iloc[0]
+    e = e[(e["dtype"] == dtype) & (e["threads"] == e["threads"].max())]
+    per_run = e.groupby(["batch_size", "run_id"])[cols].median()
+    table = per_run.groupby("batch_size").median().fillna(0.0)
+    table.columns = [c.removeprefix("phase_") for c in table.columns]
+    return table.loc[:, table.sum() > 0]
+
+
+def plot_phases(ctx: Context) -> Path | None:
+    """(e) Where the NumPy backend's epoch goes: stacked phases per batch size."""
+    table = phase_table(ctx)
+    if table.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.4))
+    bottom = np.zeros(len(table))
+    labels = [str(b) for b in table.index]
+    for phase in table.columns:
+        ax.bar(labels, table[phase], bottom=bottom, label=phase)
+        bottom += table[phase].to_numpy()
+    ax.set_xlabel("batch size (samples)")
+    ax.set_ylabel("seconds per epoch")
+    ax.set_title("NumPy backend: time per phase (steady-state epochs)")
+    ax.legend(fontsize=8)
+    ax.grid(True, axis="y", alpha=0.3)
+    return ctx.save(fig, "phases")
+
+
+def plot_efficiency(ctx: Context) -> Path | None:
+    """(f) Achieved GFLOP/s as a share of the calibrated GEMM peak."""
+    s = ctx.default_variant(ctx.summary).dropna(subset=["efficiency"])
+    if s.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(7.5, 4.4))
+    for (backend, dtype, threads), g in s.groupby(["backend", "dtype", "threads"]):
+        g = g.sort_values("batch_size")
+        ax.plot(
+            g["batch_size"],
+            100 * g["efficiency"],
+            STYLES.get(dtype, "-"),
+            marker="o",
+            color=ctx.color(backend),
+            alpha=1.0 if threads == ctx.max_threads() else 0.5,
+            label=f"{backend} {dtype}, {threads} thr",
+        )
+    ax.axhline(100, color="black", lw=1)
+    _log_x(ax, s["batch_size"])
+    ax.set_ylim(0, max(105, float(100 * s["efficiency"].max()) + 5))
+    ax.set_xlabel("batch size (samples)")
+    ax.set_ylabel("efficiency (% of GEMM peak)")
+    ax.set_title("How close to the hardware: training GFLOP/s / calibrated matmul peak")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    return ctx.save(fig, "efficiency")
+
+
+def plot_accuracy_time(ctx: Context) -> Path | None:
+    """(g) Training loss against wall time, and test accuracy against total training time."""
+    ok = ctx.default_variant(ctx.runs[ctx.runs["status"] == "ok"])
+    e = ctx.epochs
+    if ok.empty or e.empty:
+        return None
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.4))
+    pick = ok[(ok["dtype"] == ok["dtype"].iloc[0]) & (ok["threads"] == ok["threads"].max())]
+    batch = 500 if (pick["batch_size"] == 500).any() else int(pick["batch_size"].iloc[0])
+    for backend, g in pick[pick["batch_size"] == batch].groupby("backend"):
+        run = g.iloc[0]["run_id"]
+        curve = e[e["run_id"] == run].sort_values("epoch")
+        left.plot(
+            curve["wall_s"].cumsum(),
+            curve["loss"],
+            marker=".",
+            color=ctx.color(backend),
+            label=backend,
+        )
+    left.set_xlabel("cumulative training wall time (s)")
+    left.set_ylabel("training loss (incl. penalty)")
+    left.set_title(f"Loss vs time, batch {batch}, {pick['dtype'].iloc[0]}")
+    left.grid(True, alpha=0.3)
+    left.legend(fontsize=8)
+    for backend, g in ok.groupby("backend"):
+        right.scatter(
+            g["train_s"],
+            g["test_accuracy"],
+            color=ctx.color(backend),
+            label=backend,
+            s=18,
+            alpha=0.7,
+        )
+    right.set_xscale("log")
+    right.set_xlabel("total training wall time (s)")
+    right.set_ylabel("test accuracy")
+    right.set_title("Accuracy reached vs time spent (every run)")
+    right.grid(True, alpha=0.3)
+    right.legend(fontsize=8)
+    return ctx.save(fig, "accuracy_time")
+
+
+def plot_startup(ctx: Context) -> Path | None:
+    """(h) Start-up costs per backend: import, model build, and the first epoch's extra time."""
+    ok = ctx.runs[ctx.runs["status"] == "ok"]
+    if ok.empty:
+        return None
+    ok = ok.assign(first_extra_s=(ok["first_epoch_s"] - ok["steady_epoch_s"]).clip(lower=0))
+    table = ok.groupby("backend")[["import_s", "setup_s", "first_extra_s"]].median()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    x = np.arange(len(table))
+    width = 0.27
+    names = {
+        "import_s": "import",
+        "setup_s": "model build",
+        "first_extra_s": "first epoch minus steady epoch (tracing)",
+    }
+    for i, col in enumerate(table.columns):
+        ax.bar(x + (i - 1) * width, table[col], width, label=names[col])
+    ax.set_xticks(x, table.index)
+    ax.set_ylabel("seconds (median over runs)")
+    ax.set_title("Start-up costs, paid once per process")
+    ax.legend(fontsize=8)
+    ax.grid(True, axis="y", alpha=0.3)
+    return ctx.save(fig, "startup")
+
+
+def ablation_table(ctx: Context) -> pd.DataFrame:
+    """Each variant's median time over the first variant's float32 time, per (backend, batch),
+    at the most threads measured."""
+    s = ctx.summary
+    if s.empty or s["variant"].nunique() < 2:
+        return pd.DataFrame()
+    s = s[s["threads"] == s["threads"].max()]
+    base_name = str(ctx.runs["variant"].iloc[0])
+    keys = ["backend", "batch_size", "device", "threads"]
+    base = s[(s["variant"] == base_name) & (s["dtype"] == "float32")].set_index(keys)["median_s"]
+    rows = []
+    for r in s.itertuples():
+        key = (r.backend, r.batch_size, r.device, r.threads)
+        if key not in base.index or (r.variant == base_name and r.dtype == "float32"):
+            continue
+        label = r.variant if r.dtype == "float32" else f"{r.variant} + float64"
+        if r.variant == base_name:
+            label = "float64"
+        rows.append(
+            {
+                "backend": r.backend,
+                "batch_size": r.batch_size,
+                "switch": label,
+                "cost": r.median_s / base.loc[key],
+                "cost_low": r.min_s / base.loc[key],
+                "cost_high": r.max_s / base.loc[key],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def plot_ablation(ctx: Context) -> Path | None:
+    """The cost of turning off each optimization, as a multiple of the fast path's time."""
+    table = ablation_table(ctx)
+    if table.empty:
+        return None
+    batches = sorted(table["batch_size"].unique())
+    switches = list(dict.fromkeys(table["switch"]))
+    fig, ax = plt.subplots(figsize=(8, 4.6))
+    width = 0.8 / len(batches)
+    x = np.arange(len(switches))
+    for i, b in enumerate(batches):
+        g = table[table["batch_size"] == b].set_index("switch").reindex(switches)
+        err = [g["cost"] - g["cost_low"], g["cost_high"] - g["cost"]]
+        ax.bar(
+            x + i * width - 0.4 + width / 2,
+            g["cost"],
+            width,
+            yerr=err,
+            capsize=3,
+            label=f"batch {b}",
+        )
+    ax.axhline(1.0, color="black", lw=1)
+    ax.set_xticks(x, switches, rotation=15)
+    ax.set_ylabel("time per epoch / fast path's (x)")
+    ax.set_title("What each of the article's lessons is worth here (1 = no cost)")
+    ax.legend(fontsize=8)
+    ax.grid(True, axis="y", alpha=0.3)
+    return ctx.save(fig, "ablation")
+
+
+PLOTS: list[Callable[[Context], Path | None]] = [
+    plot_epoch_time,
+    plot_speedup,
+    plot_thread_scaling,
+    plot_dtype,
+    plot_phases,
+    plot_efficiency,
+    plot_accuracy_time,
+    plot_startup,
+    plot_ablation,
+]
+
+
+def plot_all(directory: str | Path) -> list[Path]:
+    """Every plot the data supports; a plot without data for it is left out, not faked."""
+    ctx = Context(Path(directory))
+    made = []
+    for fn in PLOTS:
+        path = fn(ctx)
+        if path is not None:
+            made.append(path)
+    return made
+
+
+def finite(x: float) -> bool:
+    return x is not None and not (isinstance(x, float) and math.isnan(x))

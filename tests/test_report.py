@@ -1,0 +1,87 @@
+"""Plots, report and compare, from result files alone."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from bench.cli import main
+from bench.compare import compare
+from bench.plots import plot_all
+from bench.report import write_report
+from tests.fixture_results import make_results
+
+EXPECTED = {
+    "epoch_time",
+    "speedup",
+    "thread_scaling",
+    "dtype_speedup",
+    "phases",
+    "efficiency",
+    "accuracy_time",
+    "startup",
+}
+
+
+def png_size(path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return struct.unpack(">II", data[16:24])
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    return make_results(tmp_path_factory.mktemp("res") / "fixture")
+
+
+def test_every_plot_renders_as_real_images(results):
+    made = plot_all(results)
+    assert {p.stem for p in made} == EXPECTED
+    for png in made:
+        w, h = png_size(png)
+        assert 500 <= w <= 2500 and 300 <= h <= 1500, (png.name, w, h)
+        assert png.stat().st_size > 15_000  # not an empty canvas
+        svg = png.with_suffix(".svg").read_text()
+        assert svg.lstrip().startswith("<?xml") and "Fixture CPU" in svg  # caption names machine
+
+
+def test_ablation_plot_when_variants_exist(tmp_path):
+    res = make_results(
+        tmp_path / "abl", repeats=2, backends=("numpy",), variants=("baseline", "input_delta")
+    )
+    made = {p.stem for p in plot_all(res)}
+    assert "ablation" in made
+
+
+def test_report_holds_every_plot_and_computed_findings(results):
+    path = write_report(results)
+    page = path.read_text()
+    assert page.count("data:image/png;base64,") == len(EXPECTED)
+    for name in EXPECTED:
+        assert f'alt="{name}"' in page
+    # fixture: keras takes 2.5x numpy's time everywhere
+    assert "NumPy is 2.50x faster than keras" in page or "NumPy is 2.4" in page
+    assert "keras does not overtake NumPy" in page
+    assert "Runs that did not run" in page and "no GPU" in page
+
+
+def test_compare_flags_a_planted_slowdown(tmp_path):
+    a = make_results(tmp_path / "a", seed=1)
+    key = ("numpy", 500, "float32", "cpu", 2, "baseline")
+    b = make_results(tmp_path / "b", seed=2, slow={key: 1.5})
+    rows = {r.key: r for r in compare(a, b)}
+    assert rows[key].verdict == "slower" and rows[key].ratio == pytest.approx(1.5, rel=0.06)
+    assert rows[key].p < 0.05
+    others = [r for k, r in rows.items() if k != key]
+    assert others and all(r.verdict == "same" for r in others)
+    assert main(["compare", str(a), str(b)]) == 1
+    c = make_results(tmp_path / "c", seed=3)
+    assert main(["compare", str(a), str(c)]) == 0
+
+
+def test_plot_and_report_commands(results, capsys):
+    assert main(["plot", str(results)]) == 0
+    assert main(["report", str(results)]) == 0
+    out = capsys.readouterr().out
+    assert "report.html" in out and "NumPy/Keras speed ratio" in out
