@@ -35,11 +35,12 @@ def print_summary_table(directory: str | Path) -> None:
         print(header)
         for r in s.itertuples():
             ci = "" if math.isnan(r.ci_low) else f"{r.ci_low:.3f}-{r.ci_high:.3f}"
+            eff = "-" if math.isnan(r.efficiency) else f"{100 * r.efficiency:.0f}%"
             print(
                 f"{r.backend:<10}{r.batch_size:>7} {r.dtype:<8}{r.device:<4}{r.threads:>4} "
                 f"{str(r.variant):<14}{r.n:>3}{r.median_s:>9.3f}"
                 f"{f'{r.min_s:.3f}-{r.max_s:.3f}':>17}{ci:>17}{_fmt(r.gflops, '.1f'):>9}"
-                f"{_fmt(r.efficiency * 100, '.0f') + '%' if not math.isnan(r.efficiency) else '-':>7}"
+                f"{eff:>7}"
                 f"{_fmt(r.test_accuracy, '.4f'):>9}"
             )
         ratios = speed_ratios(s)

@@ -191,7 +191,7 @@ def plot_thread_scaling(ctx: Context) -> Path | None:
     )
     top = int(s["threads"].max())
     for ax, b in zip(axes[0], batches):
-        for (backend, dtype, device), g in s[s["batch_size"] == b].groupby(
+        for (backend, dtype, _device), g in s[s["batch_size"] == b].groupby(
             ["backend", "dtype", "device"]
         ):
             g = g.sort_values("threads")
