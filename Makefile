@@ -12,10 +12,12 @@ export PYTHONDONTWRITEBYTECODE=1
 install: $(STAMP)
 
 # Re-running is cheap: pip runs again only when the project's files change.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml examples/torch_backend/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[keras,test]'
+	$(BIN)/python -m pip install -q '$(TORCH_PKG)'
+	$(BIN)/python -m pip install -q -e examples/torch_backend
 	touch $(STAMP)
 
 test: install

@@ -1,0 +1,75 @@
+"""Plugins: discovery by entry point, broken ones contained, the conformance kit on all three."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+
+import pytest
+
+from bench import registry
+from bench.cli import main
+from bench.config import parse_config
+from bench.protocol import SpecError
+from bench.sweep import run_sweep
+from bench.testing import CHECKS, run_all
+
+BACKENDS = ["numpy", "keras", "torch"]
+
+
+def test_builtins_and_torch_are_registered():
+    names = registry.available()
+    for name in ("numpy", "keras"):
+        assert name in names
+    if importlib.util.find_spec("mlpbench_torch") is None:
+        pytest.fail("examples/torch_backend is not installed: run `make install`")
+    assert "torch" in names
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_conformance_kit(backend, check):
+    check(backend)
+
+
+def test_kit_catches_a_wrong_backend(fake_plugins):
+    report = run_all("nanloss")  # reports a NaN loss and trains nothing
+    assert report["check_epoch_records"] != "ok"
+    assert report["check_parity_with_numpy"] != "ok"
+
+
+def test_broken_plugins_are_named_and_break_nothing(fake_plugins, capsys):
+    entries = {e.name: e for e in registry.describe_all()}
+    assert "import failed" in entries["broken"].error
+    assert "does not meet the Trainer protocol" in entries["notatrainer"].error
+    assert entries["numpy"].error == "" and entries["crash"].error == ""
+    with pytest.raises(SpecError, match="backend 'broken' is broken"):
+        registry.load("broken")
+    assert main(["backends"]) == 0
+    out = capsys.readouterr().out
+    assert "broken: import failed" in out and "numpy" in out and "keras" in out
+
+
+def test_unknown_backend_lists_the_installed_ones():
+    with pytest.raises(SpecError, match="installed backends: .*numpy"):
+        registry.load("nope")
+
+
+def test_sweep_over_three_backends_gives_one_report(tmp_path):
+    from bench.report import write_report
+
+    doc = {
+        "name": "three",
+        "timeout_s": 120,
+        "data": {"dataset": "synthetic", "synthetic_samples": 600, "synthetic_features": 784},
+        "train": {"epochs": 2},
+        "grid": {"backend": BACKENDS, "batch_size": [100, 300], "threads": [1]},
+    }
+    out = run_sweep(parse_config(doc), root=tmp_path, quiet=True)
+    with (out / "runs.csv").open() as f:
+        runs = list(csv.DictReader(f))
+    assert {r["backend"] for r in runs if r["status"] == "ok"} == set(BACKENDS), runs
+    page = write_report(out).read_text()
+    for backend in BACKENDS:
+        assert f"<td>{backend}</td>" in page
+    assert "vs torch" in page or "torch" in page
