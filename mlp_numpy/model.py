@@ -126,6 +126,8 @@ class MLP:
         self.tmp = [xp.zeros((batch, n), dtype=dt) for n in sizes]
         self.rowsum = xp.zeros((batch, 1), dtype=dt)
         self.rows = xp.arange(batch)
+        self.ones = xp.ones(batch, dtype=dt)
+        self.neg_b = [xp.zeros(n, dtype=dt) for n in sizes[1:]]
         self.A_ext: list[Any] = [None] * self.spec.n_layers  # bias_as_column only
 
     def ensure_batch(self, batch: int) -> None:
@@ -150,25 +152,39 @@ class MLP:
         last = self.spec.n_layers - 1
         for l in range(self.spec.n_layers):
             Z = self.A[l + 1][:m]
+            act = self.spec.output_activation if l == last else self.spec.activation
             if self.ablation.bias_as_column:
                 # The article's way: a new array with a column of ones, every batch, every layer.
                 A_ext = self.xp.ones((m, self.spec.layers[l] + 1), dtype=self.dtype)
                 A_ext[:, 1:] = self.A[l][:m]
                 self.A_ext[l] = A_ext
                 self.xp.matmul(A_ext, self.W_ext[l], out=Z)
+                self._activate(Z, act, m)
+            elif act == "sigmoid":
+                # 1 / (1 + exp(-(AW + b))): the bias add and the negation are one pass.
+                self.xp.matmul(self.A[l][:m], self.W[l], out=Z)
+                self.xp.negative(self.b[l], out=self.neg_b[l])
+                self.xp.subtract(self.neg_b[l], Z, out=Z)
+                self._sigmoid_of_negated(Z)
             else:
                 self.xp.matmul(self.A[l][:m], self.W[l], out=Z)
                 Z += self.b[l]
-            self._activate(Z, self.spec.output_activation if l == last else self.spec.activation, m)
+                self._activate(Z, act, m)
         return self.A[-1][:m]
+
+    def _sigmoid_of_negated(self, Z: Any) -> None:
+        """Z <- 1 / (1 + exp(Z)) in place, for Z holding -z. exp overflows to inf for z < -88
+        (float32), giving exactly 0: the right limit (the warning is silenced in the loops)."""
+        xp = self.xp
+        xp.exp(Z, out=Z)
+        Z += 1.0
+        xp.reciprocal(Z, out=Z)
 
     def _activate(self, Z: Any, name: str, m: int) -> None:
         xp = self.xp
-        if name == "sigmoid":  # 1/(1+e^-z) = (tanh(z/2)+1)/2: no overflow, SIMD tanh
-            Z *= 0.5
-            xp.tanh(Z, out=Z)
-            Z *= 0.5
-            Z += 0.5
+        if name == "sigmoid":
+            xp.negative(Z, out=Z)
+            self._sigmoid_of_negated(Z)
         elif name == "tanh":
             xp.tanh(Z, out=Z)
         elif name == "relu":
@@ -201,14 +217,18 @@ class MLP:
         u[rows, y] = t[rows, y]
         return float(-u.sum() / u.size)
 
-    def output_delta(self, y: Any, m: int) -> None:
-        """dL/dz of the mean batch loss at the output layer, into ``delta[-1]``."""
+    def output_delta(self, y: Any, m: int, with_loss: bool = False) -> float:
+        """dL/dz of the mean batch loss at the output layer, into ``delta[-1]``; with
+        ``with_loss`` also returns the batch's data loss, sharing the row sums (else NaN)."""
         xp, rows = self.xp, self.rows[:m]
         a, d = self.A[-1][:m], self.delta[-1][:m]
+        loss = float("nan")
         if self.spec.loss == "categorical_crossentropy":
             s = self.rowsum[:m]
             xp.sum(a, axis=1, keepdims=True, out=s)
             xp.divide(a, s, out=d)
+            if with_loss:  # Keras: -mean(log(clip(a_y / s)))
+                loss = float(-xp.log(xp.clip(d[rows, y], EPS, 1 - EPS)).mean())
             d[rows, y] -= 1  # a/s - y; for softmax s = 1 and this is a - y
             if self.spec.output_activation == "sigmoid":  # d/dz = (1 - a)(a/s - y)
                 t = self.tmp[-1][:m]
@@ -216,9 +236,12 @@ class MLP:
                 d *= t
             d *= 1.0 / m
         else:
+            if with_loss:
+                loss = self.data_loss(y, m)
             xp.copyto(d, a)
             d[rows, y] -= 1
             d *= 1.0 / d.size
+        return loss
 
     def penalty(self) -> float:
         total = 0.0
@@ -241,7 +264,7 @@ class MLP:
                 xp.matmul(self.A_ext[l].T, d, out=self.G_ext[l])
             else:
                 xp.matmul(self.A[l][:m].T, d, out=self.gW[l])
-                xp.sum(d, axis=0, out=self.gb[l])
+                xp.matmul(self.ones[:m], d, out=self.gb[l])  # column sums; BLAS beats sum()
             if l > 0 or self.ablation.compute_input_delta:
                 self._propagate_delta(l, m)
         self._regularize_gradient()
@@ -323,23 +346,23 @@ class MLP:
         xp, n, B = self.xp, len(order), self.train.batch_size
         self.ensure_batch(min(B, n))
         loss_sum, correct = 0.0, 0
-        for start in range(0, n, B):
-            clock.start()
-            idx = order[start : start + B]
-            m = len(idx)
-            gather(xp, x, idx, self.X[:m])
-            yb = y[idx]
-            clock.lap("shuffle")
-            out = self.forward(m)
-            loss_sum += (self.data_loss(yb, m) + self.penalty()) * m
-            self.output_delta(yb, m)
-            if batch_accuracy:
-                correct += int((out.argmax(axis=1) == yb).sum())
-            clock.lap("forward")
-            self.backward(m)
-            clock.lap("backward")
-            self.update(lr)
-            clock.lap("update")
+        with np.errstate(over="ignore"):  # see _sigmoid_of_negated
+            for start in range(0, n, B):
+                clock.start()
+                idx = order[start : start + B]
+                m = len(idx)
+                gather(xp, x, idx, self.X[:m])
+                yb = y[idx]
+                clock.lap("shuffle")
+                out = self.forward(m)
+                loss_sum += (self.output_delta(yb, m, with_loss=True) + self.penalty()) * m
+                if batch_accuracy:
+                    correct += int((out.argmax(axis=1) == yb).sum())
+                clock.lap("forward")
+                self.backward(m)
+                clock.lap("backward")
+                self.update(lr)
+                clock.lap("update")
         return loss_sum / n, (correct / n if batch_accuracy else float("nan"))
 
     def predict_scores(self, x: Any, y: Any, chunk: int = 0) -> tuple[float, float]:
@@ -349,13 +372,14 @@ class MLP:
         self.ensure_batch(min(chunk, n))
         chunk = min(chunk, self._batch)
         loss_sum, correct = 0.0, 0
-        for start in range(0, n, chunk):
-            xs, ys = x[start : start + chunk], y[start : start + chunk]
-            m = len(xs)
-            self.X[:m] = xs
-            out = self.forward(m)
-            loss_sum += self.data_loss(ys, m) * m
-            correct += int((out.argmax(axis=1) == ys).sum())
+        with np.errstate(over="ignore"):
+            for start in range(0, n, chunk):
+                xs, ys = x[start : start + chunk], y[start : start + chunk]
+                m = len(xs)
+                self.X[:m] = xs
+                out = self.forward(m)
+                loss_sum += self.data_loss(ys, m) * m
+                correct += int((out.argmax(axis=1) == ys).sum())
         return loss_sum / n + self.penalty(), correct / n
 
 

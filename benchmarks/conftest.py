@@ -1,0 +1,1 @@
+"""Micro-benchmarks of the NumPy backend's step (pytest-benchmark); not part of `make test`."""
