@@ -117,8 +117,15 @@ class SweepConfig:
         # Interleave backends: the outer loops are repeat and the non-backend keys.
         backends = list(dict.fromkeys(c["backend"] for c in base))
         base.sort(key=lambda c: backends.index(c["backend"]))
+        variants = [v.name for v in self.variants]  # declared order: the first is the baseline
         base.sort(
-            key=lambda c: (c["batch_size"], c["dtype"], c["device"], c["threads"], c["variant"])
+            key=lambda c: (
+                c["batch_size"],
+                c["dtype"],
+                c["device"],
+                c["threads"],
+                variants.index(c["variant"]),
+            )
         )
         return [self._point(c, r) for r in range(self.repeats) for c in base]
 

@@ -39,6 +39,7 @@ class Context:
         self.summary = summarize(self.runs)
         self.out = directory / "plots"
         self.out.mkdir(exist_ok=True)
+        self.baseline = self._baseline_variant()
         ok = self.runs[self.runs["status"] == "ok"]
         cfg = self.env.get("config_name", directory.name)
         n_train = int(ok["n_train"].iloc[0]) if len(ok) else 0
@@ -48,6 +49,17 @@ class Context:
             f"{epochs} epochs; median over repeats, band = min-max  "
             f"[{directory.name}]"
         )
+
+    def _baseline_variant(self) -> str:
+        """The first variant the sweep declared (from its saved config.toml)."""
+        present = list(dict.fromkeys(self.runs["variant"].astype(str)))
+        try:
+            from bench.config import load_config
+
+            name = load_config(self.directory / "config.toml").variants[0].name
+        except Exception:  # a hand-made result without a valid config
+            name = ""
+        return name if name in present or not present else present[0]
 
     def color(self, backend: str) -> str:
         if backend not in COLORS:
@@ -62,8 +74,7 @@ class Context:
         """The rows of the first (baseline) variant, so lines are not mixed across variants."""
         if frame.empty:
             return frame
-        first = str(self.runs["variant"].iloc[0])
-        return frame[frame["variant"].astype(str) == first]
+        return frame[frame["variant"].astype(str) == self.baseline]
 
     def save(self, fig: Any, name: str) -> Path:
         fig.text(0.01, 0.005, self.caption, fontsize=7, color="#555555", va="bottom")
@@ -392,7 +403,7 @@ def ablation_table(ctx: Context) -> pd.DataFrame:
     if s.empty or s["variant"].nunique() < 2:
         return pd.DataFrame()
     s = s[s["threads"] == s["threads"].max()]
-    base_name = str(ctx.runs["variant"].iloc[0])
+    base_name = ctx.baseline
     keys = ["backend", "batch_size", "device", "threads"]
     base = s[(s["variant"] == base_name) & (s["dtype"] == "float32")].set_index(keys)["median_s"]
     rows = []

@@ -29,7 +29,9 @@ def make_results(
     """Write runs.csv, epochs.csv, environment.json, config.toml. ``slow`` = {key: factor}."""
     rng = np.random.default_rng(seed)
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "config.toml").write_text('name = "fixture"\n')
+    (directory / "config.toml").write_text(
+        'name = "fixture"\n' + "".join(f'[[variant]]\nname = "{v}"\n' for v in variants)
+    )
     write_json(
         directory / "environment.json",
         {

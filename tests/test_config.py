@@ -138,3 +138,10 @@ def test_shipped_configs_are_valid(name):
     if not path.exists():
         pytest.fail(f"{path} is missing")
     assert load_config(path).points()
+
+
+def test_variants_keep_their_declared_order():
+    cfg = parse_config(
+        {"grid": {"backend": ["numpy"]}, "variant": [{"name": "zeta"}, {"name": "alpha"}]}
+    )
+    assert [p.variant for p in cfg.points()] == ["zeta", "alpha"]
