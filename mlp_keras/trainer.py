@@ -40,6 +40,7 @@ OPTIONS = (
     "keras_logits_shortcut",
 )
 FEEDS = ("arrays", "tf.data")
+STEPS_PER_EXECUTION = 32
 
 
 def _gpu_present() -> bool:
@@ -102,7 +103,10 @@ class KerasTrainer:
         self.spec, self.train, self.device, self.dtype = spec, train, device, dtype
         self.threads = int(options.get("threads", os.cpu_count() or 1))
         self.jit_compile = options.get("jit_compile", "auto")
-        self.steps_per_execution = int(options.get("steps_per_execution", 1))
+        # Keras's default is 1 step per call; 32 runs batches in one compiled call and halves
+        # the epoch time at small batches on CPU (measured: batch 100, 0.98 -> 0.51 s/epoch).
+        # The benchmark must not handicap Keras, so the fastest setting found is our default.
+        self.steps_per_execution = int(options.get("steps_per_execution", STEPS_PER_EXECUTION))
         self.logits_shortcut = bool(options.get("keras_logits_shortcut", False))
 
         t0 = time.perf_counter()
@@ -169,14 +173,18 @@ class KerasTrainer:
         for w, b in spec.initial_weights(self.train.seed):
             weights += [w.astype(dt), b.astype(dt)]
         model.set_weights(weights)
+        self._compile(model, self.steps_per_execution)
+        return model
+
+    def _compile(self, model: Any, steps_per_execution: int) -> None:
         model.compile(
             optimizer=self._optimizer(),
             loss=self._loss(),
             metrics=["accuracy"] if self.train.train_accuracy == "batch" else [],
             jit_compile=self.jit_compile,
-            steps_per_execution=self.steps_per_execution,
+            steps_per_execution=steps_per_execution,
         )
-        return model
+        self.effective_steps_per_execution = steps_per_execution
 
     def _loss(self) -> Any:
         keras, name = self.keras, self.spec.loss
@@ -211,6 +219,11 @@ class KerasTrainer:
         x = np.ascontiguousarray(data.x, dtype=self.dtype)
         y = data.one_hot(data.y, self.dtype)
         steps = math.ceil(n / t.batch_size)
+        # Keras logs a wrong epoch loss when steps_per_execution does not divide the epoch's
+        # steps (the weights are right): use the largest divisor not above the setting.
+        spe = max(k for k in range(1, min(self.steps_per_execution, steps) + 1) if steps % k == 0)
+        if spe != self.effective_steps_per_execution:
+            self._compile(self.model, spe)
         if self._schedule is not None:
             self._schedule.steps = steps  # read when fit() traces the train step
         timer = type("EpochTimer", (_EpochTimer, keras.callbacks.Callback), {})
@@ -257,7 +270,7 @@ class KerasTrainer:
             "keras": keras.__version__,
             "keras_backend": self.keras_backend,
             "jit_compile": getattr(self.model, "jit_compile", self.jit_compile),
-            "steps_per_execution": self.steps_per_execution,
+            "steps_per_execution": self.effective_steps_per_execution,
             "feed": self.feed,
         }
         if self.keras_backend == "tensorflow":
