@@ -108,21 +108,35 @@ def summarize(runs: Any) -> Any:
 
 def speed_ratios(summary: Any, numerator: str = "keras", denominator: str = "numpy") -> Any:
     """Per (batch, dtype, device, threads, variant): median time of ``numerator`` over that of
-    ``denominator``, i.e. how many times faster ``denominator`` is (> 1: it wins)."""
+    ``denominator``, i.e. how many times faster ``denominator`` is (> 1: it wins).
+
+    A variant measured for ``numerator`` only (e.g. a Keras setting) is compared with
+    ``denominator``'s first variant at the same point, so every numerator row gets a ratio.
+    """
     import pandas as pd
 
-    keys = [k for k in POINT if k != "backend"]
-    a = summary[summary["backend"] == numerator].set_index(keys)
-    b = summary[summary["backend"] == denominator].set_index(keys)
-    both = a.add_suffix("_a").join(b.add_suffix("_b"), how="inner")
-    if both.empty:
-        return pd.DataFrame(columns=[*keys, "ratio", "ratio_low", "ratio_high"])
-    out = pd.DataFrame(
-        {
-            "ratio": both["median_s_a"] / both["median_s_b"],
-            # the spread of the ratio from the extremes of both sides
-            "ratio_low": both["min_s_a"] / both["max_s_b"],
-            "ratio_high": both["max_s_a"] / both["min_s_b"],
-        }
-    )
-    return out.reset_index()
+    keys = [k for k in POINT if k not in ("backend", "variant")]
+    a = summary[summary["backend"] == numerator]
+    b = summary[summary["backend"] == denominator]
+    cols = [*keys, "variant", "ratio", "ratio_low", "ratio_high"]
+    if a.empty or b.empty:
+        return pd.DataFrame(columns=cols)
+    b_variants = list(dict.fromkeys(b["variant"]))
+    b = b.set_index([*keys, "variant"])
+    rows = []
+    for r in a.itertuples(index=False):
+        point = tuple(getattr(r, k) for k in keys)
+        variant = r.variant if r.variant in b_variants else b_variants[0]
+        if (*point, variant) not in b.index:
+            continue
+        d = b.loc[(*point, variant)]
+        rows.append(
+            (
+                *point,
+                r.variant,
+                r.median_s / d["median_s"],
+                r.min_s / d["max_s"],
+                r.max_s / d["min_s"],
+            )
+        )
+    return pd.DataFrame(rows, columns=cols)

@@ -194,3 +194,36 @@ def test_bce_needs_sigmoid_output():
             ModelSpec(layers=(3, 2), output_activation="softmax", loss="binary_crossentropy"),
             TrainSpec(),
         )
+
+
+class ArrayModuleProxy:
+    """Stands in for CuPy: NumPy underneath, but only through the array module, and with
+    CuPy's narrower `take` (no `mode`). Catches code that bypasses `xp` or NumPy-only calls."""
+
+    __name__ = "proxy"
+
+    def __init__(self) -> None:
+        self.calls: set[str] = set()
+
+    def take(self, a, indices, axis=None, out=None):
+        self.calls.add("take")
+        return np.take(a, indices, axis=axis, out=out)
+
+    def __getattr__(self, name):
+        self.calls.add(name)
+        return getattr(np, name)
+
+
+def test_model_runs_through_the_array_module_only(synthetic, small_spec):
+    from mlp_numpy.model import PhaseClock
+
+    data = datasets.load(synthetic, "float32")
+    proxy = ArrayModuleProxy()
+    ref = MLP(small_spec, TrainSpec(batch_size=50), dtype="float32")
+    m = MLP(small_spec, TrainSpec(batch_size=50), dtype="float32", xp=proxy)
+    order = np.random.default_rng(0).permutation(len(data.x))
+    for model in (ref, m):
+        model.train_epoch(data.x, data.y, order, 0.01, PhaseClock(False))
+    assert {"take", "matmul", "exp", "reciprocal"} <= proxy.calls
+    for a, b in zip(ref.get_weights(), m.get_weights()):
+        np.testing.assert_array_equal(a, b)
