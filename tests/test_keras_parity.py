@@ -93,3 +93,36 @@ def test_evaluate_and_epoch_records():
     assert loss > 0 and 0 <= acc <= 1
     info = keras_t.info()
     assert info["keras_backend"] == "tensorflow" and info["import_s"] >= 0
+
+
+KERAS_ON_TORCH = """
+import numpy as np
+from bench import data as datasets
+from bench.protocol import ModelSpec, TrainSpec
+from mlp_keras.trainer import KerasTrainer
+from mlp_numpy.trainer import NumpyTrainer
+data = datasets.load(datasets.DataSpec(subset=1000, test_subset=200), "float64", order_seed=3,
+                     epochs=1)
+tr = TrainSpec(epochs=1, batch_size=100, shuffle="harness", seed=3)
+a = NumpyTrainer(ModelSpec(), tr, dtype="float64")
+b = KerasTrainer(ModelSpec(), tr, dtype="float64", options={"keras_backend": "torch"})
+a.fit(data)
+b.fit(data)
+assert b.info()["keras_backend"] == "torch"
+print(max(float(np.abs(x - y).max() / np.abs(x).max()) for x, y in zip(a.weights(), b.weights())))
+"""
+
+
+def test_keras_on_pytorch_computes_the_same_maths():
+    """keras_backend is chosen per process, before Keras is imported: run it in a fresh one."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("torch")
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    proc = subprocess.run(
+        [sys.executable, "-c", KERAS_ON_TORCH], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert float(proc.stdout.strip().splitlines()[-1]) < 1e-6
