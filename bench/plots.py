@@ -218,6 +218,7 @@ def plot_thread_scaling(ctx: Context) -> Path | None:
                 label=f"{backend} {dtype}",
             )
         ax.plot([1, top], [1, top], color="gray", lw=1, ls=":", label="ideal")
+        ax.set_xticks(sorted(int(t) for t in s["threads"].unique()))
         ax.set_title(f"batch {b}")
         ax.set_xlabel("threads")
         ax.grid(True, alpha=0.3)

@@ -159,6 +159,20 @@ def spec_from_mapping(cls: type, values: Mapping[str, Any], where: str = "") -> 
     return cls(**values)
 
 
+def backend_options(
+    backend: str, options: Mapping[str, Any] | None, allowed: Sequence[str]
+) -> dict[str, Any]:
+    """A backend's options as a dict; unknown keys are an error naming the allowed ones."""
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise SpecError(
+            f"unknown {backend} backend option(s) {', '.join(map(repr, unknown))}; "
+            f"allowed: {', '.join(allowed)}"
+        )
+    return options
+
+
 def batch_orders(n: int, epochs: int, seed: int) -> Callable[[int], np.ndarray]:
     """The harness's per-epoch permutations: the same for every backend, from the seed alone."""
 

@@ -35,6 +35,10 @@ def _x(v: float) -> str:
     return f"{v:.2f}x"
 
 
+def _threads(n: int) -> str:
+    return f"{n} thread{'s' if n != 1 else ''}"
+
+
 def findings(ctx: Context) -> list[str]:
     """A few sentences, each computed from this result's numbers."""
     s, runs, out = ctx.summary, ctx.runs, []
@@ -53,7 +57,7 @@ def findings(ctx: Context) -> list[str]:
             word = "faster" if x["ratio"] >= 1 else "slower"
             factor = x["ratio"] if x["ratio"] >= 1 else 1 / x["ratio"]
             out.append(
-                f"At the article's batch size 500 (float32, {top} threads) NumPy is "
+                f"At the article's batch size 500 (float32, {_threads(top)}) NumPy is "
                 f"{_x(factor)} {word} than {other} per epoch "
                 f"(range over repeats {x['ratio_low']:.2f}-{x['ratio_high']:.2f}x, NumPy's "
                 f"speed-up)."
@@ -62,15 +66,16 @@ def findings(ctx: Context) -> list[str]:
         wins = r[r["ratio"] < 1]
         lo, hi = int(r["batch_size"].min()), int(r["batch_size"].max())
         if wins.empty:
+            best = r.loc[r["ratio"].idxmin()]
             out.append(
                 f"{other} does not overtake NumPy anywhere from batch {lo} to {hi} "
-                f"(float32, {top} threads); its best is {_x(1 / r['ratio'].max())} of "
-                f"NumPy's speed at batch {int(r.loc[r['ratio'].idxmin(), 'batch_size'])}."
+                f"(float32, {_threads(top)}); its best is {_x(1 / best['ratio'])} of "
+                f"NumPy's speed, at batch {int(best['batch_size'])}."
             )
         else:
             first = int(wins["batch_size"].iloc[0])
             out.append(
-                f"{other} overtakes NumPy from batch size {first} (float32, {top} threads"
+                f"{other} overtakes NumPy from batch size {first} (float32, {_threads(top)}"
                 f"), where it is {_x(1 / float(wins['ratio'].iloc[0]))} faster."
             )
     wide = s.pivot_table(
@@ -89,7 +94,7 @@ def findings(ctx: Context) -> list[str]:
         out.append(
             f"{backend} reaches at best {100 * best['efficiency']:.0f}% of the calibrated "
             f"GEMM peak ({best['gflops']:.1f} GFLOP/s at batch {int(best['batch_size'])}, "
-            f"{best['dtype']}, {int(best['threads'])} threads)."
+            f"{best['dtype']}, {_threads(int(best['threads']))})."
         )
     ok = runs[runs["status"] == "ok"]
     startup = ok.groupby("backend").agg(

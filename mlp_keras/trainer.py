@@ -28,7 +28,16 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bench.protocol import Capabilities, EpochRecord, ModelSpec, OnEpochEnd, TrainData, TrainSpec
+from bench.protocol import (
+    Capabilities,
+    EpochRecord,
+    ModelSpec,
+    OnEpochEnd,
+    SpecError,
+    TrainData,
+    TrainSpec,
+    backend_options,
+)
 
 KERAS_BACKENDS = ("tensorflow", "jax", "torch")
 OPTIONS = (
@@ -86,20 +95,15 @@ class KerasTrainer:
         dtype: str = "float32",
         options: Mapping[str, Any] | None = None,
     ) -> None:
-        options = dict(options or {})
-        unknown = sorted(set(options) - set(OPTIONS))
-        if unknown:
-            raise ValueError(
-                f"unknown keras backend option(s) {unknown}; allowed: {', '.join(OPTIONS)}"
-            )
+        options = backend_options("keras", options, OPTIONS)
         self.keras_backend = options.get("keras_backend", "tensorflow")
         if self.keras_backend not in KERAS_BACKENDS:
-            raise ValueError(
+            raise SpecError(
                 f"keras_backend = {self.keras_backend!r}; allowed: {', '.join(KERAS_BACKENDS)}"
             )
         self.feed = options.get("feed", "arrays")
         if self.feed not in FEEDS:
-            raise ValueError(f"feed = {self.feed!r}; allowed: {', '.join(FEEDS)}")
+            raise SpecError(f"feed = {self.feed!r}; allowed: {', '.join(FEEDS)}")
         self.spec, self.train, self.device, self.dtype = spec, train, device, dtype
         self.threads = int(options.get("threads", os.cpu_count() or 1))
         self.jit_compile = options.get("jit_compile", "auto")
@@ -110,7 +114,7 @@ class KerasTrainer:
         default_spe = 1 if self.keras_backend == "torch" else STEPS_PER_EXECUTION
         self.steps_per_execution = int(options.get("steps_per_execution", default_spe))
         if self.keras_backend == "torch" and self.steps_per_execution != 1:
-            raise ValueError("steps_per_execution must be 1 with keras_backend = 'torch'")
+            raise SpecError("steps_per_execution must be 1 with keras_backend = 'torch'")
         self.logits_shortcut = bool(options.get("keras_logits_shortcut", False))
 
         t0 = time.perf_counter()

@@ -8,7 +8,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bench.protocol import Capabilities, EpochRecord, ModelSpec, OnEpochEnd, TrainData, TrainSpec
+from bench.protocol import (
+    Capabilities,
+    EpochRecord,
+    ModelSpec,
+    OnEpochEnd,
+    TrainData,
+    TrainSpec,
+    backend_options,
+)
 from mlp_numpy.model import MLP, Ablation, PhaseClock
 
 OPTIONS = ("threads", "compute_input_delta", "bias_as_column", "phases")
@@ -51,12 +59,7 @@ class NumpyTrainer:
         dtype: str = "float32",
         options: Mapping[str, Any] | None = None,
     ) -> None:
-        options = dict(options or {})
-        unknown = sorted(set(options) - set(OPTIONS))
-        if unknown:
-            raise ValueError(
-                f"unknown numpy backend option(s) {unknown}; allowed: {', '.join(OPTIONS)}"
-            )
+        options = backend_options("numpy", options, OPTIONS)
         self.spec, self.train, self.device, self.dtype = spec, train, device, dtype
         self.xp: Any = np
         self._sync = None

@@ -14,7 +14,15 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from bench.protocol import Capabilities, EpochRecord, ModelSpec, OnEpochEnd, TrainData, TrainSpec
+from bench.protocol import (
+    Capabilities,
+    EpochRecord,
+    ModelSpec,
+    OnEpochEnd,
+    TrainData,
+    TrainSpec,
+    backend_options,
+)
 
 EPS = 1e-7  # Keras's probability clip
 OPTIONS = ("threads",)
@@ -41,10 +49,7 @@ class TorchTrainer:
         dtype: str = "float32",
         options: Mapping[str, Any] | None = None,
     ) -> None:
-        options = dict(options or {})
-        unknown = sorted(set(options) - set(OPTIONS))
-        if unknown:
-            raise ValueError(f"unknown torch backend option(s) {unknown}; allowed: {OPTIONS}")
+        options = backend_options("torch", options, OPTIONS)
         if "threads" in options:
             torch.set_num_threads(int(options["threads"]))
         if device == "gpu" and not torch.cuda.is_available():
