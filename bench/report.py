@@ -146,7 +146,7 @@ def article_table(ctx: Context) -> str:
                 "article 2020 (s, 4 threads, other hardware)": a["seconds"],
                 "article's note": a["note"],
                 "ours: 35 epochs (s, median)": ours["train_s"].median() if len(ours) else math.nan,
-                "ours: threads": int(ours["threads"].max()) if len(ours) else math.nan,
+                "ours: threads": str(int(ours["threads"].max())) if len(ours) else "-",
             }
         )
     return (
