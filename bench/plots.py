@@ -6,7 +6,6 @@ naming the machine and the config; each is written as PNG and SVG under ``DIR/pl
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -480,7 +479,3 @@ def plot_all(directory: str | Path) -> list[Path]:
         if path is not None:
             made.append(path)
     return made
-
-
-def finite(x: float) -> bool:
-    return x is not None and not (isinstance(x, float) and math.isnan(x))

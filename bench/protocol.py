@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
@@ -145,18 +145,6 @@ class TrainSpec:
             lr = lr / (1.0 + self.decay * e)
             rates.append(lr)
         return rates
-
-
-def spec_from_mapping(cls: type, values: Mapping[str, Any], where: str = "") -> Any:
-    """Build a ModelSpec/TrainSpec from a dict, naming unknown keys and the allowed ones."""
-    allowed = [f.name for f in fields(cls)]
-    unknown = sorted(set(values) - set(allowed))
-    if unknown:
-        raise SpecError(
-            f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}"
-            f"{' in ' + where if where else ''}; allowed keys: {', '.join(allowed)}"
-        )
-    return cls(**values)
 
 
 def backend_options(
