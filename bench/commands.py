@@ -84,11 +84,18 @@ def cmd_sweep(a: argparse.Namespace) -> int:
     return 0
 
 
+def _on_directory(sub: Any, name: str, help: str, func: Callable[..., int]) -> None:
+    """A subcommand that reads one results directory, results/latest by default."""
+    p = sub.add_parser(name, help=help)
+    p.add_argument("directory", nargs="?", default="results/latest", help="a results directory")
+    p.set_defaults(func=func)
+
+
 @parser
 def add_summary(sub: Any) -> None:
-    p = sub.add_parser("summary", help="medians, spread and NumPy/Keras ratios of a result dir")
-    p.add_argument("directory", nargs="?", default="results/latest")
-    p.set_defaults(func=cmd_summary)
+    _on_directory(
+        sub, "summary", "medians, spread and NumPy/Keras ratios of a result dir", cmd_summary
+    )
 
 
 def cmd_summary(a: argparse.Namespace) -> int:
@@ -100,9 +107,7 @@ def cmd_summary(a: argparse.Namespace) -> int:
 
 @parser
 def add_plot(sub: Any) -> None:
-    p = sub.add_parser("plot", help="(re)draw every plot of a result dir from its CSVs")
-    p.add_argument("directory", nargs="?", default="results/latest")
-    p.set_defaults(func=cmd_plot)
+    _on_directory(sub, "plot", "(re)draw every plot of a result dir from its CSVs", cmd_plot)
 
 
 def cmd_plot(a: argparse.Namespace) -> int:
@@ -116,9 +121,7 @@ def cmd_plot(a: argparse.Namespace) -> int:
 
 @parser
 def add_report(sub: Any) -> None:
-    p = sub.add_parser("report", help="plots + report.html of a result dir")
-    p.add_argument("directory", nargs="?", default="results/latest")
-    p.set_defaults(func=cmd_report)
+    _on_directory(sub, "report", "plots + report.html of a result dir", cmd_report)
 
 
 def cmd_report(a: argparse.Namespace) -> int:

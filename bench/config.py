@@ -40,7 +40,6 @@ TOP_KEYS = (
     "extra",
 )
 GRID_KEYS = ("backend", "batch_size", "dtype", "device", "threads")
-POINT_KEYS = (*GRID_KEYS, "variant", "repeat")
 VARIANT_KEYS = ("name", "model", "train", "options")
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.protocol import SpecError, TrainData, batch_orders
+from bench.protocol import SpecError, TrainData
 
 DATASETS = ("mnist", "fashion-mnist", "synthetic")
 SCALINGS = ("divide255", "standard")
@@ -243,14 +243,8 @@ def load_raw(spec: DataSpec) -> tuple[Raw, str]:
     return make_synthetic(spec), "synthetic"
 
 
-def load(
-    spec: DataSpec, dtype: str = "float32", order_seed: int | None = None, epochs: int = 0
-) -> TrainData:
-    """Load, subset and scale a dataset into the run's dtype.
-
-    With ``order_seed`` the returned data carries the harness's per-epoch permutations, so that
-    every backend sees the same batches.
-    """
+def load(spec: DataSpec, dtype: str = "float32") -> TrainData:
+    """Load, subset and scale a dataset into the run's dtype."""
     raw, source = load_raw(spec)
     x, y, xt, yt = raw["x_train"], raw["y_train"], raw["x_test"], raw["y_test"]
     if spec.subset:
@@ -267,7 +261,7 @@ def load(
         xf = ((x - mean) / std).astype(dt)
         xtf = ((xt - mean) / std).astype(dt)
     n_classes = int(max(y.max(), yt.max())) + 1
-    data = TrainData(
+    return TrainData(
         x=np.ascontiguousarray(xf),
         y=y.astype(np.int64),
         x_test=np.ascontiguousarray(xtf),
@@ -275,6 +269,3 @@ def load(
         n_classes=n_classes,
         name=f"{spec.dataset} ({source})",
     )
-    if order_seed is not None:
-        data.order = batch_orders(len(x), epochs, order_seed)
-    return data

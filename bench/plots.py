@@ -85,6 +85,10 @@ class Context:
         return png
 
 
+def threads_label(n: int) -> str:
+    return f"{n} thread{'s' if n != 1 else ''}"
+
+
 def _log_x(ax: Any, values: Any) -> None:
     """Log batch-size axis labelled with the batch sizes themselves."""
     from matplotlib.ticker import FixedLocator, NullLocator
@@ -137,7 +141,7 @@ def plot_epoch_time(ctx: Context) -> Path | None:
             )
         _log_x(ax, s["batch_size"])
         _log_y(ax)
-        ax.set_title(f"{t} thread{'s' if t > 1 else ''}")
+        ax.set_title(threads_label(t))
         ax.set_xlabel("batch size (samples)")
         ax.grid(True, which="both", alpha=0.3)
     axes[0][0].set_ylabel("steady-state time per epoch (s)")

@@ -161,13 +161,26 @@ def backend_options(
     return options
 
 
-def batch_orders(n: int, epochs: int, seed: int) -> Callable[[int], np.ndarray]:
-    """The harness's per-epoch permutations: the same for every backend, from the seed alone."""
+def epoch_order(
+    train: TrainSpec, epoch: int, n: int, rng: np.random.Generator | None = None
+) -> np.ndarray:
+    """The order of the ``n`` samples in one epoch, by ``train.shuffle``.
 
-    def order(epoch: int) -> np.ndarray:
-        return np.random.default_rng([seed, epoch]).permutation(n)
+    ``harness``: a permutation from the seed and the epoch alone, so every backend trains on the
+    same batches (parity tests use it); ``none``: stored order; ``own``: drawn from ``rng``, the
+    backend's own generator.
+    """
+    if train.shuffle == "harness":
+        return np.random.default_rng([train.seed, epoch]).permutation(n)
+    if train.shuffle == "none" or rng is None:
+        return np.arange(n)
+    return rng.permutation(n)
 
-    return order
+
+def one_hot(labels: np.ndarray, n_classes: int, dtype: Any) -> np.ndarray:
+    out = np.zeros((len(labels), n_classes), dtype=dtype)
+    out[np.arange(len(labels)), labels] = 1
+    return out
 
 
 @dataclass
@@ -180,12 +193,6 @@ class TrainData:
     y_test: np.ndarray
     n_classes: int
     name: str = ""
-    order: Callable[[int], np.ndarray] | None = None  # set when TrainSpec.shuffle == "harness"
-
-    def one_hot(self, y: np.ndarray, dtype: Any = None) -> np.ndarray:
-        out = np.zeros((len(y), self.n_classes), dtype=dtype or self.x.dtype)
-        out[np.arange(len(y)), y] = 1
-        return out
 
 
 @dataclass

@@ -13,7 +13,14 @@ from pathlib import Path
 import pandas as pd
 
 from bench.environment import caption
-from bench.plots import REFERENCE, Context, ablation_table, phase_table, plot_all
+from bench.plots import (
+    REFERENCE,
+    Context,
+    ablation_table,
+    phase_table,
+    plot_all,
+    threads_label,
+)
 from bench.stats import speed_ratios
 
 # The article's figures (MNIST, 784-70-30-10, 35 epochs, 4 threads, 2020 hardware).
@@ -35,10 +42,6 @@ def _x(v: float) -> str:
     return f"{v:.2f}x"
 
 
-def _threads(n: int) -> str:
-    return f"{n} thread{'s' if n != 1 else ''}"
-
-
 def findings(ctx: Context) -> list[str]:
     """A few sentences, each computed from this result's numbers."""
     s, runs, out = ctx.summary, ctx.runs, []
@@ -57,7 +60,7 @@ def findings(ctx: Context) -> list[str]:
             word = "faster" if x["ratio"] >= 1 else "slower"
             factor = x["ratio"] if x["ratio"] >= 1 else 1 / x["ratio"]
             out.append(
-                f"At the article's batch size 500 (float32, {_threads(top)}) NumPy is "
+                f"At the article's batch size 500 (float32, {threads_label(top)}) NumPy is "
                 f"{_x(factor)} {word} than {other} per epoch "
                 f"(range over repeats {x['ratio_low']:.2f}-{x['ratio_high']:.2f}x, NumPy's "
                 f"speed-up)."
@@ -69,13 +72,13 @@ def findings(ctx: Context) -> list[str]:
             best = r.loc[r["ratio"].idxmin()]
             out.append(
                 f"{other} does not overtake NumPy anywhere from batch {lo} to {hi} "
-                f"(float32, {_threads(top)}); its best is {_x(1 / best['ratio'])} of "
+                f"(float32, {threads_label(top)}); its best is {_x(1 / best['ratio'])} of "
                 f"NumPy's speed, at batch {int(best['batch_size'])}."
             )
         else:
             first = int(wins["batch_size"].iloc[0])
             out.append(
-                f"{other} overtakes NumPy from batch size {first} (float32, {_threads(top)}"
+                f"{other} overtakes NumPy from batch size {first} (float32, {threads_label(top)}"
                 f"), where it is {_x(1 / float(wins['ratio'].iloc[0]))} faster."
             )
     wide = s.pivot_table(
@@ -94,7 +97,7 @@ def findings(ctx: Context) -> list[str]:
         out.append(
             f"{backend} reaches at best {100 * best['efficiency']:.0f}% of the calibrated "
             f"GEMM peak ({best['gflops']:.1f} GFLOP/s at batch {int(best['batch_size'])}, "
-            f"{best['dtype']}, {_threads(int(best['threads']))})."
+            f"{best['dtype']}, {threads_label(int(best['threads']))})."
         )
     ok = runs[runs["status"] == "ok"]
     startup = ok.groupby("backend").agg(

@@ -74,8 +74,7 @@ def run(
     why = entry.capabilities.why_not(spec.device, spec.dtype)
     if why:
         raise Skip(f"{spec.backend}: {why}")
-    order_seed = spec.train.seed if spec.train.shuffle == "harness" else None
-    data = datasets.load(spec.data, spec.dtype, order_seed=order_seed, epochs=spec.train.epochs)
+    data = datasets.load(spec.data, spec.dtype)
     n = len(data.x)
     if spec.train.batch_size > n:
         raise SpecError(

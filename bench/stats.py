@@ -11,7 +11,9 @@ from typing import Any
 
 import numpy as np
 
-POINT = ["backend", "batch_size", "dtype", "device", "threads", "variant"]
+from bench.results import POINT_COLUMNS
+
+POINT = [c for c in POINT_COLUMNS if c != "repeat"]  # a point, pooled over its repeats
 
 
 def bootstrap_ci(

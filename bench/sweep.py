@@ -26,6 +26,7 @@ from bench import environment
 from bench.config import Point, SweepConfig, load_config
 from bench.results import (
     EPOCH_COLUMNS,
+    POINT_COLUMNS,
     RUN_COLUMNS,
     append_rows,
     done_keys,
@@ -195,12 +196,7 @@ def _kill(proc: subprocess.Popen) -> None:
 def rows_for(
     point: Point, run_id: str, result: dict[str, Any], peaks: list[dict[str, Any]]
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    keys = dict(
-        zip(
-            ("backend", "batch_size", "dtype", "device", "threads", "variant", "repeat"),
-            point.key(),
-        )
-    )
+    keys = dict(zip(POINT_COLUMNS, point.key()))
     run = {
         "run_id": run_id,
         **keys,

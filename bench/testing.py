@@ -55,7 +55,7 @@ def _train(
             **train,
         }
     )
-    data = datasets.load(DATA, dtype, order_seed=spec.seed, epochs=spec.epochs)
+    data = datasets.load(DATA, dtype)
     trainer = cls(SPEC, spec, device="cpu", dtype=dtype, options={"threads": 1})
     records: list[EpochRecord] = []
     trainer.fit(data, records.append)

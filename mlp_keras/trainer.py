@@ -37,6 +37,8 @@ from bench.protocol import (
     TrainData,
     TrainSpec,
     backend_options,
+    epoch_order,
+    one_hot,
 )
 
 KERAS_BACKENDS = ("tensorflow", "jax", "torch")
@@ -222,10 +224,8 @@ class KerasTrainer:
     def fit(self, data: TrainData, on_epoch_end: OnEpochEnd | None = None) -> None:
         keras, t = self.keras, self.train
         n = len(data.x)
-        if t.batch_size > n:
-            raise ValueError(f"batch_size = {t.batch_size} is larger than the data ({n} samples)")
         x = np.ascontiguousarray(data.x, dtype=self.dtype)
-        y = data.one_hot(data.y, self.dtype)
+        y = one_hot(data.y, data.n_classes, self.dtype)
         steps = math.ceil(n / t.batch_size)
         # Keras logs a wrong epoch loss when steps_per_execution does not divide the epoch's
         # steps (the weights are right): use the largest divisor not above the setting.
@@ -237,10 +237,10 @@ class KerasTrainer:
         timer = type("EpochTimer", (_EpochTimer, keras.callbacks.Callback), {})
         callback = timer(self, x, data.y, on_epoch_end)
         common = dict(epochs=t.epochs, verbose=0, callbacks=[callback])
-        if t.shuffle == "harness" and data.order is not None:
+        if t.shuffle == "harness":
             # The harness's batches, in its order: a generator over all epochs.
             self.model.fit(
-                _ordered_batches(x, y, data.order, t.batch_size, t.epochs),
+                _harness_batches(x, y, t),
                 steps_per_epoch=steps,
                 shuffle=False,
                 **common,
@@ -262,8 +262,7 @@ class KerasTrainer:
         x = np.ascontiguousarray(x, dtype=self.dtype)
         batch = min(len(x), 10000)
         probs = self.model.predict(x, batch_size=batch, verbose=0)
-        onehot = np.zeros((len(y), probs.shape[1]), dtype=self.dtype)
-        onehot[np.arange(len(y)), y] = 1
+        onehot = one_hot(y, probs.shape[1], self.dtype)
         loss = self.model.evaluate(x, onehot, batch_size=batch, verbose=0, return_dict=True)
         return float(loss["loss"]), float((probs.argmax(axis=1) == y).mean())
 
@@ -288,13 +287,13 @@ class KerasTrainer:
         return out
 
 
-def _ordered_batches(
-    x: np.ndarray, y: np.ndarray, order: Any, batch: int, epochs: int
+def _harness_batches(
+    x: np.ndarray, y: np.ndarray, train: TrainSpec
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    for epoch in range(epochs):
-        idx = order(epoch)
-        for start in range(0, len(idx), batch):
-            sel = idx[start : start + batch]
+    for epoch in range(train.epochs):
+        idx = epoch_order(train, epoch, len(x))
+        for start in range(0, len(idx), train.batch_size):
+            sel = idx[start : start + train.batch_size]
             yield x[sel], y[sel]
 
 

@@ -206,8 +206,7 @@ class MLP:
             # Keras normalizes the outputs to sum to 1, clips, then takes the cross-entropy.
             s = self.rowsum[:m]
             xp.sum(a, axis=1, keepdims=True, out=s)
-            p = a[rows, y] / s[:, 0]
-            return float(-xp.log(xp.clip(p, EPS, 1 - EPS)).mean())
+            return _mean_nll(xp, a[rows, y] / s[:, 0])
         # binary cross-entropy, mean over the outputs: log a at the label, log(1-a) elsewhere
         t, u = self.tmp[-1][:m], self.delta[-1][:m]  # delta is free until output_delta()
         xp.clip(a, EPS, 1 - EPS, out=t)
@@ -227,8 +226,8 @@ class MLP:
             s = self.rowsum[:m]
             xp.sum(a, axis=1, keepdims=True, out=s)
             xp.divide(a, s, out=d)
-            if with_loss:  # Keras: -mean(log(clip(a_y / s)))
-                loss = float(-xp.log(xp.clip(d[rows, y], EPS, 1 - EPS)).mean())
+            if with_loss:  # shares the normalized outputs with the delta
+                loss = _mean_nll(xp, d[rows, y])
             d[rows, y] -= 1  # a/s - y; for softmax s = 1 and this is a - y
             if self.spec.output_activation == "sigmoid":  # d/dz = (1 - a)(a/s - y)
                 t = self.tmp[-1][:m]
@@ -381,6 +380,11 @@ class MLP:
                 loss_sum += self.data_loss(ys, m) * m
                 correct += int((out.argmax(axis=1) == ys).sum())
         return loss_sum / n + self.penalty(), correct / n
+
+
+def _mean_nll(xp: Any, p: Any) -> float:
+    """Keras's categorical cross-entropy from the label's normalized probability: clip, -log."""
+    return float(-xp.log(xp.clip(p, EPS, 1 - EPS)).mean())
 
 
 def gather(xp: Any, x: Any, idx: Any, out: Any) -> None:

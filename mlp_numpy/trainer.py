@@ -16,6 +16,7 @@ from bench.protocol import (
     TrainData,
     TrainSpec,
     backend_options,
+    epoch_order,
 )
 from mlp_numpy.model import MLP, Ablation, PhaseClock
 
@@ -76,7 +77,6 @@ class NumpyTrainer:
             dtype=dtype,
             xp=self.xp,
             ablation=Ablation.from_options(options),
-            initial_weights=spec.initial_weights(train.seed),
         )
 
     def fit(self, data: TrainData, on_epoch_end: OnEpochEnd | None = None) -> None:
@@ -84,8 +84,6 @@ class NumpyTrainer:
         x = xp.asarray(data.x, dtype=self.dtype)
         y = xp.asarray(data.y)
         n = len(data.x)
-        if t.batch_size > n:
-            raise ValueError(f"batch_size = {t.batch_size} is larger than the data ({n} samples)")
         rng = np.random.default_rng(t.seed)
         clock = PhaseClock(self.phases, self._sync)
         for epoch, lr in enumerate(t.epoch_learning_rates()):
@@ -93,13 +91,7 @@ class NumpyTrainer:
                 self._sync()
             w0, c0 = time.perf_counter(), time.process_time()
             clock.start()
-            if t.shuffle == "harness" and data.order is not None:
-                order = data.order(epoch)
-            elif t.shuffle == "none":
-                order = np.arange(n)
-            else:
-                order = rng.permutation(n)
-            order = xp.asarray(order)
+            order = xp.asarray(epoch_order(t, epoch, n, rng))
             clock.lap("shuffle")
             loss, acc = self.model.train_epoch(
                 x, y, order, lr, clock, batch_accuracy=t.train_accuracy == "batch"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.results import EPOCH_COLUMNS, RUN_COLUMNS, append_rows, write_json
+from bench.results import EPOCH_COLUMNS, POINT_COLUMNS, RUN_COLUMNS, append_rows, write_json
 
 BATCHES = (100, 500, 2000)
 
@@ -64,17 +64,12 @@ def make_results(
                             t = base_time(backend, batch, dtype, threads, variant)
                             t *= (slow or {}).get(key, 1.0) * rng.uniform(0.97, 1.03)
                             run_id = f"r{i:04d}"
+                            point = dict(zip(POINT_COLUMNS, (*key, r)))
                             i += 1
                             runs.append(
                                 {
                                     "run_id": run_id,
-                                    "backend": backend,
-                                    "batch_size": batch,
-                                    "dtype": dtype,
-                                    "device": "cpu",
-                                    "threads": threads,
-                                    "variant": variant,
-                                    "repeat": r,
+                                    **point,
                                     "status": "ok",
                                     "dataset": "mnist",
                                     "n_train": 60000,
@@ -101,13 +96,7 @@ def make_results(
                             for e in range(1, 5):
                                 row = {
                                     "run_id": run_id,
-                                    "backend": backend,
-                                    "batch_size": batch,
-                                    "dtype": dtype,
-                                    "device": "cpu",
-                                    "threads": threads,
-                                    "variant": variant,
-                                    "repeat": r,
+                                    **point,
                                     "epoch": e,
                                     "wall_s": t,
                                     "cpu_s": t * 2,

@@ -83,12 +83,16 @@ def test_synthetic_is_seeded():
 
 
 def test_harness_orders_are_shared_and_seeded():
-    d = datasets.load(
-        datasets.DataSpec(dataset="synthetic", synthetic_samples=100), order_seed=5, epochs=3
-    )
-    np.testing.assert_array_equal(d.order(1), d.order(1))
-    assert not np.array_equal(d.order(0), d.order(1))
-    assert sorted(d.order(2)) == list(range(100))
+    from bench.protocol import TrainSpec, epoch_order
+
+    t = TrainSpec(shuffle="harness", seed=5, epochs=3)
+    other_rng = np.random.default_rng(99)  # a backend's own generator must not matter
+    np.testing.assert_array_equal(epoch_order(t, 1, 100), epoch_order(t, 1, 100, other_rng))
+    assert not np.array_equal(epoch_order(t, 0, 100), epoch_order(t, 1, 100))
+    assert sorted(epoch_order(t, 2, 100)) == list(range(100))
+    own = TrainSpec(shuffle="own", seed=5)
+    assert not np.array_equal(epoch_order(own, 0, 100, other_rng), np.arange(100))
+    np.testing.assert_array_equal(epoch_order(TrainSpec(shuffle="none"), 0, 5), np.arange(5))
 
 
 def test_fashion_mnist_missing_is_actionable(tmp_path, monkeypatch):

@@ -19,9 +19,9 @@ from mlp_numpy.trainer import NumpyTrainer  # noqa: E402
 SPEC = ModelSpec(l2=0.01, l1=0.001)
 
 
-def mnist(dtype: str, epochs: int, subset: int = 2000):
+def mnist(dtype: str, subset: int = 2000):
     spec = datasets.DataSpec(subset=subset, test_subset=500)
-    return datasets.load(spec, dtype, order_seed=3, epochs=epochs)
+    return datasets.load(spec, dtype)
 
 
 def train_both(tr: TrainSpec, dtype: str, data, spec: ModelSpec = SPEC, **keras_options):
@@ -47,7 +47,7 @@ OPTIMIZERS = {
 @pytest.mark.parametrize("opt", OPTIMIZERS)
 def test_weights_agree_after_20_steps(opt, dtype, tol):
     tr = TrainSpec(epochs=1, batch_size=100, shuffle="harness", seed=3, **OPTIMIZERS[opt])
-    numpy_t, keras_t, _, _ = train_both(tr, dtype, mnist(dtype, 1))  # 2000 / 100 = 20 steps
+    numpy_t, keras_t, _, _ = train_both(tr, dtype, mnist(dtype))  # 2000 / 100 = 20 steps
     assert keras_t.model.optimizer.iterations.numpy() == 20
     for layer, err in enumerate(max_relative_errors(numpy_t.weights(), keras_t.weights())):
         assert err < tol, f"array {layer}: relative difference {err:.2e}"
@@ -56,7 +56,7 @@ def test_weights_agree_after_20_steps(opt, dtype, tol):
 
 def test_loss_curves_agree_over_3_epochs():
     tr = TrainSpec(epochs=3, batch_size=100, shuffle="harness", seed=3, decay=1e-3)
-    _, _, n_losses, k_losses = train_both(tr, "float32", mnist("float32", 3, subset=3000))
+    _, _, n_losses, k_losses = train_both(tr, "float32", mnist("float32", subset=3000))
     assert len(n_losses) == len(k_losses) == 3
     for n, k in zip(n_losses, k_losses):
         assert abs(n - k) / abs(k) < 0.01, (n_losses, k_losses)
@@ -65,9 +65,7 @@ def test_loss_curves_agree_over_3_epochs():
 def test_keras_logits_shortcut_changes_the_maths():
     """Keras-on-TF computes softmax-CE of the logits for a sigmoid output: documented here."""
     tr = TrainSpec(epochs=1, batch_size=100, shuffle="harness", seed=3)
-    numpy_t, keras_t, _, _ = train_both(
-        tr, "float64", mnist("float64", 1), keras_logits_shortcut=True
-    )
+    numpy_t, keras_t, _, _ = train_both(tr, "float64", mnist("float64"), keras_logits_shortcut=True)
     assert max(max_relative_errors(numpy_t.weights(), keras_t.weights())) > 1e-2
 
 
@@ -76,14 +74,14 @@ def test_softmax_output_agrees_with_shortcut_on():
     spec = ModelSpec(output_activation="softmax", l2=0.01)
     tr = TrainSpec(epochs=1, batch_size=100, shuffle="harness", seed=3)
     numpy_t, keras_t, _, _ = train_both(
-        tr, "float64", mnist("float64", 1), spec=spec, keras_logits_shortcut=True
+        tr, "float64", mnist("float64"), spec=spec, keras_logits_shortcut=True
     )
     assert max(max_relative_errors(numpy_t.weights(), keras_t.weights())) < 1e-6
 
 
 def test_evaluate_and_epoch_records():
     tr = TrainSpec(epochs=2, batch_size=200, train_accuracy="batch")
-    data = mnist("float32", 2)
+    data = mnist("float32")
     keras_t = KerasTrainer(SPEC, tr, dtype="float32", options={"threads": 2})
     recs = []
     keras_t.fit(data, recs.append)
@@ -101,8 +99,7 @@ from bench import data as datasets
 from bench.protocol import ModelSpec, TrainSpec
 from mlp_keras.trainer import KerasTrainer
 from mlp_numpy.trainer import NumpyTrainer
-data = datasets.load(datasets.DataSpec(subset=1000, test_subset=200), "float64", order_seed=3,
-                     epochs=1)
+data = datasets.load(datasets.DataSpec(subset=1000, test_subset=200), "float64")
 tr = TrainSpec(epochs=1, batch_size=100, shuffle="harness", seed=3)
 a = NumpyTrainer(ModelSpec(), tr, dtype="float64")
 b = KerasTrainer(ModelSpec(), tr, dtype="float64", options={"keras_backend": "torch"})

@@ -22,6 +22,7 @@ from bench.protocol import (
     TrainData,
     TrainSpec,
     backend_options,
+    epoch_order,
 )
 
 EPS = 1e-7  # Keras's probability clip
@@ -123,17 +124,12 @@ class TorchTrainer:
         x = self._tensor(data.x)
         y = torch.as_tensor(data.y, device=self.device)
         n = len(data.x)
-        gen = torch.Generator().manual_seed(t.seed)
+        rng = np.random.default_rng(t.seed)
         for epoch, lr in enumerate(t.epoch_learning_rates()):
             self._sync()
             w0, c0 = time.perf_counter(), time.process_time()
             phases = dict.fromkeys(("shuffle", "forward", "backward", "update"), 0.0)
-            if t.shuffle == "harness" and data.order is not None:
-                order = torch.as_tensor(data.order(epoch), device=self.device)
-            elif t.shuffle == "none":
-                order = torch.arange(n, device=self.device)
-            else:
-                order = torch.randperm(n, generator=gen).to(self.device)
+            order = torch.as_tensor(epoch_order(t, epoch, n, rng), device=self.device)
             loss_sum, correct = 0.0, 0
             for start in range(0, n, t.batch_size):
                 t0 = time.perf_counter()
