@@ -16,6 +16,13 @@ THREAD_VARS = (
 )
 
 
+# OpenBLAS's idle threads spin for 2**28 cycles (about 0.1 s) after each call, so on a small
+# machine they hold the very cores that the NumPy backend's element-wise row threads need
+# between two GEMMs. 2**4 makes them sleep at once; the GEMMs themselves measure the same.
+# OpenBLAS reads the variable once, when NumPy loads it: bench/__init__.py sets it first.
+BLAS_IDLE_ENV = {"OPENBLAS_THREAD_TIMEOUT": "4"}
+
+
 def thread_env(threads: int) -> dict[str, str]:
     """Variables that cap every common thread pool at ``threads``."""
     env = {var: str(threads) for var in THREAD_VARS}
@@ -42,5 +49,6 @@ def blas_info() -> dict[str, Any]:
                 "blas_threading": pool.get("threading_layer", ""),
                 "blas_architecture": pool.get("architecture", ""),
                 "blas_threads": int(pool.get("num_threads", 0)),
+                **{k.lower(): os.environ.get(k, "") for k in BLAS_IDLE_ENV},
             }
     return {"blas": "unknown", "blas_threading": "", "blas_architecture": "", "blas_threads": 0}

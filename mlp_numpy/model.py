@@ -8,6 +8,9 @@ Layout, chosen for speed and kept readable:
 * Batches are rows (batch, features), C-contiguous, gathered into preallocated buffers; every
   activation, delta and gradient has its own preallocated buffer and is written in place.
 * The delta of the input layer is never computed (the article's main lesson).
+* GEMMs run on all BLAS threads; the element-wise work between them (gather, activations,
+  deltas, the optimizer step) is cut into row ranges over as many Python threads
+  (:class:`mlp_numpy.rows.RowSplit`), since a ufunc alone uses one core.
 
 The ablation switches (``compute_input_delta``, ``bias_as_column``) put the article's slower
 variants back, each as one small named branch, so their cost can be measured.
@@ -23,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from bench.protocol import ModelSpec, SpecError, TrainSpec
+from mlp_numpy.rows import RowSplit
 
 EPS = 1e-7  # Keras's epsilon, used to clip probabilities in the loss
 
@@ -81,6 +85,7 @@ class MLP:
         xp: Any = np,
         ablation: Ablation | None = None,
         initial_weights: list[tuple[np.ndarray, np.ndarray]] | None = None,
+        workers: int = 1,
     ) -> None:
         if spec.loss == "binary_crossentropy" and spec.output_activation != "sigmoid":
             raise SpecError(
@@ -90,6 +95,8 @@ class MLP:
         self.spec, self.train, self.xp = spec, train, xp
         self.dtype = np.dtype(dtype)
         self.ablation = ablation or Ablation()
+        # A GPU array module runs element-wise work in parallel already.
+        self.split = RowSplit(workers if xp is np else 1)
         sizes = spec.layers
         shapes = [(n_in + 1, n_out) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
         total = sum(a * b for a, b in shapes)
@@ -159,28 +166,44 @@ class MLP:
                 A_ext[:, 1:] = self.A[l][:m]
                 self.A_ext[l] = A_ext
                 self.xp.matmul(A_ext, self.W_ext[l], out=Z)
-                self._activate(Z, act, m)
-            elif act == "sigmoid":
-                # 1 / (1 + exp(-(AW + b))): the bias add and the negation are one pass.
-                self.xp.matmul(self.A[l][:m], self.W[l], out=Z)
-                self.xp.negative(self.b[l], out=self.neg_b[l])
-                self.xp.subtract(self.neg_b[l], Z, out=Z)
-                self._sigmoid_of_negated(Z)
+                self._activate(Z, act, self.rowsum[:m])
             else:
                 self.xp.matmul(self.A[l][:m], self.W[l], out=Z)
-                Z += self.b[l]
-                self._activate(Z, act, m)
+                self.split(m, self._bias_and_activation(Z, l, act), Z.shape[1])
         return self.A[-1][:m]
+
+    def _bias_and_activation(self, Z: Any, l: int, act: str) -> Callable[[int, int], None]:
+        """The row job that turns ``Z = A W`` into ``f(Z + b)`` in place."""
+        xp, b = self.xp, self.b[l]
+        if act == "sigmoid":
+            # 1 / (1 + exp(-(AW + b))): the bias add and the negation are one pass.
+            neg_b = self.neg_b[l]
+            xp.negative(b, out=neg_b)
+
+            def sigmoid(lo: int, hi: int) -> None:
+                z = Z[lo:hi]
+                xp.subtract(neg_b, z, out=z)
+                self._sigmoid_of_negated(z)
+
+            return sigmoid
+
+        def other(lo: int, hi: int) -> None:
+            Z[lo:hi] += b
+            self._activate(Z[lo:hi], act, self.rowsum[lo:hi])
+
+        return other
 
     def _sigmoid_of_negated(self, Z: Any) -> None:
         """Z <- 1 / (1 + exp(Z)) in place, for Z holding -z. exp overflows to inf for z < -88
-        (float32), giving exactly 0: the right limit (the warning is silenced in the loops)."""
+        (float32), giving exactly 0: the right limit, so the warning is silenced."""
         xp = self.xp
-        xp.exp(Z, out=Z)
+        with np.errstate(over="ignore"):
+            xp.exp(Z, out=Z)
         Z += 1.0
         xp.reciprocal(Z, out=Z)
 
-    def _activate(self, Z: Any, name: str, m: int) -> None:
+    def _activate(self, Z: Any, name: str, s: Any) -> None:
+        """f(Z) in place; ``s`` is a (rows, 1) scratch column for softmax."""
         xp = self.xp
         if name == "sigmoid":
             xp.negative(Z, out=Z)
@@ -190,7 +213,6 @@ class MLP:
         elif name == "relu":
             xp.maximum(Z, 0, out=Z)
         else:  # softmax
-            s = self.rowsum[:m]
             xp.max(Z, axis=1, keepdims=True, out=s)
             Z -= s
             xp.exp(Z, out=Z)
@@ -200,46 +222,65 @@ class MLP:
     # ----------------------------------------------------------------- loss
     def data_loss(self, y: Any, m: int) -> float:
         """Mean loss over the batch, without the penalty; Keras's definitions and clipping."""
-        xp, rows = self.xp, self.rows[:m]
-        a = self.A[-1][:m]
+        sums: dict[int, float] = {}  # per row range, keyed by its first row
+
+        def job(lo: int, hi: int) -> None:
+            sums[lo] = self._data_loss_sum(y, lo, hi)
+
+        self.split(m, job, self.spec.layers[-1])
+        return sum(sums.values()) / m
+
+    def _data_loss_sum(self, y: Any, lo: int, hi: int) -> float:
+        xp, rows, yb = self.xp, self.rows[: hi - lo], y[lo:hi]
+        a = self.A[-1][lo:hi]
         if self.spec.loss == "categorical_crossentropy":
             # Keras normalizes the outputs to sum to 1, clips, then takes the cross-entropy.
-            s = self.rowsum[:m]
+            s = self.rowsum[lo:hi]
             xp.sum(a, axis=1, keepdims=True, out=s)
-            return _mean_nll(xp, a[rows, y] / s[:, 0])
+            return _nll_sum(xp, a[rows, yb] / s[:, 0])
         # binary cross-entropy, mean over the outputs: log a at the label, log(1-a) elsewhere
-        t, u = self.tmp[-1][:m], self.delta[-1][:m]  # delta is free until output_delta()
+        t, u = self.tmp[-1][lo:hi], self.delta[-1][lo:hi]  # delta is free until output_delta()
         xp.clip(a, EPS, 1 - EPS, out=t)
         xp.subtract(1, t, out=u)
         xp.log(u, out=u)
         xp.log(t, out=t)
-        u[rows, y] = t[rows, y]
-        return float(-u.sum() / u.size)
+        u[rows, yb] = t[rows, yb]
+        return float(-u.sum() / u.shape[1])
 
     def output_delta(self, y: Any, m: int, with_loss: bool = False) -> float:
         """dL/dz of the mean batch loss at the output layer, into ``delta[-1]``; with
         ``with_loss`` also returns the batch's data loss, sharing the row sums (else NaN)."""
-        xp, rows = self.xp, self.rows[:m]
-        a, d = self.A[-1][:m], self.delta[-1][:m]
-        loss = float("nan")
+        sums: dict[int, float] = {}  # per row range, keyed by its first row
+
+        def job(lo: int, hi: int) -> None:
+            sums[lo] = self._output_delta_rows(y, lo, hi, m, with_loss)
+
+        self.split(m, job, self.spec.layers[-1])
+        return sum(sums.values()) / m if with_loss else float("nan")
+
+    def _output_delta_rows(self, y: Any, lo: int, hi: int, m: int, with_loss: bool) -> float:
+        """The output delta of rows lo:hi; returns their summed data loss (0 without)."""
+        xp, rows, yb = self.xp, self.rows[: hi - lo], y[lo:hi]
+        a, d = self.A[-1][lo:hi], self.delta[-1][lo:hi]
+        loss = 0.0
         if self.spec.loss == "categorical_crossentropy":
-            s = self.rowsum[:m]
+            s = self.rowsum[lo:hi]
             xp.sum(a, axis=1, keepdims=True, out=s)
             xp.divide(a, s, out=d)
             if with_loss:  # shares the normalized outputs with the delta
-                loss = _mean_nll(xp, d[rows, y])
-            d[rows, y] -= 1  # a/s - y; for softmax s = 1 and this is a - y
+                loss = _nll_sum(xp, d[rows, yb])
+            d[rows, yb] -= 1  # a/s - y; for softmax s = 1 and this is a - y
             if self.spec.output_activation == "sigmoid":  # d/dz = (1 - a)(a/s - y)
-                t = self.tmp[-1][:m]
+                t = self.tmp[-1][lo:hi]
                 xp.subtract(1, a, out=t)
                 d *= t
             d *= 1.0 / m
         else:
             if with_loss:
-                loss = self.data_loss(y, m)
+                loss = self._data_loss_sum(y, lo, hi)
             xp.copyto(d, a)
-            d[rows, y] -= 1
-            d *= 1.0 / d.size
+            d[rows, yb] -= 1
+            d *= 1.0 / (m * d.shape[1])
         return loss
 
     def penalty(self) -> float:
@@ -277,16 +318,21 @@ class MLP:
             d[...] = (d_next @ self.W_ext[l].T)[:, 1:]
         else:
             xp.matmul(d_next, self.W[l].T, out=d)
-        act = self.spec.activation
-        if act == "sigmoid" or l == 0:  # the input layer's "activation" as in the article
-            xp.subtract(1, A, out=t)
-            t *= A
-        elif act == "tanh":
-            xp.square(A, out=t)
-            xp.subtract(1, t, out=t)
-        else:  # relu: A >= 0, so sign(A) is the 0/1 mask
-            xp.sign(A, out=t)
-        d *= t
+        act = "sigmoid" if l == 0 else self.spec.activation  # the input layer as in the article
+
+        def derivative(lo: int, hi: int) -> None:
+            a, u = A[lo:hi], t[lo:hi]
+            if act == "sigmoid":
+                xp.subtract(1, a, out=u)
+                u *= a
+            elif act == "tanh":
+                xp.square(a, out=u)
+                xp.subtract(1, u, out=u)
+            else:  # relu: a >= 0, so sign(a) is the 0/1 mask
+                xp.sign(a, out=u)
+            d[lo:hi] *= u
+
+        self.split(m, derivative, d.shape[1])
 
     def _regularize_gradient(self) -> None:
         l1, l2 = self.spec.l1, self.spec.l2
@@ -308,8 +354,11 @@ class MLP:
     # ----------------------------------------------------------------- update
     def update(self, lr: float) -> None:
         """One optimizer step over the whole parameter vector, Keras's update rules."""
-        xp, t, g, p, v = self.xp, self.train, self.grads, self.params, self.state
-        s = self.scratch
+        self.split(self.params.size, lambda lo, hi: self._update_range(lr, lo, hi))
+
+    def _update_range(self, lr: float, lo: int, hi: int) -> None:
+        xp, t = self.xp, self.train
+        g, p, v, s = (a[lo:hi] for a in (self.grads, self.params, self.state, self.scratch))
         if t.optimizer == "rmsprop":
             # v = rho v + (1-rho) g^2 ; w -= lr g / sqrt(v + eps)
             v *= t.rho
@@ -345,23 +394,23 @@ class MLP:
         xp, n, B = self.xp, len(order), self.train.batch_size
         self.ensure_batch(min(B, n))
         loss_sum, correct = 0.0, 0
-        with np.errstate(over="ignore"):  # see _sigmoid_of_negated
-            for start in range(0, n, B):
-                clock.start()
-                idx = order[start : start + B]
-                m = len(idx)
-                gather(xp, x, idx, self.X[:m])
-                yb = y[idx]
-                clock.lap("shuffle")
-                out = self.forward(m)
-                loss_sum += (self.output_delta(yb, m, with_loss=True) + self.penalty()) * m
-                if batch_accuracy:
-                    correct += int((out.argmax(axis=1) == yb).sum())
-                clock.lap("forward")
-                self.backward(m)
-                clock.lap("backward")
-                self.update(lr)
-                clock.lap("update")
+        X = self.X
+        for start in range(0, n, B):
+            clock.start()
+            idx = order[start : start + B]
+            m = len(idx)
+            self.split(m, lambda lo, hi, idx=idx: gather(xp, x, idx[lo:hi], X[lo:hi]), X.shape[1])
+            yb = y[idx]
+            clock.lap("shuffle")
+            out = self.forward(m)
+            loss_sum += (self.output_delta(yb, m, with_loss=True) + self.penalty()) * m
+            if batch_accuracy:
+                correct += int((out.argmax(axis=1) == yb).sum())
+            clock.lap("forward")
+            self.backward(m)
+            clock.lap("backward")
+            self.update(lr)
+            clock.lap("update")
         return loss_sum / n, (correct / n if batch_accuracy else float("nan"))
 
     def predict_scores(self, x: Any, y: Any, chunk: int = 0) -> tuple[float, float]:
@@ -371,20 +420,19 @@ class MLP:
         self.ensure_batch(min(chunk, n))
         chunk = min(chunk, self._batch)
         loss_sum, correct = 0.0, 0
-        with np.errstate(over="ignore"):
-            for start in range(0, n, chunk):
-                xs, ys = x[start : start + chunk], y[start : start + chunk]
-                m = len(xs)
-                self.X[:m] = xs
-                out = self.forward(m)
-                loss_sum += self.data_loss(ys, m) * m
-                correct += int((out.argmax(axis=1) == ys).sum())
+        for start in range(0, n, chunk):
+            xs, ys = x[start : start + chunk], y[start : start + chunk]
+            m = len(xs)
+            self.X[:m] = xs
+            out = self.forward(m)
+            loss_sum += self.data_loss(ys, m) * m
+            correct += int((out.argmax(axis=1) == ys).sum())
         return loss_sum / n + self.penalty(), correct / n
 
 
-def _mean_nll(xp: Any, p: Any) -> float:
-    """Keras's categorical cross-entropy from the label's normalized probability: clip, -log."""
-    return float(-xp.log(xp.clip(p, EPS, 1 - EPS)).mean())
+def _nll_sum(xp: Any, p: Any) -> float:
+    """Keras's categorical cross-entropy (summed) from the labels' normalized probabilities."""
+    return float(-xp.log(xp.clip(p, EPS, 1 - EPS)).sum())
 
 
 def gather(xp: Any, x: Any, idx: Any, out: Any) -> None:

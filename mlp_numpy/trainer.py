@@ -20,7 +20,7 @@ from bench.protocol import (
 )
 from mlp_numpy.model import MLP, Ablation, PhaseClock
 
-OPTIONS = ("threads", "compute_input_delta", "bias_as_column", "phases")
+OPTIONS = ("threads", "compute_input_delta", "bias_as_column", "phases", "split_rows")
 
 
 def _cupy_status() -> tuple[Any, str | None]:
@@ -77,6 +77,8 @@ class NumpyTrainer:
             dtype=dtype,
             xp=self.xp,
             ablation=Ablation.from_options(options),
+            # element-wise work on as many threads as the BLAS has (split_rows=false: one)
+            workers=int(options.get("threads", 1)) if options.get("split_rows", True) else 1,
         )
 
     def fit(self, data: TrainData, on_epoch_end: OnEpochEnd | None = None) -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from bench import data as datasets
 from bench.protocol import ModelSpec, SpecError, TrainSpec
-from mlp_numpy.model import MLP, Ablation
+from mlp_numpy.model import MLP, Ablation, PhaseClock
 from mlp_numpy.trainer import NumpyTrainer
 
 CASES = [
@@ -25,9 +25,10 @@ def total_loss(m: MLP, x: np.ndarray, y: np.ndarray) -> float:
     return m.data_loss(y, n) + m.penalty()
 
 
+@pytest.mark.parametrize("workers", [1, 2], ids=["serial", "rows-split"])
 @pytest.mark.parametrize("ablation", [Ablation(), Ablation(True, True)], ids=["fast", "article"])
 @pytest.mark.parametrize("act,out,loss", CASES)
-def test_gradient_matches_central_differences(act, out, loss, ablation):
+def test_gradient_matches_central_differences(act, out, loss, ablation, workers):
     spec = ModelSpec(
         layers=(6, 5, 4, 3),
         activation=act,
@@ -37,7 +38,8 @@ def test_gradient_matches_central_differences(act, out, loss, ablation):
         l2=0.02,
         regularize_output=True,
     )
-    m = MLP(spec, TrainSpec(batch_size=7), dtype="float64", ablation=ablation)
+    m = MLP(spec, TrainSpec(batch_size=7), dtype="float64", ablation=ablation, workers=workers)
+    m.split.min_elements = 0  # split even these tiny arrays, so every row job is checked
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(7, 6)), rng.integers(0, 3, 7)
     m.ensure_batch(7)
@@ -132,6 +134,24 @@ def test_input_delta_is_skipped_unless_asked(small_spec):
     m.ablation = Ablation(compute_input_delta=True)
     m.backward(4)
     assert not np.all(m.delta[0] == 7.0)
+
+
+@pytest.mark.parametrize("act,out,loss", CASES)
+def test_row_split_gives_identical_weights(act, out, loss, synthetic):
+    """Element-wise work on 2 threads is the same arithmetic as on one: bit for bit."""
+    spec = ModelSpec(layers=(20, 12, 8, 4), activation=act, output_activation=out, loss=loss)
+    data = datasets.load(synthetic, "float32")
+    order = np.random.default_rng(0).permutation(len(data.x))
+    results = []
+    for workers in (1, 2):
+        m = MLP(spec, TrainSpec(batch_size=64), workers=workers)
+        m.split.min_elements = 0
+        loss_value, _ = m.train_epoch(data.x, data.y, order, 0.01, PhaseClock(False))
+        results.append((m.params.copy(), loss_value, m.predict_scores(data.x, data.y)))
+    (p1, l1, s1), (p2, l2, s2) = results
+    assert np.array_equal(p1, p2)
+    assert l1 == pytest.approx(l2, rel=1e-6)  # sums of row ranges: only the order differs
+    assert s1 == pytest.approx(s2, rel=1e-6)
 
 
 def test_ablations_do_not_change_the_maths(synthetic, small_spec):

@@ -1,0 +1,75 @@
+"""Element-wise work split by rows over a few threads.
+
+NumPy runs each ufunc on one core, while the GEMMs around it use every BLAS thread. On a small
+machine that leaves cores idle for a third of a training step (the gather, the activations, the
+deltas). NumPy releases the GIL inside a ufunc, so the same ufunc calls on disjoint row ranges
+run in parallel on plain Python threads. This only pays when the BLAS's own idle threads do not
+spin on those cores: OpenBLAS spins for ``2**OPENBLAS_THREAD_TIMEOUT`` cycles after each call,
+which is why the harness sets that variable low (see ``bench.threads``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+RowJob = Callable[[int, int], None]
+
+
+class RowSplit:
+    """``split(n, job, width)`` runs ``job(lo, hi)`` over rows ``[0, n)``, one range per worker.
+
+    The caller's thread takes the first range; each helper thread waits on its own event, so a
+    split costs two event hand-offs (some 10 µs). Below ``min_elements`` (rows x width) the job
+    runs whole on the caller, where a hand-off would cost more than it saves.
+    """
+
+    def __init__(self, workers: int, min_elements: int = 65536) -> None:
+        self.workers = max(1, int(workers))
+        self.min_elements = min_elements
+        self._helpers = [_Helper() for _ in range(self.workers - 1)]
+
+    def __call__(self, n: int, job: RowJob, width: int = 1) -> None:
+        if self.workers == 1 or n * width < self.min_elements or n < self.workers:
+            job(0, n)
+            return
+        bounds = [n * k // self.workers for k in range(self.workers + 1)]
+        for helper, lo, hi in zip(self._helpers, bounds[1:-1], bounds[2:]):
+            helper.start(job, lo, hi)
+        try:
+            job(0, bounds[1])
+        finally:
+            errors = [e for e in (h.wait() for h in self._helpers) if e is not None]
+        if errors:
+            raise errors[0]
+
+
+class _Helper:
+    """One daemon thread that runs one row range per hand-off."""
+
+    def __init__(self) -> None:
+        self._go = threading.Event()
+        self._done = threading.Event()
+        self._task: tuple[RowJob, int, int] | None = None
+        self._error: BaseException | None = None
+        threading.Thread(target=self._loop, daemon=True, name="mlp_numpy-rows").start()
+
+    def start(self, job: RowJob, lo: int, hi: int) -> None:
+        self._task, self._error = (job, lo, hi), None
+        self._done.clear()
+        self._go.set()
+
+    def wait(self) -> BaseException | None:
+        self._done.wait()
+        return self._error
+
+    def _loop(self) -> None:
+        while True:
+            self._go.wait()
+            self._go.clear()
+            job, lo, hi = self._task  # type: ignore[misc]
+            try:
+                job(lo, hi)
+            except BaseException as e:  # handed back to the caller
+                self._error = e
+            self._done.set()

@@ -1,0 +1,57 @@
+"""RowSplit: every row once, errors come back to the caller, small jobs stay on one thread."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from mlp_numpy.rows import RowSplit
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+@pytest.mark.parametrize("n", [3, 10, 1001])
+def test_every_row_exactly_once(workers, n):
+    split = RowSplit(workers, min_elements=0)
+    seen, lock = [], threading.Lock()
+
+    def job(lo: int, hi: int) -> None:
+        with lock:
+            seen.extend(range(lo, hi))
+
+    for _ in range(20):  # the helpers are reused across calls
+        seen.clear()
+        split(n, job)
+        assert sorted(seen) == list(range(n))
+
+
+def test_ranges_run_on_helper_threads():
+    split = RowSplit(2, min_elements=0)
+    names = {}
+    split(100, lambda lo, hi: names.setdefault(lo, threading.current_thread().name))
+    assert names[0] == threading.current_thread().name
+    assert names[50] == "mlp_numpy-rows"
+
+
+def test_small_jobs_run_whole_on_the_caller():
+    split = RowSplit(2, min_elements=1000)
+    calls = []
+    split(10, lambda lo, hi: calls.append((lo, hi)), width=50)  # 500 elements
+    assert calls == [(0, 10)]
+    calls.clear()
+    split(10, lambda lo, hi: calls.append((lo, hi)), width=100)  # 1000 elements
+    assert sorted(calls) == [(0, 5), (5, 10)]
+
+
+def test_a_helper_error_reaches_the_caller_and_the_split_still_works():
+    split = RowSplit(2, min_elements=0)
+
+    def job(lo: int, hi: int) -> None:
+        if lo > 0:
+            raise ValueError(f"rows {lo}:{hi}")
+
+    with pytest.raises(ValueError, match="rows 5:10"):
+        split(10, job)
+    done = []
+    split(10, lambda lo, hi: done.append(lo))
+    assert sorted(done) == [0, 5]
