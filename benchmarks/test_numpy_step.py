@@ -16,8 +16,8 @@ SPEC = ModelSpec()  # 784-70-30-10 sigmoid, L2 0.01
 BATCHES = [100, 500, 2000, 10000]
 
 
-def model(batch: int, dtype: str = "float32") -> tuple[MLP, np.ndarray]:
-    m = MLP(SPEC, TrainSpec(batch_size=batch), dtype=dtype)
+def model(batch: int, dtype: str = "float32", workers: int = 1) -> tuple[MLP, np.ndarray]:
+    m = MLP(SPEC, TrainSpec(batch_size=batch), dtype=dtype, workers=workers)
     m.ensure_batch(batch)
     rng = np.random.default_rng(0)
     m.X[:batch] = rng.random((batch, 784), dtype=np.float64).astype(dtype)
@@ -50,9 +50,10 @@ def test_backward(benchmark, batch):
 
 @pytest.mark.parametrize("batch", BATCHES)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_training_step(benchmark, batch, dtype):
+@pytest.mark.parametrize("workers", [1, 2], ids=["elementwise-1-thread", "elementwise-2-threads"])
+def test_training_step(benchmark, batch, dtype, workers):
     """Gather, forward, loss, backward and the RMSprop update of one batch."""
-    m, _ = model(batch, dtype)
+    m, _ = model(batch, dtype, workers)
     rng = np.random.default_rng(1)
     x = rng.random((20000, 784)).astype(dtype)
     y = rng.integers(0, 10, 20000)

@@ -24,7 +24,7 @@ class RowSplit:
     runs whole on the caller, where a hand-off would cost more than it saves.
     """
 
-    def __init__(self, workers: int, min_elements: int = 65536) -> None:
+    def __init__(self, workers: int, min_elements: int = 131072) -> None:
         self.workers = max(1, int(workers))
         self.min_elements = min_elements
         self._helpers = [_Helper() for _ in range(self.workers - 1)]
