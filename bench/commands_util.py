@@ -27,8 +27,9 @@ def print_summary_table(directory: str | Path) -> None:
         print("no successful runs")
     else:
         print("\nsteady-state seconds per epoch (median over repeats, min-max; 95% CI when n >= 5)")
+        vw = max(14, *(len(str(v)) + 1 for v in s["variant"]))  # the variant column's width
         header = (
-            f"{'backend':<10}{'batch':>7} {'dtype':<8}{'dev':<4}{'thr':>4} {'variant':<14}"
+            f"{'backend':<10}{'batch':>7} {'dtype':<8}{'dev':<4}{'thr':>4} {'variant':<{vw}}"
             f"{'n':>3}{'median':>9}{'min-max':>17}{'95% CI':>17}{'GFLOP/s':>9}"
             f"{'eff.':>7}{'test acc':>9}"
         )
@@ -38,7 +39,7 @@ def print_summary_table(directory: str | Path) -> None:
             eff = "-" if math.isnan(r.efficiency) else f"{100 * r.efficiency:.0f}%"
             print(
                 f"{r.backend:<10}{r.batch_size:>7} {r.dtype:<8}{r.device:<4}{r.threads:>4} "
-                f"{str(r.variant):<14}{r.n:>3}{r.median_s:>9.3f}"
+                f"{str(r.variant):<{vw}}{r.n:>3}{r.median_s:>9.3f}"
                 f"{f'{r.min_s:.3f}-{r.max_s:.3f}':>17}{ci:>17}{_fmt(r.gflops, '.1f'):>9}"
                 f"{eff:>7}"
                 f"{_fmt(r.test_accuracy, '.4f'):>9}"

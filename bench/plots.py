@@ -455,7 +455,7 @@ def plot_ablation(ctx: Context) -> Path | None:
     ax.axhline(1.0, color="black", lw=1)
     ax.set_xticks(x, switches, rotation=15)
     ax.set_ylabel("time per epoch / fast path's (x)")
-    ax.set_title("What each of the article's lessons is worth here (1 = no cost)")
+    ax.set_title("What each optimization is worth here (1 = no cost)")
     ax.legend(fontsize=8)
     ax.grid(True, axis="y", alpha=0.3)
     return ctx.save(fig, "ablation")
