@@ -39,7 +39,7 @@ def test_gradient_matches_central_differences(act, out, loss, ablation, workers)
         regularize_output=True,
     )
     m = MLP(spec, TrainSpec(batch_size=7), dtype="float64", ablation=ablation, workers=workers)
-    m.split.min_elements = 0  # split even these tiny arrays, so every row job is checked
+    m.split.min_range = 0  # split even these tiny arrays, so every row job is checked
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(7, 6)), rng.integers(0, 3, 7)
     m.ensure_batch(7)
@@ -145,7 +145,7 @@ def test_row_split_gives_identical_weights(act, out, loss, synthetic):
     results = []
     for workers in (1, 2):
         m = MLP(spec, TrainSpec(batch_size=64), workers=workers)
-        m.split.min_elements = 0
+        m.split.min_range = 0
         loss_value, _ = m.train_epoch(data.x, data.y, order, 0.01, PhaseClock(False))
         results.append((m.params.copy(), loss_value, m.predict_scores(data.x, data.y)))
     (p1, l1, s1), (p2, l2, s2) = results

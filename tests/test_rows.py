@@ -12,7 +12,7 @@ from mlp_numpy.rows import RowSplit
 @pytest.mark.parametrize("workers", [1, 2, 3])
 @pytest.mark.parametrize("n", [3, 10, 1001])
 def test_every_row_exactly_once(workers, n):
-    split = RowSplit(workers, min_elements=0)
+    split = RowSplit(workers, min_range=0)
     seen, lock = [], threading.Lock()
 
     def job(lo: int, hi: int) -> None:
@@ -26,7 +26,7 @@ def test_every_row_exactly_once(workers, n):
 
 
 def test_ranges_run_on_helper_threads():
-    split = RowSplit(2, min_elements=0)
+    split = RowSplit(2, min_range=0)
     names = {}
     split(100, lambda lo, hi: names.setdefault(lo, threading.current_thread().name))
     assert names[0] == threading.current_thread().name
@@ -34,17 +34,20 @@ def test_ranges_run_on_helper_threads():
 
 
 def test_small_jobs_run_whole_on_the_caller():
-    split = RowSplit(2, min_elements=1000)
+    split = RowSplit(4, min_range=500)
     calls = []
-    split(10, lambda lo, hi: calls.append((lo, hi)), width=50)  # 500 elements
+    split(10, lambda lo, hi: calls.append((lo, hi)), width=50)  # 500 elements: one range
     assert calls == [(0, 10)]
     calls.clear()
-    split(10, lambda lo, hi: calls.append((lo, hi)), width=100)  # 1000 elements
+    split(10, lambda lo, hi: calls.append((lo, hi)), width=100)  # 1000 elements: two ranges
     assert sorted(calls) == [(0, 5), (5, 10)]
+    calls.clear()
+    split(10, lambda lo, hi: calls.append((lo, hi)), width=1000)  # as many as the workers
+    assert len(calls) == 4 and sorted(calls)[0] == (0, 2)
 
 
 def test_a_helper_error_reaches_the_caller_and_the_split_still_works():
-    split = RowSplit(2, min_elements=0)
+    split = RowSplit(2, min_range=0)
 
     def job(lo: int, hi: int) -> None:
         if lo > 0:
