@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from pathlib import Path
 
 from bench.results import load_runs, read_environment, resolve
 from bench.stats import speed_ratios, summarize
+
+
+def width(values: Iterable[object], minimum: int) -> int:
+    """A text column's width: the longest value plus a space, at least ``minimum``."""
+    return max([minimum, *(len(str(v)) + 1 for v in values)])
 
 
 def _fmt(v: float, spec: str) -> str:
@@ -27,7 +33,7 @@ def print_summary_table(directory: str | Path) -> None:
         print("no successful runs")
     else:
         print("\nsteady-state seconds per epoch (median over repeats, min-max; 95% CI when n >= 5)")
-        vw = max(14, *(len(str(v)) + 1 for v in s["variant"]))  # the variant column's width
+        vw = width(s["variant"], 14)
         header = (
             f"{'backend':<10}{'batch':>7} {'dtype':<8}{'dev':<4}{'thr':>4} {'variant':<{vw}}"
             f"{'n':>3}{'median':>9}{'min-max':>17}{'95% CI':>17}{'GFLOP/s':>9}"

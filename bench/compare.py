@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.commands_util import width
 from bench.results import load_runs, resolve
 from bench.stats import POINT, mann_whitney_u
 
@@ -59,14 +60,15 @@ def compare(
 
 def print_rows(rows: list[Row], a: str, b: str) -> None:
     print(f"A = {a}\nB = {b}\n")
+    vw = width((r.key[5] for r in rows), 12)
     print(
-        f"{'backend':<9}{'batch':>7} {'dtype':<8}{'dev':<4}{'thr':>4} {'variant':<12}"
+        f"{'backend':<9}{'batch':>7} {'dtype':<8}{'dev':<4}{'thr':>4} {'variant':<{vw}}"
         f"{'A median':>10}{'B median':>10}{'B/A':>7}{'p':>8}  verdict"
     )
     for r in rows:
         backend, batch, dtype, device, threads, variant = r.key
         print(
-            f"{backend:<9}{batch:>7} {dtype:<8}{device:<4}{threads:>4} {str(variant):<12}"
+            f"{backend:<9}{batch:>7} {dtype:<8}{device:<4}{threads:>4} {str(variant):<{vw}}"
             f"{r.median_a:>10.4f}{r.median_b:>10.4f}{r.ratio:>7.2f}{r.p:>8.3f}  {r.verdict}"
         )
     if not rows:
