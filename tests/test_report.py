@@ -85,3 +85,20 @@ def test_plot_and_report_commands(results, capsys):
     assert main(["report", str(results)]) == 0
     out = capsys.readouterr().out
     assert "report.html" in out and "NumPy/Keras speed ratio" in out
+
+
+def test_tables_fit_long_variant_names(tmp_path, capsys):
+    long = "one_thread_elementwise"
+    res = make_results(tmp_path / "v", repeats=2, backends=("numpy",), variants=("baseline", long))
+
+    def next_column(line: str, variant: str) -> int:
+        end = line.index(variant) + len(variant)
+        return end + len(line[end:]) - len(line[end:].lstrip())
+
+    for argv in (["summary", str(res)], ["compare", str(res), str(res)]):
+        assert main(argv) == 0
+        lines = capsys.readouterr().out.splitlines()
+        rows = [line for line in lines if " baseline " in line or f" {long} " in line]
+        assert len(rows) >= 2
+        starts = {next_column(r, long if long in r else "baseline") for r in rows}
+        assert len(starts) == 1, f"{argv[0]}: columns after the variant start at {starts}"
