@@ -222,13 +222,17 @@ class MLP:
     # ----------------------------------------------------------------- loss
     def data_loss(self, y: Any, m: int) -> float:
         """Mean loss over the batch, without the penalty; Keras's definitions and clipping."""
-        sums: dict[int, float] = {}  # per row range, keyed by its first row
+        return self._sum_over_rows(m, lambda lo, hi: self._data_loss_sum(y, lo, hi)) / m
+
+    def _sum_over_rows(self, m: int, part: Callable[[int, int], float]) -> float:
+        """The sum of ``part(lo, hi)`` over the row ranges of the output layer's split."""
+        sums: dict[int, float] = {}  # keyed by each range's first row
 
         def job(lo: int, hi: int) -> None:
-            sums[lo] = self._data_loss_sum(y, lo, hi)
+            sums[lo] = part(lo, hi)
 
         self.split(m, job, self.spec.layers[-1])
-        return sum(sums.values()) / m
+        return sum(sums.values())
 
     def _data_loss_sum(self, y: Any, lo: int, hi: int) -> float:
         xp, rows, yb = self.xp, self.rows[: hi - lo], y[lo:hi]
@@ -250,13 +254,10 @@ class MLP:
     def output_delta(self, y: Any, m: int, with_loss: bool = False) -> float:
         """dL/dz of the mean batch loss at the output layer, into ``delta[-1]``; with
         ``with_loss`` also returns the batch's data loss, sharing the row sums (else NaN)."""
-        sums: dict[int, float] = {}  # per row range, keyed by its first row
-
-        def job(lo: int, hi: int) -> None:
-            sums[lo] = self._output_delta_rows(y, lo, hi, m, with_loss)
-
-        self.split(m, job, self.spec.layers[-1])
-        return sum(sums.values()) / m if with_loss else float("nan")
+        total = self._sum_over_rows(
+            m, lambda lo, hi: self._output_delta_rows(y, lo, hi, m, with_loss)
+        )
+        return total / m if with_loss else float("nan")
 
     def _output_delta_rows(self, y: Any, lo: int, hi: int, m: int, with_loss: bool) -> float:
         """The output delta of rows lo:hi; returns their summed data loss (0 without)."""
