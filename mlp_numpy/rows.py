@@ -46,6 +46,14 @@ class RowSplit:
         if errors:
             raise errors[0]
 
+    def close(self) -> None:
+        """Let the helper threads end (also when the split is garbage-collected)."""
+        for helper in self._helpers:
+            helper.stop()
+        self._helpers = []
+
+    __del__ = close
+
 
 class _Helper:
     """One daemon thread that runs one row range per hand-off."""
@@ -66,11 +74,17 @@ class _Helper:
         self._done.wait()
         return self._error
 
+    def stop(self) -> None:
+        self._task = None
+        self._go.set()
+
     def _loop(self) -> None:
         while True:
             self._go.wait()
             self._go.clear()
-            job, lo, hi = self._task  # type: ignore[misc]
+            if self._task is None:  # stop()
+                return
+            job, lo, hi = self._task
             try:
                 job(lo, hi)
             except BaseException as e:  # handed back to the caller

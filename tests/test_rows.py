@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -58,3 +59,19 @@ def test_a_helper_error_reaches_the_caller_and_the_split_still_works():
     done = []
     split(10, lambda lo, hi: done.append(lo))
     assert sorted(done) == [0, 5]
+
+
+def test_helper_threads_end_with_the_split():
+    def helpers() -> int:
+        return sum(t.name == "mlp_numpy-rows" for t in threading.enumerate())
+
+    before = helpers()
+    split = RowSplit(3, min_range=0)
+    split(9, lambda lo, hi: None)
+    assert helpers() == before + 2
+    del split  # a model that is dropped takes its threads with it
+    for _ in range(100):
+        if helpers() == before:
+            break
+        time.sleep(0.01)
+    assert helpers() == before
