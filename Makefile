@@ -31,7 +31,7 @@ quick: install
 	$(BIN)/mlpbench sweep configs/quick.toml --report
 
 benchmarks: install
-	$(BIN)/python -m pytest -q benchmarks --benchmark-columns=min,median,max,iqr,rounds
+	$(BIN)/python -m pytest -q -p no:zarr benchmarks --benchmark-columns=min,median,max,iqr,rounds
 
 lint: install
 	$(BIN)/ruff check bench mlp_numpy mlp_keras tests benchmarks examples

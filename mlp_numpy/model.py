@@ -173,7 +173,8 @@ class MLP:
         return self.A[-1][:m]
 
     def _bias_and_activation(self, Z: Any, l: int, act: str) -> Callable[[int, int], None]:
-        """The row job that turns ``Z = A W`` into ``f(Z + b)`` in place."""
+        """The row job that turns ``Z = A W`` into ``f(Z + b)`` in place (for sigmoid it first
+        refreshes ``-b``, once for all the ranges)."""
         xp, b = self.xp, self.b[l]
         if act == "sigmoid":
             # 1 / (1 + exp(-(AW + b))): the bias add and the negation are one pass.
@@ -195,7 +196,8 @@ class MLP:
 
     def _sigmoid_of_negated(self, Z: Any) -> None:
         """Z <- 1 / (1 + exp(Z)) in place, for Z holding -z. exp overflows to inf for z < -88
-        (float32), giving exactly 0: the right limit, so the warning is silenced."""
+        (float32), giving exactly 0: the right limit, so the warning is silenced. Here rather
+        than around the training loop, because NumPy's error state is per thread."""
         xp = self.xp
         with np.errstate(over="ignore"):
             xp.exp(Z, out=Z)

@@ -1,11 +1,12 @@
 """Element-wise work split by rows over a few threads.
 
-NumPy runs each ufunc on one core, while the GEMMs around it use every BLAS thread. On a small
-machine that leaves cores idle for a third of a training step (the gather, the activations, the
-deltas). NumPy releases the GIL inside a ufunc, so the same ufunc calls on disjoint row ranges
-run in parallel on plain Python threads. This only pays when the BLAS's own idle threads do not
-spin on those cores: OpenBLAS spins for ``2**OPENBLAS_THREAD_TIMEOUT`` cycles after each call,
-which is why the harness sets that variable low (see ``bench.threads``).
+NumPy runs each ufunc on one core, while the GEMMs around it use every BLAS thread, so the other
+cores idle through the gather, the activations and the deltas: a tenth of the epoch for the
+gather alone at batch 500 (`phases.png`). NumPy releases the GIL inside a ufunc, so the same
+ufunc calls on disjoint row ranges run in parallel on plain Python threads. This only pays when
+the BLAS's own idle threads do not spin on those cores: OpenBLAS spins for
+``2**OPENBLAS_THREAD_TIMEOUT`` cycles after each call, which is why the harness sets that
+variable low (see ``bench.threads``).
 """
 
 from __future__ import annotations
