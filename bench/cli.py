@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
 from bench import data as datasets
+from bench.errors import Interrupted, UserError
 from bench.protocol import (
     ACTIVATIONS,
     DTYPES,
@@ -27,17 +30,21 @@ from bench.protocol import (
 from bench.threads import cpu_count
 
 
-class UsageError(Exception):
+class UsageError(UserError):
     """Exit code 2, message only."""
 
 
+LAYERS = re.compile(r"\d+(,\d+)+|\d+(-\d+)+")
+
+
 def _layers(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(v) for v in text.replace("-", ",").split(",") if v.strip())
-    except ValueError:
+    """Layer sizes as ``784,70,30,10`` or ``784-70-30-10``; nothing else (a minus sign, an
+    empty size or a fraction is an error, never a silently different network)."""
+    if not LAYERS.fullmatch(text.strip()):
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a list of layer sizes such as 784,70,30,10"
-        ) from None
+            f"{text!r} is not a list of layer sizes such as 784,70,30,10 (positive integers)"
+        )
+    return tuple(int(v) for v in re.split("[,-]", text.strip()))
 
 
 def _option(text: str) -> tuple[str, Any]:
@@ -66,6 +73,11 @@ def add_run_parser(sub: Any) -> None:
     g.add_argument("--device", default="cpu", choices=("cpu", "gpu"))
     g.add_argument("--dtype", default="float32", choices=DTYPES)
     g.add_argument("--threads", type=int, default=cpu_count(), help="BLAS/framework threads")
+    g.add_argument(
+        "--oversubscribe",
+        action="store_true",
+        help="allow more threads than usable cores (measuring oversubscription on purpose)",
+    )
     g.add_argument(
         "--option",
         "-o",
@@ -112,6 +124,11 @@ def run_spec_from_args(a: argparse.Namespace) -> Any:
 
     if a.threads <= 0:
         raise SpecError(f"--threads = {a.threads}: must be >= 1")
+    if a.threads > cpu_count() and not a.oversubscribe:
+        raise SpecError(
+            f"--threads = {a.threads} is more than the {cpu_count()} usable cores; allowed: "
+            f"1-{cpu_count()} (add --oversubscribe to measure oversubscription on purpose)"
+        )
     return RunSpec(
         backend=a.backend,
         device=a.device,
@@ -184,7 +201,7 @@ def cmd_run(a: argparse.Namespace) -> int:
         except runner.Skip as e:
             print(f"skipped: {e}", file=sys.stderr)
             return 3
-    print_summary(summary)
+    print_summary(asdict(summary))
     return 0
 
 
@@ -248,15 +265,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = parser.parse_args(argv)
     try:
         return int(a.func(a) or 0)
-    except (SpecError, UsageError) as e:
-        print(f"mlpbench {a.command}: error: {e}", file=sys.stderr)
-        return 2
     except datasets.DataError as e:
         print(f"mlpbench {a.command}: data error: {e}", file=sys.stderr)
         return 2
-    except FileNotFoundError as e:
+    except (UserError, FileNotFoundError) as e:
         print(f"mlpbench {a.command}: error: {e}", file=sys.stderr)
         return 2
+    except Interrupted as e:
+        return e.code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

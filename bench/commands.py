@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -56,22 +57,30 @@ def add_sweep(sub: Any) -> None:
     p.add_argument("--results", default="results", help="where new result dirs go (results/)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output (CI, pipes)")
     p.add_argument("--report", action="store_true", help="then write plots and report.html")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="with --resume: accept an edited config.toml that only adds points (new run ids)",
+    )
     p.set_defaults(func=cmd_sweep)
 
 
 def cmd_sweep(a: argparse.Namespace) -> int:
+    """Exit 0 when every point is ok or skipped, 1 when any failed (the summary says which)."""
     from pathlib import Path
 
     from bench.commands_util import print_summary_table
     from bench.config import load_config
+    from bench.errors import UserError
+    from bench.results import read_runs
     from bench.sweep import run_sweep
 
     if bool(a.config) == bool(a.resume):
-        from bench.cli import UsageError
-
-        raise UsageError("give either a config file or --resume DIR")
+        raise UserError("give either a config file or --resume DIR")
+    if a.force and not a.resume:
+        raise UserError("--force goes with --resume DIR")
     if a.resume:
-        directory = run_sweep(None, resume=Path(a.resume), quiet=a.quiet)
+        directory = run_sweep(None, resume=Path(a.resume), quiet=a.quiet, force=a.force)
     else:
         directory = run_sweep(load_config(a.config), root=Path(a.results), quiet=a.quiet)
     if not a.quiet:
@@ -81,6 +90,10 @@ def cmd_sweep(a: argparse.Namespace) -> int:
         from bench.report import write_report
 
         print(f"report:  {write_report(directory)}")
+    failed = [r for r in read_runs(directory) if r["status"] == "failed"]
+    if failed:
+        print(f"{len(failed)} run(s) failed; see 'not run' above", file=sys.stderr)
+        return 1
     return 0
 
 

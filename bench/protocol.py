@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, Protocol, get_type_hints, runtime_checkable
 
 import numpy as np
+
+from bench.errors import UserError
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu")
 OUTPUT_ACTIVATIONS = ("sigmoid", "softmax")
@@ -27,13 +29,58 @@ SHUFFLE = ("own", "harness", "none")
 PHASES = ("shuffle", "forward", "backward", "update", "eval")
 
 
-class SpecError(ValueError):
+class SpecError(UserError, ValueError):
     """A bad option: the message names the option and the allowed values."""
 
 
-def _choice(name: str, value: Any, allowed: Sequence[str]) -> None:
-    if value not in allowed:
-        raise SpecError(f"{name} = {value!r} is not allowed; choose one of: {', '.join(allowed)}")
+def check_value(name: str, value: Any, kind: Any) -> Any:
+    """``value`` as ``kind`` (bool, int, float, str, or a tuple of allowed values), else a
+    SpecError naming ``name``. No silent coercion: 2.5 is not an int, "2" is not a number,
+    "maybe" is not a boolean, and a float must be finite. Ints are accepted as floats."""
+    if isinstance(kind, tuple):
+        _choice(name, value, kind)
+        return value
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise SpecError(f"{name} = {value!r}: must be true or false")
+        return value
+    if kind is int:
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+            raise SpecError(f"{name} = {value!r}: must be an integer")
+        return int(value)
+    if kind is float:
+        ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+            value, bool
+        )
+        if not ok or not math.isfinite(value):
+            raise SpecError(f"{name} = {value!r}: must be a finite number")
+        return float(value)
+    if kind is str:
+        if not isinstance(value, str):
+            raise SpecError(f"{name} = {value!r}: must be a string")
+        return value
+    return value
+
+
+def check_fields(spec: Any) -> None:
+    """Check (and normalize) every field of a frozen spec dataclass against its annotation."""
+    hints = get_type_hints(type(spec))
+    for f in fields(spec):
+        kind, value = hints[f.name], getattr(spec, f.name)
+        if getattr(kind, "__origin__", None) is tuple:  # tuple[int, ...]
+            if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+                raise SpecError(f"{f.name} = {value!r}: must be a list of integers")
+            value = tuple(check_value(f.name, v, int) for v in value)
+        else:
+            value = check_value(f.name, value, kind)
+        object.__setattr__(spec, f.name, value)
+
+
+def _choice(name: str, value: Any, allowed: Sequence[Any]) -> None:
+    if isinstance(value, (dict, list)) or value not in allowed:
+        raise SpecError(
+            f"{name} = {value!r} is not allowed; choose one of: {', '.join(map(str, allowed))}"
+        )
 
 
 @dataclass(frozen=True)
@@ -57,7 +104,7 @@ class ModelSpec:
     init_factor: float = 2.0  # the article's init_weight_fact, used by "sqrt_nodes"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "layers", tuple(int(n) for n in self.layers))
+        check_fields(self)
         if len(self.layers) < 2:
             raise SpecError(
                 f"layers = {list(self.layers)!r} needs at least an input and an output size, "
@@ -128,6 +175,7 @@ class TrainSpec:
     train_accuracy: str = "none"
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if self.epochs <= 0:
             raise SpecError(f"epochs = {self.epochs}: must be > 0")
         if self.batch_size <= 0:
@@ -148,16 +196,27 @@ class TrainSpec:
 
 
 def backend_options(
-    backend: str, options: Mapping[str, Any] | None, allowed: Sequence[str]
+    backend: str,
+    options: Mapping[str, Any] | None,
+    allowed: Sequence[str] | Mapping[str, Any],
 ) -> dict[str, Any]:
-    """A backend's options as a dict; unknown keys are an error naming the allowed ones."""
+    """A backend's options as a dict; unknown keys are an error naming the allowed ones.
+
+    ``allowed`` is the option names, or better a mapping of each name to its kind (bool, int,
+    float, str, or a tuple of allowed values): then a value of the wrong kind is an error too.
+    """
+    if not isinstance(options, Mapping) and options is not None:
+        raise SpecError(f"{backend} backend options must be a table of KEY = VALUE")
     options = dict(options or {})
-    unknown = sorted(set(options) - set(allowed))
+    unknown = sorted(set(options) - set(allowed), key=str)
     if unknown:
         raise SpecError(
             f"unknown {backend} backend option(s) {', '.join(map(repr, unknown))}; "
             f"allowed: {', '.join(allowed)}"
         )
+    if isinstance(allowed, Mapping):
+        for key, value in options.items():
+            options[key] = check_value(f"{backend} option {key}", value, allowed[key])
     return options
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from bench import data as datasets
 from bench import registry
 from bench.protocol import EpochRecord, ModelSpec, SpecError, TrainSpec
+from bench.results import RunSummary
 from bench.threads import blas_info
 
 
@@ -32,6 +33,10 @@ class RunSpec:
     data: datasets.DataSpec = field(default_factory=datasets.DataSpec)
     options: Mapping[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.threads, int) or isinstance(self.threads, bool) or self.threads < 1:
+            raise SpecError(f"threads = {self.threads!r}: must be an integer >= 1")
+
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["options"] = dict(self.options)
@@ -43,7 +48,7 @@ class RunSpec:
             backend=d["backend"],
             device=d["device"],
             dtype=d["dtype"],
-            threads=int(d["threads"]),
+            threads=d["threads"],
             model=ModelSpec(**d["model"]),
             train=TrainSpec(**d["train"]),
             data=datasets.DataSpec(**d["data"]),
@@ -68,7 +73,7 @@ def peak_rss_mb() -> float:
 def run(
     spec: RunSpec,
     on_epoch_end: Callable[[EpochRecord], None] | None = None,
-) -> tuple[dict[str, Any], list[EpochRecord]]:
+) -> tuple[RunSummary, list[EpochRecord]]:
     """Train once; returns the run's summary (runs.csv fields) and its epoch records."""
     entry = registry.load(spec.backend)
     why = entry.capabilities.why_not(spec.device, spec.dtype)
@@ -112,29 +117,29 @@ def run(
     steady, lo, hi = steady_stats(epochs)
     _, train_flops = spec.model.flops_per_sample()
     blas = blas_info()
-    summary = {
-        "dataset": data.name,
-        "n_train": n,
-        "epochs": len(epochs),
-        "import_s": entry.import_s + framework_import_s,
-        "setup_s": max(build_s - framework_import_s, 0.0),
-        "first_epoch_s": epochs[0].wall_s,
-        "steady_epoch_s": steady,
-        "steady_epoch_min_s": lo,
-        "steady_epoch_max_s": hi,
-        "train_s": train_s,
-        "cpu_s": cpu_s,
-        "samples_per_s": n / steady,
-        "gflops": train_flops * n / steady / 1e9,
-        "final_loss": last.loss,
-        "final_accuracy": last.accuracy,
-        "test_loss": test_loss,
-        "test_accuracy": test_acc,
-        "peak_rss_mb": peak_rss_mb(),
-        "blas": blas["blas"],
-        "blas_threads": blas["blas_threads"],
-        "framework_threads": info.pop("framework_threads", ""),
-        "backend_version": entry.version,
-        "backend_info": ";".join(f"{k}={v}" for k, v in sorted(info.items())),
-    }
+    summary = RunSummary(
+        dataset=data.name,
+        n_train=n,
+        epochs=len(epochs),
+        import_s=entry.import_s + framework_import_s,
+        setup_s=max(build_s - framework_import_s, 0.0),
+        first_epoch_s=epochs[0].wall_s,
+        steady_epoch_s=steady,
+        steady_epoch_min_s=lo,
+        steady_epoch_max_s=hi,
+        train_s=train_s,
+        cpu_s=cpu_s,
+        samples_per_s=n / steady,
+        gflops=train_flops * n / steady / 1e9,
+        final_loss=float(last.loss),
+        final_accuracy=float(last.accuracy),
+        test_loss=float(test_loss),
+        test_accuracy=float(test_acc),
+        peak_rss_mb=peak_rss_mb(),
+        blas=blas["blas"],
+        blas_threads=int(blas["blas_threads"]),
+        framework_threads=str(info.pop("framework_threads", "")),
+        backend_version=entry.version,
+        backend_info=";".join(f"{k}={v}" for k, v in sorted(info.items())),
+    )
     return summary, epochs

@@ -11,9 +11,24 @@ from typing import Any
 
 import numpy as np
 
-from bench.results import POINT_COLUMNS
+from bench.points import AXES
 
-POINT = [c for c in POINT_COLUMNS if c != "repeat"]  # a point, pooled over its repeats
+POINT = list(AXES)  # a point, pooled over its repeats
+SUMMARY_COLUMNS = [
+    *POINT,
+    "n",
+    "median_s",
+    "min_s",
+    "max_s",
+    "ci_low",
+    "ci_high",
+    "samples_per_s",
+    "gflops",
+    "efficiency",
+    "first_epoch_s",
+    "import_s",
+    "test_accuracy",
+]
 
 
 def bootstrap_ci(
@@ -105,7 +120,7 @@ def summarize(runs: Any) -> Any:
         if len(t) >= 5:
             row["ci_low"], row["ci_high"] = bootstrap_ci(t)
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
 def speed_ratios(summary: Any, numerator: str = "keras", denominator: str = "numpy") -> Any:

@@ -1,42 +1,55 @@
-"""Run a sweep: calibrate, then every point in a fresh worker process, rows appended as they end.
+"""Run a sweep: check, calibrate, then every point in a fresh worker process, rows appended as
+each point ends.
 
-A crash, a timeout or a NaN in one point becomes a ``failed`` row with its reason and the sweep
-goes on; an impossible point becomes ``skipped``. ``resume`` runs only the points missing from
-runs.csv, so an interrupted sweep completes without duplicate rows.
+Guarantees (README, "What a sweep guarantees"):
+- A crash, a timeout or a NaN in one point becomes a ``failed`` row with its reason and the
+  sweep goes on; an impossible point becomes ``skipped``.
+- A kill loses at most the running point: rows are written whole, the worker dies with the
+  sweep, and ``--resume`` cuts a torn last line, keeps only complete runs and their epochs, and
+  runs what is missing with fresh run ids.
+- One sweep per results folder at a time (a lock), and ``--resume`` refuses a config.toml that
+  changed since the sweep started unless ``--force`` (which may only add points).
+- Everything is written inside the results root; ``latest`` is replaced only if it is a link.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from bench import environment
-from bench.config import Point, SweepConfig, load_config
+from bench.config import Point, SweepConfig, changed_keys, load_config, parse_config, parse_toml
+from bench.errors import BusyError, Interrupted, ResultsError, UserError
+from bench.points import KEY_COLUMNS
+from bench.protocol import PHASES
 from bench.results import (
     EPOCH_COLUMNS,
-    POINT_COLUMNS,
     RUN_COLUMNS,
+    SCHEMA_VERSION,
+    RunRecord,
+    RunSummary,
     append_rows,
-    done_keys,
-    key_strings,
-    prune_orphan_epochs,
+    done_runs,
+    prune_epochs,
     read_environment,
+    repair_tail,
     write_json,
 )
 from bench.threads import thread_env
-from bench.worker import PROGRESS
 
 
 @dataclass
@@ -74,6 +87,10 @@ class Progress:
         elif self.mode == "lines":
             print(f"[{self.done}/{self.total}] {point.label()}: {status} {detail}", flush=True)
 
+    def say(self, message: str) -> None:
+        if self.mode != "none":
+            print(message, file=sys.stderr, flush=True)
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
@@ -84,7 +101,34 @@ def _env_for(threads: int) -> dict[str, str]:
     env.update(thread_env(threads))
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONSAFEPATH"] = "1"  # the working directory never shadows an installed plugin
     return env
+
+
+def preflight(cfg: SweepConfig, python: str = sys.executable) -> None:
+    """Every backend of the grid loads and takes its options, and the data is there: checked in
+    one fresh process before anything is started or written. Raises one UserError."""
+    backends: dict[str, list[dict[str, Any]]] = {}
+    for key in cfg.keys():
+        options = cfg.point(key, 0).run.options
+        if options not in backends.setdefault(key.backend, []):
+            backends[key.backend].append(dict(options))
+    request = {"backends": backends, "data": [vars(cfg.data)]}
+    out = subprocess.run(
+        [python, "-m", "bench.preflight"],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        env=_env_for(1),
+        timeout=600,
+    )
+    try:
+        problems = json.loads(out.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        last = (out.stderr.strip().splitlines() or ["no output"])[-1]
+        raise UserError(f"{cfg.path}: checking the backends failed: {last}") from None
+    if problems:
+        raise UserError(f"{cfg.path}: " + "; ".join(problems))
 
 
 def calibrate(
@@ -129,60 +173,91 @@ def peak_for(peaks: list[dict[str, Any]], dtype: str, threads: int, device: str)
 def run_worker(
     point: Point, timeout: float, progress: Progress, python: str = sys.executable
 ) -> dict[str, Any]:
-    """Run one point in a fresh process; always returns a result dict with a status."""
-    with tempfile.TemporaryDirectory(prefix="mlpbench-") as tmp:
-        spec_path, result_path = Path(tmp) / "spec.json", Path(tmp) / "result.json"
-        spec_path.write_text(json.dumps(point.run.to_json()))
+    """Run one point in a fresh process; always returns a result dict with a status.
+
+    The spec goes in on stdin and the result comes back on a pipe of its own: no temporary
+    files. The worker has its own session (a timeout kills its whole group) and dies with
+    this process.
+    """
+    read_fd, write_fd = os.pipe()
+    try:
         proc = subprocess.Popen(
-            [python, "-m", "bench.worker", str(spec_path), str(result_path)],
+            [python, "-m", "bench.worker", str(write_fd), str(os.getpid())],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            env=_env_for(point.threads),
+            env=_env_for(point.key.threads),
+            pass_fds=(write_fd,),
             start_new_session=True,
         )
-        tail: deque[str] = deque(maxlen=30)
+    except BaseException:
+        os.close(read_fd)
+        raise
+    finally:
+        os.close(write_fd)
+    result: dict[str, Any] = {}
+    tail: deque[str] = deque(maxlen=30)
 
-        def read() -> None:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                if line.startswith(PROGRESS):
-                    msg = json.loads(line[len(PROGRESS) :])
-                    progress.running(point, f"epoch {msg['epoch']}/{msg['of']}")
-                elif line.strip():
-                    tail.append(line.rstrip())
+    def read_messages() -> None:
+        with os.fdopen(read_fd) as messages:
+            for line in messages:
+                try:
+                    msg = json.loads(line)
+                except ValueError:
+                    continue
+                if "progress" in msg:
+                    p = msg["progress"]
+                    progress.running(point, f"epoch {p['epoch']}/{p['of']}")
+                elif "result" in msg:
+                    result.update(msg["result"])
 
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
-        t0 = time.perf_counter()
+    def read_output() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.strip():
+                tail.append(line.rstrip())
+
+    readers = [threading.Thread(target=f, daemon=True) for f in (read_messages, read_output)]
+    for r in readers:
+        r.start()
+    t0 = time.perf_counter()
+    try:
+        assert proc.stdin is not None
         try:
-            code = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill(proc)
-            reader.join(timeout=5)
-            return {
-                "status": "failed",
-                "reason": f"timeout after {timeout:g} s",
-                "worker_s": time.perf_counter() - t0,
-            }
-        except BaseException:
-            _kill(proc)
-            raise
-        reader.join(timeout=5)
-        if result_path.exists():
-            return json.loads(result_path.read_text())
-        if code < 0 and -code == signal.SIGKILL:
-            why = "killed by SIGKILL (out of memory?)"
-        elif code < 0:
-            why = f"killed by signal {signal.Signals(-code).name}"
-        else:
-            why = f"worker exited with code {code}"
-        last = next((line for line in reversed(tail) if line.strip()), "")
+            proc.stdin.write(json.dumps(point.run.to_json()))
+            proc.stdin.close()
+        except BrokenPipeError:  # died at start; its exit code says why
+            pass
+        code = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill(proc)
+        for r in readers:
+            r.join(timeout=5)
         return {
             "status": "failed",
-            "reason": f"{why}{': ' + last if last else ''}",
+            "reason": f"timeout after {timeout:g} s",
             "worker_s": time.perf_counter() - t0,
         }
+    except BaseException:
+        _kill(proc)
+        raise
+    for r in readers:
+        r.join(timeout=5)
+    if result:
+        return result
+    if code < 0 and -code == signal.SIGKILL:
+        why = "killed by SIGKILL (out of memory?)"
+    elif code < 0:
+        why = f"killed by signal {signal.Signals(-code).name}"
+    else:
+        why = f"worker exited with code {code}"
+    last = next((line for line in reversed(tail) if line.strip()), "")
+    return {
+        "status": "failed",
+        "reason": f"{why}{': ' + last if last else ''}",
+        "worker_s": time.perf_counter() - t0,
+    }
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -193,121 +268,251 @@ def _kill(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def rows_for(
+def records_for(
     point: Point, run_id: str, result: dict[str, Any], peaks: list[dict[str, Any]]
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    keys = dict(zip(POINT_COLUMNS, point.key()))
-    run = {
-        "run_id": run_id,
-        **keys,
-        "status": result["status"],
-        "reason": result.get("reason", ""),
-        "started_at": datetime.fromtimestamp(result.get("started_at", time.time())).isoformat(
+) -> tuple[RunRecord, list[dict[str, Any]]]:
+    """The run's runs.csv record and its epochs.csv rows."""
+    summary = RunSummary(**result["summary"]) if result.get("summary") else None
+    key = point.key
+    record = RunRecord(
+        run_id=run_id,
+        key=key,
+        repeat=point.repeat,
+        status=result["status"],
+        reason=result.get("reason", ""),
+        summary=summary,
+        started_at=datetime.fromtimestamp(result.get("started_at", time.time())).isoformat(
             timespec="seconds"
         ),
-        "worker_s": result.get("worker_s", math.nan),
-    }
-    summary = result.get("summary") or {}
-    run.update(summary)
-    if summary:
-        peak = peak_for(peaks, point.dtype, point.threads, point.device)
-        run["peak_gflops"] = peak
-        run["efficiency"] = summary["gflops"] / peak if peak and not math.isnan(peak) else math.nan
+        worker_s=result.get("worker_s", math.nan),
+    )
+    if summary is not None:
+        record.peak_gflops = peak_for(peaks, key.dtype, key.threads, key.device)
+        if record.peak_gflops > 0:
+            record.efficiency = summary.gflops / record.peak_gflops
+    ids = {"run_id": run_id, **dict(zip(KEY_COLUMNS, (*key.values(), point.repeat)))}
     epochs = []
     for e in result.get("epochs", []):
         row = {
-            "run_id": run_id,
-            **keys,
+            **ids,
             "epoch": e["epoch"] + 1,
             "wall_s": e["wall_s"],
             "cpu_s": e["cpu_s"],
             "loss": e["loss"],
             "accuracy": e["accuracy"],
         }
-        row.update({f"phase_{k}": v for k, v in e.get("phases", {}).items()})
+        # Phases the protocol names; a backend's own extra phases are not columns.
+        row.update({f"phase_{k}": v for k, v in e.get("phases", {}).items() if k in PHASES})
         epochs.append(row)
-    return run, epochs
+    return record, epochs
 
 
 def new_directory(cfg: SweepConfig, root: Path) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    directory = root / f"{stamp}-{cfg.name}"
-    directory.mkdir(parents=True, exist_ok=False)
-    return directory
-
-
-def point_link(root: Path, directory: Path) -> None:
-    """results/latest -> the newest sweep (relative, so the tree can move)."""
-    link = root / "latest"
+    """A fresh folder ``<stamp>-<name>`` directly inside ``root`` (``-2``, ``-3`` if taken)."""
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise UserError(f"--results {root}: exists and is not a directory")
     try:
-        if link.is_symlink() or link.exists():
-            link.unlink()
-        link.symlink_to(directory.name)
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"--results {root}: cannot create ({e.strerror})") from None
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    for attempt in range(1, 1000):
+        directory = root / (f"{stamp}-{cfg.name}" + (f"-{attempt}" if attempt > 1 else ""))
+        if directory.resolve().parent != root.resolve():  # names are checked; never outside
+            raise UserError(f"name = {cfg.name!r}: the results folder would leave {root}")
+        try:
+            directory.mkdir()
+            return directory
+        except FileExistsError:
+            continue
+    raise UserError(f"{root}: no free folder name for {stamp}-{cfg.name}")
+
+
+def point_link(root: Path, directory: Path, progress: Progress | None = None) -> None:
+    """results/latest -> the newest sweep (relative, so the tree can move). Only a link is
+    ever replaced; a file or folder of that name is the user's and stays."""
+    link = root / "latest"
+    if link.exists() and not link.is_symlink():
+        if progress:
+            progress.say(f"note: {link} is not a link; left as it is")
+        return
+    tmp = root / f".latest-{os.getpid()}"
+    try:
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(directory.name)
+        tmp.replace(link)  # atomic
     except OSError:
-        pass
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def locked(directory: Path) -> Iterator[None]:
+    """Hold the folder's lock for the sweep's lifetime (released by the kernel on any exit)."""
+    fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise BusyError(
+            f"{directory} is in use by another mlpbench sweep (PID {holder}); "
+            "wait for it or stop it, then --resume"
+        ) from None
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def terminated_as_interrupt() -> Iterator[None]:
+    """SIGTERM ends the sweep like Ctrl-C: the worker is killed, the folder stays resumable."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Interrupted(signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def check_config_unchanged(
+    cfg: SweepConfig, env: dict[str, Any], directory: Path, force: bool
+) -> dict[str, Any]:
+    """Resume the config the sweep started with, or with ``force`` one that only adds points.
+
+    Returns the environment to store (with the new fingerprint when forced)."""
+    if env.get("config_fingerprint") == cfg.fingerprint():
+        return env
+    old_text = env.get("config_text", "")
+    changed = changed_keys(parse_toml(old_text), parse_toml(cfg.text)) or ["the file's text"]
+    if not force:
+        raise UserError(
+            f"{directory / 'config.toml'} changed since the sweep started "
+            f"(changed: {', '.join(changed)}); --resume runs the sweep as it started: undo "
+            "the edit, start a new sweep, or add --force to run the new points in this folder"
+        )
+    old = parse_config(parse_toml(old_text), str(directory / "config.toml"), old_text)
+    old_points = {(p.key, p.repeat): p.run for p in old.points()}
+    for (key, repeat), _ in done_runs(directory).items():
+        if key in set(cfg.keys()) and old_points.get((key, repeat)) != cfg.point(key, repeat).run:
+            raise UserError(
+                f"--force: the edit (changed: {', '.join(changed)}) changes {key.label(repeat)}, "
+                "which already ran; only new points may be added to a folder"
+            )
+    history = [*env.get("config_history", []), env.get("config_fingerprint")]
+    return {
+        **env,
+        "config_fingerprint": cfg.fingerprint(),
+        "config_text": cfg.text,
+        "config_history": history,
+    }
 
 
 def run_sweep(
-    config: SweepConfig | str | Path,
+    config: SweepConfig | str | Path | None,
     root: Path = Path("results"),
     resume: Path | None = None,
     quiet: bool = False,
     python: str = sys.executable,
+    force: bool = False,
 ) -> Path:
     """Run (or complete) a sweep; returns its results directory."""
+    mode = "none" if quiet else ("bar" if sys.stderr.isatty() else "lines")
     if resume is not None:
-        resume = Path(resume).resolve()  # results/latest -> the real directory
-        if not (resume / "config.toml").exists():
-            raise FileNotFoundError(f"{resume} has no config.toml: not a results directory")
-        cfg = load_config(resume / "config.toml")
-        directory = resume
-        prune_orphan_epochs(directory)
-    else:
-        cfg = config if isinstance(config, SweepConfig) else load_config(config)
-        directory = new_directory(cfg, Path(root))
+        directory = Path(resume).resolve()  # results/latest -> the real directory
+        if not (directory / "config.toml").is_file():
+            raise ResultsError(f"{directory} has no config.toml: not a results directory")
+        with locked(directory):
+            env = read_environment(directory)
+            if not env:
+                raise ResultsError(f"{directory} has no environment.json: not resumable")
+            cfg = load_config(directory / "config.toml")
+            env = check_config_unchanged(cfg, env, directory, force)
+            preflight(cfg, python)
+            _run(cfg, directory, env, mode, python)
+        return directory
+    cfg = config if isinstance(config, SweepConfig) else load_config(config)  # type: ignore[arg-type]
+    preflight(cfg, python)
+    directory = new_directory(cfg, Path(root))
+    with locked(directory):
         (directory / "config.toml").write_text(cfg.text or "")
-    points = cfg.points()
-    done = done_keys(directory)
-    todo = [(i, p) for i, p in enumerate(points) if key_strings(p.key()) not in done]
+        env = {
+            **environment.describe(),
+            "schema_version": SCHEMA_VERSION,
+            "config_name": cfg.name,
+            "config_path": cfg.path,
+            "config_fingerprint": cfg.fingerprint(),
+            "config_text": cfg.text,
+        }
+        _run(cfg, directory, env, mode, python)
+    return directory
 
-    env = read_environment(directory)
+
+def _run(cfg: SweepConfig, directory: Path, env: dict[str, Any], mode: str, python: str) -> None:
+    progress = Progress(total=0, mode="none")
+    cut = repair_tail(directory / "runs.csv")
+    if cut and mode != "none":
+        print(
+            f"runs.csv: cut a partial last line ({cut} bytes, a write torn by a kill); "
+            "that point runs again",
+            file=sys.stderr,
+        )
+    done = done_runs(directory)
+    prune_epochs(directory, set(done.values()))
+    points = cfg.points()
+    todo = [(i, p) for i, p in enumerate(points) if (p.key, p.repeat) not in done]
+    used = set(done.values())
+
+    def run_id(index: int) -> str:
+        rid = f"r{index:04d}"
+        if rid in used:  # taken by a point of an earlier config (--force): a fresh one
+            rid = f"r{max(int(u[1:]) for u in used if u[1:].isdigit()) + 1:04d}"
+        used.add(rid)
+        return rid
+
     peaks = env.get("peaks", [])
     have = {(p["dtype"], int(p["threads"]), p["device"]) for p in peaks}
-    need = sorted({(p.dtype, p.threads, p.device) for _, p in todo} - have)
-    mode = "none" if quiet else ("bar" if sys.stderr.isatty() else "lines")
+    need = sorted({(p.key.dtype, p.key.threads, p.key.device) for _, p in todo} - have)
     if need and mode != "none":
         print(
             f"calibrating GEMM peak for {len(need)} (dtype, threads, device) combination(s)...",
             file=sys.stderr,
             flush=True,
         )
-    peaks = peaks + calibrate(need, python)
-    if not env:
-        env = environment.describe()
-        env["config_name"] = cfg.name
-        env["config_path"] = cfg.path
-        env["config_fingerprint"] = cfg.fingerprint()
-    env["peaks"] = peaks
-    write_json(directory / "environment.json", env)
-    point_link(directory.parent, directory)
-
-    progress = Progress(total=len(points), done=len(points) - len(todo), mode=mode)
-    try:
-        for index, point in todo:
-            progress.running(point)
-            result = run_worker(point, cfg.timeout_s, progress, python)
-            run, epochs = rows_for(point, f"r{index:04d}", result, peaks)
-            append_rows(directory / "epochs.csv", EPOCH_COLUMNS, epochs)
-            append_rows(directory / "runs.csv", RUN_COLUMNS, [run])
-            detail = (
-                f"{run['steady_epoch_s']:.3f} s/epoch"
-                if result["status"] == "ok"
-                else run["reason"]
+    with terminated_as_interrupt():
+        try:
+            env["peaks"] = peaks + calibrate(need, python)
+            write_json(directory / "environment.json", env)
+            progress = Progress(total=len(points), done=len(points) - len(todo), mode=mode)
+            point_link(directory.parent, directory, progress)
+            for index, point in todo:
+                progress.running(point)
+                result = run_worker(point, cfg.timeout_s, progress, python)
+                record, epochs = records_for(point, run_id(index), result, env["peaks"])
+                append_rows(directory / "epochs.csv", EPOCH_COLUMNS, epochs)
+                append_rows(directory / "runs.csv", RUN_COLUMNS, [record.row()])
+                detail = (
+                    f"{record.summary.steady_epoch_s:.3f} s/epoch"
+                    if record.summary is not None
+                    else record.reason
+                )
+                progress.finished(point, record.status, detail)
+        except (KeyboardInterrupt, Interrupted) as e:
+            progress.close()
+            signum = e.signum if isinstance(e, Interrupted) else signal.SIGINT
+            print(
+                f"\ninterrupted ({signal.Signals(signum).name}); the running point is lost, "
+                f"the rest is kept. Finish with: mlpbench sweep --resume {directory}",
+                file=sys.stderr,
             )
-            progress.finished(point, result["status"], detail)
-    except KeyboardInterrupt:
-        progress.close()
-        print(f"\ninterrupted; finish with: mlpbench sweep --resume {directory}", file=sys.stderr)
-        raise
+            raise Interrupted(signum) from None
     progress.close()
-    return directory

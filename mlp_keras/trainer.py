@@ -42,15 +42,15 @@ from bench.protocol import (
 )
 
 KERAS_BACKENDS = ("tensorflow", "jax", "torch")
-OPTIONS = (
-    "threads",
-    "keras_backend",
-    "jit_compile",
-    "steps_per_execution",
-    "feed",
-    "keras_logits_shortcut",
-)
 FEEDS = ("arrays", "tf.data")
+OPTIONS: dict[str, Any] = {  # name -> kind (bench.protocol.check_value)
+    "threads": int,
+    "keras_backend": KERAS_BACKENDS,
+    "jit_compile": ("auto", True, False),
+    "steps_per_execution": int,
+    "feed": FEEDS,
+    "keras_logits_shortcut": bool,
+}
 STEPS_PER_EXECUTION = 32
 
 
@@ -89,6 +89,16 @@ class KerasTrainer:
             unavailable=unavailable,
         )
 
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The options, checked by name and kind (the sweep calls this before it starts)."""
+        options = backend_options("keras", options, OPTIONS)
+        if options.get("keras_backend") == "torch" and options.get("steps_per_execution", 1) != 1:
+            raise SpecError("steps_per_execution must be 1 with keras_backend = 'torch'")
+        if options.get("steps_per_execution", 1) < 1:
+            raise SpecError("keras option steps_per_execution must be >= 1")
+        return options
+
     def __init__(
         self,
         spec: ModelSpec,
@@ -97,15 +107,9 @@ class KerasTrainer:
         dtype: str = "float32",
         options: Mapping[str, Any] | None = None,
     ) -> None:
-        options = backend_options("keras", options, OPTIONS)
+        options = self.check_options(options)
         self.keras_backend = options.get("keras_backend", "tensorflow")
-        if self.keras_backend not in KERAS_BACKENDS:
-            raise SpecError(
-                f"keras_backend = {self.keras_backend!r}; allowed: {', '.join(KERAS_BACKENDS)}"
-            )
         self.feed = options.get("feed", "arrays")
-        if self.feed not in FEEDS:
-            raise SpecError(f"feed = {self.feed!r}; allowed: {', '.join(FEEDS)}")
         self.spec, self.train, self.device, self.dtype = spec, train, device, dtype
         self.threads = int(options.get("threads", os.cpu_count() or 1))
         self.jit_compile = options.get("jit_compile", "auto")
@@ -115,8 +119,6 @@ class KerasTrainer:
         # Keras on PyTorch runs one step per call only.
         default_spe = 1 if self.keras_backend == "torch" else STEPS_PER_EXECUTION
         self.steps_per_execution = int(options.get("steps_per_execution", default_spe))
-        if self.keras_backend == "torch" and self.steps_per_execution != 1:
-            raise SpecError("steps_per_execution must be 1 with keras_backend = 'torch'")
         self.logits_shortcut = bool(options.get("keras_logits_shortcut", False))
 
         t0 = time.perf_counter()

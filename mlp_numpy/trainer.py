@@ -20,7 +20,13 @@ from bench.protocol import (
 )
 from mlp_numpy.model import MLP, Ablation, PhaseClock
 
-OPTIONS = ("threads", "compute_input_delta", "bias_as_column", "phases", "split_rows")
+OPTIONS: dict[str, Any] = {  # name -> kind (bench.protocol.check_value)
+    "threads": int,
+    "compute_input_delta": bool,
+    "bias_as_column": bool,
+    "phases": bool,
+    "split_rows": bool,
+}
 
 
 def _cupy_status() -> tuple[Any, str | None]:
@@ -52,6 +58,11 @@ class NumpyTrainer:
             unavailable={"gpu": why} if why else {},
         )
 
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The options, checked by name and kind (the sweep calls this before it starts)."""
+        return backend_options("numpy", options, OPTIONS)
+
     def __init__(
         self,
         spec: ModelSpec,
@@ -60,7 +71,7 @@ class NumpyTrainer:
         dtype: str = "float32",
         options: Mapping[str, Any] | None = None,
     ) -> None:
-        options = backend_options("numpy", options, OPTIONS)
+        options = self.check_options(options)
         self.spec, self.train, self.device, self.dtype = spec, train, device, dtype
         self.xp: Any = np
         self._sync = None

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.results import EPOCH_COLUMNS, POINT_COLUMNS, RUN_COLUMNS, append_rows, write_json
+from bench.points import KEY_COLUMNS
+from bench.results import (
+    EPOCH_COLUMNS,
+    RUN_COLUMNS,
+    SCHEMA_VERSION,
+    append_rows,
+    write_json,
+)
 
 BATCHES = (100, 500, 2000)
 
@@ -35,6 +42,7 @@ def make_results(
     write_json(
         directory / "environment.json",
         {
+            "schema_version": SCHEMA_VERSION,
             "cpu_model": "Fixture CPU",
             "cores_usable": 2,
             "memory_gb": 8,
@@ -64,7 +72,7 @@ def make_results(
                             t = base_time(backend, batch, dtype, threads, variant)
                             t *= (slow or {}).get(key, 1.0) * rng.uniform(0.97, 1.03)
                             run_id = f"r{i:04d}"
-                            point = dict(zip(POINT_COLUMNS, (*key, r)))
+                            point = dict(zip(KEY_COLUMNS, (*key, r)))
                             i += 1
                             runs.append(
                                 {

@@ -38,12 +38,12 @@ def test_grid_expands_and_interleaves_backends(tmp_path):
     cfg = load_config(write(tmp_path, BASE))
     points = cfg.points()
     assert len(points) == 2 * 2 * 2 * 2 * 2  # backend x batch x dtype x threads x repeats
-    assert len({p.key() for p in points}) == len(points)
+    assert len({(p.key, p.repeat) for p in points}) == len(points)
     # backends alternate within each repeat; repeat 0 finishes before repeat 1 starts
-    assert [p.backend for p in points[:4]] == ["numpy", "keras", "numpy", "keras"]
+    assert [p.key.backend for p in points[:4]] == ["numpy", "keras", "numpy", "keras"]
     assert [p.repeat for p in points] == [0] * 16 + [1] * 16
     p = points[0]
-    assert p.run.train.batch_size == p.batch_size and p.run.dtype == p.dtype
+    assert p.run.train.batch_size == p.key.batch_size and p.run.dtype == p.key.dtype
     assert p.run.train.epochs == 2 and p.run.data.dataset == "synthetic"
 
 
@@ -76,20 +76,20 @@ def test_exclude_extra_variants_and_options():
             ],
         }
     )
-    keys = [(p.backend, p.dtype, p.batch_size, p.variant) for p in cfg.points()]
+    keys = [(p.key.backend, p.key.dtype, p.key.batch_size, p.key.variant) for p in cfg.points()]
     assert ("keras", "float64", 100, "fast") not in keys
     assert ("numpy", "float32", 7, "fast") in keys
-    slow = [p for p in cfg.points() if p.variant == "slow" and p.backend == "numpy"]
+    slow = [p for p in cfg.points() if p.key.variant == "slow" and p.key.backend == "numpy"]
     assert slow and all(p.run.options == {"compute_input_delta": True} for p in slow)
     assert all(p.run.train.train_accuracy == "full" for p in slow)
-    keras = [p for p in cfg.points() if p.backend == "keras"]
+    keras = [p for p in cfg.points() if p.key.backend == "keras"]
     assert all(p.run.options["jit_compile"] is True for p in keras)
 
 
 def test_threads_all_means_every_core():
     from bench.threads import cpu_count
 
-    cfg = parse_config({"grid": {"threads": [1, "all"]}})
+    cfg = parse_config({"grid": {"backend": ["numpy"], "threads": [1, "all"]}})
     assert set(cfg.grid["threads"]) == {1, cpu_count()}
 
 
@@ -144,4 +144,4 @@ def test_variants_keep_their_declared_order():
     cfg = parse_config(
         {"grid": {"backend": ["numpy"]}, "variant": [{"name": "zeta"}, {"name": "alpha"}]}
     )
-    assert [p.variant for p in cfg.points()] == ["zeta", "alpha"]
+    assert [p.key.variant for p in cfg.points()] == ["zeta", "alpha"]

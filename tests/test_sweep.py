@@ -61,13 +61,12 @@ def test_sweep_writes_the_four_files_with_the_schema(tmp_path):
 
 
 def test_failures_and_skips_are_rows_and_the_sweep_goes_on(tmp_path, fake_plugins):
-    doc = config(backend=["crash", "nanloss", "gpuonly", "broken", "numpy"])
+    doc = config(backend=["crash", "nanloss", "gpuonly", "numpy"])
     out = run_sweep(parse_config(doc), root=tmp_path, quiet=True)
     by = {r["backend"]: r for r in rows(out / "runs.csv")}
     assert by["crash"]["status"] == "failed" and "SIGABRT" in by["crash"]["reason"]
     assert by["nanloss"]["status"] == "failed" and "nan" in by["nanloss"]["reason"]
     assert by["gpuonly"]["status"] == "skipped" and "cpu" in by["gpuonly"]["reason"]
-    assert by["broken"]["status"] == "failed" and "broken" in by["broken"]["reason"]
     assert by["numpy"]["status"] == "ok"
 
 

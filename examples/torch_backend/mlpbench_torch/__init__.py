@@ -26,7 +26,7 @@ from bench.protocol import (
 )
 
 EPS = 1e-7  # Keras's probability clip
-OPTIONS = ("threads",)
+OPTIONS: dict[str, Any] = {"threads": int}  # name -> kind
 
 
 class TorchTrainer:
@@ -42,6 +42,11 @@ class TorchTrainer:
             unavailable=unavailable,
         )
 
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The options, checked by name and kind (the sweep calls this before it starts)."""
+        return backend_options("torch", options, OPTIONS)
+
     def __init__(
         self,
         spec: ModelSpec,
@@ -50,7 +55,7 @@ class TorchTrainer:
         dtype: str = "float32",
         options: Mapping[str, Any] | None = None,
     ) -> None:
-        options = backend_options("torch", options, OPTIONS)
+        options = self.check_options(options)
         if "threads" in options:
             torch.set_num_threads(int(options["threads"]))
         if device == "gpu" and not torch.cuda.is_available():
