@@ -38,8 +38,12 @@ class PointKey:
     @classmethod
     def from_row(cls, row: Mapping[str, Any], where: str = "") -> PointKey:
         """The key of a CSV row (strings) or a table row (typed values), checked."""
-        return cls(**{name: parse_cell(row.get(name), kind, name, where) for name, kind in
-                      AXIS_TYPES.items()})
+        return cls(
+            **{
+                name: parse_cell(row.get(name), kind, name, where)
+                for name, kind in AXIS_TYPES.items()
+            }
+        )
 
 
 AXES: tuple[str, ...] = tuple(f.name for f in fields(PointKey))

@@ -217,9 +217,7 @@ def read_table(
         where = f"{path}:{lineno}"
         if len(cells) != len(columns):
             raise ResultsError(f"{where}: {len(cells)} fields, expected {len(columns)}")
-        rows.append(
-            {c: parse_cell(v, types[c], c, where) for c, v in zip(columns, cells)}
-        )
+        rows.append({c: parse_cell(v, types[c], c, where) for c, v in zip(columns, cells)})
     return rows, len(torn)
 
 
@@ -247,9 +245,7 @@ def read_epochs(directory: Path) -> list[dict[str, Any]]:
 
 def done_runs(directory: Path) -> dict[tuple[PointKey, int], str]:
     """(point, repeat) -> run_id of every run in runs.csv (what --resume skips)."""
-    return {
-        (PointKey.from_row(r), r["repeat"]): r["run_id"] for r in read_runs(Path(directory))
-    }
+    return {(PointKey.from_row(r), r["repeat"]): r["run_id"] for r in read_runs(Path(directory))}
 
 
 def prune_epochs(directory: Path, run_ids: set[str]) -> int:
@@ -305,9 +301,7 @@ def _frame(rows: list[dict[str, Any]], columns: list[str]) -> Any:
 
     frame = pd.DataFrame(rows, columns=columns)
     for c in columns:  # numeric columns as floats where a cell may be empty (NaN)
-        if frame[c].dtype == object and not all(
-            isinstance(v, str) or v is None for v in frame[c]
-        ):
+        if frame[c].dtype == object and not all(isinstance(v, str) or v is None for v in frame[c]):
             frame[c] = pd.to_numeric(frame[c])
     return frame
 
