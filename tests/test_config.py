@@ -145,3 +145,21 @@ def test_variants_keep_their_declared_order():
         {"grid": {"backend": ["numpy"]}, "variant": [{"name": "zeta"}, {"name": "alpha"}]}
     )
     assert [p.key.variant for p in cfg.points()] == ["zeta", "alpha"]
+
+
+def _toml_blocks(path: Path) -> list[str]:
+    import re
+
+    return re.findall(r"```toml\n(.*?)```", path.read_text(), flags=re.S)
+
+
+@pytest.mark.parametrize(
+    "doc", [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))], ids=lambda p: p.name
+)
+def test_every_toml_example_in_the_docs_parses(doc):
+    from bench.config import tomllib
+
+    for block in _toml_blocks(doc):
+        parsed = tomllib.loads(block)  # a syntax error fails here
+        if "grid" in parsed:  # a sweep file: it must also be a valid one
+            parse_config(parsed, f"{doc.name} example")
