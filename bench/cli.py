@@ -247,11 +247,21 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mlpbench",
         description="Benchmark a NumPy MLP against the same network in Keras/TensorFlow.",
     )
+    p.add_argument("--version", action="version", version=f"mlpbench {_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_run_parser(sub)
     for add in _extra_parsers():
         add(sub)
     return p
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mlpbench")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def _extra_parsers() -> list[Any]:

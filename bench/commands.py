@@ -52,7 +52,17 @@ def cmd_backends(a: argparse.Namespace) -> int:
 @parser
 def add_sweep(sub: Any) -> None:
     p = sub.add_parser("sweep", help="run a TOML sweep, one fresh process per point")
-    p.add_argument("config", nargs="?", help="a sweep file, e.g. configs/quick.toml")
+    p.add_argument(
+        "config",
+        nargs="?",
+        help="a sweep file, or a shipped sweep by name (mlpbench configs); a file wins",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check and expand the sweep, print its points and a time estimate; run nothing",
+    )
+    p.add_argument("--show", action="store_true", help="print the sweep file (to copy and edit)")
     p.add_argument("--resume", metavar="DIR", help="complete an interrupted sweep in DIR")
     p.add_argument("--results", default="results", help="where new result dirs go (results/)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output (CI, pipes)")
@@ -69,6 +79,7 @@ def cmd_sweep(a: argparse.Namespace) -> int:
     """Exit 0 when every point is ok or skipped, 1 when any failed (the summary says which)."""
     from pathlib import Path
 
+    from bench import catalog
     from bench.commands_util import print_summary_table
     from bench.config import load_config
     from bench.errors import UserError
@@ -79,10 +90,23 @@ def cmd_sweep(a: argparse.Namespace) -> int:
         raise UserError("give either a config file or --resume DIR")
     if a.force and not a.resume:
         raise UserError("--force goes with --resume DIR")
+    if (a.show or a.dry_run) and not a.config:
+        raise UserError("--show and --dry-run take a sweep file or name, not --resume")
+    if a.show:
+        print(catalog.find(a.config).read_text(), end="")
+        return 0
+    if a.dry_run:
+        from bench.plan import make_plan, render
+        from bench.sweep import preflight
+
+        cfg = load_config(catalog.find(a.config))
+        print("\n".join(render(make_plan(cfg, preflight(cfg), Path(a.results)))))
+        return 0
     if a.resume:
         directory = run_sweep(None, resume=Path(a.resume), quiet=a.quiet, force=a.force)
     else:
-        directory = run_sweep(load_config(a.config), root=Path(a.results), quiet=a.quiet)
+        cfg = load_config(catalog.find(a.config))
+        directory = run_sweep(cfg, root=Path(a.results), quiet=a.quiet)
     if not a.quiet:
         print_summary_table(directory)
     print(f"\nresults: {directory}")
@@ -94,6 +118,28 @@ def cmd_sweep(a: argparse.Namespace) -> int:
     if failed:
         print(f"{len(failed)} run(s) failed; see 'not run' above", file=sys.stderr)
         return 1
+    return 0
+
+
+@parser
+def add_configs(sub: Any) -> None:
+    p = sub.add_parser("configs", help="list the shipped sweeps (mlpbench sweep NAME)")
+    p.set_defaults(func=cmd_configs)
+
+
+def cmd_configs(a: argparse.Namespace) -> int:
+    from bench import catalog
+    from bench.config import load_config
+
+    rows = [("name", "points", "runs", "description")]
+    for name, path in catalog.shipped().items():
+        cfg = load_config(path)
+        points = len(cfg.keys())
+        rows.append((name, str(points), str(points * cfg.repeats), cfg.description))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for r in rows:
+        print(f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]}")
+    print("\nrun one: mlpbench sweep NAME; see it: mlpbench sweep NAME --show")
     return 0
 
 

@@ -253,6 +253,15 @@ def load_fashion_raw(path: str = "") -> tuple[Raw, str]:
     return load_idx_dir(p), str(p)
 
 
+DATASET_SIZES = {"mnist": 60000, "fashion-mnist": 60000}
+
+
+def train_size(spec: DataSpec) -> int:
+    """Training samples a spec yields, known without loading (for estimates)."""
+    full = DATASET_SIZES.get(spec.dataset, spec.synthetic_samples)
+    return min(spec.subset, full) if spec.subset else full
+
+
 def make_synthetic(spec: DataSpec) -> Raw:
     """A seeded, learnable problem: Gaussian clusters around random class centres."""
     rng = np.random.default_rng(spec.seed)

@@ -3,7 +3,8 @@
 Run as ``python -m bench.preflight`` in a fresh process, like a worker (same ``sys.path``, so a
 plugin shadowed by a folder in the working directory is found exactly as the workers find it),
 so that the sweep's own process imports no framework. Reads a JSON request on stdin, prints a
-JSON list of problems, one sentence each.
+JSON object: ``problems`` (one sentence each; any stops the sweep) and ``skips`` (the
+(backend, device, dtype) combinations this machine cannot run, with the reason).
 """
 
 from __future__ import annotations
@@ -13,18 +14,21 @@ import sys
 from typing import Any
 
 
-def check(request: dict[str, Any]) -> list[str]:
+def check(request: dict[str, Any]) -> dict[str, list[Any]]:
     from bench import data as datasets
     from bench import registry
     from bench.errors import UserError
 
-    problems = []
+    problems: list[str] = []
+    skips: list[list[str]] = []
+    entries = {}
     for backend, option_sets in request["backends"].items():
         try:
-            cls = registry.load(backend).cls
+            entry = entries[backend] = registry.load(backend)
         except UserError as e:
             problems.append(str(e))
             continue
+        cls = entry.cls
         check_options = getattr(cls, "check_options", None)
         for options in option_sets if callable(check_options) else []:
             try:
@@ -33,12 +37,17 @@ def check(request: dict[str, Any]) -> list[str]:
                 problems.append(f"[options.{backend}]: {e}")
             except Exception as e:  # a plugin's own check that fails in its own way
                 problems.append(f"[options.{backend}]: {type(e).__name__}: {e}")
+    for backend, device, dtype in request.get("combinations", []):
+        if backend in entries:
+            why = entries[backend].capabilities.why_not(device, dtype)
+            if why:
+                skips.append([backend, device, dtype, why])
     for spec in request["data"]:
         try:
             datasets.load_raw(datasets.DataSpec(**spec))
         except UserError as e:
             problems.append(f"[data]: {e}")
-    return problems
+    return {"problems": problems, "skips": skips}
 
 
 def main() -> int:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import math
+from importlib import resources
 from pathlib import Path
 
 import pandas as pd
@@ -23,19 +25,11 @@ from bench.plots import (
 )
 from bench.stats import speed_ratios
 
-# The article's figures (MNIST, 784-70-30-10, 35 epochs, 4 threads, 2020 hardware).
-ARTICLE_2020 = [
-    {"backend": "keras", "batch_size": 500, "seconds": 10.8, "note": "Keras/TF2, CPU"},
-    {"backend": "keras", "batch_size": 10000, "seconds": 6.4, "note": "Keras/TF2, CPU"},
-    {
-        "backend": "numpy",
-        "batch_size": 500,
-        "seconds": 11.3,
-        "note": "NumPy MLP after float32 and no input delta",
-    },
-    {"backend": "numpy", "batch_size": 500, "seconds": 9.6, "note": "NumPy MLP, later articles"},
-    {"backend": "numpy", "batch_size": 20000, "seconds": 8.7, "note": "NumPy MLP, later articles"},
-]
+
+def article_2020() -> list[dict]:
+    """The article's figures, from the data file shipped with the package."""
+    text = resources.files("bench").joinpath("article_2020.json").read_text()
+    return json.loads(text)["times"]
 
 
 def _x(v: float) -> str:
@@ -140,7 +134,7 @@ def article_table(ctx: Context) -> str:
     if ok.empty or int(ok["epochs"].max()) != 35:
         return ""
     rows = []
-    for a in ARTICLE_2020:
+    for a in article_2020():
         ours = ok[(ok["backend"] == a["backend"]) & (ok["batch_size"] == a["batch_size"])]
         rows.append(
             {

@@ -105,15 +105,17 @@ def _env_for(threads: int) -> dict[str, str]:
     return env
 
 
-def preflight(cfg: SweepConfig, python: str = sys.executable) -> None:
+def preflight(cfg: SweepConfig, python: str = sys.executable) -> dict[tuple[str, str, str], str]:
     """Every backend of the grid loads and takes its options, and the data is there: checked in
-    one fresh process before anything is started or written. Raises one UserError."""
+    one fresh process before anything is started or written. Raises one UserError; returns the
+    (backend, device, dtype) combinations this machine will skip, with the reason."""
     backends: dict[str, list[dict[str, Any]]] = {}
     for key in cfg.keys():
         options = cfg.point(key, 0).run.options
         if options not in backends.setdefault(key.backend, []):
             backends[key.backend].append(dict(options))
-    request = {"backends": backends, "data": [vars(cfg.data)]}
+    combinations = sorted({(k.backend, k.device, k.dtype) for k in cfg.keys()})
+    request = {"backends": backends, "combinations": combinations, "data": [vars(cfg.data)]}
     out = subprocess.run(
         [python, "-m", "bench.preflight"],
         input=json.dumps(request),
@@ -123,12 +125,13 @@ def preflight(cfg: SweepConfig, python: str = sys.executable) -> None:
         timeout=600,
     )
     try:
-        problems = json.loads(out.stdout.strip().splitlines()[-1])
+        answer = json.loads(out.stdout.strip().splitlines()[-1])
     except (IndexError, ValueError):
         last = (out.stderr.strip().splitlines() or ["no output"])[-1]
         raise UserError(f"{cfg.path}: checking the backends failed: {last}") from None
-    if problems:
-        raise UserError(f"{cfg.path}: " + "; ".join(problems))
+    if answer["problems"]:
+        raise UserError(f"{cfg.path}: " + "; ".join(answer["problems"]))
+    return {(b, d, t): why for b, d, t, why in answer["skips"]}
 
 
 def calibrate(

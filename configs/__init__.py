@@ -1,0 +1,1 @@
+"""The shipped sweep files (package data ``bench.configs``); `mlpbench configs` lists them."""

@@ -1,0 +1,146 @@
+"""The package works outside its repository: the built wheel holds the shipped sweeps and the
+article's data, and its `mlpbench configs` and `sweep quick --dry-run` run from an empty folder.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from bench import catalog
+from bench.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = {"quick", "default", "perf", "ablation", "seed2020"}
+
+
+@pytest.fixture(scope="module")
+def wheel_install(tmp_path_factory) -> Path:
+    """The wheel built from this checkout, installed into a scratch target (no deps: the
+    venv provides them), apart from the editable install."""
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out / "dist"),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    (wheel,) = (out / "dist").glob("mlpbench-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for name in SHIPPED:
+        assert f"bench/configs/{name}.toml" in names, f"{name}.toml is not in the wheel"
+    assert "bench/article_2020.json" in names
+    target = out / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return target
+
+
+def from_wheel(target: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(target), "PYTHONSAFEPATH": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=300,
+    )
+
+
+def test_wheel_runs_configs_and_a_dry_run_from_an_empty_folder(wheel_install, tmp_path):
+    where = from_wheel(wheel_install, tmp_path, "--version")
+    assert where.returncode == 0 and where.stdout.startswith("mlpbench ")
+    probe = subprocess.run(
+        [sys.executable, "-c", "import bench; print(bench.__file__)"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(wheel_install)},
+    )
+    assert probe.stdout.strip().startswith(str(wheel_install)), "not the wheel's copy"
+
+    listed = from_wheel(wheel_install, tmp_path, "configs")
+    assert listed.returncode == 0, listed.stderr
+    for name in SHIPPED:
+        assert name in listed.stdout
+    assert "Smoke test" in listed.stdout  # descriptions
+
+    dry = from_wheel(wheel_install, tmp_path, "sweep", "quick", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "16 points x 1 repeat = 16 runs" in dry.stdout and "estimate: unknown" in dry.stdout
+    assert str(wheel_install) in dry.stdout  # the wheel's own copy of quick.toml
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_shipped_names_show_and_a_path_wins(tmp_path, capsys, monkeypatch):
+    assert set(catalog.shipped()) >= SHIPPED
+    assert main(["sweep", "quick", "--show"]) == 0
+    assert capsys.readouterr().out == (ROOT / "configs" / "quick.toml").read_text()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "quick").write_text('name = "mine"\n[grid]\nbackend = ["numpy"]\n')
+    assert catalog.find("quick") == Path("quick")  # a file of that name wins
+    assert main(["sweep", "nosuch", "--dry-run"]) == 2
+    assert "shipped: " in capsys.readouterr().err
+
+
+def test_dry_run_counts_points_and_estimates_from_an_earlier_sweep(tmp_path, capsys):
+    from bench.sweep import run_sweep
+
+    sweep = tmp_path / "s.toml"
+    sweep.write_text(
+        'name = "s"\nrepeats = 2\n[data]\ndataset = "synthetic"\nsynthetic_samples = 400\n'
+        "synthetic_features = 20\nsynthetic_classes = 4\n[model]\nlayers = [20, 8, 4]\n"
+        '[train]\nepochs = 2\n[grid]\nbackend = ["numpy"]\nbatch_size = [50, 100]\n'
+        'threads = [1]\ndevice = ["cpu", "gpu"]\n'
+    )
+    results = tmp_path / "results"
+    assert main(["sweep", str(sweep), "--dry-run", "--results", str(results)]) == 0
+    out = capsys.readouterr().out
+    assert "4 points x 2 repeats = 8 runs" in out and "estimate: unknown" in out
+    assert not results.exists()
+
+    run_sweep(sweep, root=results, quiet=True)
+    assert main(["sweep", str(sweep), "--dry-run", "--results", str(results)]) == 0
+    out = capsys.readouterr().out
+    assert "estimate: " in out and "estimate: unknown" not in out
+    assert "-s" in out.split("from ")[-1]  # names the earlier folder
+    gpu_skipped = "skipped here" in out
+    assert gpu_skipped or "gpu" in out  # on a GPU machine the gpu points are measured instead
+
+
+def test_default_dry_run_is_32_points_x_3(capsys, tmp_path):
+    assert main(["sweep", "default", "--dry-run", "--results", str(tmp_path)]) == 0
+    assert "32 points x 3 repeats = 96 runs" in capsys.readouterr().out
