@@ -120,7 +120,7 @@ def add_run_parser(sub: Any) -> None:
 
 
 def run_spec_from_args(a: argparse.Namespace) -> Any:
-    from bench.runner import RunSpec
+    from bench.spec import RunSpec
 
     if a.threads <= 0:
         raise SpecError(f"--threads = {a.threads}: must be >= 1")

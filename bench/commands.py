@@ -128,13 +128,13 @@ def add_configs(sub: Any) -> None:
 
 
 def cmd_configs(a: argparse.Namespace) -> int:
-    from bench import catalog
+    from bench import catalog, expand
     from bench.config import load_config
 
     rows = [("name", "points", "runs", "description")]
     for name, path in catalog.shipped().items():
         cfg = load_config(path)
-        points = len(cfg.keys())
+        points = len(expand.keys(cfg))
         rows.append((name, str(points), str(points * cfg.repeats), cfg.description))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     for r in rows:

@@ -1,27 +1,25 @@
-"""Sweep files: TOML -> validated, frozen specs -> the list of points to run.
+"""Sweep files: TOML -> a checked, frozen :class:`SweepConfig` (``bench.expand`` turns it into
+points).
 
 Every error is a :class:`ConfigError` that names the file, the table and key, and what is
-allowed; nothing else escapes the reader (a property test feeds it random tables). Points are
-ordered so that each repeat runs the whole grid with the backends interleaved: drift in the
-machine's speed then hits every backend alike.
+allowed; nothing else escapes the reader (a property test feeds it random tables).
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import math
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from bench import expand
 from bench.data import DataSpec
-from bench.points import GRID_AXES, PointKey
+from bench.points import GRID_AXES
 from bench.protocol import DEVICES, DTYPES, ModelSpec, SpecError, TrainSpec
-from bench.runner import RunSpec
 from bench.threads import cpu_count
 
 if sys.version_info >= (3, 11):
@@ -65,18 +63,6 @@ class Variant:
 
 
 @dataclass(frozen=True)
-class Point:
-    """One run of a sweep: the point, which repeat, and everything its worker needs."""
-
-    key: PointKey
-    repeat: int
-    run: RunSpec
-
-    def label(self) -> str:
-        return self.key.label(self.repeat)
-
-
-@dataclass(frozen=True)
 class SweepConfig:
     name: str
     path: str
@@ -94,50 +80,8 @@ class SweepConfig:
     description: str = ""
     oversubscribe: bool = False
 
-    def keys(self) -> list[PointKey]:
-        """The sweep's points, once each, in run order within a repeat."""
-        combos = [
-            dict(zip(GRID_AXES, values))
-            for values in itertools.product(*(self.grid[k] for k in GRID_AXES))
-        ]
-        base = [dict(c, variant=v.name) for c in combos for v in self.variants]
-        base = [c for c in base if not any(_matches(rule, c) for rule in self.exclude)]
-        base += [dict(e) for e in self.extra if dict(e) not in base]
-        # Interleave backends: the outer loops are repeat and the non-backend keys.
-        backends = list(dict.fromkeys(c["backend"] for c in base))
-        base.sort(key=lambda c: backends.index(c["backend"]))
-        variants = [v.name for v in self.variants]  # declared order: the first is the baseline
-        others = [a for a in GRID_AXES if a != "backend"]
-        base.sort(key=lambda c: (*(c[a] for a in others), variants.index(c["variant"])))
-        return [PointKey(**c) for c in base]
-
-    def points(self) -> list[Point]:
-        keys = self.keys()
-        return [self.point(k, r) for r in range(self.repeats) for k in keys]
-
-    def point(self, key: PointKey, repeat: int) -> Point:
-        variant = next(v for v in self.variants if v.name == key.variant)
-        model = replace(self.model, **variant.model) if variant.model else self.model
-        train = replace(self.train, batch_size=key.batch_size, **variant.train)
-        options = {**self.options.get(key.backend, {}), **variant.options.get(key.backend, {})}
-        run = RunSpec(
-            backend=key.backend,
-            device=key.device,
-            dtype=key.dtype,
-            threads=key.threads,
-            model=model,
-            train=train,
-            data=self.data,
-            options=options,
-        )
-        return Point(key, repeat, run)
-
     def fingerprint(self) -> str:
         return hashlib.sha256(self.text.encode()).hexdigest()[:12]
-
-
-def _matches(rule: Mapping[str, Any], combo: Mapping[str, Any]) -> bool:
-    return all(combo.get(k) == v for k, v in rule.items())
 
 
 class _Reader:
@@ -256,7 +200,7 @@ def parse_config(
         description=description,
         oversubscribe=oversubscribe,
     )
-    if not cfg.keys():
+    if not expand.keys(cfg):
         raise r.error("[grid]", "the grid is empty after [[exclude]] rules")
     return cfg
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import expand
 from bench.config import SweepConfig
 from bench.data import train_size
 from bench.errors import ResultsError
@@ -60,7 +61,7 @@ def per_run_seconds(cfg: SweepConfig, row: dict[str, Any]) -> float:
 
 
 def make_plan(cfg: SweepConfig, skips: dict[tuple[str, str, str], str], root: Path) -> Plan:
-    keys = cfg.keys()
+    keys = expand.keys(cfg)
     plan = Plan(
         cfg,
         keys,

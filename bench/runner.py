@@ -9,51 +9,14 @@ import math
 import resource
 import statistics
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from collections.abc import Callable
 
 from bench import data as datasets
 from bench import registry
-from bench.protocol import EpochRecord, ModelSpec, SpecError, TrainSpec
+from bench.protocol import EpochRecord, SpecError
 from bench.results import RunSummary
+from bench.spec import RunSpec
 from bench.threads import blas_info
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """Everything one run needs; also what a sweep point sends to its worker."""
-
-    backend: str = "numpy"
-    device: str = "cpu"
-    dtype: str = "float32"
-    threads: int = 1
-    model: ModelSpec = field(default_factory=ModelSpec)
-    train: TrainSpec = field(default_factory=TrainSpec)
-    data: datasets.DataSpec = field(default_factory=datasets.DataSpec)
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.threads, int) or isinstance(self.threads, bool) or self.threads < 1:
-            raise SpecError(f"threads = {self.threads!r}: must be an integer >= 1")
-
-    def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["options"] = dict(self.options)
-        return out
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> RunSpec:
-        return cls(
-            backend=d["backend"],
-            device=d["device"],
-            dtype=d["dtype"],
-            threads=d["threads"],
-            model=ModelSpec(**d["model"]),
-            train=TrainSpec(**d["train"]),
-            data=datasets.DataSpec(**d["data"]),
-            options=dict(d.get("options", {})),
-        )
 
 
 class Skip(Exception):

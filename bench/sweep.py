@@ -31,9 +31,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench import environment
-from bench.config import Point, SweepConfig, changed_keys, load_config, parse_config, parse_toml
+from bench import environment, expand
+from bench.config import SweepConfig, changed_keys, load_config, parse_config, parse_toml
 from bench.errors import BusyError, Interrupted, ResultsError, UserError
+from bench.expand import Point
 from bench.points import KEY_COLUMNS
 from bench.protocol import PHASES
 from bench.results import (
@@ -110,11 +111,11 @@ def preflight(cfg: SweepConfig, python: str = sys.executable) -> dict[tuple[str,
     one fresh process before anything is started or written. Raises one UserError; returns the
     (backend, device, dtype) combinations this machine will skip, with the reason."""
     backends: dict[str, list[dict[str, Any]]] = {}
-    for key in cfg.keys():
-        options = cfg.point(key, 0).run.options
+    for key in expand.keys(cfg):
+        options = expand.point(cfg, key, 0).run.options
         if options not in backends.setdefault(key.backend, []):
             backends[key.backend].append(dict(options))
-    combinations = sorted({(k.backend, k.device, k.dtype) for k in cfg.keys()})
+    combinations = sorted({(k.backend, k.device, k.dtype) for k in expand.keys(cfg)})
     request = {"backends": backends, "combinations": combinations, "data": [vars(cfg.data)]}
     out = subprocess.run(
         [python, "-m", "bench.preflight"],
@@ -404,9 +405,12 @@ def check_config_unchanged(
             "the edit, start a new sweep, or add --force to run the new points in this folder"
         )
     old = parse_config(parse_toml(old_text), str(directory / "config.toml"), old_text)
-    old_points = {(p.key, p.repeat): p.run for p in old.points()}
+    old_points = {(p.key, p.repeat): p.run for p in expand.points(old)}
     for (key, repeat), _ in done_runs(directory).items():
-        if key in set(cfg.keys()) and old_points.get((key, repeat)) != cfg.point(key, repeat).run:
+        if (
+            key in set(expand.keys(cfg))
+            and old_points.get((key, repeat)) != expand.point(cfg, key, repeat).run
+        ):
             raise UserError(
                 f"--force: the edit (changed: {', '.join(changed)}) changes {key.label(repeat)}, "
                 "which already ran; only new points may be added to a folder"
@@ -471,7 +475,7 @@ def _run(cfg: SweepConfig, directory: Path, env: dict[str, Any], mode: str, pyth
         )
     done = done_runs(directory)
     prune_epochs(directory, set(done.values()))
-    points = cfg.points()
+    points = expand.points(cfg)
     todo = [(i, p) for i, p in enumerate(points) if (p.key, p.repeat) not in done]
     used = set(done.values())
 

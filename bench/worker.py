@@ -67,7 +67,8 @@ def main(argv: list[str]) -> int:
     out = os.fdopen(fd, "w")
 
     from bench.protocol import EpochRecord
-    from bench.runner import RunSpec, Skip, run
+    from bench.runner import Skip, run
+    from bench.spec import RunSpec
 
     started = time.time()
     epochs: list[EpochRecord] = []

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench import data as datasets
+from bench import expand
 from bench.config import TOP_KEYS, ConfigError, load_config, parse_config
 from bench.threads import cpu_count
 
@@ -309,4 +310,6 @@ def test_random_tables_give_points_or_one_config_error(doc):
         message = str(e)
         assert message.startswith("fuzz.toml: ") and len(message) > len("fuzz.toml: ")
         return
-    assert cfg.points() and all(p.run.train.batch_size == p.key.batch_size for p in cfg.points())
+    assert expand.points(cfg) and all(
+        p.run.train.batch_size == p.key.batch_size for p in expand.points(cfg)
+    )
