@@ -1,9 +1,9 @@
-"""Compare two result directories point by point (asv-style), for humans and for CI.
+"""Compare two result sets point by point (asv-style), for humans and for CI.
 
 A point counts as slower when B's median steady epoch time exceeds A's by more than the
 threshold and a two-sided Mann-Whitney U test over the repeats rejects "same speed" at alpha.
 With fewer than 4 repeats on a side no test can reach alpha = 0.05; such a point is flagged on
-the threshold alone and marked so.
+the threshold alone and marked so. Computation only: ``bench.text.compare_lines`` renders.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.commands_util import width
+from bench.analysis import ResultSet
 from bench.errors import UserError
-from bench.results import load_runs, resolve
+from bench.points import PointKey
 from bench.stats import POINT, mann_whitney_u
 
 MIN_TESTABLE = 4
@@ -24,14 +24,14 @@ MIN_TESTABLE = 4
 
 @dataclass
 class Row:
-    key: tuple
+    key: PointKey
     n_a: int
     n_b: int
     median_a: float
     median_b: float
     ratio: float  # B / A: > 1 means B is slower
     p: float
-    verdict: str  # slower | faster | same | untestable-slower
+    verdict: str  # slower | faster | same | slower (untested: n < 4)
 
 
 def compare(
@@ -43,15 +43,13 @@ def compare(
         raise UserError(f"--threshold = {threshold}: must be a finite number > 0 (0.10 = 10%)")
     if not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
         raise UserError(f"--alpha = {alpha}: must be a number between 0 and 1")
-    runs_a, runs_b = load_runs(resolve(a)), load_runs(resolve(b))
-    ok_a = runs_a[runs_a["status"] == "ok"].groupby(POINT)["steady_epoch_s"]
-    ok_b = runs_b[runs_b["status"] == "ok"].groupby(POINT)["steady_epoch_s"]
-    b_groups = dict(list(ok_b))
+    ok_a = ResultSet.load(a).ok.groupby(POINT)["steady_epoch_s"]
+    b_groups = dict(list(ResultSet.load(b).ok.groupby(POINT)["steady_epoch_s"]))
     rows = []
-    for key, times_a in ok_a:
-        if key not in b_groups:
+    for values, times_a in ok_a:
+        if values not in b_groups:
             continue
-        ta, tb = times_a.to_numpy(float), b_groups[key].to_numpy(float)
+        ta, tb = times_a.to_numpy(float), b_groups[values].to_numpy(float)
         ma, mb = float(np.median(ta)), float(np.median(tb))
         _, p = mann_whitney_u(ta, tb)
         ratio = mb / ma
@@ -62,6 +60,7 @@ def compare(
             verdict = "faster"
         else:
             verdict = "same"
+        key = PointKey.from_row(dict(zip(POINT, values)))
         rows.append(Row(key, len(ta), len(tb), ma, mb, ratio, p, verdict))
     if not rows:
         raise UserError(
@@ -69,20 +68,3 @@ def compare(
             "(different grids, or no run succeeded)"
         )
     return rows
-
-
-def print_rows(rows: list[Row], a: str, b: str) -> None:
-    print(f"A = {a}\nB = {b}\n")
-    vw = width((r.key[5] for r in rows), 12)
-    print(
-        f"{'backend':<9}{'batch':>7} {'dtype':<8}{'dev':<4}{'thr':>4} {'variant':<{vw}}"
-        f"{'A median':>10}{'B median':>10}{'B/A':>7}{'p':>8}  verdict"
-    )
-    for r in rows:
-        backend, batch, dtype, device, threads, variant = r.key
-        print(
-            f"{backend:<9}{batch:>7} {dtype:<8}{device:<4}{threads:>4} {str(variant):<{vw}}"
-            f"{r.median_a:>10.4f}{r.median_b:>10.4f}{r.ratio:>7.2f}{r.p:>8.3f}  {r.verdict}"
-        )
-    if not rows:
-        print("no matching points")

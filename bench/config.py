@@ -41,7 +41,9 @@ TOP_KEYS = (
     "variant",
     "exclude",
     "extra",
+    "report",
 )
+REPORT_KEYS = ("reference", "colors")
 VARIANT_KEYS = ("name", "model", "train", "options")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 NAME_RULE = "1-64 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit"
@@ -79,6 +81,7 @@ class SweepConfig:
     extra: tuple[Mapping[str, Any], ...]
     description: str = ""
     oversubscribe: bool = False
+    report: Mapping[str, Any] = field(default_factory=dict)  # reference backend, colors
 
     def fingerprint(self) -> str:
         return hashlib.sha256(self.text.encode()).hexdigest()[:12]
@@ -180,6 +183,7 @@ def parse_config(
         _rule(r, "[[exclude]]", e, names, oversubscribe) for e in r.tables(doc, "exclude")
     )
     extra = tuple(_extra(r, e, names, oversubscribe) for e in r.tables(doc, "extra"))
+    report = _report(r, r.table(doc, "report"), grid["backend"])
     size = (math.prod(len(v) for v in grid.values()) * len(variants) + len(extra)) * repeats
     if size > MAX_POINTS:
         raise r.error("[grid]", f"expands to {size} runs; at most {MAX_POINTS} in one sweep")
@@ -199,10 +203,27 @@ def parse_config(
         extra=extra,
         description=description,
         oversubscribe=oversubscribe,
+        report=report,
     )
     if not expand.keys(cfg):
         raise r.error("[grid]", "the grid is empty after [[exclude]] rules")
     return cfg
+
+
+def _report(r: _Reader, table: dict[str, Any], backends: tuple[str, ...]) -> dict[str, Any]:
+    """[report]: ``reference`` (the backend others are compared with; default: the grid's
+    first) and ``colors`` (backend -> a matplotlib color, e.g. "#1f77b4")."""
+    r.keys("[report]", table, REPORT_KEYS)
+    reference = table.get("reference", backends[0])
+    if reference not in backends:
+        raise r.error("[report] reference", f"{reference!r}: choose from {', '.join(backends)}")
+    colors = table.get("colors", {})
+    color = re.compile(r"#[0-9a-fA-F]{6}|[a-z]+")
+    if not isinstance(colors, dict) or not all(
+        isinstance(v, str) and color.fullmatch(v) for v in colors.values()
+    ):
+        raise r.error("[report] colors", f'{colors!r}: must be a table of backend = "#rrggbb"')
+    return {"reference": reference, "colors": dict(colors)}
 
 
 def _options(r: _Reader, options: Mapping[str, Any], where: str) -> dict[str, dict[str, Any]]:

@@ -14,7 +14,7 @@ import math
 import os
 import struct
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -49,15 +49,18 @@ class DataError(UserError, RuntimeError):
 
 @dataclass(frozen=True)
 class DataSpec:
-    dataset: str = "mnist"
-    subset: int = 0  # training samples to keep; 0 = all
-    test_subset: int = 0
-    scaling: str = "divide255"
-    path: str = ""  # mnist / fashion-mnist: a directory of IDX files or an mnist.npz
+    dataset: str = field(default="mnist", metadata={"choices": DATASETS})
+    subset: int = field(default=0, metadata={"help": "training samples to use (0 = all)"})
+    test_subset: int = field(default=0, metadata={"help": "test samples to use (0 = all)"})
+    scaling: str = field(default="divide255", metadata={"choices": SCALINGS})
+    path: str = field(
+        default="",
+        metadata={"flag": "--data-path", "help": "IDX directory or mnist.npz (else built in)"},
+    )
     synthetic_samples: int = 2000
     synthetic_features: int = 784
     synthetic_classes: int = 10
-    seed: int = 0
+    seed: int = field(default=0, metadata={"flag": "--data-seed", "help": "synthetic data"})
 
     def __post_init__(self) -> None:
         check_fields(self)

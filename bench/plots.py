@@ -1,4 +1,4 @@
-"""Plots from a results directory's CSVs alone, so any old result can be re-plotted.
+"""Plots drawn from an :class:`bench.analysis.Analysis`: drawing only, no loading, no tables.
 
 Each plot answers one question, has a title, labelled axes with units, a legend, and a caption
 naming the machine and the config; each is written as PNG and SVG under ``DIR/plots/``.
@@ -17,63 +17,43 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from bench.analysis import Analysis  # noqa: E402
 from bench.environment import caption as machine_caption  # noqa: E402
-from bench.results import load_epochs, load_runs, read_environment  # noqa: E402
-from bench.stats import speed_ratios, summarize  # noqa: E402
 
-REFERENCE = "numpy"  # the backend others are compared with
-PHASES = ["shuffle", "forward", "backward", "update", "eval"]
-COLORS = {"numpy": "#1f77b4", "keras": "#d62728", "torch": "#2ca02c"}
 STYLES = {"float32": "-", "float64": "--"}
 
 
 class Context:
-    """What every plot needs: the tables, the caption, where to write."""
+    """What every plot needs: the analysis's tables, the caption, where to write."""
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.runs = load_runs(directory)
-        self.epochs = load_epochs(directory)
-        self.env = read_environment(directory)
-        self.summary = summarize(self.runs)
-        self.out = directory / "plots"
+    def __init__(self, analysis: Analysis, out: Path) -> None:
+        self.a = analysis
+        self.summary = analysis.summary
+        self.runs = analysis.results.runs
+        self.epochs = analysis.results.epochs
+        self.reference = analysis.reference
+        self.out = out
         self.out.mkdir(exist_ok=True)
-        self.baseline = self._baseline_variant()
-        ok = self.runs[self.runs["status"] == "ok"]
-        cfg = self.env.get("config_name", directory.name)
+        ok = analysis.results.ok
+        env = analysis.results.env
+        directory = analysis.results.directory
+        cfg = env.get("config_name", directory.name)
         n_train = int(ok["n_train"].iloc[0]) if len(ok) else 0
         epochs = int(ok["epochs"].max()) if len(ok) else 0
         self.caption = (
-            f"{machine_caption(self.env)}\nconfig {cfg}: {n_train} samples, "
+            f"{machine_caption(env)}\nconfig {cfg}: {n_train} samples, "
             f"{epochs} epochs; median over repeats, band = min-max  "
             f"[{directory.name}]"
         )
 
-    def _baseline_variant(self) -> str:
-        """The first variant the sweep declared (from its saved config.toml)."""
-        present = list(dict.fromkeys(self.runs["variant"].astype(str)))
-        try:
-            from bench.config import load_config
-
-            name = load_config(self.directory / "config.toml").variants[0].name
-        except Exception:  # a hand-made result without a valid config
-            name = ""
-        return name if name in present or not present else present[0]
-
     def color(self, backend: str) -> str:
-        if backend not in COLORS:
-            palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-            COLORS[backend] = palette[(len(COLORS) + 3) % len(palette)]
-        return COLORS[backend]
+        return self.a.color(backend)
 
     def max_threads(self) -> int:
-        return int(self.summary["threads"].max())
+        return self.a.max_threads
 
     def default_variant(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The rows of the first (baseline) variant, so lines are not mixed across variants."""
-        if frame.empty:
-            return frame
-        return frame[frame["variant"].astype(str) == self.baseline]
+        return self.a.default_variant(frame)
 
     def save(self, fig: Any, name: str) -> Path:
         fig.text(0.01, 0.005, self.caption, fontsize=7, color="#555555", va="bottom")
@@ -151,15 +131,15 @@ def plot_epoch_time(ctx: Context) -> Path | None:
 
 
 def plot_speedup(ctx: Context) -> Path | None:
-    """(b) How many times faster NumPy is than each other backend, against batch size."""
+    """(b) How many times faster the reference backend is than each other, against batch."""
     s = ctx.default_variant(ctx.summary)
-    others = [b for b in s["backend"].unique() if b != REFERENCE]
-    if not others or REFERENCE not in set(s["backend"]):
+    ratios = ctx.default_variant(ctx.a.ratios)
+    if ratios.empty:
         return None
+    ref = ctx.reference
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
     top = ctx.max_threads()
-    for other in others:
-        r = speed_ratios(s, numerator=other, denominator=REFERENCE)
+    for other, r in ratios.groupby("backend", sort=False):
         for (dtype, device, threads), g in r.groupby(["dtype", "device", "threads"]):
             g = g.sort_values("batch_size")
             ax.plot(
@@ -187,8 +167,8 @@ def plot_speedup(ctx: Context) -> Path | None:
         fontsize=8,
     )
     ax.set_xlabel("batch size (samples)")
-    ax.set_ylabel("speed-up of NumPy (other's time / NumPy's time, x)")
-    ax.set_title("NumPy vs the frameworks: above 1, NumPy is faster")
+    ax.set_ylabel(f"speed-up of {ref} (other's time / {ref}'s time, x)")
+    ax.set_title(f"{ref} vs the others: above 1, {ref} is faster")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
     return ctx.save(fig, "speedup")
@@ -234,16 +214,15 @@ def plot_thread_scaling(ctx: Context) -> Path | None:
 def plot_dtype(ctx: Context) -> Path | None:
     """(d) float32 over float64 speed-up per backend, against batch size."""
     s = ctx.default_variant(ctx.summary)
-    if set(s["dtype"]) != {"float32", "float64"}:
+    gain = ctx.a.dtype_gain
+    if gain.empty:
         return None
     fig, ax = plt.subplots(figsize=(7, 4.4))
-    keys = ["backend", "batch_size", "device", "threads"]
-    wide = s.pivot_table(index=keys, columns="dtype", values="median_s").dropna().reset_index()
-    for (backend, threads), g in wide.groupby(["backend", "threads"]):
+    for (backend, threads), g in gain.groupby(["backend", "threads"]):
         g = g.sort_values("batch_size")
         ax.plot(
             g["batch_size"],
-            g["float64"] / g["float32"],
+            g["gain"],
             marker="o",
             ls="-" if threads == ctx.max_threads() else "--",
             color=ctx.color(backend),
@@ -269,26 +248,9 @@ def plot_dtype(ctx: Context) -> Path | None:
     return ctx.save(fig, "dtype_speedup")
 
 
-def phase_table(ctx: Context, backend: str = REFERENCE) -> pd.DataFrame:
-    """Median seconds per phase per steady-state epoch, by batch size (float32, most threads)."""
-    e = ctx.epochs
-    cols = [f"phase_{p}" for p in PHASES if f"phase_{p}" in e.columns]
-    if e.empty or not cols:
-        return pd.DataFrame()
-    e = ctx.default_variant(e[(e["backend"] == backend) & (e["epoch"] > 1)])
-    if e.empty:
-        return pd.DataFrame()
-    dtype = "float32" if (e["dtype"] == "float32").any() else e["dtype"].iloc[0]
-    e = e[(e["dtype"] == dtype) & (e["threads"] == e["threads"].max())]
-    per_run = e.groupby(["batch_size", "run_id"])[cols].median()
-    table = per_run.groupby("batch_size").median().fillna(0.0)
-    table.columns = [c.removeprefix("phase_") for c in table.columns]
-    return table.loc[:, table.sum() > 0]
-
-
 def plot_phases(ctx: Context) -> Path | None:
-    """(e) Where the NumPy backend's epoch goes: stacked phases per batch size."""
-    table = phase_table(ctx)
+    """(e) Where the reference backend's epoch goes: stacked phases per batch size."""
+    table = ctx.a.phases
     if table.empty:
         return None
     fig, ax = plt.subplots(figsize=(7, 4.4))
@@ -299,7 +261,7 @@ def plot_phases(ctx: Context) -> Path | None:
         bottom += table[phase].to_numpy()
     ax.set_xlabel("batch size (samples)")
     ax.set_ylabel("seconds per epoch")
-    ax.set_title("NumPy backend: time per phase (steady-state epochs)")
+    ax.set_title(f"{ctx.reference} backend: time per phase (steady-state epochs)")
     ax.legend(fontsize=8)
     ax.grid(True, axis="y", alpha=0.3)
     return ctx.save(fig, "phases")
@@ -307,7 +269,7 @@ def plot_phases(ctx: Context) -> Path | None:
 
 def plot_efficiency(ctx: Context) -> Path | None:
     """(f) Achieved GFLOP/s as a share of the calibrated GEMM peak."""
-    s = ctx.default_variant(ctx.summary).dropna(subset=["efficiency"])
+    s = ctx.a.efficiency
     if s.empty:
         return None
     fig, ax = plt.subplots(figsize=(7.5, 4.4))
@@ -377,11 +339,9 @@ def plot_accuracy_time(ctx: Context) -> Path | None:
 
 def plot_startup(ctx: Context) -> Path | None:
     """(h) Start-up costs per backend: import, model build, and the first epoch's extra time."""
-    ok = ctx.runs[ctx.runs["status"] == "ok"]
-    if ok.empty:
+    table = ctx.a.startup[["import_s", "setup_s", "first_extra_s"]]
+    if table.empty:
         return None
-    ok = ok.assign(first_extra_s=(ok["first_epoch_s"] - ok["steady_epoch_s"]).clip(lower=0))
-    table = ok.groupby("backend")[["import_s", "setup_s", "first_extra_s"]].median()
     fig, ax = plt.subplots(figsize=(7, 4.2))
     x = np.arange(len(table))
     width = 0.27
@@ -400,40 +360,9 @@ def plot_startup(ctx: Context) -> Path | None:
     return ctx.save(fig, "startup")
 
 
-def ablation_table(ctx: Context) -> pd.DataFrame:
-    """Each variant's median time over the first variant's float32 time, per (backend, batch),
-    at the most threads measured."""
-    s = ctx.summary
-    if s.empty or s["variant"].nunique() < 2:
-        return pd.DataFrame()
-    s = s[s["threads"] == s["threads"].max()]
-    base_name = ctx.baseline
-    keys = ["backend", "batch_size", "device", "threads"]
-    base = s[(s["variant"] == base_name) & (s["dtype"] == "float32")].set_index(keys)["median_s"]
-    rows = []
-    for r in s.itertuples():
-        key = (r.backend, r.batch_size, r.device, r.threads)
-        if key not in base.index or (r.variant == base_name and r.dtype == "float32"):
-            continue
-        label = r.variant if r.dtype == "float32" else f"{r.variant} + float64"
-        if r.variant == base_name:
-            label = "float64"
-        rows.append(
-            {
-                "backend": r.backend,
-                "batch_size": r.batch_size,
-                "switch": label,
-                "cost": r.median_s / base.loc[key],
-                "cost_low": r.min_s / base.loc[key],
-                "cost_high": r.max_s / base.loc[key],
-            }
-        )
-    return pd.DataFrame(rows)
-
-
 def plot_ablation(ctx: Context) -> Path | None:
-    """The cost of turning off each optimization, as a multiple of the fast path's time."""
-    table = ablation_table(ctx)
+    """Each variant's time as a multiple of the baseline variant's (float32)."""
+    table = ctx.a.ablation
     if table.empty:
         return None
     batches = sorted(table["batch_size"].unique())
@@ -454,8 +383,8 @@ def plot_ablation(ctx: Context) -> Path | None:
         )
     ax.axhline(1.0, color="black", lw=1)
     ax.set_xticks(x, switches, rotation=15)
-    ax.set_ylabel("time per epoch / fast path's (x)")
-    ax.set_title("What each optimization is worth here (1 = no cost)")
+    ax.set_ylabel(f"time per epoch / {ctx.a.baseline}'s (x)")
+    ax.set_title(f"Each variant against {ctx.a.baseline} (above 1: slower)")
     ax.legend(fontsize=8)
     ax.grid(True, axis="y", alpha=0.3)
     return ctx.save(fig, "ablation")
@@ -474,9 +403,10 @@ PLOTS: list[Callable[[Context], Path | None]] = [
 ]
 
 
-def plot_all(directory: str | Path) -> list[Path]:
-    """Every plot the data supports; a plot without data for it is left out, not faked."""
-    ctx = Context(Path(directory))
+def plot_all(analysis: Analysis) -> list[Path]:
+    """Every plot the data supports, under ``DIR/plots/``; a plot without data for it is left
+    out, not faked."""
+    ctx = Context(analysis, analysis.results.directory / "plots")
     made = []
     for fn in PLOTS:
         path = fn(ctx)

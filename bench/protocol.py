@@ -93,15 +93,27 @@ class ModelSpec:
     model the output layer is not regularized unless ``regularize_output`` is set.
     """
 
-    layers: tuple[int, ...] = (784, 70, 30, 10)
-    activation: str = "sigmoid"
-    output_activation: str = "sigmoid"
-    loss: str = "categorical_crossentropy"
-    l1: float = 0.0
-    l2: float = 0.01
-    regularize_output: bool = False
-    init: str = "glorot_uniform"
-    init_factor: float = 2.0  # the article's init_weight_fact, used by "sqrt_nodes"
+    layers: tuple[int, ...] = field(
+        default=(784, 70, 30, 10), metadata={"help": "layer sizes, input to output: 784,70,30,10"}
+    )
+    activation: str = field(
+        default="sigmoid", metadata={"help": "hidden-layer activation", "choices": ACTIVATIONS}
+    )
+    output_activation: str = field(
+        default="sigmoid", metadata={"help": "output activation", "choices": OUTPUT_ACTIVATIONS}
+    )
+    loss: str = field(default="categorical_crossentropy", metadata={"choices": LOSSES})
+    l1: float = field(default=0.0, metadata={"help": "L1 factor per regularized kernel"})
+    l2: float = field(default=0.01, metadata={"help": "L2 factor per regularized kernel"})
+    regularize_output: bool = field(
+        default=False, metadata={"help": "regularize the output kernel too"}
+    )
+    init: str = field(
+        default="glorot_uniform", metadata={"help": "initial weights", "choices": INITS}
+    )
+    init_factor: float = field(
+        default=2.0, metadata={"help": "the article's init_weight_fact (init = sqrt_nodes)"}
+    )
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -162,17 +174,31 @@ class TrainSpec:
     """How to train. ``decay`` is the article's ``decrease_const``: the learning rate of
     epoch e (0-based) is ``learning_rate / prod_{i=1..e} (1 + decay * i)``."""
 
-    epochs: int = 35
-    batch_size: int = 500
-    optimizer: str = "rmsprop"
-    learning_rate: float = 0.001
-    momentum: float = 0.0  # sgd: Keras's rule v = m*v - lr*g; w += v
-    rho: float = 0.9  # rmsprop, Keras's default
-    epsilon: float = 1e-7  # rmsprop, Keras's default
-    decay: float = 0.0
-    shuffle: str = "own"  # own: the backend's shuffling; harness: the orders below; none
-    seed: int = 0
-    train_accuracy: str = "none"
+    epochs: int = field(default=35, metadata={"help": "epochs, counted from 0 by backends"})
+    batch_size: int = field(default=500, metadata={"help": "samples per step"})
+    optimizer: str = field(default="rmsprop", metadata={"choices": OPTIMIZERS})
+    learning_rate: float = field(default=0.001, metadata={"aliases": ("--lr",)})
+    momentum: float = field(
+        default=0.0, metadata={"help": "sgd: Keras's rule v = m*v - lr*g; w += v"}
+    )
+    rho: float = field(default=0.9, metadata={"help": "rmsprop's decay (Keras's default)"})
+    epsilon: float = field(
+        default=1e-7, metadata={"help": "rmsprop's epsilon, inside the square root (Keras)"}
+    )
+    decay: float = field(default=0.0, metadata={"help": "the article's decrease_const"})
+    shuffle: str = field(
+        default="own",
+        metadata={
+            "help": "own: the backend's shuffling; harness: the same batches for every "
+            "backend; none",
+            "choices": SHUFFLE,
+        },
+    )
+    seed: int = field(default=0, metadata={"help": "initial weights and batch order"})
+    train_accuracy: str = field(
+        default="none",
+        metadata={"help": "the article's two ways, with their cost", "choices": TRAIN_ACCURACY},
+    )
 
     def __post_init__(self) -> None:
         check_fields(self)

@@ -1,6 +1,7 @@
-"""Statistics over repeats: medians and spread, bootstrap intervals, ratios, significance.
+"""Statistics over repeats: thin wrappers over ``scipy.stats`` (medians, bootstrap intervals,
+Mann-Whitney U) and the per-point tables built from them.
 
-Only NumPy and pandas: the harness stays framework-free and SciPy-free.
+The tests (tests/test_stats.py) check each wrapper on known values, ties and tiny samples.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from scipy import stats as sps
 
 from bench.points import AXES
 
@@ -29,69 +31,54 @@ SUMMARY_COLUMNS = [
     "import_s",
     "test_accuracy",
 ]
+MIN_CI = 5  # repeats below which no bootstrap interval is given (it would be meaningless)
 
 
 def bootstrap_ci(
     values: Sequence[float], level: float = 0.95, n: int = 2000, seed: int = 0
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of the median."""
+    """Percentile bootstrap interval of the median (``scipy.stats.bootstrap``).
+
+    All-equal values give the degenerate interval (v, v); fewer than 2 values give NaNs.
+    """
     x = np.asarray(values, dtype=float)
-    rng = np.random.default_rng(seed)
-    medians = np.median(rng.choice(x, size=(n, len(x)), replace=True), axis=1)
-    lo, hi = np.quantile(medians, [(1 - level) / 2, (1 + level) / 2])
-    return float(lo), float(hi)
+    if len(x) < 2:
+        return math.nan, math.nan
+    if np.ptp(x) == 0:
+        return float(x[0]), float(x[0])
+    res = sps.bootstrap(
+        (x,),
+        np.median,
+        confidence_level=level,
+        n_resamples=n,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 def mann_whitney_u(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
-    """Two-sided Mann-Whitney U test: (U of a, p-value).
+    """Two-sided Mann-Whitney U test: (U of ``a``, p-value).
 
-    Exact distribution for small samples without ties (the usual case for a few repeats), the
-    normal approximation with tie correction otherwise.
+    ``scipy.stats.mannwhitneyu`` with ``method="auto"``: the exact distribution for small
+    samples without ties, the normal approximation with tie and continuity correction
+    otherwise. Empty samples give NaNs; identical samples p = 1.
     """
     a, b = np.asarray(a, float), np.asarray(b, float)
-    n1, n2 = len(a), len(b)
-    if n1 == 0 or n2 == 0:
+    if len(a) == 0 or len(b) == 0:
         return math.nan, math.nan
-    both = np.concatenate([a, b])
-    order = both.argsort(kind="mergesort")
-    ranks = np.empty(len(both))
-    ranks[order] = np.arange(1, len(both) + 1)
-    values, inverse, counts = np.unique(both, return_inverse=True, return_counts=True)
-    if (counts > 1).any():  # average ranks over ties
-        for i in np.flatnonzero(counts > 1):
-            ranks[inverse == i] = ranks[inverse == i].mean()
-    u1 = ranks[:n1].sum() - n1 * (n1 + 1) / 2
-    if n1 + n2 <= 20 and not (counts > 1).any():
-        dist = _exact_u_distribution(n1, n2)
-        k = min(u1, n1 * n2 - u1)
-        p = 2 * dist[: int(math.floor(k)) + 1].sum() / dist.sum()
-        return float(u1), float(min(1.0, p))
-    mu = n1 * n2 / 2
-    tie = (counts**3 - counts).sum() / ((n1 + n2) * (n1 + n2 - 1))
-    sigma = math.sqrt(n1 * n2 / 12 * ((n1 + n2 + 1) - tie))
-    if sigma == 0:
-        return float(u1), 1.0
-    z = (abs(u1 - mu) - 0.5) / sigma
-    return float(u1), float(min(1.0, math.erfc(z / math.sqrt(2))))
+    if np.ptp(np.concatenate([a, b])) == 0:
+        return len(a) * len(b) / 2, 1.0
+    res = sps.mannwhitneyu(a, b, alternative="two-sided", method="auto")
+    return float(res.statistic), float(res.pvalue)
 
 
-def _exact_u_distribution(n1: int, n2: int) -> np.ndarray:
-    """Counts of each U value over all arrangements (dynamic programming)."""
-    # f[i][j] = polynomial of U for i items of a and j items of b
-    table: dict[tuple[int, int], np.ndarray] = {}
-
-    def f(i: int, j: int) -> np.ndarray:
-        if i == 0 or j == 0:
-            return np.ones(1)
-        if (i, j) not in table:
-            x, y = f(i - 1, j), f(i, j - 1)  # largest item from a adds j to U, from b adds 0
-            out = np.zeros(i * j + 1)
-            out[j : j + len(x)] += x
-            out[: len(y)] += y
-            table[(i, j)] = out
-        return table[(i, j)]
-
-    return f(n1, n2)
+def min_p_value(n1: int, n2: int) -> float:
+    """The smallest two-sided p the exact Mann-Whitney test can reach with these sample sizes:
+    2 / C(n1 + n2, n1) (3 vs 5 repeats: 0.036; 3 vs 3: 0.1)."""
+    if n1 < 1 or n2 < 1:
+        return 1.0
+    return min(1.0, 2 / math.comb(n1 + n2, n1))
 
 
 def summarize(runs: Any) -> Any:
@@ -117,13 +104,13 @@ def summarize(runs: Any) -> Any:
             import_s=float(np.median(g["import_s"])),
             test_accuracy=float(np.median(g["test_accuracy"])),
         )
-        if len(t) >= 5:
+        if len(t) >= MIN_CI:
             row["ci_low"], row["ci_high"] = bootstrap_ci(t)
         rows.append(row)
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
-def speed_ratios(summary: Any, numerator: str = "keras", denominator: str = "numpy") -> Any:
+def speed_ratios(summary: Any, numerator: str, denominator: str) -> Any:
     """Per (batch, dtype, device, threads, variant): median time of ``numerator`` over that of
     ``denominator``, i.e. how many times faster ``denominator`` is (> 1: it wins).
 

@@ -5,6 +5,7 @@ article's data, and its `mlpbench configs` and `sweep quick --dry-run` run from 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -24,6 +25,14 @@ def wheel_install(tmp_path_factory) -> Path:
     """The wheel built from this checkout, installed into a scratch target (no deps: the
     venv provides them), apart from the editable install."""
     out = tmp_path_factory.mktemp("wheel")
+    source = out / "source"  # a clean copy: no stale build/ folder can leak into the wheel
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".venv", ".git", "build", "results", "*.egg-info", "__pycache__", ".*_cache"
+        ),
+    )
     subprocess.run(
         [
             sys.executable,
@@ -35,7 +44,7 @@ def wheel_install(tmp_path_factory) -> Path:
             "-q",
             "-w",
             str(out / "dist"),
-            str(ROOT),
+            str(source),
         ],
         check=True,
         capture_output=True,
@@ -47,6 +56,7 @@ def wheel_install(tmp_path_factory) -> Path:
     for name in SHIPPED:
         assert f"bench/configs/{name}.toml" in names, f"{name}.toml is not in the wheel"
     assert "bench/article_2020.json" in names
+    assert "bench/commands/sweep.py" in names  # every subpackage
     target = out / "site"
     subprocess.run(
         [

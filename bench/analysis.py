@@ -1,0 +1,209 @@
+"""One results folder loaded once, and every table the renderers need, computed once.
+
+The data flows one way: ``ResultSet.load`` (runs, epochs, environment, config) ->
+:class:`Analysis` (summary, ratios, dtype gains, efficiency, phases, ablation, start-up) ->
+renderers (``bench.text`` for the terminal, ``bench.plots`` for matplotlib, ``bench.report``
+for HTML). Nothing here draws or prints; no table is computed in two places.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bench.config import SweepConfig, load_config
+from bench.errors import UserError
+from bench.protocol import PHASES
+from bench.results import load_epochs, load_runs, read_environment, resolve
+from bench.stats import speed_ratios, summarize
+
+# A neutral palette (matplotlib's tab10): any backend, built in or plugin, gets a color by its
+# place in the sweep's backend order; a sweep file's [report] colors override it.
+PALETTE = (
+    "#1f77b4",
+    "#d62728",
+    "#2ca02c",
+    "#ff7f0e",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
+
+
+@dataclass
+class ResultSet:
+    """What a results folder holds, read and checked once."""
+
+    directory: Path
+    runs: pd.DataFrame
+    epochs: pd.DataFrame
+    env: dict[str, Any]
+    config: SweepConfig | None
+
+    @classmethod
+    def load(cls, directory: str | Path) -> ResultSet:
+        directory = resolve(directory)
+        env = read_environment(directory)
+        try:
+            config = load_config(directory / "config.toml")
+        except UserError:  # a hand-made or older folder: the CSVs alone still tell a lot
+            config = None
+        return cls(directory, load_runs(directory), load_epochs(directory), env, config)
+
+    @property
+    def ok(self) -> pd.DataFrame:
+        return self.runs[self.runs["status"] == "ok"]
+
+    @property
+    def not_run(self) -> pd.DataFrame:
+        return self.runs[self.runs["status"] != "ok"]
+
+
+class Analysis:
+    """The tables of one result set. Each is computed on first use and kept."""
+
+    def __init__(self, results: ResultSet) -> None:
+        self.results = results
+        cfg = results.config
+        order = list(cfg.grid["backend"]) if cfg else []
+        order += [b for b in dict.fromkeys(results.runs["backend"]) if b not in order]
+        self.backends: list[str] = order
+        report = cfg.report if cfg else {}
+        self.reference: str = report.get("reference") or (order[0] if order else "")
+        self.colors: dict[str, str] = {
+            b: PALETTE[i % len(PALETTE)] for i, b in enumerate(order)
+        } | dict(report.get("colors", {}))
+        present = list(dict.fromkeys(results.runs["variant"].astype(str)))
+        first = cfg.variants[0].name if cfg else ""
+        self.baseline: str = first if first in present or not present else present[0]
+
+    @classmethod
+    def of(cls, directory: str | Path) -> Analysis:
+        return cls(ResultSet.load(directory))
+
+    # Helpers
+
+    def color(self, backend: str) -> str:
+        if backend not in self.colors:
+            self.colors[backend] = PALETTE[len(self.colors) % len(PALETTE)]
+        return self.colors[backend]
+
+    def default_variant(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The rows of the first (baseline) variant, so lines are not mixed across variants."""
+        if frame.empty:
+            return frame
+        return frame[frame["variant"].astype(str) == self.baseline]
+
+    @property
+    def max_threads(self) -> int:
+        return int(self.summary["threads"].max()) if not self.summary.empty else 1
+
+    # Tables
+
+    @cached_property
+    def summary(self) -> pd.DataFrame:
+        """Per point: n, median/min/max steady epoch time, CI, throughput, efficiency."""
+        return summarize(self.results.runs)
+
+    @cached_property
+    def ratios(self) -> pd.DataFrame:
+        """Every other backend's median time over the reference's, per point (all variants);
+        column ``backend`` names the other backend. > 1: the reference is faster."""
+        frames = [
+            speed_ratios(self.summary, numerator=other, denominator=self.reference).assign(
+                backend=other
+            )
+            for other in self.backends
+            if other != self.reference
+        ]
+        frames = [f for f in frames if not f.empty]
+        if not frames:
+            return pd.DataFrame(
+                columns=["backend", "batch_size", "dtype", "device", "threads", "variant", "ratio"]
+            )
+        return pd.concat(frames, ignore_index=True)
+
+    @cached_property
+    def dtype_gain(self) -> pd.DataFrame:
+        """float64 time over float32 time per (backend, batch, device, threads), baseline
+        variant; empty unless both dtypes ran."""
+        s = self.default_variant(self.summary)
+        if s.empty or not {"float32", "float64"} <= set(s["dtype"]):
+            return pd.DataFrame(columns=["backend", "batch_size", "device", "threads", "gain"])
+        keys = ["backend", "batch_size", "device", "threads"]
+        wide = s.pivot_table(index=keys, columns="dtype", values="median_s").dropna()
+        return (wide["float64"] / wide["float32"]).rename("gain").reset_index()
+
+    @cached_property
+    def efficiency(self) -> pd.DataFrame:
+        """The summary rows (baseline variant) that have an efficiency."""
+        return self.default_variant(self.summary).dropna(subset=["efficiency"])
+
+    @cached_property
+    def phases(self) -> pd.DataFrame:
+        """Median seconds per phase per steady-state epoch of the reference backend, by batch
+        size (float32 where measured, most threads, baseline variant)."""
+        e = self.results.epochs
+        cols = [f"phase_{p}" for p in PHASES if f"phase_{p}" in e.columns]
+        if e.empty or not cols:
+            return pd.DataFrame()
+        e = self.default_variant(e[(e["backend"] == self.reference) & (e["epoch"] > 1)])
+        e = e.dropna(subset=cols, how="all")
+        if e.empty:
+            return pd.DataFrame()
+        dtype = "float32" if (e["dtype"] == "float32").any() else e["dtype"].iloc[0]
+        e = e[(e["dtype"] == dtype) & (e["threads"] == e["threads"].max())]
+        per_run = e.groupby(["batch_size", "run_id"])[cols].median()
+        table = per_run.groupby("batch_size").median().fillna(0.0)
+        table.columns = [c.removeprefix("phase_") for c in table.columns]
+        return table.loc[:, table.sum() > 0]
+
+    @cached_property
+    def ablation(self) -> pd.DataFrame:
+        """Each variant's median time over the baseline variant's float32 time, per (backend,
+        batch), at the most threads measured. ``cost`` > 1: the variant is slower."""
+        s = self.summary
+        if s.empty or s["variant"].nunique() < 2:
+            return pd.DataFrame()
+        s = s[s["threads"] == s["threads"].max()]
+        keys = ["backend", "batch_size", "device", "threads"]
+        base_rows = s[(s["variant"] == self.baseline) & (s["dtype"] == "float32")]
+        base = base_rows.set_index(keys)["median_s"]
+        rows = []
+        for r in s.itertuples():
+            key = (r.backend, r.batch_size, r.device, r.threads)
+            if key not in base.index or (r.variant == self.baseline and r.dtype == "float32"):
+                continue
+            label = r.variant if r.dtype == "float32" else f"{r.variant} + float64"
+            if r.variant == self.baseline:
+                label = "float64"
+            rows.append(
+                {
+                    "backend": r.backend,
+                    "batch_size": r.batch_size,
+                    "switch": label,
+                    "cost": r.median_s / base.loc[key],
+                    "cost_low": r.min_s / base.loc[key],
+                    "cost_high": r.max_s / base.loc[key],
+                }
+            )
+        return pd.DataFrame(rows)
+
+    @cached_property
+    def startup(self) -> pd.DataFrame:
+        """Median import, model build, first and steady epoch, and the first epoch's extra time
+        (tracing) per backend."""
+        ok = self.results.ok
+        cols = ["import_s", "setup_s", "first_epoch_s", "steady_epoch_s", "first_extra_s"]
+        if ok.empty:
+            return pd.DataFrame(columns=cols)
+        ok = ok.assign(first_extra_s=(ok["first_epoch_s"] - ok["steady_epoch_s"]).clip(lower=0))
+        table = ok.groupby("backend")[cols].median()
+        return table.reindex([b for b in self.backends if b in table.index])

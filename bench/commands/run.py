@@ -1,0 +1,100 @@
+"""``mlpbench run``: train one backend once and print per-epoch times and a summary."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from dataclasses import asdict
+from typing import Any
+
+from bench.commands.common import add_spec_arguments, option, spec_from_args
+from bench.data import DataSpec
+from bench.protocol import DEVICES, DTYPES, EpochRecord, ModelSpec, SpecError, TrainSpec
+from bench.spec import RunSpec
+from bench.threads import cpu_count
+
+
+def add(sub: Any) -> None:
+    p = sub.add_parser("run", help="train one backend once and print per-epoch times")
+    g = p.add_argument_group("where")
+    g.add_argument("--backend", default="numpy", help="an installed backend (mlpbench backends)")
+    g.add_argument("--device", default="cpu", choices=DEVICES)
+    g.add_argument("--dtype", default="float32", choices=DTYPES)
+    g.add_argument("--threads", type=int, default=cpu_count(), help="BLAS/framework threads")
+    g.add_argument(
+        "--oversubscribe",
+        action="store_true",
+        help="allow more threads than usable cores (measuring oversubscription on purpose)",
+    )
+    g.add_argument(
+        "--option",
+        "-o",
+        type=option,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="backend option, e.g. compute_input_delta=true or jit_compile=true",
+    )
+    add_spec_arguments(p.add_argument_group("data"), DataSpec, "data_")
+    add_spec_arguments(p.add_argument_group("model"), ModelSpec, "model_")
+    add_spec_arguments(p.add_argument_group("training"), TrainSpec, "train_")
+    p.set_defaults(func=run)
+
+
+def run_spec_from_args(a: argparse.Namespace) -> RunSpec:
+    if a.threads <= 0:
+        raise SpecError(f"--threads = {a.threads}: must be >= 1")
+    if a.threads > cpu_count() and not a.oversubscribe:
+        raise SpecError(
+            f"--threads = {a.threads} is more than the {cpu_count()} usable cores; allowed: "
+            f"1-{cpu_count()} (add --oversubscribe to measure oversubscription on purpose)"
+        )
+    return RunSpec(
+        backend=a.backend,
+        device=a.device,
+        dtype=a.dtype,
+        threads=a.threads,
+        model=spec_from_args(ModelSpec, a, "model_"),
+        train=spec_from_args(TrainSpec, a, "train_"),
+        data=spec_from_args(DataSpec, a, "data_"),
+        options=dict(a.option),
+    )
+
+
+def epoch_line(e: EpochRecord, epochs: int) -> str:
+    acc = "" if math.isnan(e.accuracy) else f"  acc {e.accuracy:.4f}"
+    phases = "  " + " ".join(f"{k} {v:.3f}" for k, v in e.phases.items()) if e.phases else ""
+    return (
+        f"epoch {e.epoch + 1:3d}/{epochs}  {e.wall_s:8.3f} s  (cpu {e.cpu_s:6.2f} s)  "
+        f"loss {e.loss:.4f}{acc}{phases}"
+    )
+
+
+def run(a: argparse.Namespace) -> int:
+    from threadpoolctl import threadpool_limits
+
+    from bench import runner
+    from bench.text import run_summary_lines
+    from bench.threads import thread_env
+
+    spec = run_spec_from_args(a)
+    for key, value in thread_env(spec.threads).items():
+        os.environ.setdefault(key, value)
+    m, t = spec.model, spec.train
+    print(
+        f"mlpbench run: {spec.backend} on {spec.device}, {spec.dtype}, {spec.threads} threads | "
+        f"{spec.data.dataset} | {'-'.join(map(str, m.layers))} {m.activation}/"
+        f"{m.output_activation}, {t.optimizer} lr={t.learning_rate}, l2={m.l2}, "
+        f"batch {t.batch_size}, {t.epochs} epochs",
+        flush=True,
+    )
+    with threadpool_limits(limits=spec.threads):
+        try:
+            summary, _ = runner.run(spec, lambda e: print(epoch_line(e, t.epochs), flush=True))
+        except runner.Skip as e:
+            print(f"skipped: {e}", file=sys.stderr)
+            return 3
+    print("\n".join(run_summary_lines(asdict(summary))))
+    return 0
