@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar, Protocol, get_type_hints, runtime_checkable
+from typing import Any, Protocol, get_type_hints, runtime_checkable
 
 import numpy as np
 
@@ -315,12 +315,19 @@ OnEpochEnd = Callable[[EpochRecord], None]
 
 @runtime_checkable
 class Trainer(Protocol):
-    """A backend. ``options`` carries backend-specific knobs from the config."""
+    """A backend: one class, registered under the entry-point group ``mlpbench.backends``.
 
-    name: ClassVar[str]
+    The harness builds it once per run, in a fresh process whose thread variables are already
+    set, calls ``fit`` once and then ``evaluate``, ``weights`` (tests) and ``info``.
+    """
 
     @classmethod
-    def capabilities(cls) -> Capabilities: ...
+    def capabilities(cls) -> Capabilities:
+        """Devices and dtypes this backend supports, and why a device cannot run here.
+
+        Called without building a trainer (``mlpbench backends``, the sweep's checks): cheap,
+        and importing no framework that would start thread pools."""
+        ...
 
     def __init__(
         self,
@@ -329,12 +336,31 @@ class Trainer(Protocol):
         device: str = "cpu",
         dtype: str = "float32",
         options: Mapping[str, Any] | None = None,
-    ) -> None: ...
+    ) -> None:
+        """Build the network from ``spec.initial_weights(train.seed)``. ``options`` holds the
+        run's ``threads`` and the config's backend options; an unknown key is a SpecError that
+        names the allowed ones (``backend_options``). Optionally the class also offers
+        ``check_options(options)``, which the sweep calls before any point runs."""
+        ...
 
-    def fit(self, data: TrainData, on_epoch_end: OnEpochEnd | None = None) -> None: ...
+    def fit(self, data: TrainData, on_epoch_end: OnEpochEnd | None = None) -> None:
+        """Train ``train.epochs`` epochs (numbered from 0) on ``data``; after each, report an
+        :class:`EpochRecord` (wall and CPU seconds of that epoch, training loss with the
+        penalty, accuracy if measured, phases if timed)."""
+        ...
 
-    def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]: ...
+    def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        """(loss including the penalty, accuracy) on ``x``, ``y`` (integer labels)."""
+        ...
 
-    def weights(self) -> list[np.ndarray]: ...
+    def weights(self) -> list[np.ndarray]:
+        """``[kernel0, bias0, kernel1, bias1, ...]`` as NumPy arrays in the run's dtype,
+        kernels shaped (n_in, n_out)."""
+        ...
 
-    def info(self) -> dict[str, Any]: ...
+    def info(self) -> dict[str, Any]:
+        """Versions and effective settings; they reach runs.csv's ``backend_info``.
+        ``framework_threads`` gets its own column; ``import_s`` (seconds spent importing the
+        framework inside ``__init__``) is added to the import time and kept out of the build
+        time."""
+        ...

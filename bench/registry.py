@@ -14,7 +14,7 @@ from typing import Any
 from bench.protocol import Capabilities, SpecError
 
 GROUP = "mlpbench.backends"
-REQUIRED = ("capabilities", "fit", "evaluate", "weights")
+REQUIRED = ("capabilities", "fit", "evaluate", "weights", "info")
 
 
 @dataclass

@@ -227,8 +227,8 @@ def run_worker(
         r.start()
     t0 = time.perf_counter()
     try:
-        assert proc.stdin is not None
         try:
+            assert proc.stdin is not None
             proc.stdin.write(json.dumps(point.run.to_json()))
             proc.stdin.close()
         except BrokenPipeError:  # died at start; its exit code says why
@@ -236,8 +236,6 @@ def run_worker(
         code = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         _kill(proc)
-        for r in readers:
-            r.join(timeout=5)
         return {
             "status": "failed",
             "reason": f"timeout after {timeout:g} s",
@@ -246,8 +244,12 @@ def run_worker(
     except BaseException:
         _kill(proc)
         raise
-    for r in readers:
-        r.join(timeout=5)
+    finally:
+        for r in readers:
+            r.join(timeout=5)
+        for pipe in (proc.stdin, proc.stdout):
+            if pipe is not None and not pipe.closed:
+                pipe.close()
     if result:
         return result
     if code < 0 and -code == signal.SIGKILL:

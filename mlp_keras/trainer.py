@@ -24,7 +24,7 @@ import os
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -72,7 +72,6 @@ def _configure_environment(keras_backend: str, device: str, threads: int) -> Non
 class KerasTrainer:
     """Keras ``Sequential`` of ``Dense`` layers trained by one ``fit()`` call."""
 
-    name: ClassVar[str] = "keras"
 
     @classmethod
     def capabilities(cls) -> Capabilities:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +46,6 @@ def _cupy_status() -> tuple[Any, str | None]:
 class NumpyTrainer:
     """Mini-batch training of :class:`mlp_numpy.model.MLP`, one phase clock per epoch."""
 
-    name: ClassVar[str] = "numpy"
 
     @classmethod
     def capabilities(cls) -> Capabilities:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bench import data as datasets
-from bench.protocol import ModelSpec, TrainSpec
+from bench.protocol import ModelSpec
 
 
 @pytest.fixture(scope="session")
@@ -30,12 +30,6 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(0)
 
 
-def train_spec(**kw) -> TrainSpec:
-    base = dict(epochs=2, batch_size=50, seed=1)
-    base.update(kw)
-    return TrainSpec(**base)
-
-
 FAKE_MODULE = '''
 """Misbehaving backends for harness tests, registered through a real entry point."""
 import math, os, time
@@ -45,29 +39,21 @@ from mlp_numpy.trainer import NumpyTrainer
 
 
 class Crash(NumpyTrainer):
-    name = "crash"
-
     def fit(self, data, on_epoch_end=None):
         os.abort()
 
 
 class Hang(NumpyTrainer):
-    name = "hang"
-
     def fit(self, data, on_epoch_end=None):
         time.sleep(600)
 
 
 class NanLoss(NumpyTrainer):
-    name = "nanloss"
-
     def fit(self, data, on_epoch_end=None):
         on_epoch_end(EpochRecord(0, 0.1, 0.1, math.nan))
 
 
 class GpuOnly(NumpyTrainer):
-    name = "gpuonly"
-
     @classmethod
     def capabilities(cls):
         return Capabilities(devices=("gpu",), unavailable={"gpu": "no GPU in this test"})

@@ -193,12 +193,12 @@ def test_killed_sweep_leaves_no_worker_and_no_temp_folder(tmp_path, sig):
     proc = cli("sweep", str(path), "--quiet", "--results", str(tmp_path / "results"), env=env)
     worker = wait_for_worker(proc)
     proc.send_signal(sig)  # the sweep alone, as a user's kill or a scheduler would
-    code = proc.wait(timeout=30)
+    _, err = proc.communicate(timeout=30)
+    code = proc.returncode
     assert gone(worker, within=2.0), "the worker outlived its sweep"
     assert list(tmp.iterdir()) == []
     if sig == signal.SIGTERM:
         assert code == 143
-        err = proc.stderr.read()
         assert "interrupted" in err and "--resume" in err and "Traceback" not in err
     else:
         assert code == -signal.SIGKILL
@@ -209,7 +209,8 @@ def test_sigterm_then_resume_completes(tmp_path):
     proc = cli("sweep", str(path), "--quiet", "--results", str(tmp_path / "results"))
     wait_for_worker(proc)
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=30) == 143
+    proc.communicate(timeout=30)
+    assert proc.returncode == 143
     (out,) = (tmp_path / "results").glob("*-t")
     run_sweep(None, resume=out, quiet=True)
     runs = rows(out / "runs.csv")
@@ -228,12 +229,12 @@ def test_second_sweep_on_a_busy_folder_is_refused_naming_the_holder(tmp_path):
         with pytest.raises(BusyError, match=f"PID {proc.pid}"):
             run_sweep(None, resume=out, quiet=True)
         second = cli("sweep", "--resume", str(out))
-        assert second.wait(timeout=60) == 2
-        err = second.stderr.read()
+        _, err = second.communicate(timeout=60)
+        assert second.returncode == 2
         assert f"PID {proc.pid}" in err and "Traceback" not in err
     finally:
         proc.kill()
-        proc.wait()
+        proc.communicate()
 
 
 # 5. --resume after the sweep file was edited.

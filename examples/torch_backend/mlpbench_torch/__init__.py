@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,7 +30,6 @@ OPTIONS: dict[str, Any] = {"threads": int}  # name -> kind
 
 
 class TorchTrainer:
-    name: ClassVar[str] = "torch"
 
     @classmethod
     def capabilities(cls) -> Capabilities:
