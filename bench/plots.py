@@ -365,6 +365,8 @@ def plot_ablation(ctx: Context) -> Path | None:
     table = ctx.a.ablation
     if table.empty:
         return None
+    if table["backend"].nunique() > 1:  # one bar group per (backend, switch)
+        table = table.assign(switch=table["backend"] + ": " + table["switch"])
     batches = sorted(table["batch_size"].unique())
     switches = list(dict.fromkeys(table["switch"]))
     fig, ax = plt.subplots(figsize=(8, 4.6))

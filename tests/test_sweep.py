@@ -11,8 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from bench.config import parse_config
 from bench.results import EPOCH_COLUMNS, FILES, RUN_COLUMNS
 from bench.sweep import run_sweep
@@ -140,13 +138,3 @@ def test_summary_command(tmp_path, capsys):
     assert main(["summary", str(out)]) == 0
     text = capsys.readouterr().out
     assert "median" in text and "numpy" in text and "2 ok" in text
-
-
-def test_bootstrap_and_mann_whitney():
-    from bench.stats import bootstrap_ci, mann_whitney_u
-
-    lo, hi = bootstrap_ci([1.0, 1.1, 0.9, 1.05, 0.95])
-    assert 0.9 <= lo <= 1.0 <= hi <= 1.1
-    _, p_same = mann_whitney_u([1, 2, 3, 4, 5], [1.5, 2.5, 3.5, 4.5, 5.5])
-    _, p_diff = mann_whitney_u([1, 2, 3, 4, 5], [10, 11, 12, 13, 14])
-    assert p_same > 0.5 and p_diff == pytest.approx(2 / 252)  # exact: 2 / C(10, 5)

@@ -1,0 +1,78 @@
+"""report.html in a real browser: headless Chromium (Debian's package) driven by Playwright.
+
+No console errors, every image loaded, the page no wider than a 1280 px viewport (wide tables
+scroll inside their box); a screenshot is saved next to the report. Outside CI, without
+Chromium the test skips and says how to install it; under CI=true it must run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from bench.analysis import Analysis
+from bench.plots import plot_all
+from bench.report import write_report
+from tests.fixture_results import make_results
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+INSTALL = "apt-get install -y chromium (Debian); .ci/run installs it"
+
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None and os.environ.get("CI") != "true",
+    reason=f"no Chromium on this machine: {INSTALL}",
+)
+
+
+@needs_chromium
+def test_report_renders_cleanly_in_chromium(tmp_path):
+    assert CHROMIUM, f"CI=true but no Chromium: {INSTALL}"
+    from playwright.sync_api import sync_playwright
+
+    results = make_results(
+        tmp_path / "a-results-folder-with-a-long-name",
+        repeats=5,
+        variants=("baseline", "one_thread_elementwise_and_a_much_longer_variant_name"),
+    )
+    analysis = Analysis.of(results)
+    page_path = write_report(analysis, plot_all(analysis))
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(page_path.as_uri(), wait_until="load")
+            images = page.evaluate(
+                "Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth])"
+            )
+            widths = page.evaluate(
+                "[document.documentElement.scrollWidth, document.body.scrollWidth, innerWidth]"
+            )
+            scrolling = page.evaluate(
+                "Array.from(document.querySelectorAll('.scroll'))"
+                ".filter(d => d.scrollWidth > d.clientWidth).length"
+            )
+            page.screenshot(path=str(page_path.with_name("report.png")), full_page=True)
+        finally:
+            browser.close()
+    assert errors == []
+    assert len(images) == len(plot_all(analysis)) >= 8
+    for alt, complete, natural_width in images:
+        assert alt and complete and natural_width > 0, (alt, complete, natural_width)
+    assert max(widths[:2]) <= 1280, f"the page is wider than the viewport: {widths}"
+    assert scrolling >= 1  # the wide summary table scrolls inside its box instead
+    assert page_path.with_name("report.png").stat().st_size > 50_000
