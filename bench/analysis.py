@@ -207,3 +207,68 @@ class Analysis:
         ok = ok.assign(first_extra_s=(ok["first_epoch_s"] - ok["steady_epoch_s"]).clip(lower=0))
         table = ok.groupby("backend")[cols].median()
         return table.reindex([b for b in self.backends if b in table.index])
+
+
+DRIFT_WARN = 0.05  # a change of the GEMM peak beyond this over a sweep is a warning
+NOISY_LOAD_PCT = 10.0  # other processes' share of the CPU during a run
+NOISY_STEAL_PCT = 2.0
+
+
+def drift(env: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each (dtype, threads, device) whose GEMM peak changed beyond 5% between the start of
+    the sweep and a later calibration: start, end and the change."""
+    start = {(p["dtype"], p["threads"], p["device"]): p.get("gflops") for p in env.get("peaks", [])}
+    out = []
+    for again in env.get("recalibrations", []):
+        for p in again["peaks"]:
+            key = (p["dtype"], p["threads"], p["device"])
+            a, b = start.get(key), p.get("gflops")
+            if a and b and a == a and b == b and abs(b / a - 1) > DRIFT_WARN:
+                out.append(
+                    {
+                        "key": key,
+                        "start": a,
+                        "end": b,
+                        "change": b / a - 1,
+                        "after_runs": again["after_runs"],
+                    }
+                )
+    return out
+
+
+def warnings(a: Analysis) -> list[str]:
+    """Why some numbers of this result set may not be trusted, one sentence each: the
+    machine check at the sweep's start, drift of the GEMM peak, runs disturbed by other
+    processes or the hypervisor, and points whose repeats disagree."""
+    from bench.machine import warnings_of
+
+    out = [f"machine check at the start: {w}" for w in warnings_of(a.results.env)]
+    for d in drift(a.results.env):
+        dtype, threads, device = d["key"]
+        out.append(
+            f"drift: the GEMM peak ({dtype}, {threads} thr, {device}) went from "
+            f"{d['start']:.1f} to {d['end']:.1f} GFLOP/s ({100 * d['change']:+.0f}%) by run "
+            f"{d['after_runs']}: the machine's speed changed during the sweep; compare ratios "
+            "within one repeat, or rerun on a quiet machine"
+        )
+    ok = a.results.ok
+    if "other_load_pct" in ok:
+        noisy = ok[(ok["other_load_pct"] > NOISY_LOAD_PCT) | (ok["steal_pct"] > NOISY_STEAL_PCT)]
+        if len(noisy):
+            worst = noisy.loc[noisy["other_load_pct"].fillna(0).idxmax()]
+            out.append(
+                f"load: {len(noisy)} of {len(ok)} runs shared the machine (other processes "
+                f"up to {worst['other_load_pct']:.0f}% of the CPU, steal up to "
+                f"{noisy['steal_pct'].max():.1f}%): their times are slower than the machine "
+                "can do; stop the other work and rerun them"
+            )
+    unstable = a.summary[a.summary["unstable"].astype(bool)] if not a.summary.empty else []
+    if len(unstable):
+        worst = unstable.loc[unstable["spread"].idxmax()]
+        out.append(
+            f"unstable: {len(unstable)} point(s) whose repeats differ by more than "
+            f"{100 * 0.10:.0f}% of their median (worst: {worst['backend']} batch "
+            f"{worst['batch_size']} {worst['dtype']} {worst['threads']} thr, "
+            f"{100 * worst['spread']:.0f}%): rerun with more repeats"
+        )
+    return out

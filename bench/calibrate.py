@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -60,8 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")
     p.add_argument("--n", type=int, default=0)
+    p.add_argument("--cpus", default="", help="pin to these CPUs first, as a point is (0-1)")
     a = p.parse_args(argv)
-    print(json.dumps(gemm_peak(a.dtype, a.threads, a.device, a.n)))
+    if a.cpus:
+        from bench.threads import parse_cpu_list
+
+        os.sched_setaffinity(0, parse_cpu_list(a.cpus))
+    print(json.dumps({**gemm_peak(a.dtype, a.threads, a.device, a.n), "cpus": a.cpus}))
     return 0
 
 

@@ -1,9 +1,19 @@
 """Compare two result sets point by point (asv-style), for humans and for CI.
 
-A point counts as slower when B's median steady epoch time exceeds A's by more than the
-threshold and a two-sided Mann-Whitney U test over the repeats rejects "same speed" at alpha.
-With fewer than 4 repeats on a side no test can reach alpha = 0.05; such a point is flagged on
-the threshold alone and marked so. Computation only: ``bench.text.compare_lines`` renders.
+Per point: the ratio of median steady epoch times B / A with a bootstrap 95% interval, and a
+two-sided Mann-Whitney U test over the repeats. The p-values are corrected across all points
+with Holm-Bonferroni: it bounds the chance of *any* false verdict (what a CI gate needs) without
+assuming the points independent; Benjamini-Hochberg would bound only the share of false ones.
+
+- ``slower`` / ``faster``: the ratio passes the threshold and the corrected p <= alpha.
+- ``slower (untested)`` / ``faster (untested)``: past the threshold, but even the smallest p
+  these repeats can reach (exact test, 2 / C(n_a + n_b, n_a)), corrected for the number of
+  points, is above alpha: no test could have decided. A slower one still fails CI.
+- ``unclear``: past the threshold, testable, not significant after the correction.
+- ``same``: within the threshold.
+A point is ``unstable`` when either side's repeats spread by more than 10% of their median or
+the ratio's interval is wider than the effect it reports. Computation only:
+``bench.text.compare_lines`` renders.
 """
 
 from __future__ import annotations
@@ -17,9 +27,7 @@ import numpy as np
 from bench.analysis import ResultSet
 from bench.errors import UserError
 from bench.points import PointKey
-from bench.stats import POINT, mann_whitney_u
-
-MIN_TESTABLE = 4
+from bench.stats import POINT, UNSTABLE_SPREAD, holm, mann_whitney_u, min_p_value, ratio_ci
 
 
 @dataclass
@@ -30,8 +38,13 @@ class Row:
     median_a: float
     median_b: float
     ratio: float  # B / A: > 1 means B is slower
-    p: float
-    verdict: str  # slower | faster | same | slower (untested: n < 4)
+    ci_low: float
+    ci_high: float
+    p: float  # raw two-sided Mann-Whitney p
+    p_holm: float  # corrected across the compared points
+    min_p: float  # the smallest raw p these repeats can reach
+    verdict: str
+    unstable: bool
 
 
 def compare(
@@ -45,26 +58,39 @@ def compare(
         raise UserError(f"--alpha = {alpha}: must be a number between 0 and 1")
     ok_a = ResultSet.load(a).ok.groupby(POINT)["steady_epoch_s"]
     b_groups = dict(list(ResultSet.load(b).ok.groupby(POINT)["steady_epoch_s"]))
-    rows = []
+    pairs = []
     for values, times_a in ok_a:
-        if values not in b_groups:
-            continue
-        ta, tb = times_a.to_numpy(float), b_groups[values].to_numpy(float)
-        ma, mb = float(np.median(ta)), float(np.median(tb))
-        _, p = mann_whitney_u(ta, tb)
-        ratio = mb / ma
-        testable = min(len(ta), len(tb)) >= MIN_TESTABLE
-        if ratio > 1 + threshold and (p <= alpha or not testable):
-            verdict = "slower" if testable else "slower (untested: n < 4)"
-        elif ratio < 1 / (1 + threshold) and (p <= alpha or not testable):
-            verdict = "faster"
-        else:
-            verdict = "same"
-        key = PointKey.from_row(dict(zip(POINT, values)))
-        rows.append(Row(key, len(ta), len(tb), ma, mb, ratio, p, verdict))
-    if not rows:
+        if values in b_groups:
+            pairs.append((values, times_a.to_numpy(float), b_groups[values].to_numpy(float)))
+    if not pairs:
         raise UserError(
             f"no point could be compared: {a} and {b} have no successful point in common "
             "(different grids, or no run succeeded)"
+        )
+    m = len(pairs)
+    raw = [mann_whitney_u(ta, tb)[1] for _, ta, tb in pairs]
+    rows = []
+    for (values, ta, tb), p, p_adj in zip(pairs, raw, holm(raw)):
+        ma, mb = float(np.median(ta)), float(np.median(tb))
+        ratio = mb / ma
+        lo, hi = ratio_ci(ta, tb)
+        floor = min_p_value(len(ta), len(tb))
+        testable = min(1.0, floor * m) <= alpha
+        beyond = ratio > 1 + threshold or ratio < 1 / (1 + threshold)
+        word = "slower" if ratio > 1 else "faster"
+        if not beyond:
+            verdict = "same"
+        elif not testable:
+            verdict = f"{word} (untested: {len(ta)} vs {len(tb)} repeats over {m} points)"
+        elif p_adj <= alpha:
+            verdict = word
+        else:
+            verdict = "unclear"
+        spread = max(float(np.ptp(ta) / ma), float(np.ptp(tb) / mb))
+        wide = not math.isnan(lo) and (hi - lo) > abs(ratio - 1)
+        unstable = spread > UNSTABLE_SPREAD or (beyond and wide)
+        key = PointKey.from_row(dict(zip(POINT, values)))
+        rows.append(
+            Row(key, len(ta), len(tb), ma, mb, ratio, lo, hi, p, p_adj, floor, verdict, unstable)
         )
     return rows

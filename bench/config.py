@@ -33,6 +33,7 @@ TOP_KEYS = (
     "repeats",
     "timeout_s",
     "oversubscribe",
+    "recalibrate_every",
     "data",
     "model",
     "train",
@@ -81,6 +82,7 @@ class SweepConfig:
     extra: tuple[Mapping[str, Any], ...]
     description: str = ""
     oversubscribe: bool = False
+    recalibrate_every: int = 0  # runs between GEMM-peak measurements (0: only at the end)
     report: Mapping[str, Any] = field(default_factory=dict)  # reference backend, colors
 
     def fingerprint(self) -> str:
@@ -172,6 +174,9 @@ def parse_config(
     oversubscribe = doc.get("oversubscribe", False)
     if not isinstance(oversubscribe, bool):
         raise r.error("oversubscribe", f"{oversubscribe!r}: must be true or false")
+    every = doc.get("recalibrate_every", 0)
+    if not isinstance(every, int) or isinstance(every, bool) or every < 0:
+        raise r.error("recalibrate_every", f"{every!r}: must be an integer >= 0 (0: at the end)")
     data = r.spec(DataSpec, "[data]", r.table(doc, "data"))
     model = r.spec(ModelSpec, "[model]", r.table(doc, "model"))
     train = r.spec(TrainSpec, "[train]", r.table(doc, "train"), batch_size=1)
@@ -203,6 +208,7 @@ def parse_config(
         extra=extra,
         description=description,
         oversubscribe=oversubscribe,
+        recalibrate_every=every,
         report=report,
     )
     if not expand.keys(cfg):

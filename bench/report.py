@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench.analysis import Analysis
+from bench.analysis import Analysis, warnings
 from bench.environment import caption
 
 FIGURES = {  # plot file stem -> what it shows (caption and alt text)
@@ -151,6 +151,8 @@ FORMATS: dict[str, Callable[[Any], str]] = {
     "gflops": one_decimal,
     "efficiency": percent,
     "test_accuracy": lambda v: "-" if pd.isna(v) else f"{v:.4f}",
+    "spread": percent,
+    "unstable": lambda v: "unstable: rerun with more repeats" if v else "",
 }
 
 
@@ -248,6 +250,7 @@ table.kv td { white-space: normal; overflow-wrap: anywhere; }
 figure { margin: 1em 0 2em; } img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { font-size: 12px; color: #666; } li { margin: 0.3em 0; }
 nav ul { columns: 2; }
+ul.warn li { color: #8a4b00; }
 """
 
 
@@ -259,7 +262,19 @@ def write_report(a: Analysis, plots: list[Path]) -> Path:
         ["backend", "batch_size", "dtype", "device", "threads", "variant", "repeat", "status"]
         + ["reason"]
     ]
-    sections: list[tuple[str, str, str]] = [  # (id, title, html)
+    cautions = warnings(a)
+    sections: list[tuple[str, str, str]] = []  # (id, title, html)
+    if cautions:
+        sections.append(
+            (
+                "warnings",
+                "Warnings: numbers that may not be trusted",
+                '<ul class="warn">'
+                + "".join(f"<li>{html.escape(w)}</li>" for w in cautions)
+                + "</ul>",
+            )
+        )
+    sections += [
         (
             "findings",
             "Findings",

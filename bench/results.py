@@ -55,6 +55,14 @@ class RunSummary:
     framework_threads: str
     backend_version: str
     backend_info: str
+    # What the machine did during the run (bench.machine.RunProbe): others' share of the CPU,
+    # the hypervisor's steal, this process's involuntary context switches, load and clock.
+    cpus: str = ""
+    other_load_pct: float = math.nan
+    steal_pct: float = math.nan
+    involuntary_switches: int = 0
+    load_avg: float = math.nan
+    cpu_mhz: float = math.nan
 
 
 SUMMARY_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(RunSummary))

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+import os
 import resource
 import statistics
 import time
@@ -13,10 +14,11 @@ from collections.abc import Callable
 
 from bench import data as datasets
 from bench import registry
+from bench.machine import RunProbe
 from bench.protocol import EpochRecord, SpecError
 from bench.results import RunSummary
 from bench.spec import RunSpec
-from bench.threads import blas_info
+from bench.threads import blas_info, cpu_list
 
 
 class Skip(Exception):
@@ -68,9 +70,11 @@ def run(
         if on_epoch_end:
             on_epoch_end(e)
 
+    probe = RunProbe()
     c0, t0 = time.process_time(), time.perf_counter()
     trainer.fit(data, record)
     train_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+    machine = probe.finish()
     test_loss, test_acc = trainer.evaluate(data.x_test, data.y_test)
     if not epochs:
         raise RuntimeError(f"backend {spec.backend!r} reported no epochs")
@@ -104,5 +108,7 @@ def run(
         framework_threads=str(info.pop("framework_threads", "")),
         backend_version=entry.version,
         backend_info=";".join(f"{k}={v}" for k, v in sorted(info.items())),
+        cpus=cpu_list(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "",
+        **machine,
     )
     return summary, epochs

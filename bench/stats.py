@@ -30,7 +30,10 @@ SUMMARY_COLUMNS = [
     "first_epoch_s",
     "import_s",
     "test_accuracy",
+    "spread",
+    "unstable",
 ]
+UNSTABLE_SPREAD = 0.10  # (max - min) / median above which a point is flagged
 MIN_CI = 5  # repeats below which no bootstrap interval is given (it would be meaningless)
 
 
@@ -81,6 +84,47 @@ def min_p_value(n1: int, n2: int) -> float:
     return min(1.0, 2 / math.comb(n1 + n2, n1))
 
 
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values (step-down; NaN stays NaN). Reject where <= alpha:
+    the chance of any false verdict over all points stays below alpha, whatever their
+    dependence."""
+    p = np.asarray(pvalues, dtype=float)
+    finite = np.flatnonzero(~np.isnan(p))
+    m = len(finite)
+    out = np.full(len(p), np.nan)
+    running = 0.0
+    for rank, i in enumerate(finite[np.argsort(p[finite], kind="stable")]):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        out[i] = running
+    return out.tolist()
+
+
+def ratio_ci(
+    a: Sequence[float], b: Sequence[float], level: float = 0.95, n: int = 2000, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of median(b) / median(a), the samples resampled apart."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if len(a) < 2 or len(b) < 2:
+        return math.nan, math.nan
+    if np.ptp(a) == 0 and np.ptp(b) == 0:
+        r = float(np.median(b) / np.median(a))
+        return r, r
+
+    def statistic(x: np.ndarray, y: np.ndarray, axis: int) -> np.ndarray:
+        return np.median(y, axis=axis) / np.median(x, axis=axis)
+
+    res = sps.bootstrap(
+        (a, b),
+        statistic,
+        confidence_level=level,
+        n_resamples=n,
+        method="percentile",
+        vectorized=True,
+        rng=np.random.default_rng(seed),
+    )
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
 def summarize(runs: Any) -> Any:
     """Per point: n, median/min/max steady epoch time (+ bootstrap CI when n >= 5) and more."""
     import pandas as pd
@@ -103,9 +147,11 @@ def summarize(runs: Any) -> Any:
             first_epoch_s=float(np.median(g["first_epoch_s"])),
             import_s=float(np.median(g["import_s"])),
             test_accuracy=float(np.median(g["test_accuracy"])),
+            spread=float(np.ptp(t) / np.median(t)),
         )
         if len(t) >= MIN_CI:
             row["ci_low"], row["ci_high"] = bootstrap_ci(t)
+        row["unstable"] = bool(row["spread"] > UNSTABLE_SPREAD)
         rows.append(row)
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 

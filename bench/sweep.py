@@ -35,6 +35,7 @@ from bench import environment, expand
 from bench.config import SweepConfig, changed_keys, load_config, parse_config, parse_toml
 from bench.errors import BusyError, Interrupted, ResultsError, UserError
 from bench.expand import Point
+from bench.machine import as_json, doctor
 from bench.points import KEY_COLUMNS
 from bench.protocol import PHASES
 from bench.results import (
@@ -50,7 +51,7 @@ from bench.results import (
     repair_tail,
     write_json,
 )
-from bench.threads import thread_env
+from bench.threads import cpu_list, pin_plan, thread_env, usable_cpus
 
 
 @dataclass
@@ -136,11 +137,20 @@ def preflight(cfg: SweepConfig, python: str = sys.executable) -> dict[tuple[str,
 
 
 def calibrate(
-    keys: list[tuple[str, int, str]], python: str = sys.executable, timeout: float = 300
+    keys: list[tuple[str, int, str]],
+    python: str = sys.executable,
+    timeout: float = 300,
+    pin: bool = True,
+    universe: list[int] | None = None,
 ) -> list[dict[str, Any]]:
-    """GEMM peak per (dtype, threads, device), each in a fresh process like a point."""
+    """GEMM peak per (dtype, threads, device), each in a fresh process pinned like a point
+    (out of ``universe``, the cores usable when the sweep started)."""
     peaks = []
+    universe = universe or usable_cpus()
     for dtype, threads, device in keys:
+        cpus, own = pin_plan(threads, universe, pin)
+        if pin:
+            os.sched_setaffinity(0, own)
         cmd = [
             python,
             "-m",
@@ -151,6 +161,8 @@ def calibrate(
             str(threads),
             "--device",
             device,
+            "--cpus",
+            cpu_list(cpus) if pin else "",
         ]
         entry = {"dtype": dtype, "threads": threads, "device": device, "gflops": math.nan}
         try:
@@ -175,7 +187,11 @@ def peak_for(peaks: list[dict[str, Any]], dtype: str, threads: int, device: str)
 
 
 def run_worker(
-    point: Point, timeout: float, progress: Progress, python: str = sys.executable
+    point: Point,
+    timeout: float,
+    progress: Progress,
+    python: str = sys.executable,
+    cpus: list[int] | None = None,
 ) -> dict[str, Any]:
     """Run one point in a fresh process; always returns a result dict with a status.
 
@@ -186,7 +202,14 @@ def run_worker(
     read_fd, write_fd = os.pipe()
     try:
         proc = subprocess.Popen(
-            [python, "-m", "bench.worker", str(write_fd), str(os.getpid())],
+            [
+                python,
+                "-m",
+                "bench.worker",
+                str(write_fd),
+                str(os.getpid()),
+                cpu_list(cpus) if cpus else "",
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -433,8 +456,10 @@ def run_sweep(
     quiet: bool = False,
     python: str = sys.executable,
     force: bool = False,
+    pin: bool = True,
 ) -> Path:
-    """Run (or complete) a sweep; returns its results directory."""
+    """Run (or complete) a sweep; returns its results directory. ``pin``: each point on its
+    own ``threads`` cores, away from the sweep's process where cores allow."""
     mode = "none" if quiet else ("bar" if sys.stderr.isatty() else "lines")
     if resume is not None:
         directory = Path(resume).resolve()  # results/latest -> the real directory
@@ -447,7 +472,7 @@ def run_sweep(
             cfg = load_config(directory / "config.toml")
             env = check_config_unchanged(cfg, env, directory, force)
             preflight(cfg, python)
-            _run(cfg, directory, env, mode, python)
+            _run(cfg, directory, env, mode, python, pin)
         return directory
     cfg = config if isinstance(config, SweepConfig) else load_config(config)  # type: ignore[arg-type]
     preflight(cfg, python)
@@ -462,12 +487,21 @@ def run_sweep(
             "config_fingerprint": cfg.fingerprint(),
             "config_text": cfg.text,
         }
-        _run(cfg, directory, env, mode, python)
+        _run(cfg, directory, env, mode, python, pin)
     return directory
 
 
-def _run(cfg: SweepConfig, directory: Path, env: dict[str, Any], mode: str, python: str) -> None:
+def _run(
+    cfg: SweepConfig, directory: Path, env: dict[str, Any], mode: str, python: str, pin: bool
+) -> None:
     progress = Progress(total=0, mode="none")
+    checks = doctor()  # before anything of ours loads the machine
+    env.setdefault("doctor_history", []).append(as_json(checks))
+    env["doctor"] = as_json(checks)
+    env["pinned"] = pin
+    for check in checks:
+        if not check.ok and mode != "none":
+            print(check.line(), file=sys.stderr)
     cut = repair_tail(directory / "runs.csv")
     if cut and mode != "none":
         print(
@@ -497,15 +531,21 @@ def _run(cfg: SweepConfig, directory: Path, env: dict[str, Any], mode: str, pyth
             file=sys.stderr,
             flush=True,
         )
+    combos = sorted({(p.key.dtype, p.key.threads, p.key.device) for p in points})
+    every = cfg.recalibrate_every
+    all_cpus = usable_cpus()
     with terminated_as_interrupt():
         try:
-            env["peaks"] = peaks + calibrate(need, python)
+            env["peaks"] = peaks + calibrate(need, python, pin=pin, universe=all_cpus)
             write_json(directory / "environment.json", env)
             progress = Progress(total=len(points), done=len(points) - len(todo), mode=mode)
             point_link(directory.parent, directory, progress)
-            for index, point in todo:
+            for n, (index, point) in enumerate(todo, start=1):
                 progress.running(point)
-                result = run_worker(point, cfg.timeout_s, progress, python)
+                cpus, own = pin_plan(point.key.threads, all_cpus, pin)
+                if pin:
+                    os.sched_setaffinity(0, own)
+                result = run_worker(point, cfg.timeout_s, progress, python, cpus if pin else None)
                 record, epochs = records_for(point, run_id(index), result, env["peaks"])
                 append_rows(directory / "epochs.csv", EPOCH_COLUMNS, epochs)
                 append_rows(directory / "runs.csv", RUN_COLUMNS, [record.row()])
@@ -515,6 +555,12 @@ def _run(cfg: SweepConfig, directory: Path, env: dict[str, Any], mode: str, pyth
                     else record.reason
                 )
                 progress.finished(point, record.status, detail)
+                if n == len(todo) or (every and n % every == 0):  # drift: the peak again
+                    again = calibrate(combos, python, pin=pin, universe=all_cpus)
+                    env.setdefault("recalibrations", []).append(
+                        {"after_runs": len(points) - len(todo) + n, "peaks": again}
+                    )
+                    write_json(directory / "environment.json", env)
         except (KeyboardInterrupt, Interrupted) as e:
             progress.close()
             signum = e.signum if isinstance(e, Interrupted) else signal.SIGINT
@@ -524,4 +570,7 @@ def _run(cfg: SweepConfig, directory: Path, env: dict[str, Any], mode: str, pyth
                 file=sys.stderr,
             )
             raise Interrupted(signum) from None
+        finally:
+            if pin:
+                os.sched_setaffinity(0, all_cpus)
     progress.close()

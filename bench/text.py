@@ -9,7 +9,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from bench.analysis import Analysis
+from bench.analysis import Analysis, warnings
 
 
 def width(values: Iterable[object], minimum: int) -> int:
@@ -29,6 +29,10 @@ def summary_lines(a: Analysis) -> list[str]:
         f"{a.results.directory.name}: {env.get('cpu_model', '?')}, {len(runs)} runs "
         f"({counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed)"
     ]
+    cautions = warnings(a)
+    if cautions:
+        lines += ["", "warnings (README, 'When a number cannot be trusted'):"]
+        lines += [f"  ! {w}" for w in cautions]
     s = a.summary
     if s.empty:
         lines.append("no successful runs")
@@ -41,7 +45,7 @@ def summary_lines(a: Analysis) -> list[str]:
         lines.append(
             f"{'backend':<10}{'batch':>7} {'dtype':<8}{'dev':<4}{'thr':>4} {'variant':<{vw}}"
             f"{'n':>3}{'median':>9}{'min-max':>17}{'95% CI':>17}{'GFLOP/s':>9}"
-            f"{'eff.':>7}{'test acc':>9}"
+            f"{'eff.':>7}{'test acc':>9}  spread"
         )
         for r in s.itertuples():
             ci = "" if math.isnan(r.ci_low) else f"{r.ci_low:.3f}-{r.ci_high:.3f}"
@@ -50,7 +54,8 @@ def summary_lines(a: Analysis) -> list[str]:
                 f"{r.backend:<10}{r.batch_size:>7} {r.dtype:<8}{r.device:<4}{r.threads:>4} "
                 f"{str(r.variant):<{vw}}{r.n:>3}{r.median_s:>9.3f}"
                 f"{f'{r.min_s:.3f}-{r.max_s:.3f}':>17}{ci:>17}{_fmt(r.gflops, '.1f'):>9}"
-                f"{eff:>7}{_fmt(r.test_accuracy, '.4f'):>9}"
+                f"{eff:>7}{_fmt(r.test_accuracy, '.4f'):>9}  {100 * r.spread:4.0f}%"
+                + ("  unstable: rerun with more repeats" if r.unstable else "")
             )
         for other, ratios in a.ratios.groupby("backend", sort=False):
             lines += [
@@ -60,9 +65,15 @@ def summary_lines(a: Analysis) -> list[str]:
             ]
             for r in ratios.itertuples():
                 variant = "" if r.variant == a.baseline else f" [{r.variant}]"
+                unsettled = r.ratio_low <= 1 <= r.ratio_high and r.ratio != 1
                 lines.append(
                     f"  batch {r.batch_size:>6} {r.dtype:<8} {r.device} threads {r.threads:<3}"
                     f"{variant}: {r.ratio:5.2f}x  ({r.ratio_low:.2f}-{r.ratio_high:.2f})"
+                    + (
+                        "  unstable: the range spans 1, the winner is not settled"
+                        if unsettled
+                        else ""
+                    )
                 )
     bad = a.results.not_run
     if len(bad):
@@ -76,20 +87,29 @@ def summary_lines(a: Analysis) -> list[str]:
 
 
 def compare_lines(rows: list[Any], a: str, b: str) -> list[str]:
-    """compare's table: one line per point."""
+    """compare's table: one line per point, then what the verdicts mean."""
     lines = [f"A = {a}", f"B = {b}", ""]
     vw = width((r.key.variant for r in rows), 12)
     lines.append(
         f"{'backend':<9}{'batch':>7} {'dtype':<8}{'dev':<4}{'thr':>4} {'variant':<{vw}}"
-        f"{'A median':>10}{'B median':>10}{'B/A':>7}{'p':>8}  verdict"
+        f"{'A median':>10}{'B median':>10}{'B/A':>7}{'95% CI':>13}{'p':>8}{'Holm p':>8}"
+        f"{'min p':>8}  verdict"
     )
     for r in rows:
         k = r.key
+        ci = "-" if math.isnan(r.ci_low) else f"{r.ci_low:.2f}-{r.ci_high:.2f}"
         lines.append(
             f"{k.backend:<9}{k.batch_size:>7} {k.dtype:<8}{k.device:<4}{k.threads:>4} "
-            f"{k.variant:<{vw}}{r.median_a:>10.4f}{r.median_b:>10.4f}{r.ratio:>7.2f}"
-            f"{r.p:>8.3f}  {r.verdict}"
+            f"{k.variant:<{vw}}{r.median_a:>10.4f}{r.median_b:>10.4f}{r.ratio:>7.2f}{ci:>13}"
+            f"{r.p:>8.3f}{r.p_holm:>8.3f}{r.min_p:>8.4f}  {r.verdict}"
+            + ("; unstable: rerun with more repeats" if r.unstable else "")
         )
+    lines += [
+        "",
+        f"{len(rows)} points; p: two-sided Mann-Whitney U over the repeats; Holm p: corrected "
+        "across the points; min p: the smallest p these repeats can reach (untested when even "
+        "it, corrected, is above alpha)",
+    ]
     return lines
 
 

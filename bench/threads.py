@@ -54,6 +54,45 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
+def usable_cpus() -> list[int]:
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return list(range(os.cpu_count() or 1))
+
+
+def cpu_list(cpus: Any) -> str:
+    """CPU ids as text: "0,1,2" -> "0-2"; "1"."""
+    ids = sorted(int(c) for c in cpus)
+    parts, start = [], None
+    for i, c in enumerate(ids):
+        if start is None:
+            start = c
+        if i + 1 == len(ids) or ids[i + 1] != c + 1:
+            parts.append(str(start) if start == c else f"{start}-{c}")
+            start = None
+    return ",".join(parts)
+
+
+def parse_cpu_list(text: str) -> list[int]:
+    """The inverse of :func:`cpu_list`."""
+    out: list[int] = []
+    for part in filter(None, text.split(",")):
+        a, _, b = part.partition("-")
+        out += range(int(a), int(b or a) + 1)
+    return out
+
+
+def pin_plan(threads: int, cpus: list[int], pin: bool = True) -> tuple[list[int], list[int]]:
+    """(the point's CPUs, the sweep's own CPUs) out of ``cpus`` (the sweep's usable cores when
+    it started): the point on the last ``threads``, the sweep on the others where any are
+    left. Without pinning, both get every core."""
+    if not pin or threads > len(cpus):
+        return cpus, cpus
+    point = cpus[-threads:]
+    return point, (cpus[:-threads] or cpus)
+
+
 def blas_info() -> dict[str, Any]:
     """The BLAS NumPy uses: library, version, threading layer and effective thread count."""
     from threadpoolctl import threadpool_info

@@ -1,4 +1,4 @@
-"""One sweep point in a fresh process: ``python -m bench.worker FD PARENT_PID``.
+"""One sweep point in a fresh process: ``python -m bench.worker FD PARENT_PID [CPUS]``.
 
 The spec arrives as JSON on stdin; progress and the result go back as JSON lines on the pipe
 ``FD``, apart from whatever the backend prints. Nothing is written to disk, so nothing can be
@@ -64,6 +64,10 @@ def main(argv: list[str]) -> int:
     fd, parent = int(argv[0]), int(argv[1])
     die_with_parent(parent)
     drop_working_directory()
+    if len(argv) > 2 and argv[2]:  # pinned before NumPy or a framework starts its threads
+        from bench.threads import parse_cpu_list
+
+        os.sched_setaffinity(0, parse_cpu_list(argv[2]))
     out = os.fdopen(fd, "w")
 
     from bench.protocol import EpochRecord

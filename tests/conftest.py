@@ -97,3 +97,9 @@ def fake_plugins(fake_plugin_dir, monkeypatch):
         "PYTHONPATH", f"{fake_plugin_dir}{os.pathsep}{old}" if old else str(fake_plugin_dir)
     )
     return fake_plugin_dir
+
+
+@pytest.fixture(autouse=True)
+def short_machine_check(monkeypatch):
+    """The sweep's machine check samples steal and load for 0.2 s here, not 2 s."""
+    monkeypatch.setenv("MLPBENCH_DOCTOR_SAMPLE_S", "0.2")

@@ -74,7 +74,10 @@ def test_compare_flags_a_planted_slowdown(tmp_path):
     key = ("numpy", 500, "float32", "cpu", 2, "baseline")
     b = make_results(tmp_path / "b", seed=2, slow={key: 1.5})
     rows = {r.key.values(): r for r in compare(a, b)}
-    assert rows[key].verdict == "slower" and rows[key].ratio == pytest.approx(1.5, rel=0.06)
+    # 5 vs 5 repeats over 24 points: past the threshold, too few repeats for a corrected test
+    assert rows[key].verdict.startswith("slower") and rows[key].ratio == pytest.approx(
+        1.5, rel=0.06
+    )
     assert rows[key].p < 0.05
     others = [r for k, r in rows.items() if k != key]
     assert others and all(r.verdict == "same" for r in others)

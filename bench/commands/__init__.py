@@ -10,6 +10,7 @@ from bench.commands import (
     backends,
     compare,
     configs,
+    doctor,
     plot,
     report,
     run,
@@ -26,4 +27,5 @@ COMMANDS: tuple[ModuleType, ...] = (
     compare,
     backends,
     configs,
+    doctor,
 )

@@ -32,6 +32,11 @@ def add(sub: Any) -> None:
     )
     p.add_argument("--show", action="store_true", help="print the sweep file (to copy and edit)")
     add_results_root(p)
+    p.add_argument(
+        "--no-pin",
+        action="store_true",
+        help="do not pin each point to its own cores (pinned by default, recorded in runs.csv)",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output (CI, pipes)")
     p.add_argument("--report", action="store_true", help="then write plots and report.html")
     p.set_defaults(func=run)
@@ -59,10 +64,12 @@ def run(a: argparse.Namespace) -> int:
         print("\n".join(render(make_plan(cfg, preflight(cfg), Path(a.results)))))
         return 0
     if a.resume:
-        directory = run_sweep(None, resume=Path(a.resume), quiet=a.quiet, force=a.force)
+        directory = run_sweep(
+            None, resume=Path(a.resume), quiet=a.quiet, force=a.force, pin=not a.no_pin
+        )
     else:
         cfg = load_config(catalog.find(a.config))
-        directory = run_sweep(cfg, root=Path(a.results), quiet=a.quiet)
+        directory = run_sweep(cfg, root=Path(a.results), quiet=a.quiet, pin=not a.no_pin)
     return finish(directory, quiet=a.quiet, report=a.report)
 
 

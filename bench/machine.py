@@ -1,0 +1,258 @@
+"""Can this machine give stable numbers? ``mlpbench doctor``'s checks, and the probes each run
+records (steal, other processes' load, involuntary context switches, frequency).
+
+pyperf's ``system show`` is the model: each check is one line, OK or WARN, with the reason and
+the fix. The sweep runs the same checks at its start and keeps them in environment.json; the
+summary and the report repeat every WARN at the top. Linux files are read where they exist; a
+check that cannot read anything says so and is OK.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+SAMPLE_ENV = "MLPBENCH_DOCTOR_SAMPLE_S"  # seconds of the steal/load sample (default 2)
+SYS_CPU = Path("/sys/devices/system/cpu")
+THREAD_VARS = re.compile(r"OPENBLAS_\w+|OMP_\w+|MKL_\w+|BLIS_NUM_THREADS|GOTO_NUM_THREADS")
+STEAL_WARN = 0.01  # share of CPU time stolen by the hypervisor
+BUSY_WARN = 10.0  # % of one core used by another process during the sample
+MEMORY_WARN_GIB = 2.0
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+    def line(self) -> str:
+        fix = f" -> {self.fix}" if self.fix and not self.ok else ""
+        return f"{'OK  ' if self.ok else 'WARN'} {self.name}: {self.detail}{fix}"
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
+
+
+def cpu_times() -> tuple[float, float]:
+    """(busy, steal) seconds summed over all CPUs since boot, from /proc/stat."""
+    t = psutil.cpu_times()
+    steal = getattr(t, "steal", 0.0)
+    busy = sum(getattr(t, f, 0.0) for f in ("user", "nice", "system", "irq", "softirq"))
+    return busy + steal, steal
+
+
+def governor() -> Check:
+    found = {_read(p) for p in SYS_CPU.glob("cpu[0-9]*/cpufreq/scaling_governor")} - {None}
+    if not found:
+        return Check("CPU governor", True, "not exposed here (a VM: the host decides)")
+    ok = found == {"performance"}
+    return Check(
+        "CPU governor",
+        ok,
+        ", ".join(sorted(str(g) for g in found)),
+        "sudo cpupower frequency-set -g performance",
+    )
+
+
+def boost() -> Check:
+    no_turbo = _read(SYS_CPU / "intel_pstate" / "no_turbo")
+    boost = _read(SYS_CPU / "cpufreq" / "boost")
+    if no_turbo is None and boost is None:
+        return Check("turbo/boost", True, "not exposed here")
+    on = no_turbo == "0" or boost == "1"
+    return Check(
+        "turbo/boost",
+        not on,
+        "on: the clock follows temperature and load" if on else "off",
+        "echo 1 | sudo tee /sys/devices/system/cpu/intel_pstate/no_turbo "
+        "(or 0 > .../cpufreq/boost)",
+    )
+
+
+def smt() -> Check:
+    siblings = _read(SYS_CPU / "cpu0" / "topology" / "thread_siblings_list") or "0"
+    shared = bool(re.search(r"[,-]", siblings))
+    return Check(
+        "SMT",
+        not shared,
+        "cpu0 shares its core with " + siblings if shared else "each CPU is a core of its own",
+        "pin points to one thread per core, or turn SMT off (echo off > "
+        "/sys/devices/system/cpu/smt/control)",
+    )
+
+
+def isolated() -> Check:
+    cpus = _read(SYS_CPU / "isolated")
+    return Check(
+        "isolated CPUs",
+        True,
+        f"{cpus} (the sweep pins points; see --no-pin)" if cpus else "none (not required)",
+    )
+
+
+def environment_variables() -> Check:
+    from bench.threads import BLAS_IDLE_ENV
+
+    ours = {k for k, v in BLAS_IDLE_ENV.items() if os.environ.get(k) == v}  # mlpbench's own
+    found = sorted(k for k in os.environ if THREAD_VARS.fullmatch(k) and k not in ours)
+    return Check(
+        "BLAS/OpenMP variables",
+        not found,
+        ", ".join(f"{k}={os.environ[k]}" for k in found) if found else "none set",
+        "unset them: they change kernels or thread counts (the sweep sets threads per point)",
+    )
+
+
+def memory() -> Check:
+    gib = psutil.virtual_memory().available / 2**30
+    return Check(
+        "free memory",
+        gib >= MEMORY_WARN_GIB,
+        f"{gib:.1f} GiB available",
+        "close memory-hungry programs (swapping ruins timings)",
+    )
+
+
+def _mlpbench_processes() -> list[psutil.Process]:
+    mine = {os.getpid(), *(p.pid for p in psutil.Process().parents())}
+    mine |= {c.pid for c in psutil.Process().children(recursive=True)}
+    found = []
+    for p in psutil.process_iter(["pid", "cmdline"]):
+        cmd = " ".join(p.info["cmdline"] or [])
+        if p.info["pid"] not in mine and ("mlpbench sweep" in cmd or "bench.cli sweep" in cmd):
+            found.append(p)
+    return found
+
+
+def other_sweeps() -> Check:
+    found = _mlpbench_processes()
+    return Check(
+        "other sweeps",
+        not found,
+        ", ".join(f"PID {p.pid}" for p in found) if found else "none running",
+        "wait for them: two sweeps share the cores and slow each other",
+    )
+
+
+def sampled(seconds: float) -> list[Check]:
+    """Steal time, load and the busiest other processes over one sample of ``seconds``."""
+    me = {os.getpid(), *(c.pid for c in psutil.Process().children(recursive=True))}
+    procs = {}
+    for p in psutil.process_iter(["pid", "name"]):
+        if p.info["pid"] not in me:
+            try:
+                p.cpu_percent(None)
+                procs[p.info["pid"]] = p
+            except psutil.Error:
+                pass
+    busy0, steal0 = cpu_times()
+    wall0 = time.monotonic()
+    time.sleep(seconds)
+    busy1, steal1 = cpu_times()
+    total = (time.monotonic() - wall0) * (psutil.cpu_count() or 1)
+    steal = (steal1 - steal0) / total if total > 0 else 0.0
+    busiest = []
+    for pid, p in procs.items():
+        try:
+            busiest.append((p.cpu_percent(None), pid, p.info["name"]))
+        except psutil.Error:
+            pass
+    busiest = sorted(busiest, reverse=True)[:3]
+    hot = [b for b in busiest if b[0] >= BUSY_WARN]
+    load1 = os.getloadavg()[0]
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    return [
+        Check(
+            "steal time",
+            steal < STEAL_WARN,
+            f"{100 * steal:.1f}% of CPU time over {seconds:g} s",
+            "a shared VM: the hypervisor gives your cores to others; use dedicated hosts",
+        ),
+        Check(
+            "other processes",
+            not hot,
+            ", ".join(f"{name} (PID {pid}) {pct:.0f}% of a core" for pct, pid, name in hot)
+            if hot
+            else f"none above {BUSY_WARN:.0f}% of a core",
+            "stop them, or expect slower and noisier points",
+        ),
+        Check(
+            "load average",
+            load1 < 0.5 * cores,
+            f"{load1:.2f} over 1 minute on {cores} usable cores",
+            "wait for the machine to be idle",
+        ),
+    ]
+
+
+def doctor(sample_s: float | None = None) -> list[Check]:
+    """Every check; ``sample_s`` (default: $MLPBENCH_DOCTOR_SAMPLE_S or 2) for steal and load."""
+    if sample_s is None:
+        sample_s = float(os.environ.get(SAMPLE_ENV, "2"))
+    return [
+        governor(),
+        boost(),
+        smt(),
+        isolated(),
+        environment_variables(),
+        memory(),
+        other_sweeps(),
+        *sampled(sample_s),
+    ]
+
+
+def as_json(checks: list[Check]) -> list[dict[str, Any]]:
+    return [asdict(c) for c in checks]
+
+
+def warnings_of(env: dict[str, Any]) -> list[str]:
+    """The WARN lines a sweep recorded at its start (environment.json)."""
+    return [Check(**c).line() for c in env.get("doctor", []) if not c["ok"]]
+
+
+class RunProbe:
+    """What the machine did during one run: steal, other processes' load, involuntary context
+    switches of this process, load average and clock at the end."""
+
+    def __init__(self) -> None:
+        self.busy, self.steal = cpu_times()
+        self.own = self._own()
+        self.wall = time.monotonic()
+        self.nivcsw = self._nivcsw()
+
+    @staticmethod
+    def _own() -> float:
+        t = os.times()
+        return t.user + t.system + t.children_user + t.children_system
+
+    @staticmethod
+    def _nivcsw() -> int:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw
+
+    def finish(self) -> dict[str, Any]:
+        busy, steal = cpu_times()
+        wall = time.monotonic() - self.wall
+        total = wall * (psutil.cpu_count() or 1)
+        others = (busy - self.busy) - (self._own() - self.own) - (steal - self.steal)
+        freq = psutil.cpu_freq()
+        return {
+            "steal_pct": 100 * (steal - self.steal) / total if total > 0 else 0.0,
+            "other_load_pct": max(0.0, 100 * others / total) if total > 0 else 0.0,
+            "involuntary_switches": self._nivcsw() - self.nivcsw,
+            "load_avg": os.getloadavg()[0],
+            "cpu_mhz": float(freq.current) if freq and freq.current else float("nan"),
+        }
