@@ -15,7 +15,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml examples/torch_backend/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[keras,test]'
+	$(BIN)/python -m pip install -q -e '.[keras,jax,test]'
 	$(BIN)/python -m pip install -q '$(TORCH_PKG)'
 	$(BIN)/python -m pip install -q -e examples/torch_backend
 	touch $(STAMP)
@@ -34,7 +34,7 @@ benchmarks: install
 	$(BIN)/python -m pytest -q -p no:zarr benchmarks --benchmark-columns=min,median,max,iqr,rounds
 
 lint: install
-	$(BIN)/ruff check bench mlp_numpy mlp_keras tests benchmarks examples
+	$(BIN)/ruff check bench mlp_numpy mlp_keras mlp_jax mlp_tf tests benchmarks examples
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .benchmarks build *.egg-info

@@ -197,6 +197,31 @@ class Analysis:
         return pd.DataFrame(rows)
 
     @cached_property
+    def engine_split(self) -> pd.DataFrame:
+        """Why Keras is slower: per batch size (float32, most threads, baseline variant) the
+        reference backend's time, the raw engine's (the ``jax`` or ``tf`` backend) and Keras's
+        on that engine; ``keras_overhead_s`` is Keras's own share (Keras minus its engine)."""
+        cols = ["batch_size", "engine", "reference_s", "engine_s", "keras_s", "keras_overhead_s"]
+        ok = self.results.ok
+        keras = ok[ok["backend"] == "keras"]
+        s = self.default_variant(self.summary)
+        if keras.empty or s.empty:
+            return pd.DataFrame(columns=cols)
+        engines = keras["backend_info"].str.extract(r"keras_backend=(\w+)")[0].dropna()
+        if engines.empty:
+            return pd.DataFrame(columns=cols)
+        engine = {"tensorflow": "tf", "jax": "jax", "torch": "torch"}.get(engines.mode()[0], "")
+        s = s[(s["dtype"] == "float32") & (s["threads"] == s["threads"].max())]
+        medians = s.pivot_table(index="batch_size", columns="backend", values="median_s")
+        if not {"keras", engine, self.reference} <= set(medians.columns):
+            return pd.DataFrame(columns=cols)
+        out = medians[[self.reference, engine, "keras"]].dropna().reset_index()
+        out.columns = ["batch_size", "reference_s", "engine_s", "keras_s"]
+        out.insert(1, "engine", engine)
+        out["keras_overhead_s"] = out["keras_s"] - out["engine_s"]
+        return out[cols]
+
+    @cached_property
     def startup(self) -> pd.DataFrame:
         """Median import, model build, first and steady epoch, and the first epoch's extra time
         (tracing) per backend."""

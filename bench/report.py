@@ -105,6 +105,15 @@ def findings(a: Analysis) -> list[str]:
                 f"{other} overtakes {ref} from batch size {first} (float32, {threads_label(top)}"
                 f"), where it is {_x(1 / float(wins['ratio'].iloc[0]))} faster."
             )
+    for r in a.engine_split.itertuples():
+        share = r.keras_overhead_s / r.keras_s if r.keras_s else math.nan
+        out.append(
+            f"Why Keras is slower at batch {r.batch_size} (float32, {threads_label(top)}): "
+            f"{ref} {seconds(r.reference_s)} s | the engine alone ({r.engine}) "
+            f"{seconds(r.engine_s)} s | Keras on it {seconds(r.keras_s)} s per epoch; Keras's "
+            f"own overhead is {seconds(r.keras_overhead_s)} s ({100 * share:.0f}% of its time), "
+            f"the engine is {_x(r.engine_s / r.reference_s)} {ref}'s time."
+        )
     for backend, g in a.dtype_gain.groupby("backend", sort=False):
         out.append(
             f"float32 over float64: {backend} gains {g['gain'].min():.2f}-{g['gain'].max():.2f}x "

@@ -44,7 +44,8 @@ def run(
     why = entry.capabilities.why_not(spec.device, spec.dtype)
     if why:
         raise Skip(f"{spec.backend}: {why}")
-    data = datasets.load(spec.data, spec.dtype)
+    # bfloat16 runs get float32 data (NumPy has no bfloat16); the backend casts for compute.
+    data = datasets.load(spec.data, "float32" if spec.dtype == "bfloat16" else spec.dtype)
     n = len(data.x)
     if spec.train.batch_size > n:
         raise SpecError(

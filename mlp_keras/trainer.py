@@ -235,6 +235,9 @@ class KerasTrainer:
             self._compile(self.model, spe)
         if self._schedule is not None:
             self._schedule.steps = steps  # read when fit() traces the train step
+        # Keras's own shuffling draws from the global seeds: set them from train.seed, so that
+        # shuffle = "own" is reproducible (the conformance kit checks it).
+        keras.utils.set_random_seed(t.seed)
         timer = type("EpochTimer", (_EpochTimer, keras.callbacks.Callback), {})
         callback = timer(self, x, data.y, on_epoch_end)
         common = dict(epochs=t.epochs, verbose=0, callbacks=[callback])

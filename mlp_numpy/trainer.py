@@ -46,7 +46,6 @@ def _cupy_status() -> tuple[Any, str | None]:
 class NumpyTrainer:
     """Mini-batch training of :class:`mlp_numpy.model.MLP`, one phase clock per epoch."""
 
-
     @classmethod
     def capabilities(cls) -> Capabilities:
         _, why = _cupy_status()

@@ -59,6 +59,10 @@ class GpuOnly(NumpyTrainer):
         return Capabilities(devices=("gpu",), unavailable={"gpu": "no GPU in this test"})
 
 
+class Works(NumpyTrainer):
+    """A working plugin (the NumPy backend under another name)."""
+
+
 class NotATrainer:
     pass
 '''
@@ -69,6 +73,7 @@ hang = fakebackends:Hang
 nanloss = fakebackends:NanLoss
 gpuonly = fakebackends:GpuOnly
 notatrainer = fakebackends:NotATrainer
+works = fakebackends:Works
 broken = fakebackends_missing:Thing
 """
 

@@ -10,16 +10,17 @@ import pytest
 from bench import registry
 from bench.cli import main
 from bench.config import parse_config
-from bench.protocol import SpecError
+from bench.protocol import SpecError, TrainSpec
 from bench.sweep import run_sweep
 from bench.testing import CHECKS, run_all
 
-BACKENDS = ["numpy", "keras", "torch"]
+BACKENDS = ["numpy", "keras", "torch"]  # the three-backend sweep below
+KIT = ["numpy", "numpy-plain", "keras", "jax", "tf", "torch"]  # every installed backend
 
 
 def test_builtins_and_torch_are_registered():
     names = registry.available()
-    for name in ("numpy", "keras"):
+    for name in ("numpy", "numpy-plain", "keras", "jax", "tf"):
         assert name in names
     if importlib.util.find_spec("mlpbench_torch") is None:
         pytest.fail("examples/torch_backend is not installed: run `make install`")
@@ -27,7 +28,7 @@ def test_builtins_and_torch_are_registered():
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", KIT)
 def test_conformance_kit(backend, check):
     check(backend)
 
@@ -77,3 +78,22 @@ def test_sweep_over_three_backends_gives_one_report(tmp_path):
     # the findings compare each framework with NumPy, torch included
     assert analysis.reference == "numpy"  # the grid's first backend
     assert "torch overtakes numpy" in page or "torch does not overtake numpy" in page
+
+
+@pytest.mark.parametrize("backend,option", [("jax", "scan"), ("tf", "epoch_graph")])
+def test_whole_epoch_modes_train_the_same_weights(backend, option):
+    """One compiled call per epoch gives the weights of one call per batch (float64)."""
+    import numpy as np
+
+    from bench import data as datasets
+    from bench.testing import DATA, SPEC
+
+    cls = registry.load(backend).cls
+    train = TrainSpec(epochs=2, batch_size=50, shuffle="harness", learning_rate=0.01, seed=3)
+    weights = []
+    for on in (False, True):
+        t = cls(SPEC, train, dtype="float64", options={"threads": 1, option: on})
+        t.fit(datasets.load(DATA, "float64"))
+        weights.append(t.weights())
+    for a, b in zip(*weights):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)

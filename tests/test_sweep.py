@@ -138,3 +138,28 @@ def test_summary_command(tmp_path, capsys):
     assert main(["summary", str(out)]) == 0
     text = capsys.readouterr().out
     assert "median" in text and "numpy" in text and "2 ok" in text
+
+
+def test_a_sweep_next_to_a_plugins_source_runs_the_installed_plugin(tmp_path, fake_plugins):
+    """A folder named like the plugin's package in the working folder must not shadow it:
+    the workers import what `mlpbench backends` sees (issue 17)."""
+    shadow = tmp_path / "fakebackends"
+    shadow.mkdir()
+    (shadow / "__init__.py").write_text('"""The plugin\'s source, not installed; no classes."""\n')
+    sweep = tmp_path / "s.toml"
+    sweep.write_text(
+        'name = "shadow"\n[data]\ndataset = "synthetic"\nsynthetic_samples = 400\n'
+        "synthetic_features = 20\nsynthetic_classes = 4\n[model]\nlayers = [20, 8, 4]\n"
+        '[train]\nepochs = 2\n[grid]\nbackend = ["works"]\nbatch_size = [50]\nthreads = [1]\n'
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.cli", "sweep", "s.toml", "--quiet"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    (runs_csv,) = (tmp_path / "results").glob("*-shadow/runs.csv")
+    (row,) = rows(runs_csv)
+    assert row["status"] == "ok", row["reason"]

@@ -13,7 +13,7 @@ from bench.commands.common import add_spec_arguments, option, spec_from_args
 from bench.data import DataSpec
 from bench.protocol import DEVICES, DTYPES, EpochRecord, ModelSpec, SpecError, TrainSpec
 from bench.spec import RunSpec
-from bench.threads import cpu_count
+from bench.threads import cpu_count, pin_plan, usable_cpus
 
 
 def add(sub: Any) -> None:
@@ -90,11 +90,16 @@ def run(a: argparse.Namespace) -> int:
         f"batch {t.batch_size}, {t.epochs} epochs",
         flush=True,
     )
-    with threadpool_limits(limits=spec.threads):
-        try:
+    everything = usable_cpus()
+    cpus, _ = pin_plan(spec.threads, everything, pin=spec.threads < len(everything))
+    os.sched_setaffinity(0, cpus)  # as a sweep's worker is: `threads` cores
+    try:
+        with threadpool_limits(limits=spec.threads):
             summary, _ = runner.run(spec, lambda e: print(epoch_line(e, t.epochs), flush=True))
-        except runner.Skip as e:
-            print(f"skipped: {e}", file=sys.stderr)
-            return 3
+    except runner.Skip as e:
+        print(f"skipped: {e}", file=sys.stderr)
+        return 3
+    finally:
+        os.sched_setaffinity(0, everything)
     print("\n".join(run_summary_lines(asdict(summary))))
     return 0
