@@ -15,7 +15,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml examples/torch_backend/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[keras,jax,test]'
+	$(BIN)/python -m pip install -q -e '.[keras,jax,cluster,test]'
 	$(BIN)/python -m pip install -q '$(TORCH_PKG)'
 	$(BIN)/python -m pip install -q -e examples/torch_backend
 	touch $(STAMP)

@@ -17,7 +17,8 @@ import pandas as pd
 
 from bench.config import SweepConfig, load_config
 from bench.errors import UserError
-from bench.protocol import PHASES
+from bench.points import PointKey
+from bench.protocol import PHASES, ModelSpec
 from bench.results import load_epochs, load_runs, read_environment, resolve
 from bench.stats import speed_ratios, summarize
 
@@ -80,6 +81,10 @@ class Analysis:
         self.colors: dict[str, str] = {
             b: PALETTE[i % len(PALETTE)] for i, b in enumerate(order)
         } | dict(report.get("colors", {}))
+        networks = results.runs["layers"].astype(str)
+        self.network: str = (
+            cfg.grid["layers"][0] if cfg else (networks.mode()[0] if len(networks) else "")
+        )
         present = list(dict.fromkeys(results.runs["variant"].astype(str)))
         first = cfg.variants[0].name if cfg else ""
         self.baseline: str = first if first in present or not present else present[0]
@@ -103,7 +108,7 @@ class Analysis:
 
     @property
     def max_threads(self) -> int:
-        return int(self.summary["threads"].max()) if not self.summary.empty else 1
+        return int(self.main["threads"].max()) if not self.main.empty else 1
 
     # Tables
 
@@ -113,14 +118,24 @@ class Analysis:
         return summarize(self.results.runs)
 
     @cached_property
+    def main(self) -> pd.DataFrame:
+        """The summary of the sweep's first network, each Keras engine as a series of its own
+        when there are several (``keras/jax``): what the standard tables and plots compare."""
+        s = self.summary[self.summary["layers"] == self.network].copy()
+        keras = s["backend"] == "keras"
+        if s.loc[keras, "keras_backend"].nunique() > 1:
+            s.loc[keras, "backend"] = "keras/" + s.loc[keras, "keras_backend"]
+        return s
+
+    @cached_property
     def ratios(self) -> pd.DataFrame:
         """Every other backend's median time over the reference's, per point (all variants);
         column ``backend`` names the other backend. > 1: the reference is faster."""
         frames = [
-            speed_ratios(self.summary, numerator=other, denominator=self.reference).assign(
+            speed_ratios(self.main, numerator=other, denominator=self.reference).assign(
                 backend=other
             )
-            for other in self.backends
+            for other in dict.fromkeys(self.main["backend"])
             if other != self.reference
         ]
         frames = [f for f in frames if not f.empty]
@@ -134,7 +149,7 @@ class Analysis:
     def dtype_gain(self) -> pd.DataFrame:
         """float64 time over float32 time per (backend, batch, device, threads), baseline
         variant; empty unless both dtypes ran."""
-        s = self.default_variant(self.summary)
+        s = self.default_variant(self.main)
         if s.empty or not {"float32", "float64"} <= set(s["dtype"]):
             return pd.DataFrame(columns=["backend", "batch_size", "device", "threads", "gain"])
         keys = ["backend", "batch_size", "device", "threads"]
@@ -144,7 +159,7 @@ class Analysis:
     @cached_property
     def efficiency(self) -> pd.DataFrame:
         """The summary rows (baseline variant) that have an efficiency."""
-        return self.default_variant(self.summary).dropna(subset=["efficiency"])
+        return self.default_variant(self.main).dropna(subset=["efficiency"])
 
     @cached_property
     def phases(self) -> pd.DataFrame:
@@ -169,7 +184,7 @@ class Analysis:
     def ablation(self) -> pd.DataFrame:
         """Each variant's median time over the baseline variant's float32 time, per (backend,
         batch), at the most threads measured. ``cost`` > 1: the variant is slower."""
-        s = self.summary
+        s = self.main
         if s.empty or s["variant"].nunique() < 2:
             return pd.DataFrame()
         s = s[s["threads"] == s["threads"].max()]
@@ -203,9 +218,9 @@ class Analysis:
         on that engine; ``keras_overhead_s`` is Keras's own share (Keras minus its engine)."""
         cols = ["batch_size", "engine", "reference_s", "engine_s", "keras_s", "keras_overhead_s"]
         ok = self.results.ok
-        keras = ok[ok["backend"] == "keras"]
-        s = self.default_variant(self.summary)
-        if keras.empty or s.empty:
+        keras = ok[(ok["backend"] == "keras") & (ok["layers"] == self.network)]
+        s = self.default_variant(self.main)
+        if keras.empty or s.empty or keras["keras_backend"].nunique() > 1:
             return pd.DataFrame(columns=cols)
         engines = keras["backend_info"].str.extract(r"keras_backend=(\w+)")[0].dropna()
         if engines.empty:
@@ -220,6 +235,61 @@ class Analysis:
         out.insert(1, "engine", engine)
         out["keras_overhead_s"] = out["keras_s"] - out["engine_s"]
         return out[cols]
+
+    @cached_property
+    def crossover(self) -> pd.DataFrame:
+        """Where Keras wins: the reference's median time over Keras's (> 1: Keras faster) per
+        (dtype, Keras engine, hidden depth, width, batch), most threads, baseline variant.
+        A dtype the reference cannot compute (bfloat16 for NumPy) is set against the
+        reference's float32, the best it can do. Uniform hidden widths only."""
+        cols = [
+            "dtype", "keras_backend", "depth", "width", "batch_size", "reference_dtype",
+            "reference_s", "keras_s", "ratio", "reference_eff", "keras_eff",
+        ]  # fmt: skip
+        s = self.default_variant(self.summary)
+        if s.empty:
+            return pd.DataFrame(columns=cols)
+        s = s[s["threads"] == s["threads"].max()]
+        ref = s[s["backend"] == self.reference].set_index(["layers", "batch_size", "dtype"])
+        rows = []
+        for k in s[s["backend"] == "keras"].itertuples():
+            widths = PointKey(k.backend, 1, k.dtype, k.device, 1, layers=k.layers).widths
+            if not widths or len(set(widths)) != 1:
+                continue
+            for ref_dtype in (k.dtype, "float32"):
+                if (k.layers, k.batch_size, ref_dtype) in ref.index:
+                    r = ref.loc[(k.layers, k.batch_size, ref_dtype)]
+                    rows.append(
+                        (k.dtype, k.keras_backend, len(widths), widths[0], k.batch_size,
+                         ref_dtype, r["median_s"], k.median_s, r["median_s"] / k.median_s,
+                         r["efficiency"], k.efficiency)
+                    )  # fmt: skip
+                    break
+        return pd.DataFrame(rows, columns=cols)
+
+    @cached_property
+    def cost_per_sample(self) -> pd.DataFrame:
+        """Seconds per training sample against training FLOPs per sample, per point (most
+        threads, baseline variant): flat where overhead rules, rising where GEMMs do."""
+        s = self.default_variant(self.summary)
+        if s.empty:
+            return pd.DataFrame(columns=["series", "dtype", "flops", "seconds", "batch_size"])
+        s = s[s["threads"] == s["threads"].max()]
+        flops = {
+            layers: ModelSpec(layers=tuple(int(v) for v in layers.split("-"))).flops_per_sample()[1]
+            for layers in s["layers"].unique()
+        }
+        return pd.DataFrame(
+            {
+                "series": [
+                    b if e == "-" else f"{b}/{e}" for b, e in zip(s["backend"], s["keras_backend"])
+                ],
+                "dtype": s["dtype"],
+                "flops": s["layers"].map(flops),
+                "seconds": 1.0 / s["samples_per_s"],
+                "batch_size": s["batch_size"],
+            }
+        )
 
     @cached_property
     def startup(self) -> pd.DataFrame:

@@ -15,9 +15,45 @@ import time
 from typing import Any
 
 
+def bfloat16_peak(threads: int, device: str, n: int = 0, repeats: int = 7) -> dict[str, Any]:
+    """NumPy has no bfloat16 GEMM: the peak of the dtype actually computed, measured with JAX
+    (XLA; oneDNN/AMX where the CPU has them), in a process pinned to ``threads`` cores."""
+    import os
+
+    os.environ.setdefault("JAX_PLATFORMS", "cpu" if device == "cpu" else "cuda,cpu")
+    if threads == 1:
+        os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false"
+    import jax
+    import jax.numpy as jnp
+
+    n = n or 2048
+    key = jax.random.PRNGKey(0)
+    a = jax.random.normal(key, (n, n), jnp.bfloat16)
+    b = jax.random.normal(jax.random.split(key)[0], (n, n), jnp.bfloat16)
+    mm = jax.jit(jnp.matmul)
+    mm(a, b).block_until_ready()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        mm(a, b).block_until_ready()
+        times.append(time.perf_counter() - t0)
+    best = min(times)
+    return {
+        "dtype": "bfloat16",
+        "threads": threads,
+        "device": device,
+        "n": n,
+        "gflops": 2 * n**3 / best / 1e9,
+        "median_gflops": 2 * n**3 / sorted(times)[len(times) // 2] / 1e9,
+        "engine": f"jax {jax.__version__}",
+    }
+
+
 def gemm_peak(
     dtype: str, threads: int, device: str = "cpu", n: int = 0, repeats: int = 7
 ) -> dict[str, Any]:
+    if dtype == "bfloat16":
+        return bfloat16_peak(threads, device, n, repeats)
     import numpy as np
     from threadpoolctl import threadpool_limits
 

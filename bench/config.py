@@ -43,9 +43,11 @@ TOP_KEYS = (
     "exclude",
     "extra",
     "report",
+    "cluster",
 )
 REPORT_KEYS = ("reference", "colors")
 VARIANT_KEYS = ("name", "model", "train", "options")
+KERAS_BACKENDS = ("tensorflow", "jax", "torch")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 NAME_RULE = "1-64 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit"
 MAX_POINTS = 100_000
@@ -84,6 +86,7 @@ class SweepConfig:
     oversubscribe: bool = False
     recalibrate_every: int = 0  # runs between GEMM-peak measurements (0: only at the end)
     report: Mapping[str, Any] = field(default_factory=dict)  # reference backend, colors
+    cluster: str = ""  # a Dask scheduler's address or local:N ([cluster] address)
 
     def fingerprint(self) -> str:
         return hashlib.sha256(self.text.encode()).hexdigest()[:12]
@@ -180,8 +183,8 @@ def parse_config(
     data = r.spec(DataSpec, "[data]", r.table(doc, "data"))
     model = r.spec(ModelSpec, "[model]", r.table(doc, "model"))
     train = r.spec(TrainSpec, "[train]", r.table(doc, "train"), batch_size=1)
-    grid = _grid(r, r.table(doc, "grid"), oversubscribe)
     options = _options(r, r.table(doc, "options"), "[options]")
+    grid = _grid(r, r.table(doc, "grid"), oversubscribe, model, options)
     variants = _variants(r, r.tables(doc, "variant"), model, train)
     names = [v.name for v in variants]
     exclude = tuple(
@@ -189,6 +192,14 @@ def parse_config(
     )
     extra = tuple(_extra(r, e, names, oversubscribe) for e in r.tables(doc, "extra"))
     report = _report(r, r.table(doc, "report"), grid["backend"])
+    cluster = r.table(doc, "cluster")
+    r.keys("[cluster]", cluster, ("address",))
+    address = cluster.get("address", "")
+    if not isinstance(address, str):
+        raise r.error("[cluster] address", f"{address!r}: tcp://HOST:PORT or local:N")
+    extra = tuple(
+        {"layers": grid["layers"][0], "keras_backend": grid["keras_backend"][0], **e} for e in extra
+    )
     size = (math.prod(len(v) for v in grid.values()) * len(variants) + len(extra)) * repeats
     if size > MAX_POINTS:
         raise r.error("[grid]", f"expands to {size} runs; at most {MAX_POINTS} in one sweep")
@@ -210,6 +221,7 @@ def parse_config(
         oversubscribe=oversubscribe,
         recalibrate_every=every,
         report=report,
+        cluster=address,
     )
     if not expand.keys(cfg):
         raise r.error("[grid]", "the grid is empty after [[exclude]] rules")
@@ -253,10 +265,24 @@ def _threads(r: _Reader, value: Any, oversubscribe: bool) -> int:
     return value
 
 
-def _grid(r: _Reader, grid: dict[str, Any], oversubscribe: bool) -> dict[str, tuple[Any, ...]]:
+def _grid(
+    r: _Reader,
+    grid: dict[str, Any],
+    oversubscribe: bool,
+    model: ModelSpec,
+    options: Mapping[str, Mapping[str, Any]],
+) -> dict[str, tuple[Any, ...]]:
     r.keys("[grid]", grid, GRID_AXES)
     out: dict[str, tuple[Any, ...]] = {}
-    defaults = {"batch_size": [500], "dtype": ["float32"], "device": ["cpu"], "threads": ["all"]}
+    engine = options.get("keras", {}).get("keras_backend", "tensorflow")
+    defaults = {
+        "batch_size": [500],
+        "dtype": ["float32"],
+        "device": ["cpu"],
+        "threads": ["all"],
+        "layers": [list(model.layers)],  # [model] layers, as one value of the axis
+        "keras_backend": [engine],
+    }
     for key in sorted(GRID_AXES, key=lambda k: k == "backend"):  # backend, the required, last
         if key not in grid and key not in defaults:
             raise r.error(
@@ -265,6 +291,8 @@ def _grid(r: _Reader, grid: dict[str, Any], oversubscribe: bool) -> dict[str, tu
             )
         values = grid.get(key, defaults.get(key))
         values = values if isinstance(values, list) else [values]
+        if key == "layers" and values and not isinstance(values[0], list):
+            values = [values]  # one network written as a plain list
         if not values:
             raise r.error(f"[grid] {key}", "must list at least one value")
         out[key] = tuple(dict.fromkeys(_grid_value(r, key, v, oversubscribe) for v in values))
@@ -285,6 +313,21 @@ def _grid_value(r: _Reader, key: str, v: Any, oversubscribe: bool) -> Any:
         raise r.error(where, f"{v!r} is not allowed; choose from: {', '.join(DEVICES)}")
     if key == "backend" and (not isinstance(v, str) or not v):
         raise r.error(where, f"{v!r}: must be a backend name (mlpbench backends)")
+    if key == "layers":
+        if isinstance(v, str):  # "784-70-30-10", as it stands in the CSVs
+            v = v.split("-")
+            v = [int(x) if x.isdigit() else x for x in v]
+        if (
+            not isinstance(v, list)
+            or len(v) < 2
+            or not all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in v)
+        ):
+            raise r.error(
+                where, f"{v!r}: each network is a list of layer sizes > 0, e.g. [784, 70, 10]"
+            )
+        return "-".join(map(str, v))
+    if key == "keras_backend" and v not in KERAS_BACKENDS:
+        raise r.error(where, f"{v!r} is not allowed; choose from: {', '.join(KERAS_BACKENDS)}")
     return v
 
 
@@ -341,7 +384,8 @@ def _extra(
     r: _Reader, e: dict[str, Any], variants: list[str], oversubscribe: bool
 ) -> dict[str, Any]:
     rule = _rule(r, "[[extra]]", e, variants, oversubscribe)
-    missing = [k for k in GRID_AXES if k not in rule]
+    optional = ("layers", "keras_backend")  # default: the grid's first network, its engine
+    missing = [k for k in GRID_AXES if k not in rule and k not in optional]
     if missing:
         raise r.error("[[extra]]", f"an explicit point needs every key; missing {missing}")
     rule.setdefault("variant", variants[0])

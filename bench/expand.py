@@ -34,21 +34,39 @@ def _matches(rule: Mapping[str, Any], combo: Mapping[str, Any]) -> bool:
     return all(combo.get(k) == v for k, v in rule.items())
 
 
+ORDER = ("layers", "batch_size", "dtype", "device", "threads", "keras_backend")
+"""How points are ordered within a repeat (the backends interleaved inside each)."""
+
+
+def _sort_value(axis: str, value: Any) -> Any:
+    return tuple(int(v) for v in value.split("-")) if axis == "layers" else value
+
+
 def keys(cfg: SweepConfig) -> list[PointKey]:
-    """The sweep's points, once each, in run order within a repeat."""
+    """The sweep's points, once each, in run order within a repeat. ``keras_backend`` is an
+    axis of Keras's points only (``-`` for the others); a variant that sets the model's
+    layers sets the point's ``layers``."""
     combos = [
         dict(zip(GRID_AXES, values))
         for values in itertools.product(*(cfg.grid[k] for k in GRID_AXES))
     ]
-    base = [dict(c, variant=v.name) for c in combos for v in cfg.variants]
+    base = []
+    for c in combos:
+        for v in cfg.variants:
+            point = dict(c, variant=v.name)
+            if c["backend"] != "keras":
+                point["keras_backend"] = "-"
+            if "layers" in v.model:
+                point["layers"] = "-".join(str(n) for n in v.model["layers"])
+            base.append(point)
     base = [c for c in base if not any(_matches(rule, c) for rule in cfg.exclude)]
-    base += [dict(e) for e in cfg.extra if dict(e) not in base]
+    base += [dict(e) for e in cfg.extra]
+    base = [dict(t) for t in dict.fromkeys(tuple(sorted(c.items())) for c in base)]
     # Interleave backends: the outer loops are repeat and the non-backend keys.
     backends = list(dict.fromkeys(c["backend"] for c in base))
     base.sort(key=lambda c: backends.index(c["backend"]))
     variants = [v.name for v in cfg.variants]  # declared order: the first is the baseline
-    others = [a for a in GRID_AXES if a != "backend"]
-    base.sort(key=lambda c: (*(c[a] for a in others), variants.index(c["variant"])))
+    base.sort(key=lambda c: (*(_sort_value(a, c[a]) for a in ORDER), variants.index(c["variant"])))
     return [PointKey(**c) for c in base]
 
 
@@ -61,9 +79,12 @@ def points(cfg: SweepConfig) -> list[Point]:
 def point(cfg: SweepConfig, key: PointKey, repeat: int) -> Point:
     """The run of ``key``: the config's specs with the key's values and its variant applied."""
     variant = next(v for v in cfg.variants if v.name == key.variant)
-    model = replace(cfg.model, **variant.model) if variant.model else cfg.model
+    layers = tuple(int(n) for n in key.layers.split("-"))
+    model = replace(cfg.model, **{**variant.model, "layers": layers})
     train = replace(cfg.train, batch_size=key.batch_size, **variant.train)
     options = {**cfg.options.get(key.backend, {}), **variant.options.get(key.backend, {})}
+    if key.keras_backend != "-":
+        options["keras_backend"] = key.keras_backend
     run = RunSpec(
         backend=key.backend,
         device=key.device,

@@ -38,6 +38,26 @@ class Check:
         return f"{'OK  ' if self.ok else 'WARN'} {self.name}: {self.detail}{fix}"
 
 
+HOST_ENV = "MLPBENCH_HOST_ID"  # overrides the machine id (containers sharing one, tests)
+
+
+def host_id() -> str:
+    """A stable id of this machine: /etc/machine-id (or the MAC address) hashed, 12 hex."""
+    import hashlib
+    import uuid
+
+    if os.environ.get(HOST_ENV):
+        return os.environ[HOST_ENV]
+    seed = _read(Path("/etc/machine-id")) or f"{uuid.getnode():x}"
+    return hashlib.sha256(seed.encode()).hexdigest()[:12]
+
+
+def hostname() -> str:
+    import platform
+
+    return platform.node()
+
+
 def _read(path: Path) -> str | None:
     try:
         return path.read_text().strip()

@@ -28,7 +28,7 @@ class Context:
 
     def __init__(self, analysis: Analysis, out: Path) -> None:
         self.a = analysis
-        self.summary = analysis.summary
+        self.summary = analysis.main
         self.runs = analysis.results.runs
         self.epochs = analysis.results.epochs
         self.reference = analysis.reference
@@ -392,6 +392,80 @@ def plot_ablation(ctx: Context) -> Path | None:
     return ctx.save(fig, "ablation")
 
 
+def plot_crossover(ctx: Context) -> Path | None:
+    """Where Keras wins: the reference's time over Keras's as a map over (hidden width, batch),
+    one panel per (dtype, Keras engine, depth); red where Keras is faster, the ratio = 1
+    contour drawn."""
+    table = ctx.a.crossover
+    if table.empty or table["width"].nunique() < 2:
+        return None
+    from matplotlib.colors import TwoSlopeNorm
+
+    panels = list(table.groupby(["dtype", "keras_backend", "depth"], sort=True))
+    cols = min(3, len(panels))
+    rows = (len(panels) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.2 * rows), squeeze=False)
+    spread = float(np.abs(np.log2(table["ratio"])).max()) or 1.0
+    norm = TwoSlopeNorm(vcenter=0.0, vmin=-spread, vmax=spread)
+    image = None
+    for ax, ((dtype, engine, depth), g) in zip(axes.flat, panels):
+        grid = g.pivot_table(index="batch_size", columns="width", values="ratio")
+        z = np.log2(grid.to_numpy(dtype=float))
+        image = ax.imshow(z, origin="lower", aspect="auto", cmap="RdBu_r", norm=norm)
+        ax.set_xticks(range(grid.shape[1]), [str(w) for w in grid.columns])
+        ax.set_yticks(range(grid.shape[0]), [str(b) for b in grid.index])
+        for (i, j), v in np.ndenumerate(grid.to_numpy(dtype=float)):
+            if not np.isnan(v):
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7)
+        if np.nanmin(z) < 0 < np.nanmax(z) and min(z.shape) > 1:
+            ax.contour(z, levels=[0.0], colors="black", linewidths=1.5)
+        ref_dtype = g["reference_dtype"].iloc[0]
+        ax.set_title(
+            f"keras/{engine} {dtype} vs {ctx.reference} {ref_dtype}, {depth} hidden", fontsize=9
+        )
+        ax.set_xlabel("hidden width")
+        ax.set_ylabel("batch size")
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.axis("off")
+    if image is not None:
+        bar = fig.colorbar(image, ax=axes, shrink=0.8)
+        bar.set_label(f"log2({ctx.reference} time / Keras time): > 0 Keras faster")
+    fig.suptitle("Crossover map: where Keras beats NumPy (numbers: time ratio; line: ratio 1)")
+    fig.text(0.01, 0.005, ctx.caption, fontsize=7, color="#555555", va="bottom")
+    png = ctx.out / "crossover.png"
+    fig.savefig(png, dpi=110, bbox_inches="tight")
+    fig.savefig(ctx.out / "crossover.svg", bbox_inches="tight")
+    plt.close(fig)
+    return png
+
+
+def plot_cost_per_sample(ctx: Context) -> Path | None:
+    """Time per sample against FLOPs per sample: flat where per-step overhead rules (small
+    networks), rising with the FLOPs where GEMMs rule (large ones)."""
+    table = ctx.a.cost_per_sample
+    if table.empty or table["flops"].nunique() < 2:
+        return None
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for (series, dtype), g in table.groupby(["series", "dtype"]):
+        g = g.groupby("flops")["seconds"].min().sort_index()  # the best batch size
+        ax.plot(
+            g.index,
+            g.to_numpy(),
+            STYLES.get(dtype, ":"),
+            marker="o",
+            color=ctx.color(series),
+            label=f"{series} {dtype}",
+        )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("training FLOPs per sample (GEMMs)")
+    ax.set_ylabel("seconds per training sample (best batch size)")
+    ax.set_title("Overhead-bound (flat) vs GEMM-bound (rising): cost per sample")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    return ctx.save(fig, "cost_per_sample")
+
+
 PLOTS: list[Callable[[Context], Path | None]] = [
     plot_epoch_time,
     plot_speedup,
@@ -402,6 +476,8 @@ PLOTS: list[Callable[[Context], Path | None]] = [
     plot_accuracy_time,
     plot_startup,
     plot_ablation,
+    plot_crossover,
+    plot_cost_per_sample,
 ]
 
 

@@ -24,15 +24,24 @@ class PointKey:
     device: str
     threads: int
     variant: str = "default"
+    layers: str = "784-70-30-10"  # the network's layer sizes, input to output
+    keras_backend: str = "-"  # the engine under Keras; "-" for every other backend
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        """The hidden layers' sizes."""
+        return tuple(int(v) for v in self.layers.split("-")[1:-1])
 
     def values(self) -> tuple[Any, ...]:
         return astuple(self)
 
     def label(self, repeat: int | None = None) -> str:
+        engine = "" if self.keras_backend == "-" else f"/{self.keras_backend}"
         v = "" if self.variant == "default" else f" [{self.variant}]"
         r = "" if repeat is None else f" #{repeat}"
         return (
-            f"{self.backend} b={self.batch_size} {self.dtype} {self.device} t={self.threads}{v}{r}"
+            f"{self.backend}{engine} {self.layers} b={self.batch_size} {self.dtype} "
+            f"{self.device} t={self.threads}{v}{r}"
         )
 
     @classmethod

@@ -21,6 +21,7 @@ import pandas as pd
 
 from bench.analysis import Analysis, warnings
 from bench.environment import caption
+from bench.stats import host_ratios
 
 FIGURES = {  # plot file stem -> what it shows (caption and alt text)
     "epoch_time": "Steady-state time per epoch against batch size, one panel per thread count",
@@ -32,6 +33,8 @@ FIGURES = {  # plot file stem -> what it shows (caption and alt text)
     "accuracy_time": "Training loss against time, and test accuracy against training time",
     "startup": "Start-up costs per backend: import, model build, first-epoch extra time",
     "ablation": "Each variant's time per epoch as a multiple of the baseline variant's",
+    "crossover": "Crossover map: the reference's time over Keras's by hidden width and batch",
+    "cost_per_sample": "Seconds per training sample against training FLOPs per sample",
 }
 
 
@@ -70,7 +73,7 @@ def one_decimal(v: Any) -> str:
 
 def findings(a: Analysis) -> list[str]:
     """A few sentences, each computed from this result's numbers."""
-    s, ref, out = a.summary, a.reference, []
+    s, ref, out = a.main, a.reference, []
     if s.empty:
         return ["No run succeeded; see the table of runs that did not run."]
     s = a.default_variant(s)
@@ -114,6 +117,7 @@ def findings(a: Analysis) -> list[str]:
             f"own overhead is {seconds(r.keras_overhead_s)} s ({100 * share:.0f}% of its time), "
             f"the engine is {_x(r.engine_s / r.reference_s)} {ref}'s time."
         )
+    out += crossover_findings(a)
     for backend, g in a.dtype_gain.groupby("backend", sort=False):
         out.append(
             f"float32 over float64: {backend} gains {g['gain'].min():.2f}-{g['gain'].max():.2f}x "
@@ -145,6 +149,47 @@ def findings(a: Analysis) -> list[str]:
     n_bad = len(a.results.not_run)
     if n_bad:
         out.append(f"{n_bad} run(s) did not run or failed; their reasons are listed below.")
+    return out
+
+
+def crossover_findings(a: Analysis) -> list[str]:
+    """The crossover map in words: where Keras is faster, per (dtype, engine, depth), and why
+    (each side's share of time outside GEMMs: 1 - its efficiency against the peak of the dtype
+    it computes)."""
+    out, ref = [], a.reference
+    for (dtype, engine, depth), g in a.crossover.groupby(["dtype", "keras_backend", "depth"]):
+        if g["width"].nunique() < 2:
+            continue
+        ref_dtype = g["reference_dtype"].iloc[0]
+        who = f"Keras on {engine} in {dtype} ({depth} hidden layer{'s' if depth > 1 else ''})"
+        wins = g[g["ratio"] > 1]
+        if wins.empty:
+            best = g.loc[g["ratio"].idxmax()]
+            out.append(
+                f"{who}: {ref} ({ref_dtype}) stays faster everywhere measured (widths "
+                f"{g['width'].min()}-{g['width'].max()}, batches {g['batch_size'].min()}-"
+                f"{g['batch_size'].max()}); Keras comes closest at width {best['width']}, batch "
+                f"{best['batch_size']}: {_x(best['ratio'])} {ref}'s speed."
+            )
+        else:
+            parts = []
+            for batch, w in wins.groupby("batch_size"):
+                parts.append(f"from width {w['width'].min()} at batch {batch}")
+            best = wins.loc[wins["ratio"].idxmax()]
+            out.append(
+                f"{who} is faster than {ref} ({ref_dtype}) {'; '.join(parts)}; at best "
+                f"{_x(best['ratio'])} at width {best['width']}, batch {best['batch_size']}."
+            )
+        small = g.loc[g["width"].idxmin()]
+        large = g.loc[g["width"].idxmax()]
+        for cell, regime in ((small, "smallest"), (large, "largest")):
+            if pd.notna(cell["reference_eff"]) or pd.notna(cell["keras_eff"]):
+                out.append(
+                    f"Why, {who}, {regime} width {cell['width']} at batch {cell['batch_size']}: "
+                    f"outside GEMMs {ref} spends {percent(1 - cell['reference_eff'])} of its "
+                    f"time, Keras {percent(1 - cell['keras_eff'])} (1 - efficiency against the "
+                    "peak of the dtype each computes)."
+                )
     return out
 
 
@@ -301,6 +346,9 @@ def write_report(a: Analysis, plots: list[Path]) -> Path:
             _table(summary, FORMATS) if not summary.empty else "<p>No successful runs.</p>",
         )
     )
+    hosts = host_ratios(a.summary)
+    if not hosts.empty:
+        sections.append(("hosts", "Host vs host", _table(hosts, {"ratio": lambda v: _x(v)})))
     if plots:
         sections.append(("plots", "Plots", "".join(_figure(p) for p in plots)))
     if len(bad):

@@ -16,14 +16,14 @@ import math
 import os
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
 from bench.errors import ResultsError
 from bench.points import AXIS_TYPES, KEY_COLUMNS, PointKey, parse_cell
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Bumped whenever a column is added, removed or changes meaning."""
 STATUSES = ("ok", "skipped", "failed")
 
@@ -82,7 +82,8 @@ class RunRecord:
     efficiency: float = math.nan
     started_at: str = ""
     worker_s: float = math.nan
-    extra: dict[str, Any] = field(default_factory=dict)  # never written; for callers
+    host: str = ""  # a stable id of the machine that ran it (bench.machine.host_id)
+    hostname: str = ""
 
     def row(self) -> dict[str, Any]:
         out: dict[str, Any] = {"run_id": self.run_id}
@@ -95,6 +96,8 @@ class RunRecord:
             efficiency=self.efficiency,
             started_at=self.started_at,
             worker_s=self.worker_s,
+            host=self.host,
+            hostname=self.hostname,
         )
         return out
 
@@ -109,6 +112,8 @@ RUN_COLUMNS: list[str] = [
     "efficiency",
     "started_at",
     "worker_s",
+    "host",
+    "hostname",
 ]
 _SUMMARY_TYPES = get_type_hints(RunSummary)
 RUN_TYPES: dict[str, Any] = {
@@ -125,6 +130,8 @@ RUN_TYPES: dict[str, Any] = {
     "efficiency": float,
     "started_at": str,
     "worker_s": float,
+    "host": str,
+    "hostname": str,
 }
 PHASE_COLUMNS = ["phase_shuffle", "phase_forward", "phase_backward", "phase_update", "phase_eval"]
 EPOCH_COLUMNS = [

@@ -18,6 +18,7 @@ from bench.points import AXES
 POINT = list(AXES)  # a point, pooled over its repeats
 SUMMARY_COLUMNS = [
     *POINT,
+    "host",
     "n",
     "median_s",
     "min_s",
@@ -130,10 +131,13 @@ def summarize(runs: Any) -> Any:
     import pandas as pd
 
     ok = runs[runs["status"] == "ok"]
+    if "host" not in ok:
+        ok = ok.assign(host="")
+    by = [*POINT, "host"]  # a point measured on several hosts is a row per host
     rows = []
-    for key, g in ok.groupby(POINT, dropna=False, sort=True):
+    for key, g in ok.groupby(by, dropna=False, sort=True):
         t = g["steady_epoch_s"].astype(float).to_numpy()
-        row = dict(zip(POINT, key))
+        row = dict(zip(by, key))
         row.update(
             n=len(t),
             median_s=float(np.median(t)),
@@ -156,6 +160,25 @@ def summarize(runs: Any) -> Any:
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
+def host_ratios(summary: Any) -> Any:
+    """Per point measured on several hosts: each host's median time over the first host's
+    (> 1: that host is slower)."""
+    import pandas as pd
+
+    cols = [*POINT, "host", "base_host", "ratio"]
+    if summary.empty or summary["host"].nunique() < 2:
+        return pd.DataFrame(columns=cols)
+    hosts = list(dict.fromkeys(summary["host"]))
+    rows = []
+    for key, g in summary.groupby(POINT, sort=True):
+        by_host = dict(zip(g["host"], g["median_s"]))
+        base = next((h for h in hosts if h in by_host), None)
+        for h in hosts:
+            if h != base and h in by_host:
+                rows.append((*key, h, base, by_host[h] / by_host[base]))
+    return pd.DataFrame(rows, columns=cols)
+
+
 def speed_ratios(summary: Any, numerator: str, denominator: str) -> Any:
     """Per (batch, dtype, device, threads, variant): median time of ``numerator`` over that of
     ``denominator``, i.e. how many times faster ``denominator`` is (> 1: it wins).
@@ -165,7 +188,7 @@ def speed_ratios(summary: Any, numerator: str, denominator: str) -> Any:
     """
     import pandas as pd
 
-    keys = [k for k in POINT if k not in ("backend", "variant")]
+    keys = [k for k in POINT if k not in ("backend", "variant", "keras_backend")]
     a = summary[summary["backend"] == numerator]
     b = summary[summary["backend"] == denominator]
     cols = [*keys, "variant", "ratio", "ratio_low", "ratio_high"]

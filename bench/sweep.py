@@ -35,7 +35,7 @@ from bench import environment, expand
 from bench.config import SweepConfig, changed_keys, load_config, parse_config, parse_toml
 from bench.errors import BusyError, Interrupted, ResultsError, UserError
 from bench.expand import Point
-from bench.machine import as_json, doctor
+from bench.machine import as_json, doctor, host_id, hostname
 from bench.points import KEY_COLUMNS
 from bench.protocol import PHASES
 from bench.results import (
@@ -314,6 +314,8 @@ def records_for(
             timespec="seconds"
         ),
         worker_s=result.get("worker_s", math.nan),
+        host=result.get("host") or host_id(),
+        hostname=result.get("hostname") or hostname(),
     )
     if summary is not None:
         record.peak_gflops = peak_for(peaks, key.dtype, key.threads, key.device)
@@ -413,6 +415,62 @@ def terminated_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, old)
 
 
+def _run_on_cluster(
+    cfg: SweepConfig,
+    directory: Path,
+    env: dict[str, Any],
+    mode: str,
+    pin: bool,
+    address: str,
+    points: list[Point],
+    todo: list[tuple[int, Point]],
+    run_id: Any,
+) -> None:
+    """The points on a Dask cluster (bench.cluster): hosts checked, described and calibrated
+    once each, rows appended as each point completes."""
+    from bench import cluster
+
+    combos = sorted({(p.key.dtype, p.key.threads, p.key.device) for p in points})
+    progress = Progress(total=len(points), done=len(points) - len(todo), mode=mode)
+    with cluster.connect(address) as client, terminated_as_interrupt():
+        workers = cluster.check_workers(client)
+        n_hosts = len({w["host"] for w in workers.values()})
+        progress.say(f"cluster {address}: {len(workers)} worker(s) on {n_hosts} host(s)")
+        hosts = env.setdefault("hosts", {})
+        new = {w["host"] for w in workers.values()} - set(hosts)
+        if new:
+            progress.say(f"describing and calibrating {len(new)} host(s)...")
+            ready = cluster.prepare_hosts(
+                client, {w: i for w, i in workers.items() if i["host"] in new}, combos, pin
+            )
+            hosts.update(ready)
+        env["cluster"] = address
+        write_json(directory / "environment.json", env)
+        point_link(directory.parent, directory, progress)
+        try:
+            for index, point, result in cluster.run_points(client, todo, cfg.timeout_s, pin):
+                peaks = hosts.get(result.get("host", ""), {}).get("peaks", [])
+                record, epochs = records_for(point, run_id(index), result, peaks)
+                append_rows(directory / "epochs.csv", EPOCH_COLUMNS, epochs)
+                append_rows(directory / "runs.csv", RUN_COLUMNS, [record.row()])
+                detail = (
+                    f"{record.summary.steady_epoch_s:.3f} s/epoch on {record.hostname}"
+                    if record.summary is not None
+                    else record.reason
+                )
+                progress.finished(point, record.status, detail)
+        except (KeyboardInterrupt, Interrupted) as e:
+            progress.close()
+            signum = e.signum if isinstance(e, Interrupted) else signal.SIGINT
+            print(
+                f"\ninterrupted ({signal.Signals(signum).name}); finished points are kept. "
+                f"Finish with: mlpbench sweep --resume {directory} --cluster {address}",
+                file=sys.stderr,
+            )
+            raise Interrupted(signum) from None
+    progress.close()
+
+
 def check_config_unchanged(
     cfg: SweepConfig, env: dict[str, Any], directory: Path, force: bool
 ) -> dict[str, Any]:
@@ -457,6 +515,7 @@ def run_sweep(
     python: str = sys.executable,
     force: bool = False,
     pin: bool = True,
+    cluster: str | None = None,
 ) -> Path:
     """Run (or complete) a sweep; returns its results directory. ``pin``: each point on its
     own ``threads`` cores, away from the sweep's process where cores allow."""
@@ -472,7 +531,7 @@ def run_sweep(
             cfg = load_config(directory / "config.toml")
             env = check_config_unchanged(cfg, env, directory, force)
             preflight(cfg, python)
-            _run(cfg, directory, env, mode, python, pin)
+            _run(cfg, directory, env, mode, python, pin, cluster or cfg.cluster)
         return directory
     cfg = config if isinstance(config, SweepConfig) else load_config(config)  # type: ignore[arg-type]
     preflight(cfg, python)
@@ -487,12 +546,18 @@ def run_sweep(
             "config_fingerprint": cfg.fingerprint(),
             "config_text": cfg.text,
         }
-        _run(cfg, directory, env, mode, python, pin)
+        _run(cfg, directory, env, mode, python, pin, cluster or cfg.cluster)
     return directory
 
 
 def _run(
-    cfg: SweepConfig, directory: Path, env: dict[str, Any], mode: str, python: str, pin: bool
+    cfg: SweepConfig,
+    directory: Path,
+    env: dict[str, Any],
+    mode: str,
+    python: str,
+    pin: bool,
+    cluster: str = "",
 ) -> None:
     progress = Progress(total=0, mode="none")
     checks = doctor()  # before anything of ours loads the machine
@@ -522,6 +587,9 @@ def _run(
         used.add(rid)
         return rid
 
+    if cluster:
+        _run_on_cluster(cfg, directory, env, mode, pin, cluster, points, todo, run_id)
+        return
     peaks = env.get("peaks", [])
     have = {(p["dtype"], int(p["threads"]), p["device"]) for p in peaks}
     need = sorted({(p.key.dtype, p.key.threads, p.key.device) for _, p in todo} - have)

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from bench.analysis import Analysis, warnings
+from bench.stats import host_ratios
 
 
 def width(values: Iterable[object], minimum: int) -> int:
@@ -41,17 +42,23 @@ def summary_lines(a: Analysis) -> list[str]:
             "",
             "steady-state seconds per epoch (median over repeats, min-max; 95% CI when n >= 5)",
         ]
+        labels = [b if e == "-" else f"{b}/{e}" for b, e in zip(s["backend"], s["keras_backend"])]
+        bw = width(labels, 10)
+        nets = s["layers"].nunique() > 1
+        nw = width(s["layers"], 8) if nets else 0
         vw = width(s["variant"], 14)
         lines.append(
-            f"{'backend':<10}{'batch':>7} {'dtype':<8}{'dev':<4}{'thr':>4} {'variant':<{vw}}"
+            f"{'backend':<{bw}}{'network':<{nw}}"[: bw + nw]
+            + f"{'batch':>7} {'dtype':<9}{'dev':<4}{'thr':>4} {'variant':<{vw}}"
             f"{'n':>3}{'median':>9}{'min-max':>17}{'95% CI':>17}{'GFLOP/s':>9}"
             f"{'eff.':>7}{'test acc':>9}  spread"
         )
-        for r in s.itertuples():
+        for label, r in zip(labels, s.itertuples()):
             ci = "" if math.isnan(r.ci_low) else f"{r.ci_low:.3f}-{r.ci_high:.3f}"
             eff = "-" if math.isnan(r.efficiency) else f"{100 * r.efficiency:.0f}%"
+            net = f"{r.layers:<{nw}}" if nets else ""
             lines.append(
-                f"{r.backend:<10}{r.batch_size:>7} {r.dtype:<8}{r.device:<4}{r.threads:>4} "
+                f"{label:<{bw}}{net}{r.batch_size:>7} {r.dtype:<9}{r.device:<4}{r.threads:>4} "
                 f"{str(r.variant):<{vw}}{r.n:>3}{r.median_s:>9.3f}"
                 f"{f'{r.min_s:.3f}-{r.max_s:.3f}':>17}{ci:>17}{_fmt(r.gflops, '.1f'):>9}"
                 f"{eff:>7}{_fmt(r.test_accuracy, '.4f'):>9}  {100 * r.spread:4.0f}%"
@@ -61,7 +68,7 @@ def summary_lines(a: Analysis) -> list[str]:
             lines += [
                 "",
                 f"{a.reference}/{other} speed ratio ({other}'s median time / {a.reference}'s; "
-                f"> 1: {a.reference} faster; range from min/max)",
+                f"> 1: {a.reference} faster; range from min/max; network {a.network})",
             ]
             for r in ratios.itertuples():
                 variant = "" if r.variant == a.baseline else f" [{r.variant}]"
@@ -75,6 +82,16 @@ def summary_lines(a: Analysis) -> list[str]:
                         else ""
                     )
                 )
+    hosts = host_ratios(a.summary)
+    if not hosts.empty:
+        names = dict(zip(a.results.runs["host"], a.results.runs["hostname"]))
+        lines += ["", "host vs host (median time over the first host's; > 1: slower)"]
+        for r in hosts.itertuples():
+            lines.append(
+                f"  {r.backend} {r.layers} b={r.batch_size} {r.dtype} t={r.threads}: "
+                f"{names.get(r.host, r.host)} / {names.get(r.base_host, r.base_host)} = "
+                f"{r.ratio:.2f}x"
+            )
     bad = a.results.not_run
     if len(bad):
         lines += ["", "not run:"]

@@ -83,7 +83,7 @@ class KerasTrainer:
             unavailable["gpu"] = "no NVIDIA GPU found on this machine"
         return Capabilities(
             devices=("cpu", "gpu"),
-            dtypes=("float32", "float64"),
+            dtypes=("float32", "float64", "bfloat16"),
             phases=False,
             unavailable=unavailable,
         )
@@ -167,8 +167,12 @@ class KerasTrainer:
         return "jax (XLA's own pool)"
 
     def _build(self) -> Any:
-        keras, spec, dt = self.keras, self.spec, self.dtype
+        """The Sequential model. bfloat16 is Keras's ``mixed_bfloat16`` policy, as Keras
+        recommends: bfloat16 compute, float32 variables, and the output layer in float32."""
+        keras, spec = self.keras, self.spec
+        dt = "float32" if self.dtype == "bfloat16" else self.dtype
         keras.config.set_floatx(dt)
+        policy = "mixed_bfloat16" if self.dtype == "bfloat16" else dt
         layers: list[Any] = [keras.Input(shape=(spec.layers[0],), dtype=dt)]
         last = spec.n_layers - 1
         for l, n_out in enumerate(spec.layers[1:]):
@@ -177,7 +181,12 @@ class KerasTrainer:
                 reg = keras.regularizers.L1L2(l1=spec.l1, l2=spec.l2)
             act = spec.output_activation if l == last else spec.activation
             layers.append(
-                keras.layers.Dense(n_out, activation=act, kernel_regularizer=reg, dtype=dt)
+                keras.layers.Dense(
+                    n_out,
+                    activation=act,
+                    kernel_regularizer=reg,
+                    dtype=dt if l == last else policy,
+                )
             )
         model = keras.Sequential(layers)
         weights = []
@@ -225,8 +234,9 @@ class KerasTrainer:
     def fit(self, data: TrainData, on_epoch_end: OnEpochEnd | None = None) -> None:
         keras, t = self.keras, self.train
         n = len(data.x)
-        x = np.ascontiguousarray(data.x, dtype=self.dtype)
-        y = one_hot(data.y, data.n_classes, self.dtype)
+        dt = "float32" if self.dtype == "bfloat16" else self.dtype
+        x = np.ascontiguousarray(data.x, dtype=dt)
+        y = one_hot(data.y, data.n_classes, dt)
         steps = math.ceil(n / t.batch_size)
         # Keras logs a wrong epoch loss when steps_per_execution does not divide the epoch's
         # steps (the weights are right): use the largest divisor not above the setting.
@@ -263,10 +273,11 @@ class KerasTrainer:
         return ds.batch(self.train.batch_size).prefetch(tf.data.AUTOTUNE)
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-        x = np.ascontiguousarray(x, dtype=self.dtype)
+        dt = "float32" if self.dtype == "bfloat16" else self.dtype
+        x = np.ascontiguousarray(x, dtype=dt)
         batch = min(len(x), 10000)
         probs = self.model.predict(x, batch_size=batch, verbose=0)
-        onehot = one_hot(y, probs.shape[1], self.dtype)
+        onehot = one_hot(y, probs.shape[1], dt)
         loss = self.model.evaluate(x, onehot, batch_size=batch, verbose=0, return_dict=True)
         return float(loss["loss"]), float((probs.argmax(axis=1) == y).mean())
 

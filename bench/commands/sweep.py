@@ -33,6 +33,12 @@ def add(sub: Any) -> None:
     p.add_argument("--show", action="store_true", help="print the sweep file (to copy and edit)")
     add_results_root(p)
     p.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        default="",
+        help="run the points on a Dask cluster: tcp://HOST:PORT or local:N (docs/cluster.md)",
+    )
+    p.add_argument(
         "--no-pin",
         action="store_true",
         help="do not pin each point to its own cores (pinned by default, recorded in runs.csv)",
@@ -65,11 +71,18 @@ def run(a: argparse.Namespace) -> int:
         return 0
     if a.resume:
         directory = run_sweep(
-            None, resume=Path(a.resume), quiet=a.quiet, force=a.force, pin=not a.no_pin
+            None,
+            resume=Path(a.resume),
+            quiet=a.quiet,
+            force=a.force,
+            pin=not a.no_pin,
+            cluster=a.cluster,
         )
     else:
         cfg = load_config(catalog.find(a.config))
-        directory = run_sweep(cfg, root=Path(a.results), quiet=a.quiet, pin=not a.no_pin)
+        directory = run_sweep(
+            cfg, root=Path(a.results), quiet=a.quiet, pin=not a.no_pin, cluster=a.cluster
+        )
     return finish(directory, quiet=a.quiet, report=a.report)
 
 
