@@ -1,4 +1,3 @@
-"""The harness: configs, sweeps, workers, results, statistics, plots. It imports no framework."""
-
-# First, before anything imports NumPy: OpenBLAS's idle-thread setting (see bench.threads).
-import bench.threads  # noqa: F401
+"""The harness: configs, sweeps, workers, results, statistics, plots. It imports no framework,
+and importing it changes nothing in the process (variables a point needs before NumPy loads,
+such as a thread plan's, are set by the sweep for that point's worker only)."""

@@ -15,45 +15,29 @@ import time
 from typing import Any
 
 
-def bfloat16_peak(threads: int, device: str, n: int = 0, repeats: int = 7) -> dict[str, Any]:
-    """NumPy has no bfloat16 GEMM: the peak of the dtype actually computed, measured with JAX
-    (XLA; oneDNN/AMX where the CPU has them), in a process pinned to ``threads`` cores."""
-    import os
+def framework_peak(dtype: str, threads: int, device: str, n: int, repeats: int) -> dict[str, Any]:
+    """A dtype NumPy cannot compute (bfloat16): the peak measured by a backend that computes
+    it, through its optional classmethod ``gemm_peak(dtype, device, n, repeats) -> GFLOP/s``
+    (the jax backend first). Loaded by name: the harness imports no framework."""
+    from bench import registry
 
-    os.environ.setdefault("JAX_PLATFORMS", "cpu" if device == "cpu" else "cuda,cpu")
-    if threads == 1:
-        os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false"
-    import jax
-    import jax.numpy as jnp
-
-    n = n or 2048
-    key = jax.random.PRNGKey(0)
-    a = jax.random.normal(key, (n, n), jnp.bfloat16)
-    b = jax.random.normal(jax.random.split(key)[0], (n, n), jnp.bfloat16)
-    mm = jax.jit(jnp.matmul)
-    mm(a, b).block_until_ready()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        mm(a, b).block_until_ready()
-        times.append(time.perf_counter() - t0)
-    best = min(times)
-    return {
-        "dtype": "bfloat16",
-        "threads": threads,
-        "device": device,
-        "n": n,
-        "gflops": 2 * n**3 / best / 1e9,
-        "median_gflops": 2 * n**3 / sorted(times)[len(times) // 2] / 1e9,
-        "engine": f"jax {jax.__version__}",
-    }
+    names = [n for n in ("jax", "tf") if n in registry.available()] + registry.available()
+    for name in dict.fromkeys(names):
+        entry = registry.describe(name)
+        measure = getattr(entry.cls, "gemm_peak", None)
+        if entry.cls is None or not callable(measure) or dtype not in entry.capabilities.dtypes:
+            continue
+        gflops = measure(dtype, device, n or 2048, repeats)
+        return {"dtype": dtype, "threads": threads, "device": device, "n": n or 2048,
+                "gflops": gflops, "engine": f"{name} {entry.version}"}  # fmt: skip
+    raise SystemExit(f"no installed backend measures a {dtype} GEMM (the jax backend does)")
 
 
 def gemm_peak(
     dtype: str, threads: int, device: str = "cpu", n: int = 0, repeats: int = 7
 ) -> dict[str, Any]:
-    if dtype == "bfloat16":
-        return bfloat16_peak(threads, device, n, repeats)
+    if dtype not in ("float32", "float64"):
+        return framework_peak(dtype, threads, device, n, repeats)
     import numpy as np
     from threadpoolctl import threadpool_limits
 

@@ -58,8 +58,8 @@ def host_setup(combos: list[tuple[str, int, str]], pin: bool) -> dict[str, Any]:
     import sys as _sys
 
     from bench import environment
+    from bench.execute import calibrate
     from bench.machine import as_json, doctor, host_id, hostname
-    from bench.sweep import calibrate
 
     return {
         "host": host_id(),
@@ -80,8 +80,8 @@ def run_point(point: Any, timeout: float, pin: bool) -> dict[str, Any]:
     """On a worker: one point in a fresh process, exactly as a local sweep runs it."""
     import sys as _sys
 
+    from bench.execute import Progress, run_worker
     from bench.machine import host_id, hostname
-    from bench.sweep import Progress, run_worker
     from bench.threads import pin_plan, usable_cpus
 
     cpus, _ = pin_plan(point.key.threads, usable_cpus(), pin)

@@ -4,7 +4,8 @@ Run as ``python -m bench.preflight`` in a fresh process, like a worker (same ``s
 plugin shadowed by a folder in the working directory is found exactly as the workers find it),
 so that the sweep's own process imports no framework. Reads a JSON request on stdin, prints a
 JSON object: ``problems`` (one sentence each; any stops the sweep) and ``skips`` (the
-(backend, device, dtype) combinations this machine cannot run, with the reason).
+(backend, device, dtype) combinations this machine cannot run, with the reason) and ``plans``
+(each backend's thread plans, bench.plans).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ def check(request: dict[str, Any]) -> dict[str, list[Any]]:
 
     problems: list[str] = []
     skips: list[list[str]] = []
+    plans: dict[str, Any] = {}
     entries = {}
     for backend, option_sets in request["backends"].items():
         try:
@@ -29,6 +31,8 @@ def check(request: dict[str, Any]) -> dict[str, list[Any]]:
             problems.append(str(e))
             continue
         cls = entry.cls
+        if callable(getattr(cls, "thread_plans", None)):
+            plans[backend] = cls.thread_plans()
         check_options = getattr(cls, "check_options", None)
         for options in option_sets if callable(check_options) else []:
             try:
@@ -47,7 +51,7 @@ def check(request: dict[str, Any]) -> dict[str, list[Any]]:
             datasets.load_raw(datasets.DataSpec(**spec))
         except UserError as e:
             problems.append(f"[data]: {e}")
-    return {"problems": problems, "skips": skips}
+    return {"problems": problems, "skips": skips, "plans": plans}
 
 
 def main() -> int:

@@ -58,6 +58,7 @@ class RunSummary:
     # What the machine did during the run (bench.machine.RunProbe): others' share of the CPU,
     # the hypervisor's steal, this process's involuntary context switches, load and clock.
     cpus: str = ""
+    plan: str = ""  # the thread plan the run used (bench.plans), where its backend has plans
     other_load_pct: float = math.nan
     steal_pct: float = math.nan
     involuntary_switches: int = 0

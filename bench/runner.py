@@ -107,6 +107,7 @@ def run(
         blas=blas["blas"],
         blas_threads=int(blas["blas_threads"]),
         framework_threads=str(info.pop("framework_threads", "")),
+        plan=str(info.pop("plan", "")),
         backend_version=entry.version,
         backend_info=";".join(f"{k}={v}" for k, v in sorted(info.items())),
         cpus=cpu_list(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "",

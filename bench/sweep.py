@@ -23,10 +23,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from typing import Any
 from bench import environment, expand
 from bench.config import SweepConfig, changed_keys, load_config, parse_config, parse_toml
 from bench.errors import BusyError, Interrupted, ResultsError, UserError
+from bench.execute import Progress, calibrate, env_for, peak_for, run_worker
 from bench.expand import Point
 from bench.machine import as_json, doctor, host_id, hostname
 from bench.points import KEY_COLUMNS
@@ -51,66 +51,21 @@ from bench.results import (
     repair_tail,
     write_json,
 )
-from bench.threads import cpu_list, pin_plan, thread_env, usable_cpus
+from bench.threads import pin_plan, usable_cpus
 
 
 @dataclass
-class Progress:
-    """A bar on a terminal, one plain line per point in a pipe, nothing when quiet."""
+class Checked:
+    """What the preflight found: the combinations this machine skips, and the thread plans."""
 
-    total: int
-    done: int = 0
-    mode: str = "bar"  # bar | lines | none
-    bar: Any = None
-    started: float = field(default_factory=time.perf_counter)
-
-    def __post_init__(self) -> None:
-        if self.mode == "bar":
-            from tqdm import tqdm
-
-            self.bar = tqdm(
-                total=self.total,
-                initial=self.done,
-                unit="point",
-                dynamic_ncols=True,
-                file=sys.stderr,
-            )
-
-    def running(self, point: Point, epoch: str = "") -> None:
-        if self.bar is not None:
-            self.bar.set_postfix_str(f"{point.label()} {epoch}".strip(), refresh=True)
-
-    def finished(self, point: Point, status: str, detail: str) -> None:
-        self.done += 1
-        if self.bar is not None:
-            self.bar.update(1)
-            if status != "ok":
-                self.bar.write(f"{point.label()}: {status}: {detail}")
-        elif self.mode == "lines":
-            print(f"[{self.done}/{self.total}] {point.label()}: {status} {detail}", flush=True)
-
-    def say(self, message: str) -> None:
-        if self.mode != "none":
-            print(message, file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+    skips: dict[tuple[str, str, str], str]
+    plans: dict[str, dict[str, Any]]
 
 
-def _env_for(threads: int) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(thread_env(threads))
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    env["PYTHONUNBUFFERED"] = "1"
-    env["PYTHONSAFEPATH"] = "1"  # the working directory never shadows an installed plugin
-    return env
-
-
-def preflight(cfg: SweepConfig, python: str = sys.executable) -> dict[tuple[str, str, str], str]:
+def preflight(cfg: SweepConfig, python: str = sys.executable) -> Checked:
     """Every backend of the grid loads and takes its options, and the data is there: checked in
     one fresh process before anything is started or written. Raises one UserError; returns the
-    (backend, device, dtype) combinations this machine will skip, with the reason."""
+    (backend, device, dtype) combinations this machine will skip and each backend's plans."""
     backends: dict[str, list[dict[str, Any]]] = {}
     for key in expand.keys(cfg):
         options = expand.point(cfg, key, 0).run.options
@@ -123,7 +78,7 @@ def preflight(cfg: SweepConfig, python: str = sys.executable) -> dict[tuple[str,
         input=json.dumps(request),
         capture_output=True,
         text=True,
-        env=_env_for(1),
+        env=env_for(1),
         timeout=600,
     )
     try:
@@ -133,168 +88,7 @@ def preflight(cfg: SweepConfig, python: str = sys.executable) -> dict[tuple[str,
         raise UserError(f"{cfg.path}: checking the backends failed: {last}") from None
     if answer["problems"]:
         raise UserError(f"{cfg.path}: " + "; ".join(answer["problems"]))
-    return {(b, d, t): why for b, d, t, why in answer["skips"]}
-
-
-def calibrate(
-    keys: list[tuple[str, int, str]],
-    python: str = sys.executable,
-    timeout: float = 300,
-    pin: bool = True,
-    universe: list[int] | None = None,
-) -> list[dict[str, Any]]:
-    """GEMM peak per (dtype, threads, device), each in a fresh process pinned like a point
-    (out of ``universe``, the cores usable when the sweep started)."""
-    peaks = []
-    universe = universe or usable_cpus()
-    for dtype, threads, device in keys:
-        cpus, own = pin_plan(threads, universe, pin)
-        if pin:
-            os.sched_setaffinity(0, own)
-        cmd = [
-            python,
-            "-m",
-            "bench.calibrate",
-            "--dtype",
-            dtype,
-            "--threads",
-            str(threads),
-            "--device",
-            device,
-            "--cpus",
-            cpu_list(cpus) if pin else "",
-        ]
-        entry = {"dtype": dtype, "threads": threads, "device": device, "gflops": math.nan}
-        try:
-            out = subprocess.run(
-                cmd, capture_output=True, text=True, timeout=timeout, env=_env_for(threads)
-            )
-            if out.returncode == 0:
-                entry.update(json.loads(out.stdout.strip().splitlines()[-1]))
-            else:
-                entry["error"] = (out.stderr.strip().splitlines() or ["failed"])[-1]
-        except subprocess.TimeoutExpired:
-            entry["error"] = f"timeout after {timeout} s"
-        peaks.append(entry)
-    return peaks
-
-
-def peak_for(peaks: list[dict[str, Any]], dtype: str, threads: int, device: str) -> float:
-    for p in peaks:
-        if (p["dtype"], int(p["threads"]), p["device"]) == (dtype, threads, device):
-            return float(p.get("gflops", math.nan))
-    return math.nan
-
-
-def run_worker(
-    point: Point,
-    timeout: float,
-    progress: Progress,
-    python: str = sys.executable,
-    cpus: list[int] | None = None,
-) -> dict[str, Any]:
-    """Run one point in a fresh process; always returns a result dict with a status.
-
-    The spec goes in on stdin and the result comes back on a pipe of its own: no temporary
-    files. The worker has its own session (a timeout kills its whole group) and dies with
-    this process.
-    """
-    read_fd, write_fd = os.pipe()
-    try:
-        proc = subprocess.Popen(
-            [
-                python,
-                "-m",
-                "bench.worker",
-                str(write_fd),
-                str(os.getpid()),
-                cpu_list(cpus) if cpus else "",
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=_env_for(point.key.threads),
-            pass_fds=(write_fd,),
-            start_new_session=True,
-        )
-    except BaseException:
-        os.close(read_fd)
-        raise
-    finally:
-        os.close(write_fd)
-    result: dict[str, Any] = {}
-    tail: deque[str] = deque(maxlen=30)
-
-    def read_messages() -> None:
-        with os.fdopen(read_fd) as messages:
-            for line in messages:
-                try:
-                    msg = json.loads(line)
-                except ValueError:
-                    continue
-                if "progress" in msg:
-                    p = msg["progress"]
-                    progress.running(point, f"epoch {p['epoch']}/{p['of']}")
-                elif "result" in msg:
-                    result.update(msg["result"])
-
-    def read_output() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if line.strip():
-                tail.append(line.rstrip())
-
-    readers = [threading.Thread(target=f, daemon=True) for f in (read_messages, read_output)]
-    for r in readers:
-        r.start()
-    t0 = time.perf_counter()
-    try:
-        try:
-            assert proc.stdin is not None
-            proc.stdin.write(json.dumps(point.run.to_json()))
-            proc.stdin.close()
-        except BrokenPipeError:  # died at start; its exit code says why
-            pass
-        code = proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill(proc)
-        return {
-            "status": "failed",
-            "reason": f"timeout after {timeout:g} s",
-            "worker_s": time.perf_counter() - t0,
-        }
-    except BaseException:
-        _kill(proc)
-        raise
-    finally:
-        for r in readers:
-            r.join(timeout=5)
-        for pipe in (proc.stdin, proc.stdout):
-            if pipe is not None and not pipe.closed:
-                pipe.close()
-    if result:
-        return result
-    if code < 0 and -code == signal.SIGKILL:
-        why = "killed by SIGKILL (out of memory?)"
-    elif code < 0:
-        why = f"killed by signal {signal.Signals(-code).name}"
-    else:
-        why = f"worker exited with code {code}"
-    last = next((line for line in reversed(tail) if line.strip()), "")
-    return {
-        "status": "failed",
-        "reason": f"{why}{': ' + last if last else ''}",
-        "worker_s": time.perf_counter() - t0,
-    }
-
-
-def _kill(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    proc.wait()
+    return Checked({(b, d, t): why for b, d, t, why in answer["skips"]}, answer["plans"])
 
 
 def records_for(
@@ -415,6 +209,62 @@ def terminated_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, old)
 
 
+def planned_point(
+    point: Point, plans_of: dict[str, dict[str, Any]], table: dict[str, Any]
+) -> tuple[Point, dict[str, str]]:
+    """The point as it runs: with its backend's plan (forced by -o plan=NAME, else the tuned
+    choice) and the environment that plan needs; unchanged for a backend without plans."""
+    from bench import plans
+
+    offered = plans_of.get(point.key.backend, {})
+    if not offered:
+        return point, {}
+    name = point.run.options.get("plan", plans.AUTO)
+    if name == plans.AUTO:
+        name = table.get(plans.slot(point.key), {}).get("choice", "")
+    if name not in offered:
+        return point, {}
+    return plans.with_plan(point, name, offered)
+
+
+def choose_plans(
+    points: list[Point],
+    plans_of: dict[str, dict[str, Any]],
+    env: dict[str, Any],
+    python: str,
+    pin: bool,
+    universe: list[int],
+    timeout: float,
+    mode: str,
+) -> dict[str, Any]:
+    """The tuned plan of every point that needs one: from this machine's cache, measuring the
+    missing ones now (bench.plans); the table also goes into environment.json."""
+    from bench import plans
+
+    needed = [p for p in points if plans.needs_plan(p, plans_of.get(p.key.backend, {}))]
+    if not needed or os.environ.get(plans.TUNE_ENV) == "0":
+        return {}  # MLPBENCH_TUNE=0: the backends' own defaults, nothing measured
+    once = list({plans.slot(p.key): p for p in needed}.values())
+    table = plans.read_cache(env)
+    missing = [p for p in once if plans.slot(p.key) not in table]
+    if missing and mode != "none":
+        print(f"tuning thread plans for {len(missing)} point(s)...", file=sys.stderr, flush=True)
+
+    def measure(point: Point, plan_env: dict[str, str]) -> float:
+        cpus, own = pin_plan(point.key.threads, universe, pin)
+        if pin:
+            os.sched_setaffinity(0, own)
+        result = run_worker(
+            point, timeout, Progress(0, mode="none"), python, cpus if pin else None, plan_env
+        )
+        return float((result.get("summary") or {}).get("steady_epoch_s", math.inf))
+
+    table = plans.tune(missing, plans_of, measure, table)
+    if missing:
+        plans.write_cache(env, table)
+    return {plans.slot(p.key): table[plans.slot(p.key)] for p in once if plans.slot(p.key) in table}
+
+
 def _run_on_cluster(
     cfg: SweepConfig,
     directory: Path,
@@ -530,11 +380,11 @@ def run_sweep(
                 raise ResultsError(f"{directory} has no environment.json: not resumable")
             cfg = load_config(directory / "config.toml")
             env = check_config_unchanged(cfg, env, directory, force)
-            preflight(cfg, python)
-            _run(cfg, directory, env, mode, python, pin, cluster or cfg.cluster)
+            checked = preflight(cfg, python)
+            _run(cfg, directory, env, mode, python, pin, cluster or cfg.cluster, checked.plans)
         return directory
     cfg = config if isinstance(config, SweepConfig) else load_config(config)  # type: ignore[arg-type]
-    preflight(cfg, python)
+    checked = preflight(cfg, python)
     directory = new_directory(cfg, Path(root))
     with locked(directory):
         (directory / "config.toml").write_text(cfg.text or "")
@@ -546,7 +396,7 @@ def run_sweep(
             "config_fingerprint": cfg.fingerprint(),
             "config_text": cfg.text,
         }
-        _run(cfg, directory, env, mode, python, pin, cluster or cfg.cluster)
+        _run(cfg, directory, env, mode, python, pin, cluster or cfg.cluster, checked.plans)
     return directory
 
 
@@ -558,8 +408,10 @@ def _run(
     python: str,
     pin: bool,
     cluster: str = "",
+    plans_of: dict[str, dict[str, Any]] | None = None,
 ) -> None:
     progress = Progress(total=0, mode="none")
+    plans_of = plans_of or {}
     checks = doctor()  # before anything of ours loads the machine
     env.setdefault("doctor_history", []).append(as_json(checks))
     env["doctor"] = as_json(checks)
@@ -605,6 +457,9 @@ def _run(
     with terminated_as_interrupt():
         try:
             env["peaks"] = peaks + calibrate(need, python, pin=pin, universe=all_cpus)
+            env["plans"] = choose_plans(
+                [p for _, p in todo], plans_of, env, python, pin, all_cpus, cfg.timeout_s, mode
+            )
             write_json(directory / "environment.json", env)
             progress = Progress(total=len(points), done=len(points) - len(todo), mode=mode)
             point_link(directory.parent, directory, progress)
@@ -613,7 +468,10 @@ def _run(
                 cpus, own = pin_plan(point.key.threads, all_cpus, pin)
                 if pin:
                     os.sched_setaffinity(0, own)
-                result = run_worker(point, cfg.timeout_s, progress, python, cpus if pin else None)
+                planned, plan_env = planned_point(point, plans_of, env["plans"])
+                result = run_worker(
+                    planned, cfg.timeout_s, progress, python, cpus if pin else None, plan_env
+                )
                 record, epochs = records_for(point, run_id(index), result, env["peaks"])
                 append_rows(directory / "epochs.csv", EPOCH_COLUMNS, epochs)
                 append_rows(directory / "runs.csv", RUN_COLUMNS, [record.row()])

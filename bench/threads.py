@@ -4,7 +4,6 @@ thread pools; threadpoolctl then confirms (and, in-process, enforces) what the B
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any
 
 THREAD_VARS = (
@@ -17,26 +16,11 @@ THREAD_VARS = (
 )
 
 
-# OpenBLAS's idle threads spin for 2**28 cycles (about 0.1 s) after each call, so on a small
-# machine they hold the very cores that the NumPy backend's element-wise row threads need
-# between two GEMMs. 2**4 makes them sleep at once. The price: each GEMM wakes a sleeping
-# thread, which can show on back-to-back GEMMs (`make benchmarks` against
-# `OPENBLAS_THREAD_TIMEOUT=28 make benchmarks`); in training, the row split gains more.
+# OpenBLAS's idle threads spin for 2**28 cycles (about 0.1 s) after each call; 2**4 makes them
+# sleep at once. Which is faster depends on the machine (it won on a 2-core AMD EPYC, lost on a
+# 2-core Xeon with AVX-512): a thread plan (bench.plans) sets it per point, when the tuner
+# measured that it helps. OpenBLAS reads it once, when NumPy loads.
 BLAS_IDLE_ENV = {"OPENBLAS_THREAD_TIMEOUT": "4"}
-
-
-def _apply_blas_idle_env() -> bool:
-    """Set BLAS_IDLE_ENV where the user has not. OpenBLAS reads it once, when NumPy first
-    loads, so it is in effect only if NumPy was not loaded yet or the user had set it."""
-    preset = all(os.environ.get(key) for key in BLAS_IDLE_ENV)
-    for key, value in BLAS_IDLE_ENV.items():
-        if not os.environ.get(key):  # unset or empty
-            os.environ[key] = value
-    return preset or "numpy" not in sys.modules
-
-
-# Done on import: bench/__init__.py imports this module before anything else of the harness.
-BLAS_IDLE_IN_EFFECT = _apply_blas_idle_env()
 
 
 def thread_env(threads: int) -> dict[str, str]:
@@ -104,9 +88,6 @@ def blas_info() -> dict[str, Any]:
                 "blas_threading": pool.get("threading_layer", ""),
                 "blas_architecture": pool.get("architecture", ""),
                 "blas_threads": int(pool.get("num_threads", 0)),
-                **{
-                    key.lower(): os.environ[key] if BLAS_IDLE_IN_EFFECT else "OpenBLAS's default"
-                    for key in BLAS_IDLE_ENV
-                },
+                **{key.lower(): os.environ.get(key, "OpenBLAS's default") for key in BLAS_IDLE_ENV},
             }
     return {"blas": "unknown", "blas_threading": "", "blas_architecture": "", "blas_threads": 0}

@@ -59,6 +59,29 @@ class JaxTrainer:
         )
 
     @classmethod
+    def gemm_peak(cls, dtype: str, device: str = "cpu", n: int = 2048, repeats: int = 7) -> float:
+        """GFLOP/s of the best of ``repeats`` square matmuls of ``n`` in ``dtype`` with XLA: the
+        peak of a dtype NumPy cannot compute (bfloat16), for the sweep's calibration. Run in
+        the calibration's own process (threads and cores set by the harness)."""
+        os.environ.setdefault("JAX_PLATFORMS", "cpu" if device == "cpu" else "cuda,cpu")
+        if len(os.sched_getaffinity(0)) == 1:
+            os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
+        import jax
+        import jax.numpy as jnp
+
+        key = jax.random.PRNGKey(0)
+        a = jax.random.normal(key, (n, n), jnp.float32).astype(dtype)
+        b = jax.random.normal(jax.random.split(key)[0], (n, n), jnp.float32).astype(dtype)
+        matmul = jax.jit(jnp.matmul)
+        matmul(a, b).block_until_ready()
+        best = math.inf
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            matmul(a, b).block_until_ready()
+            best = min(best, time.perf_counter() - t0)
+        return 2 * n**3 / best / 1e9
+
+    @classmethod
     def check_options(cls, options: Mapping[str, Any] | None) -> dict[str, Any]:
         """The options, checked by name and kind (the sweep calls this before it starts)."""
         return backend_options("jax", options, OPTIONS)

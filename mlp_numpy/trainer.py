@@ -26,6 +26,16 @@ OPTIONS: dict[str, Any] = {  # name -> kind (bench.protocol.check_value)
     "bias_as_column": bool,
     "phases": bool,
     "split_rows": bool,
+    "plan": str,  # the thread plan the harness chose (recorded; its settings come with it)
+}
+
+# Ways to use the machine's threads (bench.plans: `mlpbench tune` measures which is fastest
+# here). Variables are read by OpenBLAS when NumPy loads: the sweep sets them per point.
+THREAD_PLANS: dict[str, dict[str, Any]] = {
+    "spin": {"env": {}, "options": {"split_rows": False}},  # OpenBLAS as shipped
+    "spin-split": {"env": {}, "options": {"split_rows": True}},  # + element-wise row split
+    "sleep": {"env": {"OPENBLAS_THREAD_TIMEOUT": "4"}, "options": {"split_rows": False}},
+    "sleep-split": {"env": {"OPENBLAS_THREAD_TIMEOUT": "4"}, "options": {"split_rows": True}},
 }
 
 
@@ -59,7 +69,19 @@ class NumpyTrainer:
     @classmethod
     def check_options(cls, options: Mapping[str, Any] | None) -> dict[str, Any]:
         """The options, checked by name and kind (the sweep calls this before it starts)."""
-        return backend_options("numpy", options, OPTIONS)
+        options = backend_options("numpy", options, OPTIONS)
+        plan = options.get("plan", "auto")
+        if plan != "auto" and plan not in THREAD_PLANS:
+            from bench.protocol import SpecError
+
+            raise SpecError(
+                f"numpy option plan = {plan!r}; allowed: auto, {', '.join(THREAD_PLANS)}"
+            )
+        return options
+
+    @classmethod
+    def thread_plans(cls) -> dict[str, dict[str, Any]]:
+        return THREAD_PLANS
 
     def __init__(
         self,
@@ -79,6 +101,7 @@ class NumpyTrainer:
                 raise RuntimeError(f"device 'gpu' unavailable for the numpy backend: {why}")
             self.xp = cupy
             self._sync = cupy.cuda.Device().synchronize
+        self.plan = str(options.get("plan", ""))
         self.phases = bool(options.get("phases", True))
         self.model = MLP(
             spec,
@@ -126,6 +149,8 @@ class NumpyTrainer:
 
     def info(self) -> dict[str, Any]:
         out: dict[str, Any] = {"numpy": np.__version__, "array_module": self.xp.__name__}
+        if self.plan and self.plan != "auto":
+            out["plan"] = self.plan
         if self.xp is not np:
             out["cupy"] = self.xp.__version__
         return out

@@ -68,11 +68,13 @@ def make_results(
                 for threads in (1, 2):
                     for variant in variants:
                         for backend in backends:
+                            engine = "tensorflow" if backend == "keras" else "-"
                             key = (backend, batch, dtype, "cpu", threads, variant)
+                            full = (*key, "784-70-30-10", engine)
                             t = base_time(backend, batch, dtype, threads, variant)
                             t *= (slow or {}).get(key, 1.0) * rng.uniform(0.97, 1.03)
                             run_id = f"r{i:04d}"
-                            point = dict(zip(KEY_COLUMNS, (*key, r)))
+                            point = dict(zip(KEY_COLUMNS, (*full, r)))
                             i += 1
                             runs.append(
                                 {
@@ -128,6 +130,8 @@ def make_results(
             "device": "gpu",
             "threads": 1,
             "variant": variants[0],
+            "layers": "784-70-30-10",
+            "keras_backend": "-",
             "repeat": 0,
             "status": "skipped",
             "reason": "device 'gpu' unavailable: no GPU",

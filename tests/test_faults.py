@@ -315,6 +315,10 @@ def test_compare_of_nothing_and_bad_threshold_exit_2(tmp_path, capsys):
 def test_results_of_another_schema_are_refused(tmp_path, capsys):
     out = run_sweep(sweep_file(tmp_path, batches=[50]), root=tmp_path / "results", quiet=True)
     env = out / "environment.json"
-    env.write_text(env.read_text().replace('"schema_version": 2', '"schema_version": 1'))
+    from bench.results import SCHEMA_VERSION
+
+    text = env.read_text()
+    assert f'"schema_version": {SCHEMA_VERSION}' in text
+    env.write_text(text.replace(f'"schema_version": {SCHEMA_VERSION}', '"schema_version": 1'))
     assert main(["summary", str(out)]) == 2
     assert "schema" in capsys.readouterr().err

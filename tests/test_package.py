@@ -151,6 +151,7 @@ def test_dry_run_counts_points_and_estimates_from_an_earlier_sweep(tmp_path, cap
     assert gpu_skipped or "gpu" in out  # on a GPU machine the gpu points are measured instead
 
 
-def test_default_dry_run_is_32_points_x_3(capsys, tmp_path):
+def test_default_dry_run_is_40_points_x_3(capsys, tmp_path):
+    # 32 NumPy/Keras points (the article's grid) + 4 each for the raw engines tf and jax
     assert main(["sweep", "default", "--dry-run", "--results", str(tmp_path)]) == 0
-    assert "32 points x 3 repeats = 96 runs" in capsys.readouterr().out
+    assert "40 points x 3 repeats = 120 runs" in capsys.readouterr().out

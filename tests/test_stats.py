@@ -71,6 +71,9 @@ def _runs(rows):
     base = {
         "device": "cpu",
         "threads": 1,
+        "layers": "20-8-4",
+        "keras_backend": "-",
+        "host": "",
         "status": "ok",
         "samples_per_s": 1.0,
         "gflops": 1.0,

@@ -16,6 +16,7 @@ from bench.commands import (
     run,
     summary,
     sweep,
+    tune,
 )
 
 COMMANDS: tuple[ModuleType, ...] = (
@@ -28,4 +29,5 @@ COMMANDS: tuple[ModuleType, ...] = (
     backends,
     configs,
     doctor,
+    tune,
 )

@@ -67,7 +67,7 @@ def run(a: argparse.Namespace) -> int:
         from bench.sweep import preflight
 
         cfg = load_config(catalog.find(a.config))
-        print("\n".join(render(make_plan(cfg, preflight(cfg), Path(a.results)))))
+        print("\n".join(render(make_plan(cfg, preflight(cfg).skips, Path(a.results)))))
         return 0
     if a.resume:
         directory = run_sweep(

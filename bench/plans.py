@@ -1,0 +1,139 @@
+"""Thread plans chosen by measurement, per machine (``mlpbench tune``).
+
+A backend may offer ways to use the machine's threads, each a set of environment variables
+(read before its libraries load) and backend options, through a classmethod
+``thread_plans() -> {name: {"env": {...}, "options": {...}}}``. Which plan is fastest depends on
+the machine (OpenBLAS's idle threads sleeping won on a 2-core AMD EPYC and lost on a 2-core
+Xeon with AVX-512), so nothing is assumed: ``tune`` runs every plan for a few hundred steps,
+each in a fresh process pinned like a point, per (backend, network, dtype, threads, batch), and
+keeps the fastest in a cache per machine fingerprint (the user's cache folder). A sweep tunes
+what its points need before they run, copies the table into environment.json, and runs each
+point with its plan (``-o plan=NAME`` forces one); runs.csv records the plan used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from bench.points import PointKey
+
+AUTO = "auto"
+TUNE_ENV = "MLPBENCH_TUNE"  # "0": no tuning; points without a forced plan run the defaults
+TUNE_STEPS = 100  # steps per measured epoch: 2 steady epochs of it per candidate
+
+
+def cache_dir() -> Path:
+    """$MLPBENCH_CACHE, else $XDG_CACHE_HOME/mlpbench, else ~/.cache/mlpbench."""
+    if os.environ.get("MLPBENCH_CACHE"):
+        return Path(os.environ["MLPBENCH_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mlpbench"
+
+
+def fingerprint(env: dict[str, Any]) -> str:
+    """What makes a plan's speed this machine's: CPU, flags, usable cores, BLAS, NumPy."""
+    keys = (
+        env.get("cpu_model"),
+        env.get("cpu_flags"),
+        env.get("cores_usable"),
+        env.get("blas", {}).get("blas"),
+        env.get("blas", {}).get("blas_architecture"),
+        env.get("versions", {}).get("numpy"),
+    )
+    return hashlib.sha256(json.dumps(keys, default=str).encode()).hexdigest()[:16]
+
+
+def cache_path(env: dict[str, Any]) -> Path:
+    return cache_dir() / f"plans-{fingerprint(env)}.json"
+
+
+def read_cache(env: dict[str, Any]) -> dict[str, Any]:
+    path = cache_path(env)
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def write_cache(env: dict[str, Any], table: dict[str, Any]) -> Path:
+    path = cache_path(env)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(table, indent=2, sort_keys=True))
+    tmp.replace(path)
+    return path
+
+
+def slot(key: PointKey) -> str:
+    """The cache's key for a point: what a plan's speed depends on."""
+    return f"{key.backend}|{key.layers}|{key.dtype}|{key.device}|{key.threads}|{key.batch_size}"
+
+
+def needs_plan(point: Any, plans: dict[str, dict[str, Any]]) -> bool:
+    return bool(plans) and point.run.options.get("plan", AUTO) == AUTO
+
+
+def with_plan(point: Any, name: str, plans: dict[str, dict[str, Any]]) -> tuple[Any, dict]:
+    """The point with the plan's options (and its name) and the environment its worker needs."""
+    plan = plans[name]
+    options = {**point.run.options, **plan.get("options", {}), "plan": name}
+    return replace(point, run=replace(point.run, options=options)), dict(plan.get("env", {}))
+
+
+def trial(point: Any) -> Any:
+    """A short run of the point for tuning: enough samples for TUNE_STEPS steps, 3 epochs."""
+    from bench.data import train_size
+
+    b = point.key.batch_size
+    n = min(train_size(point.run.data), b * TUNE_STEPS)
+    data = replace(point.run.data, subset=n)
+    return replace(
+        point, run=replace(point.run, data=data, train=replace(point.run.train, epochs=3))
+    )
+
+
+def tune(
+    points: list[Any],
+    plans_of: dict[str, dict[str, dict[str, Any]]],
+    run: Any,
+    table: dict[str, Any],
+    force: bool = False,
+) -> dict[str, Any]:
+    """Measure every plan of each point's backend where ``table`` has no choice yet (or
+    ``force``); returns the table, ``{slot: {"choice": name, "seconds": {name: s}}}``.
+    ``run(point, env) -> steady epoch seconds`` runs one trial in a fresh process."""
+    for point in points:
+        plans = plans_of.get(point.key.backend, {})
+        key = slot(point.key)
+        if not plans or (key in table and not force):
+            continue
+        seconds = {}
+        for name in plans:
+            planned, env = with_plan(trial(point), name, plans)
+            seconds[name] = run(planned, env)
+        finite = {k: v for k, v in seconds.items() if math.isfinite(v)}
+        choice = min(finite, key=finite.get) if finite else next(iter(plans))
+        table[key] = {"choice": choice, "seconds": seconds}
+    return table
+
+
+def lines(table: dict[str, Any]) -> list[str]:
+    """The tuning table as text: each slot's candidates, fastest first, and the choice."""
+    out = []
+    for key in sorted(table):
+        entry = table[key]
+        backend, layers, dtype, device, threads, batch = key.split("|")
+        cands = ", ".join(
+            f"{name} {s * 1000:.1f} ms" if math.isfinite(s) else f"{name} failed"
+            for name, s in sorted(entry["seconds"].items(), key=lambda kv: kv[1])
+        )
+        out.append(
+            f"{backend:<8} {layers:<16} {dtype:<8} {device} t={threads:<3} b={batch:<6} "
+            f"-> {entry['choice']:<12} ({cands})"
+        )
+    return out

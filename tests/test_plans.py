@@ -1,0 +1,102 @@
+"""Thread plans: every plan trains the same weights; tune picks the fastest and caches it per
+machine; a sweep runs each point with its plan and records it (issue 13)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+
+from bench import data as datasets
+from bench import plans
+from bench.config import parse_config
+from bench.protocol import TrainSpec
+from bench.sweep import run_sweep
+from bench.testing import DATA, SPEC
+from mlp_numpy.trainer import THREAD_PLANS, NumpyTrainer
+
+
+def test_every_plan_trains_bit_identical_weights():
+    train = TrainSpec(epochs=2, batch_size=50, shuffle="harness", learning_rate=0.01, seed=2)
+    data = datasets.load(DATA, "float32")
+    weights = {}
+    for name, plan in THREAD_PLANS.items():
+        t = NumpyTrainer(SPEC, train, options={"threads": 2, **plan["options"], "plan": name})
+        t.fit(data)
+        weights[name] = t.weights()
+    first = weights.pop("spin")
+    for name, w in weights.items():
+        for a, b in zip(first, w):
+            assert np.array_equal(a, b), name  # the plans change threads, never the arithmetic
+
+
+def test_tune_picks_the_fastest_and_caches_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLPBENCH_CACHE", str(tmp_path))
+    cfg = parse_config({"grid": {"backend": ["numpy"], "batch_size": [100, 500], "threads": [1]}})
+    from bench import expand
+
+    points = expand.points(cfg)
+    speed = {"spin": 3.0, "spin-split": 2.0, "sleep": 1.0, "sleep-split": math.inf}
+    calls = []
+
+    def run(point, env):
+        name = point.run.options["plan"]
+        calls.append((name, dict(env), point.run.data.subset))
+        return speed[name]
+
+    table = plans.tune(points, {"numpy": THREAD_PLANS}, run, {})
+    assert {e["choice"] for e in table.values()} == {"sleep"} and len(table) == 2
+    assert ("sleep", {"OPENBLAS_THREAD_TIMEOUT": "4"}, 100 * plans.TUNE_STEPS) in calls
+    env = {"cpu_model": "X", "cores_usable": 2}
+    path = plans.write_cache(env, table)
+    assert path.parent == tmp_path and plans.read_cache(env) == table
+    assert plans.read_cache({**env, "cpu_model": "Y"}) == {}  # another machine, another cache
+    assert any("-> sleep" in line and "sleep-split failed" in line for line in plans.lines(table))
+    calls.clear()
+    plans.tune(points, {"numpy": THREAD_PLANS}, run, table)
+    assert calls == []  # cached: nothing measured again
+
+
+def _runs(folder):
+    with (folder / "runs.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+SMALL = {
+    "name": "plans",
+    "data": {"dataset": "synthetic", "synthetic_samples": 3000, "synthetic_features": 50,
+             "synthetic_classes": 4},
+    "model": {"layers": [50, 32, 4]},
+    "train": {"epochs": 2},
+    "grid": {"backend": ["numpy", "numpy-plain"], "batch_size": [100], "threads": [1]},
+}  # fmt: skip
+
+
+def test_a_sweep_tunes_runs_and_records_the_plan(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLPBENCH_TUNE", "1")
+    out = run_sweep(parse_config(SMALL), root=tmp_path, quiet=True)
+    env = json.loads((out / "environment.json").read_text())
+    (entry,) = env["plans"].values()
+    assert set(entry["seconds"]) == set(THREAD_PLANS)
+    by = {r["backend"]: r for r in _runs(out)}
+    assert by["numpy"]["plan"] == entry["choice"] and by["numpy-plain"]["plan"] == ""
+    assert plans.cache_path(env).exists()
+
+
+@pytest.mark.parametrize("forced", ["sleep", "spin"])
+def test_a_forced_plan_is_used_and_recorded(tmp_path, forced):
+    doc = {**SMALL, "options": {"numpy": {"plan": forced}}}
+    out = run_sweep(parse_config(doc), root=tmp_path, quiet=True)
+    by = {r["backend"]: r for r in _runs(out)}
+    assert by["numpy"]["plan"] == forced
+    assert "split_rows=" not in by["numpy"]["backend_info"]  # the plan, not a raw option
+
+
+def test_an_unknown_plan_is_refused():
+    from bench.protocol import SpecError
+
+    with pytest.raises(SpecError, match="plan = 'fast'; allowed: auto, spin"):
+        NumpyTrainer.check_options({"plan": "fast"})
