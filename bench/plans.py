@@ -25,7 +25,7 @@ from bench.points import PointKey
 
 AUTO = "auto"
 TUNE_ENV = "MLPBENCH_TUNE"  # "0": no tuning; points without a forced plan run the defaults
-TUNE_STEPS = 100  # steps per measured epoch: 2 steady epochs of it per candidate
+TUNE_STEPS = 100  # steps per trial epoch: one to warm up, one measured, per candidate
 
 
 def cache_dir() -> Path:
@@ -86,14 +86,15 @@ def with_plan(point: Any, name: str, plans: dict[str, dict[str, Any]]) -> tuple[
 
 
 def trial(point: Any) -> Any:
-    """A short run of the point for tuning: enough samples for TUNE_STEPS steps, 3 epochs."""
+    """A short run of the point for tuning: enough samples for TUNE_STEPS steps, 2 epochs (the
+    first warms up; the second is the measured steady state)."""
     from bench.data import train_size
 
     b = point.key.batch_size
     n = min(train_size(point.run.data), b * TUNE_STEPS)
     data = replace(point.run.data, subset=n)
     return replace(
-        point, run=replace(point.run, data=data, train=replace(point.run.train, epochs=3))
+        point, run=replace(point.run, data=data, train=replace(point.run.train, epochs=2))
     )
 
 
