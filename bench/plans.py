@@ -113,6 +113,9 @@ def tune(
         key = slot(point.key)
         if not plans or (key in table and not force):
             continue
+        if point.key.threads == 1:  # no idle BLAS threads and no split: the plans are equal
+            table[key] = {"choice": next(iter(plans)), "seconds": {}}
+            continue
         seconds = {}
         for name in plans:
             planned, env = with_plan(trial(point), name, plans)
@@ -129,9 +132,12 @@ def lines(table: dict[str, Any]) -> list[str]:
     for key in sorted(table):
         entry = table[key]
         backend, layers, dtype, device, threads, batch = key.split("|")
-        cands = ", ".join(
-            f"{name} {s * 1000:.1f} ms" if math.isfinite(s) else f"{name} failed"
-            for name, s in sorted(entry["seconds"].items(), key=lambda kv: kv[1])
+        cands = (
+            ", ".join(
+                f"{name} {s * 1000:.1f} ms" if math.isfinite(s) else f"{name} failed"
+                for name, s in sorted(entry["seconds"].items(), key=lambda kv: kv[1])
+            )
+            or "one thread: every plan is the same, nothing measured"
         )
         out.append(
             f"{backend:<8} {layers:<16} {dtype:<8} {device} t={threads:<3} b={batch:<6} "

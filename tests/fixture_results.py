@@ -19,7 +19,7 @@ BATCHES = (100, 500, 2000)
 
 
 def base_time(backend: str, batch: int, dtype: str, threads: int, variant: str) -> float:
-    t = {"numpy": 0.2, "keras": 0.5, "torch": 0.35}[backend] * (500 / batch) ** 0.3
+    t = {"numpy": 0.2, "keras": 0.5, "torch": 0.35, "tf": 0.4}[backend] * (500 / batch) ** 0.3
     t *= 2.0 if dtype == "float64" else 1.0
     t /= 1.0 + 0.6 * (threads - 1)
     return t * {"baseline": 1.0, "input_delta": 1.4}.get(variant, 1.0)
@@ -101,6 +101,9 @@ def make_results(
                                     "test_loss": 1.0,
                                     "test_accuracy": 0.8,
                                     "blas_threads": threads,
+                                    "backend_info": f"keras_backend={engine}"
+                                    if backend == "keras"
+                                    else "",
                                 }
                             )
                             for e in range(1, 5):

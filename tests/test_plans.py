@@ -16,6 +16,7 @@ from bench.config import parse_config
 from bench.protocol import TrainSpec
 from bench.sweep import run_sweep
 from bench.testing import DATA, SPEC
+from bench.threads import cpu_count
 from mlp_numpy.trainer import THREAD_PLANS, NumpyTrainer
 
 
@@ -35,7 +36,7 @@ def test_every_plan_trains_bit_identical_weights():
 
 def test_tune_picks_the_fastest_and_caches_it(tmp_path, monkeypatch):
     monkeypatch.setenv("MLPBENCH_CACHE", str(tmp_path))
-    cfg = parse_config({"grid": {"backend": ["numpy"], "batch_size": [100, 500], "threads": [1]}})
+    cfg = parse_config({"grid": {"backend": ["numpy"], "batch_size": [100, 500], "threads": [2]}})
     from bench import expand
 
     points = expand.points(cfg)
@@ -75,9 +76,19 @@ SMALL = {
 }  # fmt: skip
 
 
+def test_one_thread_needs_no_measurement():
+    cfg = parse_config({"grid": {"backend": ["numpy"], "threads": [1]}})
+    from bench import expand
+
+    table = plans.tune(expand.points(cfg), {"numpy": THREAD_PLANS}, lambda p, e: 1 / 0, {})
+    assert [e["choice"] for e in table.values()] == ["spin"]
+
+
+@pytest.mark.skipif(cpu_count() < 2, reason="with one core every plan is the same")
 def test_a_sweep_tunes_runs_and_records_the_plan(tmp_path, monkeypatch):
     monkeypatch.setenv("MLPBENCH_TUNE", "1")
-    out = run_sweep(parse_config(SMALL), root=tmp_path, quiet=True)
+    doc = {**SMALL, "grid": {**SMALL["grid"], "threads": ["all"]}}
+    out = run_sweep(parse_config(doc), root=tmp_path, quiet=True)
     env = json.loads((out / "environment.json").read_text())
     (entry,) = env["plans"].values()
     assert set(entry["seconds"]) == set(THREAD_PLANS)

@@ -108,3 +108,14 @@ def test_tables_fit_long_variant_names(tmp_path, capsys):
         assert len(rows) >= 2
         starts = {next_column(r, long if long in r else "baseline") for r in rows}
         assert len(starts) == 1, f"{argv[0]}: columns after the variant start at {starts}"
+
+
+def test_findings_split_keras_time_into_engine_and_keras(tmp_path):
+    from bench.report import findings
+
+    res = make_results(tmp_path / "split", repeats=2, backends=("numpy", "keras", "tf"))
+    text = " ".join(findings(Analysis.of(res)))
+    # fixture: numpy 0.2, tf 0.4, keras 0.5 (times a batch factor): Keras's own share is 20%
+    assert "NumPy | engine | Keras at batch 500" in text
+    assert "the engine alone (tf, one call per step)" in text
+    assert "Keras's own overhead is" in text and "(20% of its time)" in text
