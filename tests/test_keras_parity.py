@@ -110,16 +110,20 @@ print(max(float(np.abs(x - y).max() / np.abs(x).max()) for x, y in zip(a.weights
 """
 
 
-def test_keras_on_pytorch_computes_the_same_maths():
-    """keras_backend is chosen per process, before Keras is imported: run it in a fresh one."""
+@pytest.mark.parametrize("engine", ["torch", "jax"])
+def test_keras_on_other_engines_computes_the_same_maths(engine):
+    """keras_backend is chosen per process, before Keras is imported: run it in a fresh one.
+    Both engines keep parity with NumPy in float64 (1e-6) and float32 (1e-3)."""
     import os
     import subprocess
     import sys
 
-    pytest.importorskip("torch")
+    pytest.importorskip(engine)
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
-    proc = subprocess.run(
-        [sys.executable, "-c", KERAS_ON_TORCH], capture_output=True, text=True, timeout=300, env=env
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert float(proc.stdout.strip().splitlines()[-1]) < 1e-6
+    for dtype, tol in (("float64", 1e-6), ("float32", 1e-3)):
+        script = KERAS_ON_TORCH.replace('"torch"', repr(engine)).replace('"float64"', repr(dtype))
+        proc = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert float(proc.stdout.strip().splitlines()[-1]) < tol, (engine, dtype)
