@@ -89,6 +89,17 @@ class KerasTrainer:
         )
 
     @classmethod
+    def engines(cls) -> dict[str, str]:
+        """Keras's engines here (the ``keras_backend`` axis): name -> "ok" or why not."""
+        import importlib.util
+
+        modules = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+        return {
+            name: "ok" if importlib.util.find_spec(module) else f"{module} is not installed"
+            for name, module in modules.items()
+        }
+
+    @classmethod
     def check_options(cls, options: Mapping[str, Any] | None) -> dict[str, Any]:
         """The options, checked by name and kind (the sweep calls this before it starts)."""
         options = backend_options("keras", options, OPTIONS)

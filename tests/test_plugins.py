@@ -48,6 +48,7 @@ def test_broken_plugins_are_named_and_break_nothing(fake_plugins, capsys):
         registry.load("broken")
     assert main(["backends"]) == 0
     out = capsys.readouterr().out
+    assert "keras engines (keras_backend): tensorflow (ok), jax (ok), torch (ok)" in out
     assert "broken: import failed" in out and "numpy" in out and "keras" in out
 
 

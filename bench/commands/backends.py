@@ -34,4 +34,9 @@ def run(a: argparse.Namespace) -> int:
             )
         )
     print("\n".join(table_lines(rows)))
+    for e in registry.describe_all():  # a backend that runs on several engines lists them
+        engines = getattr(e.cls, "engines", None) if e.cls is not None else None
+        if callable(engines):
+            found = ", ".join(f"{k} ({v})" for k, v in engines().items())
+            print(f"\n{e.name} engines (keras_backend): {found}")
     return 0
