@@ -39,4 +39,4 @@ lint: install
 	$(BIN)/ruff check bench mlp_numpy mlp_keras mlp_jax mlp_tf tests benchmarks examples
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .benchmarks build *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache .benchmarks .hypothesis build *.egg-info
