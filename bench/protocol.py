@@ -76,6 +76,13 @@ def check_fields(spec: Any) -> None:
         object.__setattr__(spec, f.name, value)
 
 
+def nvidia_gpu_present() -> bool:
+    """An NVIDIA GPU on this machine, seen without importing a framework (for capabilities())."""
+    from pathlib import Path
+
+    return Path("/proc/driver/nvidia/gpus").is_dir() or Path("/dev/nvidia0").exists()
+
+
 def _choice(name: str, value: Any, allowed: Sequence[Any]) -> None:
     if isinstance(value, (dict, list)) or value not in allowed:
         raise SpecError(

@@ -28,14 +28,11 @@ from bench.protocol import (
     TrainSpec,
     backend_options,
     epoch_order,
+    nvidia_gpu_present,
 )
 
 EPS = 1e-7  # Keras's probability clip
 OPTIONS: dict[str, Any] = {"threads": int, "scan": bool}
-
-
-def _gpu_present() -> bool:
-    return os.path.isdir("/proc/driver/nvidia/gpus") or os.path.exists("/dev/nvidia0")
 
 
 class JaxTrainer:
@@ -49,7 +46,7 @@ class JaxTrainer:
         if importlib.util.find_spec("jax") is None:
             why = "jax is not installed (pip install 'jax[cpu]')"
             unavailable = {"cpu": why, "gpu": why}
-        elif not _gpu_present():
+        elif not nvidia_gpu_present():
             unavailable["gpu"] = "no NVIDIA GPU found on this machine"
         return Capabilities(
             devices=("cpu", "gpu"),

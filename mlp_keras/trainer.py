@@ -23,7 +23,6 @@ import math
 import os
 import time
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,6 +37,7 @@ from bench.protocol import (
     TrainSpec,
     backend_options,
     epoch_order,
+    nvidia_gpu_present,
     one_hot,
 )
 
@@ -54,10 +54,6 @@ OPTIONS: dict[str, Any] = {  # name -> kind (bench.protocol.check_value)
 STEPS_PER_EXECUTION = 32
 
 
-def _gpu_present() -> bool:
-    return Path("/proc/driver/nvidia/gpus").is_dir() or Path("/dev/nvidia0").exists()
-
-
 def _configure_environment(keras_backend: str, device: str, threads: int) -> None:
     """Environment the framework reads at import: must run before the first Keras import."""
     os.environ.setdefault("KERAS_BACKEND", keras_backend)
@@ -72,14 +68,13 @@ def _configure_environment(keras_backend: str, device: str, threads: int) -> Non
 class KerasTrainer:
     """Keras ``Sequential`` of ``Dense`` layers trained by one ``fit()`` call."""
 
-
     @classmethod
     def capabilities(cls) -> Capabilities:
         unavailable = {}
         if importlib.util.find_spec("keras") is None:
             why = "keras is not installed (pip install 'mlpbench[keras]')"
             unavailable = {"cpu": why, "gpu": why}
-        elif not _gpu_present():
+        elif not nvidia_gpu_present():
             unavailable["gpu"] = "no NVIDIA GPU found on this machine"
         return Capabilities(
             devices=("cpu", "gpu"),
@@ -121,6 +116,8 @@ class KerasTrainer:
         self.keras_backend = options.get("keras_backend", "tensorflow")
         self.feed = options.get("feed", "arrays")
         self.spec, self.train, self.device, self.dtype = spec, train, device, dtype
+        # bfloat16 is a compute policy: variables, data and outputs stay float32
+        self.storage_dtype = "float32" if dtype == "bfloat16" else dtype
         self.threads = int(options.get("threads", os.cpu_count() or 1))
         self.jit_compile = options.get("jit_compile", "auto")
         # Keras's default is 1 step per call; 32 runs batches in one compiled call and halves
@@ -181,7 +178,7 @@ class KerasTrainer:
         """The Sequential model. bfloat16 is Keras's ``mixed_bfloat16`` policy, as Keras
         recommends: bfloat16 compute, float32 variables, and the output layer in float32."""
         keras, spec = self.keras, self.spec
-        dt = "float32" if self.dtype == "bfloat16" else self.dtype
+        dt = self.storage_dtype
         keras.config.set_floatx(dt)
         policy = "mixed_bfloat16" if self.dtype == "bfloat16" else dt
         layers: list[Any] = [keras.Input(shape=(spec.layers[0],), dtype=dt)]
@@ -245,7 +242,7 @@ class KerasTrainer:
     def fit(self, data: TrainData, on_epoch_end: OnEpochEnd | None = None) -> None:
         keras, t = self.keras, self.train
         n = len(data.x)
-        dt = "float32" if self.dtype == "bfloat16" else self.dtype
+        dt = self.storage_dtype
         x = np.ascontiguousarray(data.x, dtype=dt)
         y = one_hot(data.y, data.n_classes, dt)
         steps = math.ceil(n / t.batch_size)
@@ -284,7 +281,7 @@ class KerasTrainer:
         return ds.batch(self.train.batch_size).prefetch(tf.data.AUTOTUNE)
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-        dt = "float32" if self.dtype == "bfloat16" else self.dtype
+        dt = self.storage_dtype
         x = np.ascontiguousarray(x, dtype=dt)
         batch = min(len(x), 10000)
         probs = self.model.predict(x, batch_size=batch, verbose=0)

@@ -28,6 +28,7 @@ from bench.protocol import (
     TrainSpec,
     backend_options,
     epoch_order,
+    nvidia_gpu_present,
 )
 
 EPS = 1e-7  # Keras's probability clip
@@ -45,7 +46,7 @@ class TfTrainer:
         if importlib.util.find_spec("tensorflow") is None:
             why = "tensorflow is not installed (pip install tensorflow-cpu)"
             unavailable = {"cpu": why, "gpu": why}
-        elif not (os.path.isdir("/proc/driver/nvidia/gpus") or os.path.exists("/dev/nvidia0")):
+        elif not nvidia_gpu_present():
             unavailable["gpu"] = "no NVIDIA GPU found on this machine"
         return Capabilities(
             devices=("cpu", "gpu"),
