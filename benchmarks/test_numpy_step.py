@@ -12,6 +12,7 @@ import itertools
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from bench.protocol import ModelSpec, TrainSpec
 from mlp_numpy.model import MLP, PhaseClock
@@ -20,8 +21,8 @@ SPEC = ModelSpec()  # 784-70-30-10 sigmoid, L2 0.01
 BATCHES = [100, 500, 2000, 10000]
 
 
-def model(batch: int, dtype: str = "float32", workers: int = 1) -> tuple[MLP, np.ndarray]:
-    m = MLP(SPEC, TrainSpec(batch_size=batch), dtype=dtype, workers=workers)
+def model(batch: int, dtype: str = "float32") -> tuple[MLP, np.ndarray]:
+    m = MLP(SPEC, TrainSpec(batch_size=batch), dtype=dtype)
     m.ensure_batch(batch)
     rng = np.random.default_rng(0)
     m.X[:batch] = rng.random((batch, 784), dtype=np.float64).astype(dtype)
@@ -63,16 +64,58 @@ def test_backward(benchmark, gflops, batch):
 
 @pytest.mark.parametrize("batch", BATCHES)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("workers", [1, 2], ids=["elementwise-1-thread", "elementwise-2-threads"])
-def test_training_step(benchmark, gflops, batch, dtype, workers):
-    """Gather, forward, loss, backward and the RMSprop update of one batch. Each round takes
-    the next batch of a permutation of 20000 samples (63 MB in float32, more than the caches),
-    so the gather reads from memory as in training, not the same cached rows again."""
-    m, _ = model(batch, dtype, workers)
+def test_gemm_only_step(benchmark, gflops, batch, dtype):
+    """The bound of a training step: its GEMMs alone at the same shapes (forward, the weight
+    gradients, the deltas of the hidden layers), nothing between them. The step's efficiency
+    cannot pass this one's; the gap between the two is the step's work outside GEMMs."""
+    rng = np.random.default_rng(0)
+    sizes = SPEC.layers
+    A = [rng.random((batch, n)).astype(dtype) for n in sizes]
+    D = [rng.random((batch, n)).astype(dtype) for n in sizes]
+    W = [rng.random((a, b)).astype(dtype) for a, b in zip(sizes[:-1], sizes[1:])]
+    G = [np.empty_like(w) for w in W]
+
+    def gemms() -> None:
+        for l in range(len(W)):
+            np.matmul(A[l], W[l], out=A[l + 1])
+        for l in reversed(range(len(W))):
+            np.matmul(A[l].T, D[l + 1], out=G[l])
+            if l:
+                np.matmul(D[l + 1], W[l].T, out=D[l])
+
+    benchmark(gemms)
+    gflops(benchmark, SPEC.flops_per_sample()[1] * batch, dtype)
+
+
+@pytest.mark.parametrize("batch", BATCHES)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(
+    "plan", ["split-off", "split-on", "data-parallel"], ids=lambda p: f"plan-{p}"
+)
+def test_training_step(benchmark, gflops, batch, dtype, plan):
+    """Gather, forward, loss, backward and the RMSprop update of one batch, as each thread plan
+    runs it (the OpenBLAS setting of the plans comes from the environment: `make benchmarks`
+    runs this file under both). Each round takes the next batch of a permutation of 20000
+    samples (63 MB in float32, more than the caches), so the gather reads from memory as in
+    training, not the same cached rows again."""
+    from bench.threads import blas_info
+    from mlp_numpy.parallel import DataParallelMLP
+
+    threads = max(1, int(blas_info()["blas_threads"] or 1))
+    if plan == "data-parallel":
+        m = DataParallelMLP(SPEC, TrainSpec(batch_size=batch), dtype, workers=threads)
+        limit = threadpool_limits(limits=1, user_api="blas")  # as its train_epoch does
+    else:
+        m = MLP(
+            SPEC, TrainSpec(batch_size=batch), dtype, workers=threads if plan == "split-on" else 1
+        )
+        limit = threadpool_limits(limits=threads, user_api="blas")
+    m.ensure_batch(batch)
     rng = np.random.default_rng(1)
     x = rng.random((20000, 784)).astype(dtype)
     y = rng.integers(0, 10, 20000)
     batches = itertools.cycle(np.split(rng.permutation(20000), 20000 // batch))
     clock = PhaseClock(enabled=False)
-    benchmark(lambda: m.train_epoch(x, y, next(batches), 0.001, clock))
+    with limit:
+        benchmark(lambda: m.step(x, y, next(batches), 0.001, clock, False))
     gflops(benchmark, SPEC.flops_per_sample()[1] * batch, dtype)

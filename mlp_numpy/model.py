@@ -86,7 +86,10 @@ class MLP:
         ablation: Ablation | None = None,
         initial_weights: list[tuple[np.ndarray, np.ndarray]] | None = None,
         workers: int = 1,
+        params: Any = None,
     ) -> None:
+        """``params``: another model's parameter vector to share (a data-parallel replica
+        reads the same weights and writes only its own gradients)."""
         if spec.loss == "binary_crossentropy" and spec.output_activation != "sigmoid":
             raise SpecError(
                 "loss = 'binary_crossentropy' needs output_activation = 'sigmoid' "
@@ -98,9 +101,14 @@ class MLP:
         # A GPU array module runs element-wise work in parallel already.
         self.split = RowSplit(workers if xp is np else 1)
         sizes = spec.layers
+        # Asked once here rather than per layer per step (the step's Python work counts at
+        # small batches: about 70 us of a 480 us step at batch 100).
+        self.n_layers = spec.n_layers
+        self.regularized = [l for l in range(self.n_layers) if spec.regularized(l)]
         shapes = [(n_in + 1, n_out) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
         total = sum(a * b for a, b in shapes)
-        self.params = xp.zeros(total, dtype=self.dtype)
+        shared = params is not None
+        self.params = params if shared else xp.zeros(total, dtype=self.dtype)
         self.grads = xp.zeros(total, dtype=self.dtype)
         self.W_ext, self.G_ext = [], []
         off = 0
@@ -114,8 +122,11 @@ class MLP:
         self.b = [w[0] for w in self.W_ext]
         self.gW = [g[1:] for g in self.G_ext]
         self.gb = [g[0] for g in self.G_ext]
-        init = initial_weights if initial_weights is not None else spec.initial_weights(train.seed)
-        self.set_weights(init)
+        if not shared:
+            init = (
+                initial_weights if initial_weights is not None else spec.initial_weights(train.seed)
+            )
+            self.set_weights(init)
         # Optimizer state and scratch, whole-vector.
         self.state = xp.zeros(total, dtype=self.dtype)
         self.scratch = xp.zeros(total, dtype=self.dtype)
@@ -156,8 +167,8 @@ class MLP:
     # ----------------------------------------------------------------- forward
     def forward(self, m: int) -> Any:
         """Forward the first ``m`` rows of ``self.X``; returns the output activations."""
-        last = self.spec.n_layers - 1
-        for l in range(self.spec.n_layers):
+        last = self.n_layers - 1
+        for l in range(self.n_layers):
             Z = self.A[l + 1][:m]
             act = self.spec.output_activation if l == last else self.spec.activation
             if self.ablation.bias_as_column:
@@ -253,13 +264,16 @@ class MLP:
         u[rows, yb] = t[rows, yb]
         return float(-u.sum() / u.shape[1])
 
-    def output_delta(self, y: Any, m: int, with_loss: bool = False) -> float:
+    def output_delta(self, y: Any, m: int, with_loss: bool = False, batch: int = 0) -> float:
         """dL/dz of the mean batch loss at the output layer, into ``delta[-1]``; with
-        ``with_loss`` also returns the batch's data loss, sharing the row sums (else NaN)."""
+        ``with_loss`` also returns the batch's data loss, sharing the row sums (else NaN).
+        ``batch``: the rows of the whole batch when these ``m`` are one block of it (the mean
+        is over the batch; a data-parallel replica's share of the loss), else ``m``."""
+        batch = batch or m
         total = self._sum_over_rows(
-            m, lambda lo, hi: self._output_delta_rows(y, lo, hi, m, with_loss)
+            m, lambda lo, hi: self._output_delta_rows(y, lo, hi, batch, with_loss)
         )
-        return total / m if with_loss else float("nan")
+        return total / batch if with_loss else float("nan")
 
     def _output_delta_rows(self, y: Any, lo: int, hi: int, m: int, with_loss: bool) -> float:
         """The output delta of rows lo:hi; returns their summed data loss (0 without)."""
@@ -287,21 +301,25 @@ class MLP:
         return loss
 
     def penalty(self) -> float:
-        total = 0.0
-        for l in range(self.spec.n_layers):
-            if self.spec.regularized(l):
-                W = self.W[l]
-                if self.spec.l2 > 0:
-                    total += self.spec.l2 * float(self.xp.vdot(W, W))
-                if self.spec.l1 > 0:
-                    total += self.spec.l1 * float(self.xp.abs(W).sum())
+        total, l1, l2 = 0.0, self.spec.l1, self.spec.l2
+        for l in self.regularized:
+            W = self.W[l]
+            if l2 > 0:
+                total += l2 * float(self.xp.vdot(W, W))
+            if l1 > 0:
+                total += l1 * float(self.xp.abs(W).sum())
         return total
 
     # ----------------------------------------------------------------- backward
     def backward(self, m: int) -> None:
         """Gradients of the mean batch loss into ``grads``; needs forward() and the output delta."""
-        xp, L = self.xp, self.spec.n_layers
-        for l in reversed(range(L)):
+        self.backprop(m)
+        self._regularize_gradient()
+
+    def backprop(self, m: int) -> None:
+        """Gradients of the data loss alone (no penalty) into ``grads``."""
+        xp = self.xp
+        for l in reversed(range(self.n_layers)):
             d = self.delta[l + 1][:m]
             if self.ablation.bias_as_column:
                 xp.matmul(self.A_ext[l].T, d, out=self.G_ext[l])
@@ -310,7 +328,6 @@ class MLP:
                 xp.matmul(self.ones[:m], d, out=self.gb[l])  # column sums; BLAS beats sum()
             if l > 0 or self.ablation.compute_input_delta:
                 self._propagate_delta(l, m)
-        self._regularize_gradient()
 
     def _propagate_delta(self, l: int, m: int) -> None:
         """delta[l] = (delta[l+1] @ W[l].T) * f'(A[l])."""
@@ -341,9 +358,7 @@ class MLP:
         l1, l2 = self.spec.l1, self.spec.l2
         if l1 == 0 and l2 == 0:
             return
-        for l in range(self.spec.n_layers):
-            if not self.spec.regularized(l):
-                continue
+        for l in self.regularized:
             W, g = self.W[l], self.gW[l]
             s = self.scratch[: W.size].reshape(W.shape)
             if l2 > 0:
@@ -394,27 +409,35 @@ class MLP:
         batch_accuracy: bool = False,
     ) -> tuple[float, float]:
         """One pass over the data in ``order``; returns (mean loss, batch accuracy or NaN)."""
-        xp, n, B = self.xp, len(order), self.train.batch_size
+        n, B = len(order), self.train.batch_size
         self.ensure_batch(min(B, n))
         loss_sum, correct = 0.0, 0
-        X = self.X
         for start in range(0, n, B):
             clock.start()
             idx = order[start : start + B]
-            m = len(idx)
-            self.split(m, lambda lo, hi, idx=idx: gather(xp, x, idx[lo:hi], X[lo:hi]), X.shape[1])
-            yb = y[idx]
-            clock.lap("shuffle")
-            out = self.forward(m)
-            loss_sum += (self.output_delta(yb, m, with_loss=True) + self.penalty()) * m
-            if batch_accuracy:
-                correct += int((out.argmax(axis=1) == yb).sum())
-            clock.lap("forward")
-            self.backward(m)
-            clock.lap("backward")
-            self.update(lr)
-            clock.lap("update")
+            loss, hits = self.step(x, y, idx, lr, clock, batch_accuracy)
+            loss_sum += loss * len(idx)
+            correct += hits
         return loss_sum / n, (correct / n if batch_accuracy else float("nan"))
+
+    def step(
+        self, x: Any, y: Any, idx: Any, lr: float, clock: PhaseClock, batch_accuracy: bool
+    ) -> tuple[float, int]:
+        """One batch, rows ``x[idx]``: (its mean loss with the penalty, correct predictions if
+        ``batch_accuracy`` else 0)."""
+        xp, X, m = self.xp, self.X, len(idx)
+        self.split(m, lambda lo, hi: gather(xp, x, idx[lo:hi], X[lo:hi]), X.shape[1])
+        yb = y[idx]
+        clock.lap("shuffle")
+        out = self.forward(m)
+        loss = self.output_delta(yb, m, with_loss=True) + self.penalty()
+        hits = int((out.argmax(axis=1) == yb).sum()) if batch_accuracy else 0
+        clock.lap("forward")
+        self.backward(m)
+        clock.lap("backward")
+        self.update(lr)
+        clock.lap("update")
+        return loss, hits
 
     def predict_scores(self, x: Any, y: Any, chunk: int = 0) -> tuple[float, float]:
         """(mean loss + penalty, accuracy) over a whole set, forwarded in chunks."""

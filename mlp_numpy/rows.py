@@ -32,7 +32,23 @@ class RowSplit:
         self._helpers = [_Helper() for _ in range(self.workers - 1)]
 
     def __call__(self, n: int, job: RowJob, width: int = 1) -> None:
-        ranges = min(self.workers, n, n * width // max(self.min_range, 1))
+        if self.workers == 1:  # the usual case on the hot path: no arithmetic, no hand-off
+            job(0, n)
+            return
+        self._run(n, min(self.workers, n, n * width // max(self.min_range, 1)), job)
+
+    def blocks(self, n: int) -> list[tuple[int, int]]:
+        """The ``min(workers, n)`` row blocks that :meth:`each` runs, in order."""
+        k = max(1, min(self.workers, n))
+        bounds = [n * i // k for i in range(k + 1)]
+        return list(zip(bounds[:-1], bounds[1:]))
+
+    def each(self, n: int, job: RowJob) -> None:
+        """``job`` on every block of :meth:`blocks`, each on its own thread, however small
+        (the data-parallel step: its jobs are whole forward and backward passes)."""
+        self._run(n, min(self.workers, n), job)
+
+    def _run(self, n: int, ranges: int, job: RowJob) -> None:
         if ranges < 2:
             job(0, n)
             return

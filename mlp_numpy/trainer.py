@@ -19,6 +19,7 @@ from bench.protocol import (
     epoch_order,
 )
 from mlp_numpy.model import MLP, Ablation, PhaseClock
+from mlp_numpy.parallel import DataParallelMLP
 
 OPTIONS: dict[str, Any] = {  # name -> kind (bench.protocol.check_value)
     "threads": int,
@@ -26,6 +27,7 @@ OPTIONS: dict[str, Any] = {  # name -> kind (bench.protocol.check_value)
     "bias_as_column": bool,
     "phases": bool,
     "split_rows": bool,
+    "data_parallel": bool,
     "plan": str,  # the thread plan the harness chose (recorded; its settings come with it)
 }
 
@@ -36,6 +38,8 @@ THREAD_PLANS: dict[str, dict[str, Any]] = {
     "spin-split": {"env": {}, "options": {"split_rows": True}},  # + element-wise row split
     "sleep": {"env": {"OPENBLAS_THREAD_TIMEOUT": "4"}, "options": {"split_rows": False}},
     "sleep-split": {"env": {"OPENBLAS_THREAD_TIMEOUT": "4"}, "options": {"split_rows": True}},
+    # the batch cut into one row block per thread, one BLAS thread each (mlp_numpy.parallel)
+    "data-parallel": {"env": {}, "options": {"split_rows": False, "data_parallel": True}},
 }
 
 
@@ -103,15 +107,13 @@ class NumpyTrainer:
             self._sync = cupy.cuda.Device().synchronize
         self.plan = str(options.get("plan", ""))
         self.phases = bool(options.get("phases", True))
-        self.model = MLP(
-            spec,
-            train,
-            dtype=dtype,
-            xp=self.xp,
-            ablation=Ablation.from_options(options),
-            # element-wise work on as many threads as the BLAS has (split_rows=false: one)
-            workers=int(options.get("threads", 1)) if options.get("split_rows", True) else 1,
-        )
+        threads = int(options.get("threads", 1))
+        ablation = Ablation.from_options(options)
+        if options.get("data_parallel", False) and self.xp is np:
+            self.model: MLP = DataParallelMLP(spec, train, dtype, ablation, workers=threads)
+        else:  # element-wise work on as many threads as the BLAS has (split_rows=false: one)
+            workers = threads if options.get("split_rows", True) else 1
+            self.model = MLP(spec, train, dtype, self.xp, ablation, workers=workers)
 
     def fit(self, data: TrainData, on_epoch_end: OnEpochEnd | None = None) -> None:
         xp, t = self.xp, self.train

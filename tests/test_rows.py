@@ -75,3 +75,21 @@ def test_helper_threads_end_with_the_split():
             break
         time.sleep(0.01)
     assert helpers() == before
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+@pytest.mark.parametrize("n", [1, 2, 5, 1001])
+def test_each_cuts_every_batch_into_the_blocks_it_names(workers, n):
+    """each() splits however small the job (the data-parallel step), into blocks() in order."""
+    split = RowSplit(workers)  # the default min_range would keep these whole under __call__
+    seen, lock = [], threading.Lock()
+
+    def job(lo: int, hi: int) -> None:
+        with lock:
+            seen.append((lo, hi))
+
+    split.each(n, job)
+    blocks = split.blocks(n)
+    assert sorted(seen) == blocks and len(blocks) == min(workers, n)
+    assert blocks[0][0] == 0 and blocks[-1][1] == n
+    assert all(a[1] == b[0] for a, b in zip(blocks, blocks[1:]))
