@@ -27,6 +27,7 @@ from bench.points import PointKey
 AUTO = "auto"
 TUNE_ENV = "MLPBENCH_TUNE"  # "0": no tuning; points without a forced plan run the defaults
 TUNE_STEPS = 100  # steps per trial epoch: one to warm up, one measured, per candidate
+TUNE_FLOPS = 2e10  # GEMM work per trial epoch, at most: 0.1-0.2 s on 2 cores
 CLOSE = 0.10  # plans this close to the fastest are measured a second time
 
 
@@ -88,12 +89,15 @@ def with_plan(point: Any, name: str, plans: dict[str, dict[str, Any]]) -> tuple[
 
 
 def trial(point: Any) -> Any:
-    """A short run of the point for tuning: enough samples for TUNE_STEPS steps, 2 epochs (the
-    first warms up; the second is the measured steady state)."""
+    """A short run of the point for tuning, 2 epochs (the first warms up; the second is the
+    measured steady state) of TUNE_STEPS steps, fewer where they would cost more than
+    TUNE_FLOPS (wide networks: there a step is long enough to time alone), at least one."""
     from bench.data import train_size
 
     b = point.key.batch_size
-    n = min(train_size(point.run.data), b * TUNE_STEPS)
+    per_step = point.run.model.flops_per_sample()[1] * b
+    steps = max(1, min(TUNE_STEPS, int(TUNE_FLOPS // per_step)))
+    n = min(train_size(point.run.data), b * steps)
     data = replace(point.run.data, subset=n)
     return replace(
         point, run=replace(point.run, data=data, train=replace(point.run.train, epochs=2))
@@ -117,11 +121,14 @@ def tune(
         # A cached choice stands while the backend offers the same plans (a new one is measured)
         if not plans or (key in table and table[key].get("candidates") == candidates and not force):
             continue
-        if point.key.threads == 1:  # no idle BLAS threads and no split: the plans are equal
-            table[key] = {"choice": next(iter(plans)), "seconds": {}, "candidates": candidates}
-            continue
+        names = list(plans)
+        if point.key.threads == 1:  # no idle BLAS threads, no split: only "one_thread" plans differ
+            names = [n for n in plans if plans[n].get("one_thread")]
+            if len(names) < 2:
+                table[key] = {"choice": next(iter(plans)), "seconds": {}, "candidates": candidates}
+                continue
         seconds: dict[str, float] = {}
-        for name in plans:
+        for name in names:
             seconds[name] = run(*with_plan(trial(point), name, plans))
         # One trial each can rank two close plans by noise: those within CLOSE of the
         # fastest run once more, and each keeps its best time.

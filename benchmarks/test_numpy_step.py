@@ -90,7 +90,9 @@ def test_gemm_only_step(benchmark, gflops, batch, dtype):
 @pytest.mark.parametrize("batch", BATCHES)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize(
-    "plan", ["split-off", "split-on", "data-parallel"], ids=lambda p: f"plan-{p}"
+    "plan",
+    ["split-off", "split-on", "data-parallel", "split-off-tgrad", "data-parallel-tgrad"],
+    ids=lambda p: f"plan-{p}",
 )
 def test_training_step(benchmark, gflops, batch, dtype, plan):
     """Gather, forward, loss, backward and the RMSprop update of one batch, as each thread plan
@@ -102,13 +104,14 @@ def test_training_step(benchmark, gflops, batch, dtype, plan):
     from mlp_numpy.parallel import DataParallelMLP
 
     threads = max(1, int(blas_info()["blas_threads"] or 1))
-    if plan == "data-parallel":
-        m = DataParallelMLP(SPEC, TrainSpec(batch_size=batch), dtype, workers=threads)
+    tg = plan.endswith("-tgrad")  # the weight gradients computed as (D^T A)^T
+    train = TrainSpec(batch_size=batch)
+    if plan.startswith("data-parallel"):
+        m = DataParallelMLP(SPEC, train, dtype, workers=threads, transposed_gradient=tg)
         limit = threadpool_limits(limits=1, user_api="blas")  # as its train_epoch does
     else:
-        m = MLP(
-            SPEC, TrainSpec(batch_size=batch), dtype, workers=threads if plan == "split-on" else 1
-        )
+        workers = threads if plan == "split-on" else 1
+        m = MLP(SPEC, train, dtype, workers=workers, transposed_gradient=tg)
         limit = threadpool_limits(limits=threads, user_api="blas")
     m.ensure_batch(batch)
     rng = np.random.default_rng(1)

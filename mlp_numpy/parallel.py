@@ -36,11 +36,15 @@ class DataParallelMLP(MLP):
         ablation: Ablation | None = None,
         initial_weights: list[tuple[np.ndarray, np.ndarray]] | None = None,
         workers: int = 2,
+        transposed_gradient: bool = False,
     ) -> None:
-        super().__init__(spec, train, dtype, np, ablation, initial_weights, workers=1)
+        tg = transposed_gradient
+        super().__init__(
+            spec, train, dtype, np, ablation, initial_weights, workers=1, transposed_gradient=tg
+        )
         self.blocks = RowSplit(workers)
         self.replicas: list[MLP] = [self] + [
-            MLP(spec, train, dtype, np, self.ablation, workers=1, params=self.params)
+            MLP(spec, train, dtype, np, self.ablation, params=self.params, transposed_gradient=tg)
             for _ in range(workers - 1)
         ]
         self._used = 1  # replicas that took part in the last step

@@ -28,18 +28,31 @@ OPTIONS: dict[str, Any] = {  # name -> kind (bench.protocol.check_value)
     "phases": bool,
     "split_rows": bool,
     "data_parallel": bool,
+    "transposed_gradient": bool,
     "plan": str,  # the thread plan the harness chose (recorded; its settings come with it)
 }
 
-# Ways to use the machine's threads (bench.plans: `mlpbench tune` measures which is fastest
-# here). Variables are read by OpenBLAS when NumPy loads: the sweep sets them per point.
+# Ways to use the machine's threads and its BLAS (bench.plans: `mlpbench tune` measures which is
+# fastest here). Variables are read by OpenBLAS when NumPy loads: the sweep sets them per point.
+# "-tgrad": each weight gradient computed as (D^T A)^T, which some BLAS kernels run faster (on
+# the AVX-512 Xeon: 7-15% of a float64 epoch, -2..+6% in float32). "one_thread": a plan that
+# differs from the others on one thread too, so tune measures it there as well.
 THREAD_PLANS: dict[str, dict[str, Any]] = {
-    "spin": {"env": {}, "options": {"split_rows": False}},  # OpenBLAS as shipped
+    "spin": {"env": {}, "options": {"split_rows": False}, "one_thread": True},  # as shipped
+    "spin-tgrad": {
+        "env": {},
+        "options": {"split_rows": False, "transposed_gradient": True},
+        "one_thread": True,
+    },
     "spin-split": {"env": {}, "options": {"split_rows": True}},  # + element-wise row split
     "sleep": {"env": {"OPENBLAS_THREAD_TIMEOUT": "4"}, "options": {"split_rows": False}},
     "sleep-split": {"env": {"OPENBLAS_THREAD_TIMEOUT": "4"}, "options": {"split_rows": True}},
     # the batch cut into one row block per thread, one BLAS thread each (mlp_numpy.parallel)
     "data-parallel": {"env": {}, "options": {"split_rows": False, "data_parallel": True}},
+    "data-parallel-tgrad": {
+        "env": {},
+        "options": {"split_rows": False, "data_parallel": True, "transposed_gradient": True},
+    },
 }
 
 
@@ -109,11 +122,16 @@ class NumpyTrainer:
         self.phases = bool(options.get("phases", True))
         threads = int(options.get("threads", 1))
         ablation = Ablation.from_options(options)
+        tg = bool(options.get("transposed_gradient", False))
         if options.get("data_parallel", False) and self.xp is np:
-            self.model: MLP = DataParallelMLP(spec, train, dtype, ablation, workers=threads)
+            self.model: MLP = DataParallelMLP(
+                spec, train, dtype, ablation, workers=threads, transposed_gradient=tg
+            )
         else:  # element-wise work on as many threads as the BLAS has (split_rows=false: one)
             workers = threads if options.get("split_rows", True) else 1
-            self.model = MLP(spec, train, dtype, self.xp, ablation, workers=workers)
+            self.model = MLP(
+                spec, train, dtype, self.xp, ablation, workers=workers, transposed_gradient=tg
+            )
 
     def fit(self, data: TrainData, on_epoch_end: OnEpochEnd | None = None) -> None:
         xp, t = self.xp, self.train
