@@ -77,6 +77,13 @@ def slot(key: PointKey) -> str:
     return f"{key.backend}|{key.layers}|{key.dtype}|{key.device}|{key.threads}|{key.batch_size}"
 
 
+def is_current(table: dict[str, Any], point: Any, plans: dict[str, dict[str, Any]]) -> bool:
+    """Whether ``table`` holds a choice for the point made among the plans offered now (a plan
+    added since, or one gone, means measuring again)."""
+    entry = table.get(slot(point.key))
+    return bool(entry) and entry.get("candidates") == sorted(plans)
+
+
 def needs_plan(point: Any, plans: dict[str, dict[str, Any]]) -> bool:
     return bool(plans) and point.run.options.get("plan", AUTO) == AUTO
 
@@ -118,8 +125,7 @@ def tune(
         plans = plans_of.get(point.key.backend, {})
         key = slot(point.key)
         candidates = sorted(plans)
-        # A cached choice stands while the backend offers the same plans (a new one is measured)
-        if not plans or (key in table and table[key].get("candidates") == candidates and not force):
+        if not plans or (is_current(table, point, plans) and not force):
             continue
         names = list(plans)
         if point.key.threads == 1:  # no idle BLAS threads, no split: only "one_thread" plans differ

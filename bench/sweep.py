@@ -246,7 +246,7 @@ def choose_plans(
         return {}  # MLPBENCH_TUNE=0: the backends' own defaults, nothing measured
     once = list({plans.slot(p.key): p for p in needed}.values())
     table = plans.read_cache(env)
-    missing = [p for p in once if plans.slot(p.key) not in table]
+    missing = [p for p in once if not plans.is_current(table, p, plans_of[p.key.backend])]
     if missing and mode != "none":
         print(f"tuning thread plans for {len(missing)} point(s)...", file=sys.stderr, flush=True)
 

