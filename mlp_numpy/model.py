@@ -102,8 +102,8 @@ class MLP:
         # A GPU array module runs element-wise work in parallel already.
         self.split = RowSplit(workers if xp is np else 1)
         sizes = spec.layers
-        # Asked once here rather than per layer per step (the step's Python work counts at
-        # small batches: about 70 us of a 480 us step at batch 100).
+        # Asked once here rather than per layer per step: the step's fixed Python work counts
+        # at small batches (`make benchmarks`' test_step_python_overhead).
         self.n_layers = spec.n_layers
         self.regularized = [l for l in range(self.n_layers) if spec.regularized(l)]
         shapes = [(n_in + 1, n_out) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
@@ -327,14 +327,14 @@ class MLP:
             d = self.delta[l + 1][:m]
             if self.ablation.bias_as_column:
                 xp.matmul(self.A_ext[l].T, d, out=self.G_ext[l])
+            elif self.transposed_gradient:
+                # (D^T A)^T: the same product, which some BLAS kernels run faster (see
+                # `make benchmarks`, weight_gradient_transposed); the transpose costs one copy.
+                xp.matmul(d.T, self.A[l][:m], out=self.gT[l])
+                xp.copyto(self.gW[l], self.gT[l].T)
             else:
-                if self.transposed_gradient:
-                    # (D^T A)^T: the same product, which some BLAS kernels run faster (OpenBLAS
-                    # on a Xeon with AVX-512: 40% in float64); the transpose costs one copy.
-                    xp.matmul(d.T, self.A[l][:m], out=self.gT[l])
-                    xp.copyto(self.gW[l], self.gT[l].T)
-                else:
-                    xp.matmul(self.A[l][:m].T, d, out=self.gW[l])
+                xp.matmul(self.A[l][:m].T, d, out=self.gW[l])
+            if not self.ablation.bias_as_column:
                 xp.matmul(self.ones[:m], d, out=self.gb[l])  # column sums; BLAS beats sum()
             if l > 0 or self.ablation.compute_input_delta:
                 self._propagate_delta(l, m)

@@ -47,7 +47,7 @@ class DataParallelMLP(MLP):
             MLP(spec, train, dtype, np, self.ablation, params=self.params, transposed_gradient=tg)
             for _ in range(workers - 1)
         ]
-        self._used = 1  # replicas that took part in the last step
+        self._layouts: dict[int, tuple[list[tuple[int, int]], dict[int, int]]] = {}
 
     def train_epoch(self, *args: Any, **kwargs: Any) -> tuple[float, float]:
         # One BLAS thread per replica: the blocks are the parallelism.
@@ -58,8 +58,10 @@ class DataParallelMLP(MLP):
         self, x: Any, y: Any, idx: Any, lr: float, clock: PhaseClock, batch_accuracy: bool
     ) -> tuple[float, int]:
         m = len(idx)
-        blocks = self.blocks.blocks(m)
-        which = {lo: k for k, (lo, _) in enumerate(blocks)}
+        if m not in self._layouts:  # the blocks of a batch size, and each block's replica
+            blocks = self.blocks.blocks(m)
+            self._layouts[m] = blocks, {lo: k for k, (lo, _) in enumerate(blocks)}
+        blocks, which = self._layouts[m]
         losses, hits = [0.0] * len(blocks), [0] * len(blocks)
 
         def block(lo: int, hi: int) -> None:
@@ -82,15 +84,14 @@ class DataParallelMLP(MLP):
         self.blocks.each(m, block)
         clock.lap("backward")  # block 0's backward and the wait for the others
         loss = sum(losses) + self.penalty()  # the weights this batch was computed with
-        self._used = len(blocks)
-        self.update(lr)
+        self._sum_and_update(lr, self.replicas[1 : len(blocks)])
         clock.lap("update")
         return loss, sum(hits)
 
-    def update(self, lr: float) -> None:
-        """Sum the replicas' gradients into this model's (in block order), add the penalty's
-        gradient, then one optimizer step; both passes split over the blocks' threads."""
-        others = [r.grads for r in self.replicas[1 : self._used]]
+    def _sum_and_update(self, lr: float, replicas: list[MLP]) -> None:
+        """Sum the other replicas' gradients into this model's (in block order), add the
+        penalty's gradient, then one optimizer step; both passes split over the threads."""
+        others = [r.grads for r in replicas]
 
         def add(lo: int, hi: int) -> None:
             g = self.grads[lo:hi]

@@ -34,8 +34,8 @@ OPTIONS: dict[str, Any] = {  # name -> kind (bench.protocol.check_value)
 
 # Ways to use the machine's threads and its BLAS (bench.plans: `mlpbench tune` measures which is
 # fastest here). Variables are read by OpenBLAS when NumPy loads: the sweep sets them per point.
-# "-tgrad": each weight gradient computed as (D^T A)^T, which some BLAS kernels run faster (on
-# the AVX-512 Xeon: 7-15% of a float64 epoch, -2..+6% in float32). "one_thread": a plan that
+# "-tgrad": each weight gradient computed as (D^T A)^T, which some BLAS kernels run faster
+# (`make benchmarks`: test_first_layer_gemm, test_training_step). "one_thread": a plan that
 # differs from the others on one thread too, so tune measures it there as well.
 THREAD_PLANS: dict[str, dict[str, Any]] = {
     "spin": {"env": {}, "options": {"split_rows": False}, "one_thread": True},  # as shipped

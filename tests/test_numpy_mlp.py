@@ -250,9 +250,10 @@ def test_model_runs_through_the_array_module_only(synthetic, small_spec):
 
 
 def test_a_training_step_stays_lean_in_python_calls():
-    """At batch 100 the step's Python work is a sizeable share of it (about 65 us of 480 us on
-    a 2-core Xeon), so the hot path is guarded by its count of Python and builtin calls, which
-    does not depend on the machine: 95 Python calls before the constants were hoisted, 70 now."""
+    """At batch 100 the step's fixed Python work is a sizeable share of it (`make benchmarks`'
+    test_step_python_overhead), so the hot path is guarded by its count of Python and builtin
+    calls, which does not depend on the machine: 95 Python calls before the constants were
+    hoisted, 70 now."""
     import sys
     from collections import Counter
 
