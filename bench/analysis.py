@@ -152,7 +152,7 @@ class Analysis:
         s = self.default_variant(self.main)
         if s.empty or not {"float32", "float64"} <= set(s["dtype"]):
             return pd.DataFrame(columns=["backend", "batch_size", "device", "threads", "gain"])
-        keys = ["backend", "batch_size", "device", "threads"]
+        keys = ["backend", "batch_size", "device", "threads", "host"]  # never across hosts
         wide = s.pivot_table(index=keys, columns="dtype", values="median_s").dropna()
         return (wide["float64"] / wide["float32"]).rename("gain").reset_index()
 
@@ -188,12 +188,12 @@ class Analysis:
         if s.empty or s["variant"].nunique() < 2:
             return pd.DataFrame()
         s = s[s["threads"] == s["threads"].max()]
-        keys = ["backend", "batch_size", "device", "threads"]
+        keys = ["backend", "batch_size", "device", "threads", "host"]  # never across hosts
         base_rows = s[(s["variant"] == self.baseline) & (s["dtype"] == "float32")]
         base = base_rows.set_index(keys)["median_s"]
         rows = []
         for r in s.itertuples():
-            key = (r.backend, r.batch_size, r.device, r.threads)
+            key = (r.backend, r.batch_size, r.device, r.threads, r.host)
             if key not in base.index or (r.variant == self.baseline and r.dtype == "float32"):
                 continue
             label = r.variant if r.dtype == "float32" else f"{r.variant} + float64"
@@ -250,15 +250,15 @@ class Analysis:
         if s.empty:
             return pd.DataFrame(columns=cols)
         s = s[s["threads"] == s["threads"].max()]
-        ref = s[s["backend"] == self.reference].set_index(["layers", "batch_size", "dtype"])
+        ref = s[s["backend"] == self.reference].set_index(["layers", "batch_size", "dtype", "host"])
         rows = []
         for k in s[s["backend"] == "keras"].itertuples():
             widths = PointKey(k.backend, 1, k.dtype, k.device, 1, layers=k.layers).widths
             if not widths or len(set(widths)) != 1:
                 continue
             for ref_dtype in (k.dtype, "float32"):
-                if (k.layers, k.batch_size, ref_dtype) in ref.index:
-                    r = ref.loc[(k.layers, k.batch_size, ref_dtype)]
+                if (k.layers, k.batch_size, ref_dtype, k.host) in ref.index:  # same host
+                    r = ref.loc[(k.layers, k.batch_size, ref_dtype, k.host)]
                     rows.append(
                         (k.dtype, k.keras_backend, len(widths), widths[0], k.batch_size,
                          ref_dtype, r["median_s"], k.median_s, r["median_s"] / k.median_s,

@@ -180,8 +180,11 @@ def host_ratios(summary: Any) -> Any:
 
 
 def speed_ratios(summary: Any, numerator: str, denominator: str) -> Any:
-    """Per (batch, dtype, device, threads, variant): median time of ``numerator`` over that of
-    ``denominator``, i.e. how many times faster ``denominator`` is (> 1: it wins).
+    """Per (batch, dtype, device, threads, variant, host): median time of ``numerator`` over
+    that of ``denominator``, i.e. how many times faster ``denominator`` is (> 1: it wins).
+
+    Rows pair within one host (a cluster sweep's summary has a row per point and host); a point
+    whose two backends ran on different hosts only gets no ratio here (see ``host_ratios``).
 
     A variant measured for ``numerator`` only (e.g. a Keras setting) is compared with
     ``denominator``'s first variant at the same point, so every numerator row gets a ratio.
@@ -189,6 +192,8 @@ def speed_ratios(summary: Any, numerator: str, denominator: str) -> Any:
     import pandas as pd
 
     keys = [k for k in POINT if k not in ("backend", "variant", "keras_backend")]
+    if "host" in summary:  # within one host only: a ratio across machines measures the machines
+        keys.append("host")
     a = summary[summary["backend"] == numerator]
     b = summary[summary["backend"] == denominator]
     cols = [*keys, "variant", "ratio", "ratio_low", "ratio_high"]

@@ -22,6 +22,18 @@ def _fmt(v: Any, spec: str) -> str:
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
 
 
+def host_names(a: Analysis) -> dict[str, str]:
+    """Host id -> a readable name: the hostname, or the id where hostnames do not tell the
+    hosts apart (several workers on one machine, each with its own MLPBENCH_HOST_ID)."""
+    runs = a.results.runs
+    if "host" not in runs or "hostname" not in runs:
+        return {}
+    pairs = dict(zip(runs["host"], runs["hostname"]))
+    if len(set(pairs.values())) < len(pairs):
+        return {h: (f"{h} ({n})" if n and n != h else h) for h, n in pairs.items()}
+    return {h: n or h for h, n in pairs.items()}
+
+
 def summary_lines(a: Analysis) -> list[str]:
     """The summary of a results folder: counts, per-point medians, ratios, what did not run."""
     runs, env = a.results.runs, a.results.env
@@ -43,6 +55,9 @@ def summary_lines(a: Analysis) -> list[str]:
             "steady-state seconds per epoch (median over repeats, min-max; 95% CI when n >= 5)",
         ]
         labels = [b if e == "-" else f"{b}/{e}" for b, e in zip(s["backend"], s["keras_backend"])]
+        names = host_names(a)
+        if s["host"].nunique() > 1:  # a cluster sweep: a row per point and host
+            labels = [f"{label}@{names.get(h, h)}" for label, h in zip(labels, s["host"])]
         bw = width(labels, 10)
         nets = s["layers"].nunique() > 1
         nw = width(s["layers"], 8) if nets else 0
@@ -72,6 +87,8 @@ def summary_lines(a: Analysis) -> list[str]:
             ]
             for r in ratios.itertuples():
                 variant = "" if r.variant == a.baseline else f" [{r.variant}]"
+                if s["host"].nunique() > 1:
+                    variant += f" @{names.get(r.host, r.host)}"
                 unsettled = r.ratio_low <= 1 <= r.ratio_high and r.ratio != 1
                 lines.append(
                     f"  batch {r.batch_size:>6} {r.dtype:<8} {r.device} threads {r.threads:<3}"
@@ -84,7 +101,7 @@ def summary_lines(a: Analysis) -> list[str]:
                 )
     hosts = host_ratios(a.summary)
     if not hosts.empty:
-        names = dict(zip(a.results.runs["host"], a.results.runs["hostname"]))
+        names = host_names(a)
         lines += ["", "host vs host (median time over the first host's; > 1: slower)"]
         for r in hosts.itertuples():
             lines.append(

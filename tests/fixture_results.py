@@ -32,8 +32,10 @@ def make_results(
     seed: int = 0,
     backends=("numpy", "keras"),
     variants=("baseline",),
+    host_of=None,
 ) -> Path:
-    """Write runs.csv, epochs.csv, environment.json, config.toml. ``slow`` = {key: factor}."""
+    """Write runs.csv, epochs.csv, environment.json, config.toml. ``slow`` = {key: factor}.
+    ``host_of(backend, repeat)`` -> (host id, time factor): a cluster sweep's rows."""
     rng = np.random.default_rng(seed)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "config.toml").write_text(
@@ -73,6 +75,8 @@ def make_results(
                             full = (*key, "784-70-30-10", engine)
                             t = base_time(backend, batch, dtype, threads, variant)
                             t *= (slow or {}).get(key, 1.0) * rng.uniform(0.97, 1.03)
+                            host, factor = host_of(backend, r) if host_of else ("", 1.0)
+                            t *= factor
                             run_id = f"r{i:04d}"
                             point = dict(zip(KEY_COLUMNS, (*full, r)))
                             i += 1
@@ -101,6 +105,8 @@ def make_results(
                                     "test_loss": 1.0,
                                     "test_accuracy": 0.8,
                                     "blas_threads": threads,
+                                    "host": host,
+                                    "hostname": "vm" if host else "",
                                     "backend_info": f"keras_backend={engine}"
                                     if backend == "keras"
                                     else "",

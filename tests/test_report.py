@@ -11,6 +11,7 @@ from bench.cli import main
 from bench.compare import compare
 from bench.plots import plot_all
 from bench.report import write_report
+from bench.stats import host_ratios
 from tests.fixture_results import make_results
 
 EXPECTED = {
@@ -119,3 +120,26 @@ def test_findings_split_keras_time_into_engine_and_keras(tmp_path):
     assert "NumPy | engine | Keras at batch 500" in text
     assert "the engine alone (tf, one call per step)" in text
     assert "Keras's own overhead is" in text and "(20% of its time)" in text
+
+
+def test_a_cluster_result_compares_backends_within_each_host(tmp_path, capsys):
+    """The last CI failure (test_cluster, by chance of scheduling): a point measured on two hosts (a row per host in the summary)
+    made ``summary`` fail ("truth value of a Series is ambiguous") and pooled hosts' times."""
+
+    def host_of(backend: str, repeat: int) -> tuple[str, float]:
+        # numpy always on host-a; keras on host-a for repeats 0-2, on host-b (2x slower) after
+        return ("host-b", 2.0) if backend == "keras" and repeat >= 3 else ("host-a", 1.0)
+
+    out = make_results(tmp_path / "cl", host_of=host_of)
+    a = Analysis.of(out)
+    assert set(a.summary["host"]) == {"host-a", "host-b"}
+    # keras/numpy is 2.5x on host-a (fixture); host-b's keras rows have no numpy beside them
+    assert set(a.ratios["host"]) == {"host-a"}
+    assert a.ratios["ratio"].between(2.3, 2.7).all()
+    hosts = host_ratios(a.summary)
+    assert set(hosts["backend"]) == {"keras"} and hosts["ratio"].between(1.8, 2.2).all()
+    assert main(["summary", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "keras/tensorflow@host-b (vm)" in text and "@host-a (vm):  2." in text
+    assert "host vs host" in text and "host-b (vm) / host-a (vm) = 2." in text
+    assert main(["report", str(out)]) == 0
