@@ -123,8 +123,9 @@ def test_findings_split_keras_time_into_engine_and_keras(tmp_path):
 
 
 def test_a_cluster_result_compares_backends_within_each_host(tmp_path, capsys):
-    """The last CI failure (test_cluster, by chance of scheduling): a point measured on two hosts (a row per host in the summary)
-    made ``summary`` fail ("truth value of a Series is ambiguous") and pooled hosts' times."""
+    """The last CI failure (test_cluster, by chance of scheduling): a point measured on two
+    hosts (a row per host in the summary) made ``summary`` fail ("truth value of a Series is
+    ambiguous"), and the other tables pooled the hosts' times."""
 
     def host_of(backend: str, repeat: int) -> tuple[str, float]:
         # numpy always on host-a; keras on host-a for repeats 0-2, on host-b (2x slower) after
