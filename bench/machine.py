@@ -135,6 +135,56 @@ def environment_variables() -> Check:
     )
 
 
+KERNEL_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")  # override OpenBLAS's own CPU choice
+_KERNEL_PROBE = (
+    "import numpy, threadpoolctl; "
+    "print(next((i.get('architecture') or '?' for i in threadpoolctl.threadpool_info() "
+    "if i.get('internal_api') == 'openblas'), ''))"
+)
+
+
+def blas_architecture(env: dict[str, str]) -> str:
+    """The kernels OpenBLAS (as loaded by NumPy) picks under ``env``, from a fresh process:
+    '' where NumPy's BLAS is not OpenBLAS or the probe fails."""
+    import subprocess
+    import sys
+
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", _KERNEL_PROBE],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def blas_kernels(probe: Any = blas_architecture) -> Check:
+    """Whether a variable overrides the kernels OpenBLAS would pick for this CPU. Seen on an
+    AMD EPYC (Zen 5) VM: OPENBLAS_CORETYPE=Haswell set by the image halved the float32 GEMM
+    peak against the SkylakeX kernels OpenBLAS picks there by itself."""
+    forced = {k: os.environ[k] for k in KERNEL_VARS if k in os.environ}
+    if not forced:
+        return Check("BLAS kernels", True, "OpenBLAS's own choice for this CPU (no override)")
+    now = probe(dict(os.environ))
+    own = probe({k: v for k, v in os.environ.items() if k not in KERNEL_VARS})
+    what = ", ".join(f"{k}={v}" for k, v in forced.items())
+    if not now or not own:
+        return Check("BLAS kernels", True, f"{what} set; NumPy's BLAS is not OpenBLAS here")
+    return Check(
+        "BLAS kernels",
+        now == own,
+        f"{what}: kernels {now}"
+        + (
+            f", where OpenBLAS picks {own} for this CPU by itself"
+            if now != own
+            else " (its own choice too)"
+        ),
+        f"unset {', '.join(forced)} to measure the CPU as it is, or compare only with results "
+        f"taken with the same setting (environment.json: blas_architecture)",
+    )
+
+
 def memory() -> Check:
     gib = psutil.virtual_memory().available / 2**30
     return Check(
@@ -227,6 +277,7 @@ def doctor(sample_s: float | None = None) -> list[Check]:
         smt(),
         isolated(),
         environment_variables(),
+        blas_kernels(),
         memory(),
         other_sweeps(),
         *sampled(sample_s),

@@ -28,6 +28,7 @@ CHECKS = (
     "SMT",
     "isolated CPUs",
     "BLAS/OpenMP variables",
+    "BLAS kernels",
     "free memory",
     "other sweeps",
     "steal time",
@@ -46,6 +47,36 @@ def test_doctor_prints_one_line_per_check(capsys, monkeypatch):
     assert blas.startswith("WARN") and "OMP_NUM_THREADS=5" in blas and "-> unset them" in blas
     assert any("warning(s)" in line or "all checks OK" in line for line in lines)
     assert main(["doctor", "--sample", "-1"]) == 2
+
+
+def test_doctor_names_kernels_forced_against_the_cpu(monkeypatch):
+    """This session's AMD EPYC image set OPENBLAS_CORETYPE=Haswell, which halved the GEMM peak
+    against the SkylakeX kernels OpenBLAS picks there by itself: the doctor says which."""
+    from bench import machine
+
+    def probe(env: dict[str, str]) -> str:
+        return env.get("OPENBLAS_CORETYPE", "SkylakeX")
+
+    monkeypatch.delenv("OPENBLAS_L2_SIZE", raising=False)
+    monkeypatch.delenv("OPENBLAS_CORETYPE", raising=False)
+    assert machine.blas_kernels(probe).ok
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    check = machine.blas_kernels(probe)
+    assert not check.ok and "kernels Haswell" in check.detail and "picks SkylakeX" in check.detail
+    assert "unset OPENBLAS_CORETYPE" in check.line()
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "SkylakeX")
+    assert machine.blas_kernels(probe).ok  # forced to what it would pick anyway
+
+
+def test_the_kernel_probe_reads_openblas_in_a_fresh_process():
+    import platform
+
+    from bench import machine
+
+    forced = "Sandybridge" if platform.machine() == "x86_64" else "ARMV8"
+    env = {k: v for k, v in os.environ.items() if k not in machine.KERNEL_VARS}
+    assert machine.blas_architecture({**env, "OPENBLAS_CORETYPE": forced}) == forced
+    assert machine.blas_architecture(env) not in ("", "?")
 
 
 def sweep_file(tmp_path: Path, repeats: int, threads: str = '"all"') -> Path:
