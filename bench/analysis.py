@@ -121,9 +121,22 @@ class Analysis:
     def main(self) -> pd.DataFrame:
         """The summary of the sweep's first network, each Keras engine as a series of its own
         when there are several (``keras/jax``): what the standard tables and plots compare."""
-        s = self.summary[self.summary["layers"] == self.network].copy()
+        return self._engines_apart(self.summary[self.summary["layers"] == self.network])
+
+    @cached_property
+    def main_runs(self) -> pd.DataFrame:
+        """The runs behind :attr:`main`, named as there (``keras/jax``)."""
+        runs = self.results.runs
+        return self._engines_apart(runs[runs["layers"] == self.network], self.summary)
+
+    @staticmethod
+    def _engines_apart(frame: pd.DataFrame, like: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Keras's rows named by engine (``keras/jax``) where ``like`` (default: ``frame``)
+        holds several engines."""
+        s = frame.copy()
         keras = s["backend"] == "keras"
-        if s.loc[keras, "keras_backend"].nunique() > 1:
+        ref = like if like is not None else s
+        if ref.loc[ref["backend"] == "keras", "keras_backend"].nunique() > 1:
             s.loc[keras, "backend"] = "keras/" + s.loc[keras, "keras_backend"]
         return s
 
@@ -132,9 +145,9 @@ class Analysis:
         """Every other backend's median time over the reference's, per point (all variants);
         column ``backend`` names the other backend. > 1: the reference is faster."""
         frames = [
-            speed_ratios(self.main, numerator=other, denominator=self.reference).assign(
-                backend=other
-            )
+            speed_ratios(
+                self.main, numerator=other, denominator=self.reference, runs=self.main_runs
+            ).assign(backend=other)
             for other in dict.fromkeys(self.main["backend"])
             if other != self.reference
         ]

@@ -179,9 +179,17 @@ def host_ratios(summary: Any) -> Any:
     return pd.DataFrame(rows, columns=cols)
 
 
-def speed_ratios(summary: Any, numerator: str, denominator: str) -> Any:
-    """Per (batch, dtype, device, threads, variant, host): median time of ``numerator`` over
-    that of ``denominator``, i.e. how many times faster ``denominator`` is (> 1: it wins).
+def speed_ratios(summary: Any, numerator: str, denominator: str, runs: Any = None) -> Any:
+    """Per (batch, dtype, device, threads, variant, host): time of ``numerator`` over that of
+    ``denominator``, i.e. how many times faster ``denominator`` is (> 1: it wins).
+
+    With ``runs`` (the same backend names as ``summary``) and two repeats or more: the median,
+    lowest and highest of the per-repeat ratios (one repeat's pair of runs each). A sweep
+    interleaves the backends within each repeat, so a pair ran minutes apart at most and the
+    machine's drift cancels in its ratio; the range of unpaired times (fastest over slowest)
+    counts that drift twice and, on a noisy VM, spans 1 where every pair agrees. Without runs,
+    or with fewer than two pairs, the ratio is that of the medians and the range the unpaired
+    bound (min over max, max over min), as wide as it can be.
 
     Rows pair within one host (a cluster sweep's summary has a row per point and host); a point
     whose two backends ran on different hosts only gets no ratio here (see ``host_ratios``).
@@ -196,9 +204,10 @@ def speed_ratios(summary: Any, numerator: str, denominator: str) -> Any:
         keys.append("host")
     a = summary[summary["backend"] == numerator]
     b = summary[summary["backend"] == denominator]
-    cols = [*keys, "variant", "ratio", "ratio_low", "ratio_high"]
+    cols = [*keys, "variant", "ratio", "ratio_low", "ratio_high", "pairs"]
     if a.empty or b.empty:
         return pd.DataFrame(columns=cols)
+    times = _times_by_repeat(runs, keys)
     b_variants = list(dict.fromkeys(b["variant"]))
     b = b.set_index([*keys, "variant"])
     rows = []
@@ -208,13 +217,30 @@ def speed_ratios(summary: Any, numerator: str, denominator: str) -> Any:
         if (*point, variant) not in b.index:
             continue
         d = b.loc[(*point, variant)]
-        rows.append(
-            (
-                *point,
-                r.variant,
+        mine = times.get((numerator, r.keras_backend, r.variant, *point), {})
+        theirs = times.get((denominator, d["keras_backend"], variant, *point), {})
+        paired = [mine[k] / theirs[k] for k in sorted(set(mine) & set(theirs))]
+        if len(paired) >= 2:
+            ratio, low, high = float(np.median(paired)), min(paired), max(paired)
+        else:
+            ratio, low, high = (
                 r.median_s / d["median_s"],
                 r.min_s / d["max_s"],
                 r.max_s / d["min_s"],
             )
-        )
+        rows.append((*point, r.variant, ratio, low, high, len(paired)))
     return pd.DataFrame(rows, columns=cols)
+
+
+def _times_by_repeat(runs: Any, keys: list[str]) -> dict[tuple, dict[Any, float]]:
+    """(backend, keras_backend, variant, *keys) -> {repeat: steady epoch seconds}, ok runs."""
+    if runs is None or runs.empty or "repeat" not in runs:
+        return {}
+    ok = runs[runs["status"] == "ok"]
+    if "host" not in ok:
+        ok = ok.assign(host="")
+    out: dict[tuple, dict[Any, float]] = {}
+    cols = ["backend", "keras_backend", "variant", *keys]
+    for key, g in ok.groupby(cols, dropna=False, sort=False):
+        out[tuple(key)] = dict(zip(g["repeat"], g["steady_epoch_s"].astype(float)))
+    return out

@@ -82,8 +82,9 @@ def summary_lines(a: Analysis) -> list[str]:
         for other, ratios in a.ratios.groupby("backend", sort=False):
             lines += [
                 "",
-                f"{a.reference}/{other} speed ratio ({other}'s median time / {a.reference}'s; "
-                f"> 1: {a.reference} faster; range from min/max; network {a.network})",
+                f"{a.reference}/{other} speed ratio ({other}'s time / {a.reference}'s, "
+                f"> 1: {a.reference} faster; median and range over repeats, each repeat's pair "
+                f"run back to back; network {a.network})",
             ]
             for r in ratios.itertuples():
                 variant = "" if r.variant == a.baseline else f" [{r.variant}]"

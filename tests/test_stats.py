@@ -144,3 +144,33 @@ def test_speed_ratios_and_the_variant_fallback():
     assert got == {(100, "base"): 2.5, (100, "spe1"): 4.0}
     none = speed_ratios(summarize(_runs(rows)), numerator="torch", denominator="numpy")
     assert none.empty and "ratio" in none.columns
+
+
+def test_speed_ratios_pair_each_repeat_so_the_machines_drift_cancels():
+    """perf on this session's AMD EPYC VM: the machine's speed moved by up to 2x between
+    repeats, so fastest-over-slowest ranges spanned 1 (0.79-2.39x) where every repeat's own
+    pair agreed (1.28-1.42x). Here the machine slows 1x, 1.5x, 2x over three repeats and keras
+    is 2.5x numpy's time in each."""
+    rows = [
+        {
+            "backend": backend,
+            "batch_size": 100,
+            "dtype": "float32",
+            "variant": "base",
+            "repeat": k,
+            "steady_epoch_s": t * drift,
+        }
+        for k, drift in enumerate((1.0, 1.5, 2.0))
+        for backend, t in (("numpy", 1.0), ("keras", 2.5))
+    ]
+    runs = _runs(rows)
+    (paired,) = speed_ratios(summarize(runs), "keras", "numpy", runs=runs).itertuples()
+    assert paired.pairs == 3
+    assert paired.ratio == pytest.approx(2.5) and paired.ratio_low == pytest.approx(2.5)
+    assert paired.ratio_high == pytest.approx(2.5)
+    (unpaired,) = speed_ratios(summarize(runs), "keras", "numpy").itertuples()
+    assert unpaired.pairs == 0 and unpaired.ratio == pytest.approx(2.5)
+    assert unpaired.ratio_low == pytest.approx(2.5 / 2) and unpaired.ratio_high == pytest.approx(5)
+    one = runs[runs["repeat"] == 0]  # a single pair is no range: the unpaired bound stands
+    (single,) = speed_ratios(summarize(one), "keras", "numpy", runs=one).itertuples()
+    assert single.pairs == 1 and single.ratio_low == single.ratio_high == pytest.approx(2.5)
