@@ -106,6 +106,22 @@ class Analysis:
             return frame
         return frame[frame["variant"].astype(str) == self.baseline]
 
+    @cached_property
+    def primary_host(self) -> str | None:
+        """In a cluster sweep, the host with the most successful runs: the machine whose
+        numbers the "why" tables (phases, engine split) explain, never an average of several.
+        None when the runs come from one host."""
+        ok = self.results.ok
+        if "host" not in ok or ok["host"].nunique() < 2:
+            return None
+        return str(ok["host"].value_counts().idxmax())
+
+    def on_primary_host(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame``'s rows from :attr:`primary_host` (all of them from a one-host sweep)."""
+        if self.primary_host is None or "host" not in frame:
+            return frame
+        return frame[frame["host"] == self.primary_host]
+
     @property
     def max_threads(self) -> int:
         return int(self.main["threads"].max()) if not self.main.empty else 1
@@ -183,6 +199,8 @@ class Analysis:
         if e.empty or not cols:
             return pd.DataFrame()
         e = self.default_variant(e[(e["backend"] == self.reference) & (e["epoch"] > 1)])
+        if self.primary_host is not None:  # epochs.csv names no host: its runs do
+            e = e[e["run_id"].isin(self.on_primary_host(self.results.runs)["run_id"])]
         e = e.dropna(subset=cols, how="all")
         if e.empty:
             return pd.DataFrame()
@@ -230,9 +248,9 @@ class Analysis:
         reference backend's time, the raw engine's (the ``jax`` or ``tf`` backend) and Keras's
         on that engine; ``keras_overhead_s`` is Keras's own share (Keras minus its engine)."""
         cols = ["batch_size", "engine", "reference_s", "engine_s", "keras_s", "keras_overhead_s"]
-        ok = self.results.ok
+        ok = self.on_primary_host(self.results.ok)
         keras = ok[(ok["backend"] == "keras") & (ok["layers"] == self.network)]
-        s = self.default_variant(self.main)
+        s = self.on_primary_host(self.default_variant(self.main))
         if keras.empty or s.empty or keras["keras_backend"].nunique() > 1:
             return pd.DataFrame(columns=cols)
         engines = keras["backend_info"].str.extract(r"keras_backend=(\w+)")[0].dropna()

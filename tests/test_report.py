@@ -144,3 +144,23 @@ def test_a_cluster_result_compares_backends_within_each_host(tmp_path, capsys):
     assert "keras/tensorflow@host-b (vm)" in text and "@host-a (vm):  2." in text
     assert "host vs host" in text and "host-b (vm) / host-a (vm) = 2." in text
     assert main(["report", str(out)]) == 0
+
+
+def test_why_tables_explain_one_host_of_a_cluster_sweep(tmp_path):
+    """The engine split and the phases read the host with the most runs, not a mean of hosts:
+    here keras's last two repeats ran on a host 2x slower, which a pooled pivot would add."""
+    from bench.report import findings
+
+    def host_of(backend: str, repeat: int) -> tuple[str, float]:
+        return ("host-b", 2.0) if backend == "keras" and repeat >= 3 else ("host-a", 1.0)
+
+    res = make_results(tmp_path / "cl", backends=("numpy", "keras", "tf"), host_of=host_of)
+    a = Analysis.of(res)
+    assert a.primary_host == "host-a"
+    split = a.engine_split
+    share = split["keras_overhead_s"] / split["keras_s"]
+    assert share.between(0.15, 0.25).all()  # fixture: keras 0.5, tf 0.4 on host-a: 20%
+    assert "Keras's own overhead is" in " ".join(findings(a))
+    assert not a.phases.empty
+    single = Analysis.of(make_results(tmp_path / "one", backends=("numpy", "keras", "tf")))
+    assert single.primary_host is None and not single.phases.empty
