@@ -143,16 +143,20 @@ class Analysis:
     def main_runs(self) -> pd.DataFrame:
         """The runs behind :attr:`main`, named as there (``keras/jax``)."""
         runs = self.results.runs
-        return self._engines_apart(runs[runs["layers"] == self.network], self.summary)
+        return self._engines_apart(runs[runs["layers"] == self.network])
 
-    @staticmethod
-    def _engines_apart(frame: pd.DataFrame, like: pd.DataFrame | None = None) -> pd.DataFrame:
-        """Keras's rows named by engine (``keras/jax``) where ``like`` (default: ``frame``)
-        holds several engines."""
+    @cached_property
+    def _several_engines(self) -> bool:
+        """Whether the first network ran Keras on more than one engine."""
+        s = self.summary
+        keras = s[(s["layers"] == self.network) & (s["backend"] == "keras")]
+        return keras["keras_backend"].nunique() > 1
+
+    def _engines_apart(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` with Keras's rows named by engine (``keras/jax``) when there are several."""
         s = frame.copy()
-        keras = s["backend"] == "keras"
-        ref = like if like is not None else s
-        if ref.loc[ref["backend"] == "keras", "keras_backend"].nunique() > 1:
+        if self._several_engines:
+            keras = s["backend"] == "keras"
             s.loc[keras, "backend"] = "keras/" + s.loc[keras, "keras_backend"]
         return s
 

@@ -170,7 +170,10 @@ def blas_kernels(probe: Any = blas_architecture) -> Check:
     own = probe({k: v for k, v in os.environ.items() if k not in KERNEL_VARS})
     what = ", ".join(f"{k}={v}" for k, v in forced.items())
     if not now or not own:
-        return Check("BLAS kernels", True, f"{what} set; NumPy's BLAS is not OpenBLAS here")
+        return Check(
+            "BLAS kernels", True, f"{what} set; OpenBLAS could not be asked (NumPy uses another "
+            "BLAS, or the probe failed)",
+        )  # fmt: skip
     return Check(
         "BLAS kernels",
         now == own,

@@ -207,7 +207,7 @@ def speed_ratios(summary: Any, numerator: str, denominator: str, runs: Any = Non
     cols = [*keys, "variant", "ratio", "ratio_low", "ratio_high", "pairs"]
     if a.empty or b.empty:
         return pd.DataFrame(columns=cols)
-    times = _times_by_repeat(runs, keys)
+    times = _times_by_repeat(runs, keys, (numerator, denominator))
     b_variants = list(dict.fromkeys(b["variant"]))
     b = b.set_index([*keys, "variant"])
     rows = []
@@ -232,11 +232,14 @@ def speed_ratios(summary: Any, numerator: str, denominator: str, runs: Any = Non
     return pd.DataFrame(rows, columns=cols)
 
 
-def _times_by_repeat(runs: Any, keys: list[str]) -> dict[tuple, dict[Any, float]]:
-    """(backend, keras_backend, variant, *keys) -> {repeat: steady epoch seconds}, ok runs."""
+def _times_by_repeat(
+    runs: Any, keys: list[str], backends: tuple[str, ...]
+) -> dict[tuple, dict[Any, float]]:
+    """(backend, keras_backend, variant, *keys) -> {repeat: steady epoch seconds}, the ok runs
+    of ``backends`` only."""
     if runs is None or runs.empty or "repeat" not in runs:
         return {}
-    ok = runs[runs["status"] == "ok"]
+    ok = runs[(runs["status"] == "ok") & runs["backend"].isin(backends)]
     if "host" not in ok:
         ok = ok.assign(host="")
     out: dict[tuple, dict[Any, float]] = {}

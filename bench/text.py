@@ -47,6 +47,7 @@ def summary_lines(a: Analysis) -> list[str]:
         lines += ["", "warnings (README, 'When a number cannot be trusted'):"]
         lines += [f"  ! {w}" for w in cautions]
     s = a.summary
+    names, several_hosts = host_names(a), a.primary_host is not None
     if s.empty:
         lines.append("no successful runs")
     else:
@@ -55,8 +56,7 @@ def summary_lines(a: Analysis) -> list[str]:
             "steady-state seconds per epoch (median over repeats, min-max; 95% CI when n >= 5)",
         ]
         labels = [b if e == "-" else f"{b}/{e}" for b, e in zip(s["backend"], s["keras_backend"])]
-        names = host_names(a)
-        if s["host"].nunique() > 1:  # a cluster sweep: a row per point and host
+        if several_hosts:  # a cluster sweep: a row per point and host
             labels = [f"{label}@{names.get(h, h)}" for label, h in zip(labels, s["host"])]
         bw = width(labels, 10)
         nets = s["layers"].nunique() > 1
@@ -88,7 +88,7 @@ def summary_lines(a: Analysis) -> list[str]:
             ]
             for r in ratios.itertuples():
                 variant = "" if r.variant == a.baseline else f" [{r.variant}]"
-                if s["host"].nunique() > 1:
+                if several_hosts:
                     variant += f" @{names.get(r.host, r.host)}"
                 unsettled = r.ratio_low <= 1 <= r.ratio_high and r.ratio != 1
                 lines.append(
@@ -102,7 +102,6 @@ def summary_lines(a: Analysis) -> list[str]:
                 )
     hosts = host_ratios(a.summary)
     if not hosts.empty:
-        names = host_names(a)
         lines += ["", "host vs host (median time over the first host's; > 1: slower)"]
         for r in hosts.itertuples():
             lines.append(
