@@ -10,6 +10,10 @@ runs the ones within 10% of the fastest once more (against noise), and keeps the
 cache per machine fingerprint (the user's cache folder). A sweep tunes what its points need
 before they run, copies the table into environment.json, and runs each point with its plan
 (``-o plan=NAME`` forces one); runs.csv records the plan used.
+
+A plan with ``"pad_to": N`` rounds the network's hidden widths up to a multiple of N; where they
+are multiples already it is the same as its unpadded sibling, so tune does not measure it there.
+A plan with ``"one_thread": True`` differs from the others on one thread too.
 """
 
 from __future__ import annotations
@@ -78,6 +82,16 @@ def is_current(table: dict[str, Any], point: Any, plans: dict[str, dict[str, Any
     return bool(entry) and entry.get("candidates") == sorted(plans)
 
 
+def differs_here(plan: dict[str, Any], key: PointKey) -> bool:
+    """Whether the plan can run this point differently from the backend's plain way: a padding
+    plan only where some hidden width is not a multiple of its ``pad_to`` already, and on one
+    thread only a plan marked ``one_thread`` (no idle BLAS threads, no split)."""
+    pad = int(plan.get("pad_to", 1))
+    if pad > 1 and all(w % pad == 0 for w in key.widths):
+        return False
+    return key.threads != 1 or bool(plan.get("one_thread"))
+
+
 def needs_plan(point: Any, plans: dict[str, dict[str, Any]]) -> bool:
     return bool(plans) and point.run.options.get("plan", AUTO) == AUTO
 
@@ -121,12 +135,10 @@ def tune(
         candidates = sorted(plans)
         if not plans or (is_current(table, point, plans) and not force):
             continue
-        names = list(plans)
-        if point.key.threads == 1:  # no idle BLAS threads, no split: only "one_thread" plans differ
-            names = [n for n in plans if plans[n].get("one_thread")]
-            if len(names) < 2:
-                table[key] = {"choice": next(iter(plans)), "seconds": {}, "candidates": candidates}
-                continue
+        names = [n for n in plans if differs_here(plans[n], point.key)]
+        if len(names) < 2:  # nothing to choose from: the first plan, nothing measured
+            table[key] = {"choice": next(iter(plans)), "seconds": {}, "candidates": candidates}
+            continue
         seconds: dict[str, float] = {}
         for name in names:
             seconds[name] = run(*with_plan(trial(point), name, plans))
@@ -153,7 +165,7 @@ def lines(table: dict[str, Any]) -> list[str]:
                 f"{name} {s * 1000:.1f} ms" if math.isfinite(s) else f"{name} failed"
                 for name, s in sorted(entry["seconds"].items(), key=lambda kv: kv[1])
             )
-            or "one thread: every plan is the same, nothing measured"
+            or "every plan runs this point the same way: nothing measured"
         )
         out.append(
             f"{backend:<8} {layers:<16} {dtype:<8} {device} t={threads:<3} b={batch:<6} "

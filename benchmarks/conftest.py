@@ -3,7 +3,8 @@
 They run under the environment they are given: `make benchmarks` runs them as OpenBLAS ships
 (idle threads spin) and again with `OPENBLAS_THREAD_TIMEOUT=4` (they sleep at once), the two
 settings the thread plans choose between; the step benchmarks cover each plan's step (the row
-split off and on, data-parallel) beside the GEMM-only step, the bound at the same shapes.
+split off and on, data-parallel, transposed gradients, padding) beside the GEMM-only step, the
+bound at the same shapes.
 After pytest-benchmark's table, each benchmark's GFLOP/s is printed against the same
 square-GEMM peak a sweep calibrates.
 """

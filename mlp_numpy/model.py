@@ -8,6 +8,11 @@ Layout, chosen for speed and kept readable:
 * Batches are rows (batch, features), C-contiguous, gathered into preallocated buffers; every
   activation, delta and gradient has its own preallocated buffer and is written in place.
 * The delta of the input layer is never computed (the article's main lesson).
+* ``pad_to`` (plans ``*-pad``) rounds each hidden width up to a multiple: the BLAS kernels
+  block the output columns, and a 70-wide product can run slower than a 72-wide one
+  (`make benchmarks`: test_first_layer_gemm, w72-padded). The padded units' weights start at
+  zero and their gradients are held at zero, so they stay zero, add exactly nothing to the next
+  layer, and the network is the one specified (the GFLOP/s count the specified work only).
 * GEMMs run on all BLAS threads; the element-wise work between them (gather, activations,
   deltas, the optimizer step) is cut into row ranges over as many Python threads
   (:class:`mlp_numpy.rows.RowSplit`), since a ufunc alone uses one core.
@@ -88,9 +93,11 @@ class MLP:
         workers: int = 1,
         params: Any = None,
         transposed_gradient: bool = False,
+        pad_to: int = 1,
     ) -> None:
         """``params``: another model's parameter vector to share (a data-parallel replica
-        reads the same weights and writes only its own gradients)."""
+        reads the same weights and writes only its own gradients); ``pad_to``: the multiple
+        each hidden width is rounded up to (1: none)."""
         if spec.loss == "binary_crossentropy" and spec.output_activation != "sigmoid":
             raise SpecError(
                 "loss = 'binary_crossentropy' needs output_activation = 'sigmoid' "
@@ -101,7 +108,11 @@ class MLP:
         self.ablation = ablation or Ablation()
         # A GPU array module runs element-wise work in parallel already.
         self.split = RowSplit(workers if xp is np else 1)
-        sizes = spec.layers
+        pad = max(1, int(pad_to))
+        self.pad_to = pad
+        inner = [-(-n // pad) * pad for n in spec.layers[1:-1]]
+        # The widths the buffers have: the specified ones, hidden layers padded.
+        self.sizes = sizes = [spec.layers[0], *inner, spec.layers[-1]]
         # Asked once here rather than per layer per step: the step's fixed Python work counts
         # at small batches (`make benchmarks`' test_step_python_overhead).
         self.n_layers = spec.n_layers
@@ -123,6 +134,12 @@ class MLP:
         self.b = [w[0] for w in self.W_ext]
         self.gW = [g[1:] for g in self.G_ext]
         self.gb = [g[0] for g in self.G_ext]
+        # The specified network inside the padded one, and the padded input rows (units) of
+        # each layer's kernel whose gradient is held at zero (none without padding).
+        self.real = [(slice(0, a), slice(0, b)) for a, b in zip(spec.layers[:-1], spec.layers[1:])]
+        self.padded_rows = [
+            (l, spec.layers[l]) for l in range(1, self.n_layers) if sizes[l] > spec.layers[l]
+        ]
         if not shared:
             init = (
                 initial_weights if initial_weights is not None else spec.initial_weights(train.seed)
@@ -140,7 +157,7 @@ class MLP:
     # ----------------------------------------------------------------- buffers
     def _alloc(self, batch: int) -> None:
         """Preallocate every per-batch array for batches of up to ``batch`` rows."""
-        xp, dt, sizes = self.xp, self.dtype, self.spec.layers
+        xp, dt, sizes = self.xp, self.dtype, self.sizes
         self._batch = batch
         self.X = xp.zeros((batch, sizes[0]), dtype=dt)
         self.A = [self.X] + [xp.zeros((batch, n), dtype=dt) for n in sizes[1:]]
@@ -159,13 +176,14 @@ class MLP:
     # ----------------------------------------------------------------- weights
     def set_weights(self, pairs: list[tuple[np.ndarray, np.ndarray]]) -> None:
         for l, (w, b) in enumerate(pairs):
-            self.W[l][...] = self.xp.asarray(w, dtype=self.dtype)
-            self.b[l][...] = self.xp.asarray(b, dtype=self.dtype)
+            rows, cols = self.real[l]
+            self.W[l][rows, cols] = self.xp.asarray(w, dtype=self.dtype)
+            self.b[l][cols] = self.xp.asarray(b, dtype=self.dtype)
 
     def get_weights(self) -> list[np.ndarray]:
         out = []
-        for w, b in zip(self.W, self.b):
-            out += [_to_numpy(w).copy(), _to_numpy(b).copy()]
+        for (rows, cols), w, b in zip(self.real, self.W, self.b):
+            out += [np.ascontiguousarray(_to_numpy(w[rows, cols])), _to_numpy(b[cols]).copy()]
         return out
 
     # ----------------------------------------------------------------- forward
@@ -177,7 +195,7 @@ class MLP:
             act = self.spec.output_activation if l == last else self.spec.activation
             if self.ablation.bias_as_column:
                 # The article's way: a new array with a column of ones, every batch, every layer.
-                A_ext = self.xp.ones((m, self.spec.layers[l] + 1), dtype=self.dtype)
+                A_ext = self.xp.ones((m, self.sizes[l] + 1), dtype=self.dtype)
                 A_ext[:, 1:] = self.A[l][:m]
                 self.A_ext[l] = A_ext
                 self.xp.matmul(A_ext, self.W_ext[l], out=Z)
@@ -338,6 +356,10 @@ class MLP:
                 xp.matmul(self.ones[:m], d, out=self.gb[l])  # column sums; BLAS beats sum()
             if l > 0 or self.ablation.compute_input_delta:
                 self._propagate_delta(l, m)
+        for l, real in self.padded_rows:
+            # The padded units output sigmoid(0) = 0.5, so their outgoing weights would learn:
+            # held at zero, they keep adding exactly nothing.
+            self.G_ext[l][1 + real :] = 0
 
     def _propagate_delta(self, l: int, m: int) -> None:
         """delta[l] = (delta[l+1] @ W[l].T) * f'(A[l])."""

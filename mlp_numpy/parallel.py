@@ -37,14 +37,13 @@ class DataParallelMLP(MLP):
         initial_weights: list[tuple[np.ndarray, np.ndarray]] | None = None,
         workers: int = 2,
         transposed_gradient: bool = False,
+        pad_to: int = 1,
     ) -> None:
-        tg = transposed_gradient
-        super().__init__(
-            spec, train, dtype, np, ablation, initial_weights, workers=1, transposed_gradient=tg
-        )
+        shape = {"transposed_gradient": transposed_gradient, "pad_to": pad_to}
+        super().__init__(spec, train, dtype, np, ablation, initial_weights, workers=1, **shape)
         self.blocks = RowSplit(workers)
         self.replicas: list[MLP] = [self] + [
-            MLP(spec, train, dtype, np, self.ablation, params=self.params, transposed_gradient=tg)
+            MLP(spec, train, dtype, np, self.ablation, params=self.params, **shape)
             for _ in range(workers - 1)
         ]
         self._layouts: dict[int, tuple[list[tuple[int, int]], dict[int, int]]] = {}

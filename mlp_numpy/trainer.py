@@ -13,6 +13,7 @@ from bench.protocol import (
     EpochRecord,
     ModelSpec,
     OnEpochEnd,
+    SpecError,
     TrainData,
     TrainSpec,
     backend_options,
@@ -29,14 +30,24 @@ OPTIONS: dict[str, Any] = {  # name -> kind (bench.protocol.check_value)
     "split_rows": bool,
     "data_parallel": bool,
     "transposed_gradient": bool,
+    "pad_to": int,
     "plan": str,  # the thread plan the harness chose (recorded; its settings come with it)
 }
 
 # Ways to use the machine's threads and its BLAS (bench.plans: `mlpbench tune` measures which is
 # fastest here). Variables are read by OpenBLAS when NumPy loads: the sweep sets them per point.
 # "-tgrad": each weight gradient computed as (D^T A)^T, which some BLAS kernels run faster
-# (`make benchmarks`: test_first_layer_gemm, test_training_step). "one_thread": a plan that
+# (`make benchmarks`: test_first_layer_gemm, test_training_step). "-pad": hidden widths rounded
+# up to a multiple of PAD_TO, which the BLAS kernels may run faster (mlp_numpy.model; tune skips
+# it on networks whose widths are multiples already, bench.plans). "one_thread": a plan that
 # differs from the others on one thread too, so tune measures it there as well.
+PAD_TO = 8  # a candidate, not a claim: tune keeps a "-pad" plan only where it measures faster
+
+
+def _padded(plan: dict[str, Any]) -> dict[str, Any]:
+    return {**plan, "options": {**plan["options"], "pad_to": PAD_TO}, "pad_to": PAD_TO}
+
+
 THREAD_PLANS: dict[str, dict[str, Any]] = {
     "spin": {"env": {}, "options": {"split_rows": False}, "one_thread": True},  # as shipped
     "spin-tgrad": {
@@ -54,6 +65,12 @@ THREAD_PLANS: dict[str, dict[str, Any]] = {
         "options": {"split_rows": False, "data_parallel": True, "transposed_gradient": True},
     },
 }
+THREAD_PLANS.update(
+    {
+        f"{name}-pad": _padded(THREAD_PLANS[name])
+        for name in ("spin", "spin-tgrad", "data-parallel", "data-parallel-tgrad")
+    }
+)
 
 
 def _cupy_status() -> tuple[Any, str | None]:
@@ -89,11 +106,11 @@ class NumpyTrainer:
         options = backend_options("numpy", options, OPTIONS)
         plan = options.get("plan", "auto")
         if plan != "auto" and plan not in THREAD_PLANS:
-            from bench.protocol import SpecError
-
             raise SpecError(
                 f"numpy option plan = {plan!r}; allowed: auto, {', '.join(THREAD_PLANS)}"
             )
+        if options.get("pad_to", 1) < 1:
+            raise SpecError(f"numpy option pad_to = {options['pad_to']}: must be at least 1")
         return options
 
     @classmethod
@@ -122,16 +139,17 @@ class NumpyTrainer:
         self.phases = bool(options.get("phases", True))
         threads = int(options.get("threads", 1))
         ablation = Ablation.from_options(options)
-        tg = bool(options.get("transposed_gradient", False))
+        shape = {
+            "transposed_gradient": bool(options.get("transposed_gradient", False)),
+            "pad_to": int(options.get("pad_to", 1)),
+        }
         if options.get("data_parallel", False) and self.xp is np:
             self.model: MLP = DataParallelMLP(
-                spec, train, dtype, ablation, workers=threads, transposed_gradient=tg
+                spec, train, dtype, ablation, workers=threads, **shape
             )
         else:  # element-wise work on as many threads as the BLAS has (split_rows=false: one)
             workers = threads if options.get("split_rows", True) else 1
-            self.model = MLP(
-                spec, train, dtype, self.xp, ablation, workers=workers, transposed_gradient=tg
-            )
+            self.model = MLP(spec, train, dtype, self.xp, ablation, workers=workers, **shape)
 
     def fit(self, data: TrainData, on_epoch_end: OnEpochEnd | None = None) -> None:
         xp, t = self.xp, self.train

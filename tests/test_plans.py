@@ -32,17 +32,22 @@ def _relative(a: list[np.ndarray], b: list[np.ndarray]) -> float:
 
 
 def test_every_plan_trains_the_same_weights():
-    """Plans that change only threads give bit-identical weights. Two change the order of the
-    sums: data-parallel sums the weight gradient per row block, then over blocks; "-tgrad"
-    computes it as (D^T A)^T, which the BLAS sums in another order. Plans that share both
-    switches are bit-identical; across them the weights agree within float rounding (or
-    exactly, where the shapes are too small for the order to differ)
+    """Plans that change only threads give bit-identical weights. Three change the order of
+    the sums: data-parallel sums the weight gradient per row block, then over blocks; "-tgrad"
+    computes it as (D^T A)^T, which the BLAS sums in another order; "-pad" widens the hidden
+    layers with zero units (SPEC's 12 to 16), whose products the BLAS blocks differently.
+    Plans that share all three switches are bit-identical; across them the weights agree
+    within float rounding (or exactly, where the shapes are too small for the order to differ)
     (measured: under 1e-6 relative in float32, 1e-15 in float64 after 2 epochs), and each is
     bit-identical from run to run."""
 
-    def arithmetic(plan: dict) -> tuple[bool, bool]:
+    def arithmetic(plan: dict) -> tuple[bool, bool, bool]:
         o = plan["options"]
-        return bool(o.get("data_parallel")), bool(o.get("transposed_gradient"))
+        return (
+            bool(o.get("data_parallel")),
+            bool(o.get("transposed_gradient")),
+            o.get("pad_to", 1) > 1,
+        )
 
     for dtype, tol in (("float32", 1e-5), ("float64", 1e-13)):
         first = _weights({**THREAD_PLANS["spin"]["options"], "plan": "spin"}, dtype)
@@ -54,13 +59,13 @@ def test_every_plan_trains_the_same_weights():
                 assert all(np.array_equal(a, b) for a, b in zip(seen[group], w)), (name, dtype)
                 continue
             seen[group] = w
-            if group == (False, False):
+            if group == (False, False, False):
                 assert all(np.array_equal(a, b) for a, b in zip(first, w)), (name, dtype)
             else:
                 assert _relative(first, w) < tol, (name, dtype)
                 again = _weights({**plan["options"], "plan": name}, dtype)
                 assert all(np.array_equal(a, b) for a, b in zip(w, again)), (name, dtype)
-        assert len(seen) == 4, dtype  # each switch alone and both together were checked
+        assert len(seen) == 8, dtype  # every combination of the three switches was checked
 
 
 class DataParallelNumpy(NumpyTrainer):
@@ -158,7 +163,7 @@ SMALL = {
 
 def test_one_thread_measures_only_the_plans_that_differ_there():
     """On one thread there are no idle BLAS threads and no split: only "one_thread" plans
-    (here the transposed gradient) can differ, and only they are measured."""
+    (the transposed gradient, the padding) can differ, and only they are measured."""
     cfg = parse_config({"grid": {"backend": ["numpy"], "threads": [1]}})
     from bench import expand
 
@@ -166,12 +171,12 @@ def test_one_thread_measures_only_the_plans_that_differ_there():
 
     def run(point, env):
         calls.append(point.run.options["plan"])
-        return {"spin": 2.0, "spin-tgrad": 1.0}[calls[-1]]
+        return {"spin": 2.0, "spin-tgrad": 1.0, "spin-pad": 1.5, "spin-tgrad-pad": 1.2}[calls[-1]]
 
     table = plans.tune(expand.points(cfg), {"numpy": THREAD_PLANS}, run, {})
     assert [e["choice"] for e in table.values()] == ["spin-tgrad"]
     one_thread = {n for n, p in THREAD_PLANS.items() if p.get("one_thread")}
-    assert set(calls) == one_thread == {"spin", "spin-tgrad"}
+    assert set(calls) == one_thread == {"spin", "spin-tgrad", "spin-pad", "spin-tgrad-pad"}
     only_spin = {"spin": THREAD_PLANS["spin"], "sleep": THREAD_PLANS["sleep"]}
     table = plans.tune(expand.points(cfg), {"numpy": only_spin}, lambda p, e: 1 / 0, {})
     assert [e["choice"] for e in table.values()] == ["spin"]  # nothing to compare: no trial
@@ -184,7 +189,9 @@ def test_a_sweep_tunes_runs_and_records_the_plan(tmp_path, monkeypatch):
     out = run_sweep(parse_config(doc), root=tmp_path, quiet=True)
     env = json.loads((out / "environment.json").read_text())
     (entry,) = env["plans"].values()
-    assert set(entry["seconds"]) == set(THREAD_PLANS)
+    # SMALL's hidden width, 32, is a multiple of 8 already: the padding plans are not measured
+    padding = {n for n, p in THREAD_PLANS.items() if p.get("pad_to", 1) > 1}
+    assert padding and set(entry["seconds"]) == set(THREAD_PLANS) - padding
     by = {r["backend"]: r for r in _runs(out)}
     assert by["numpy"]["plan"] == entry["choice"] and by["numpy-plain"]["plan"] == ""
     assert plans.cache_path(env).exists()
@@ -197,6 +204,48 @@ def test_a_forced_plan_is_used_and_recorded(tmp_path, forced):
     by = {r["backend"]: r for r in _runs(out)}
     assert by["numpy"]["plan"] == forced
     assert "split_rows=" not in by["numpy"]["backend_info"]  # the plan, not a raw option
+
+
+def test_padding_plans_are_measured_only_where_a_width_is_not_a_multiple():
+    from bench.points import PointKey
+
+    pad = THREAD_PLANS["spin-pad"]
+    assert pad["options"]["pad_to"] == pad["pad_to"] > 1
+    n = pad["pad_to"]
+
+    def key(layers: str, threads: int = 2) -> PointKey:
+        return PointKey("numpy", 100, "float32", "cpu", threads, layers=layers)
+
+    assert plans.differs_here(pad, key("784-70-30-10"))  # the article's 70 and 30
+    assert not plans.differs_here(pad, key(f"784-{4 * n}-{8 * n}-10"))
+    assert plans.differs_here(pad, key("784-70-30-10", threads=1))  # marked one_thread
+    assert not plans.differs_here(THREAD_PLANS["data-parallel-pad"], key("784-70-10", threads=1))
+
+
+def test_padded_units_stay_zero_and_the_weights_keep_their_shapes():
+    """The padded units' weights never learn, whatever their activation outputs at zero
+    (sigmoid: 0.5), and the trainer hands back the specified shapes."""
+    from bench.protocol import ModelSpec
+
+    for activation in ("sigmoid", "tanh", "relu"):
+        spec = ModelSpec(layers=(20, 12, 5, 4), activation=activation, l2=0.001, l1=0.0005)
+        train = TrainSpec(epochs=2, batch_size=50, learning_rate=0.01, seed=2)
+        t = NumpyTrainer(spec, train, dtype="float64", options={"pad_to": 8, "plan": "spin-pad"})
+        t.fit(datasets.load(DATA, "float64"))
+        m = t.model
+        assert m.sizes == [20, 16, 8, 4]
+        assert [w.shape for w in t.weights()] == [(20, 12), (12,), (12, 5), (5,), (5, 4), (4,)]
+        assert not m.W[0][:, 12:].any() and not m.b[0][12:].any(), activation
+        assert not m.W[1][12:].any() and not m.W[1][:, 5:].any() and not m.b[1][5:].any()
+        assert not m.W[2][5:].any(), activation
+        assert np.abs(t.weights()[2]).min() > 0  # the specified weights did learn
+
+
+def test_a_pad_below_one_is_refused():
+    from bench.protocol import SpecError
+
+    with pytest.raises(SpecError, match="pad_to = 0: must be at least 1"):
+        NumpyTrainer.check_options({"pad_to": 0})
 
 
 def test_an_unknown_plan_is_refused():
