@@ -92,12 +92,16 @@ def test_backward(benchmark, gflops, batch):
 
 @pytest.mark.parametrize("batch", BATCHES)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_gemm_only_step(benchmark, gflops, batch, dtype):
+@pytest.mark.parametrize("padded", [False, True], ids=["w70-30", "w72-32-padded"])
+def test_gemm_only_step(benchmark, gflops, batch, dtype, padded):
     """The bound of a training step: its GEMMs alone at the same shapes (forward, the weight
-    gradients, the deltas of the hidden layers), nothing between them. The step's efficiency
-    cannot pass this one's; the gap between the two is the step's work outside GEMMs."""
+    gradients, the deltas of the hidden layers), nothing between them; also at the padded
+    shapes the -pad plans run (GFLOP/s of the specified work). A plan's step cannot pass its
+    own shapes' bound; the gap between the two is the step's work outside GEMMs."""
+    from mlp_numpy.trainer import PAD_TO
+
     rng = np.random.default_rng(0)
-    sizes = SPEC.layers
+    sizes = MLP(SPEC, TrainSpec(), pad_to=PAD_TO if padded else 1).sizes
     A = [rng.random((batch, n)).astype(dtype) for n in sizes]
     D = [rng.random((batch, n)).astype(dtype) for n in sizes]
     W = [rng.random((a, b)).astype(dtype) for a, b in zip(sizes[:-1], sizes[1:])]
