@@ -81,6 +81,19 @@ def test_the_data_parallel_plan_passes_the_conformance_kit():
     assert set(testing.run_all(DataParallelNumpy).values()) == {"ok"}
 
 
+class PaddedDataParallelNumpy(NumpyTrainer):
+    """The numpy backend as data-parallel-tgrad-pad runs it (every switch at once)."""
+
+    def __init__(self, spec, train, device="cpu", dtype="float32", options=None):
+        plan = THREAD_PLANS["data-parallel-tgrad-pad"]["options"]
+        options = {**(options or {}), "threads": 2, **plan}
+        super().__init__(spec, train, device, dtype, options)
+
+
+def test_the_padded_data_parallel_plan_passes_the_conformance_kit():
+    assert set(testing.run_all(PaddedDataParallelNumpy).values()) == {"ok"}
+
+
 def test_tune_picks_the_fastest_and_caches_it(tmp_path, monkeypatch):
     monkeypatch.setenv("MLPBENCH_CACHE", str(tmp_path))
     cfg = parse_config({"grid": {"backend": ["numpy"], "batch_size": [100, 500], "threads": [2]}})
