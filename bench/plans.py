@@ -83,9 +83,10 @@ def is_current(table: dict[str, Any], point: Any, plans: dict[str, dict[str, Any
 
 
 def differs_here(plan: dict[str, Any], key: PointKey) -> bool:
-    """Whether the plan can run this point differently from the backend's plain way: a padding
-    plan only where some hidden width is not a multiple of its ``pad_to`` already, and on one
-    thread only a plan marked ``one_thread`` (no idle BLAS threads, no split)."""
+    """Whether the plan can run this point differently from the backend's other plans, so
+    that measuring it is worth a trial: a padding plan only where some hidden width is not a
+    multiple of its ``pad_to`` already, and on one thread only a plan marked ``one_thread``
+    (there are no idle BLAS threads and no split)."""
     pad = int(plan.get("pad_to", 1))
     if pad > 1 and all(w % pad == 0 for w in key.widths):
         return False

@@ -126,6 +126,10 @@ class NumpyTrainer:
         options: Mapping[str, Any] | None = None,
     ) -> None:
         options = self.check_options(options)
+        if options.get("plan", "auto") in THREAD_PLANS:
+            # A plan named alone (`mlpbench run -o plan=NAME`, or from Python) brings its
+            # settings, as a sweep's with_plan does; its variables are the caller's to set.
+            options = {**options, **THREAD_PLANS[options["plan"]]["options"]}
         self.spec, self.train, self.device, self.dtype = spec, train, device, dtype
         self.xp: Any = np
         self._sync = None

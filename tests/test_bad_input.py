@@ -6,6 +6,7 @@ Each value here was accepted, silently changed, or answered with a traceback on 
 from __future__ import annotations
 
 import gzip
+import os
 import string
 import struct
 import subprocess
@@ -136,10 +137,14 @@ RUN = ["run", "--dataset", "synthetic", "--epochs", "1", "--batch-size", "50", "
         (["-o", "warp=1"], ["'warp'", "allowed"]),
         (["--threads", "1000"], ["--threads", "usable cores", "--oversubscribe"]),
         (["--lr", "nan"], ["learning_rate", "finite"]),
+        (["-o", "pad_to=0"], ["pad_to", "at least 1"]),
+        # the plan's variable is read when NumPy loads, which in `mlpbench run` is too late
+        (["-o", "plan=sleep"], ["plan=sleep", "OPENBLAS_THREAD_TIMEOUT=4", "before NumPy loads"]),
     ],
 )
 def test_run_options_are_checked(tmp_path, args, needles):
-    assert_one_clear_line(run_cli(*RUN, *args, cwd=tmp_path), *needles)
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    assert_one_clear_line(run_cli(*RUN, *args, cwd=tmp_path, env=env), *needles)
 
 
 # Data files that are not what they claim: one DataError each, exit 2 from `mlpbench run`.

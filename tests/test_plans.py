@@ -254,6 +254,19 @@ def test_padded_units_stay_zero_and_the_weights_keep_their_shapes():
         assert np.abs(t.weights()[2]).min() > 0  # the specified weights did learn
 
 
+def test_a_plan_named_alone_brings_its_settings():
+    """`mlpbench run -o plan=NAME` (or Python) passes the name only: the trainer must run that
+    plan, not record its name over the default path."""
+    from bench.protocol import ModelSpec
+    from mlp_numpy.parallel import DataParallelMLP
+
+    options = {"plan": "data-parallel-pad", "threads": 2}
+    t = NumpyTrainer(ModelSpec(), TrainSpec(), options=options)
+    assert isinstance(t.model, DataParallelMLP) and t.model.sizes == [784, 72, 32, 10]
+    assert t.info()["plan"] == "data-parallel-pad"
+    assert NumpyTrainer(ModelSpec(), TrainSpec(), options={"plan": "spin"}).model.split.workers == 1
+
+
 def test_a_pad_below_one_is_refused():
     from bench.protocol import SpecError
 

@@ -72,6 +72,18 @@ def epoch_line(e: EpochRecord, epochs: int) -> str:
     )
 
 
+def plan_variables_missing(backend: str, plan: str) -> str:
+    """The environment variables the backend's thread plan ``plan`` needs and this process
+    lacks, as ``NAME=value ...`` ("" if none): they are read when the libraries load, which
+    in `mlpbench run` has happened already."""
+    from bench import registry
+
+    cls = registry.load(backend).cls
+    plans = cls.thread_plans() if callable(getattr(cls, "thread_plans", None)) else {}
+    env = plans.get(plan, {}).get("env", {})
+    return " ".join(f"{k}={v}" for k, v in env.items() if os.environ.get(k) != str(v))
+
+
 def run(a: argparse.Namespace) -> int:
     from threadpoolctl import threadpool_limits
 
@@ -80,6 +92,12 @@ def run(a: argparse.Namespace) -> int:
     from bench.threads import thread_env
 
     spec = run_spec_from_args(a)
+    missing = plan_variables_missing(spec.backend, str(spec.options.get("plan", "auto")))
+    if missing:
+        raise SpecError(
+            f"-o plan={spec.options['plan']} needs {missing} set before NumPy loads: run "
+            f"`{missing} mlpbench run ...` (a sweep sets them for each point's worker)"
+        )
     for key, value in thread_env(spec.threads).items():
         os.environ.setdefault(key, value)
     m, t = spec.model, spec.train
