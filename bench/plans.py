@@ -97,11 +97,20 @@ def needs_plan(point: Any, plans: dict[str, dict[str, Any]]) -> bool:
     return bool(plans) and point.run.options.get("plan", AUTO) == AUTO
 
 
+def settings(
+    options: dict[str, Any], name: str, plans: dict[str, dict[str, Any]]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """``options`` with plan ``name``'s options (and its name), and the environment variables
+    the plan needs before the backend's libraries load."""
+    plan = plans[name]
+    merged = {**options, **plan.get("options", {}), "plan": name}
+    return merged, {k: str(v) for k, v in plan.get("env", {}).items()}
+
+
 def with_plan(point: Any, name: str, plans: dict[str, dict[str, Any]]) -> tuple[Any, dict]:
     """The point with the plan's options (and its name) and the environment its worker needs."""
-    plan = plans[name]
-    options = {**point.run.options, **plan.get("options", {}), "plan": name}
-    return replace(point, run=replace(point.run, options=options)), dict(plan.get("env", {}))
+    options, env = settings(dict(point.run.options), name, plans)
+    return replace(point, run=replace(point.run, options=options)), env
 
 
 def trial(point: Any) -> Any:

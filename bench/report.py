@@ -90,8 +90,9 @@ def findings(a: Analysis) -> list[str]:
             factor = x["ratio"] if x["ratio"] >= 1 else 1 / x["ratio"]
             out.append(
                 f"At the article's batch size 500 (float32, {threads_label(top)}) {ref} is "
-                f"{_x(factor)} {word} than {other} per epoch (range over repeats "
-                f"{x['ratio_low']:.2f}-{x['ratio_high']:.2f}x, {ref}'s speed-up)."
+                f"{_x(factor)} {word} than {other} per epoch ("
+                + ("range over repeats" if x["pairs"] >= 2 else "unpaired bound")
+                + f" {x['ratio_low']:.2f}-{x['ratio_high']:.2f}x, {ref}'s speed-up)."
             )
         wins = r[r["ratio"] < 1]
         lo, hi = int(r["batch_size"].min()), int(r["batch_size"].max())

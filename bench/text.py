@@ -83,8 +83,9 @@ def summary_lines(a: Analysis) -> list[str]:
             lines += [
                 "",
                 f"{a.reference}/{other} speed ratio ({other}'s time / {a.reference}'s, "
-                f"> 1: {a.reference} faster; median and range over repeats, each repeat's pair "
-                f"run back to back; network {a.network})",
+                f"> 1: {a.reference} faster; median and range of the per-repeat ratios, each "
+                f"repeat's pair run back to back; 'unpaired': under 2 pairs, the medians' ratio "
+                f"and the widest bound; network {a.network})",
             ]
             for r in ratios.itertuples():
                 variant = "" if r.variant == a.baseline else f" [{r.variant}]"
@@ -94,6 +95,7 @@ def summary_lines(a: Analysis) -> list[str]:
                 lines.append(
                     f"  batch {r.batch_size:>6} {r.dtype:<8} {r.device} threads {r.threads:<3}"
                     f"{variant}: {r.ratio:5.2f}x  ({r.ratio_low:.2f}-{r.ratio_high:.2f})"
+                    + ("  unpaired" if r.pairs < 2 else "")
                     + (
                         "  unstable: the range spans 1, the winner is not settled"
                         if unsettled

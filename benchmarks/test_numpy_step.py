@@ -15,7 +15,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from bench.protocol import ModelSpec, TrainSpec
-from mlp_numpy.model import MLP, PhaseClock
+from mlp_numpy.model import MLP, PhaseClock, padded_widths
 
 SPEC = ModelSpec()  # 784-70-30-10 sigmoid, L2 0.01
 BATCHES = [100, 500, 2000, 10000]
@@ -101,7 +101,7 @@ def test_gemm_only_step(benchmark, gflops, batch, dtype, padded):
     from mlp_numpy.trainer import PAD_TO
 
     rng = np.random.default_rng(0)
-    sizes = MLP(SPEC, TrainSpec(), pad_to=PAD_TO if padded else 1).sizes
+    sizes = padded_widths(SPEC.layers, PAD_TO if padded else 1)
     A = [rng.random((batch, n)).astype(dtype) for n in sizes]
     D = [rng.random((batch, n)).astype(dtype) for n in sizes]
     W = [rng.random((a, b)).astype(dtype) for a, b in zip(sizes[:-1], sizes[1:])]

@@ -108,11 +108,7 @@ class MLP:
         self.ablation = ablation or Ablation()
         # A GPU array module runs element-wise work in parallel already.
         self.split = RowSplit(workers if xp is np else 1)
-        pad = max(1, int(pad_to))
-        self.pad_to = pad
-        inner = [-(-n // pad) * pad for n in spec.layers[1:-1]]
-        # The widths the buffers have: the specified ones, hidden layers padded.
-        self.sizes = sizes = [spec.layers[0], *inner, spec.layers[-1]]
+        self.sizes = sizes = padded_widths(spec.layers, pad_to)  # the buffers' widths
         # Asked once here rather than per layer per step: the step's fixed Python work counts
         # at small batches (`make benchmarks`' test_step_python_overhead).
         self.n_layers = spec.n_layers
@@ -183,7 +179,7 @@ class MLP:
     def get_weights(self) -> list[np.ndarray]:
         out = []
         for (rows, cols), w, b in zip(self.real, self.W, self.b):
-            out += [np.ascontiguousarray(_to_numpy(w[rows, cols])), _to_numpy(b[cols]).copy()]
+            out += [_to_numpy(w[rows, cols]).copy(), _to_numpy(b[cols]).copy()]  # C order
         return out
 
     # ----------------------------------------------------------------- forward
@@ -486,6 +482,12 @@ class MLP:
             loss_sum += self.data_loss(ys, m) * m
             correct += int((out.argmax(axis=1) == ys).sum())
         return loss_sum / n + self.penalty(), correct / n
+
+
+def padded_widths(layers: Any, pad_to: int = 1) -> list[int]:
+    """The layer widths with each hidden one rounded up to a multiple of ``pad_to``."""
+    pad = max(1, int(pad_to))
+    return [layers[0], *(-(-n // pad) * pad for n in layers[1:-1]), layers[-1]]
 
 
 def _nll_sum(xp: Any, p: Any) -> float:

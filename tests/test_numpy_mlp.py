@@ -276,3 +276,15 @@ def test_a_training_step_stays_lean_in_python_calls():
         sys.setprofile(None)
     assert calls["call"] <= 75, calls  # Python-level calls (functions, lambdas, methods)
     assert calls["c_call"] <= 40, calls  # builtins and C methods called from Python
+
+
+def test_weights_are_a_snapshot_not_a_view_of_the_parameters():
+    """weights() hands back copies: training on must not change what was handed out (an
+    unpadded kernel's view is contiguous, so asking for a contiguous array alone copied
+    nothing)."""
+    for pad_to in (1, 8):
+        m = MLP(ModelSpec(layers=(6, 5, 3)), TrainSpec(), dtype="float64", pad_to=pad_to)
+        w = m.get_weights()
+        before = [a.copy() for a in w]
+        m.params += 1.0
+        assert all(np.array_equal(a, b) for a, b in zip(w, before)), pad_to

@@ -164,3 +164,19 @@ def test_why_tables_explain_one_host_of_a_cluster_sweep(tmp_path):
     assert not a.phases.empty
     single = Analysis.of(make_results(tmp_path / "one", backends=("numpy", "keras", "tf")))
     assert single.primary_host is None and not single.phases.empty
+
+
+def test_a_ratio_without_pairs_says_it_is_the_unpaired_bound(tmp_path):
+    """One repeat gives no per-repeat range: summary and findings say the range is the
+    unpaired bound, not "over repeats"."""
+    from bench.report import findings
+    from bench.text import summary_lines
+
+    one = Analysis.of(make_results(tmp_path / "one", repeats=1))
+    assert (one.ratios["pairs"] < 2).all()
+    assert all(line.endswith("unpaired") for line in summary_lines(one) if "x  (" in line)
+    assert "unpaired bound" in " ".join(findings(one))
+    five = Analysis.of(make_results(tmp_path / "five", repeats=5))
+    assert (five.ratios["pairs"] == 5).all()
+    assert not any("unpaired" in line for line in summary_lines(five) if "x  (" in line)
+    assert "range over repeats" in " ".join(findings(five))

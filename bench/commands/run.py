@@ -6,7 +6,7 @@ import argparse
 import math
 import os
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from bench.commands.common import add_spec_arguments, option, spec_from_args
@@ -72,16 +72,26 @@ def epoch_line(e: EpochRecord, epochs: int) -> str:
     )
 
 
-def plan_variables_missing(backend: str, plan: str) -> str:
-    """The environment variables the backend's thread plan ``plan`` needs and this process
-    lacks, as ``NAME=value ...`` ("" if none): they are read when the libraries load, which
-    in `mlpbench run` has happened already."""
-    from bench import registry
+def with_named_plan(spec: RunSpec) -> RunSpec:
+    """The run with the thread plan named by ``-o plan=NAME`` applied as a sweep applies it
+    (bench.plans.settings). The plan's environment variables are read when the libraries load,
+    which in `mlpbench run` has happened already: a plan whose variables the shell lacks is
+    refused with the command to use."""
+    from bench import plans, registry
 
-    cls = registry.load(backend).cls
-    plans = cls.thread_plans() if callable(getattr(cls, "thread_plans", None)) else {}
-    env = plans.get(plan, {}).get("env", {})
-    return " ".join(f"{k}={v}" for k, v in env.items() if os.environ.get(k) != str(v))
+    name = str(spec.options.get("plan", plans.AUTO))
+    cls = registry.load(spec.backend).cls
+    offered = cls.thread_plans() if callable(getattr(cls, "thread_plans", None)) else {}
+    if name not in offered:  # auto, no plans, or a name the backend's options check refuses
+        return spec
+    options, env = plans.settings(dict(spec.options), name, offered)
+    missing = " ".join(f"{k}={v}" for k, v in env.items() if os.environ.get(k) != v)
+    if missing:
+        raise SpecError(
+            f"-o plan={name} needs {missing} set before NumPy loads: run "
+            f"`{missing} mlpbench run ...` (a sweep sets them for each point's worker)"
+        )
+    return replace(spec, options=options)
 
 
 def run(a: argparse.Namespace) -> int:
@@ -91,13 +101,7 @@ def run(a: argparse.Namespace) -> int:
     from bench.text import run_summary_lines
     from bench.threads import thread_env
 
-    spec = run_spec_from_args(a)
-    missing = plan_variables_missing(spec.backend, str(spec.options.get("plan", "auto")))
-    if missing:
-        raise SpecError(
-            f"-o plan={spec.options['plan']} needs {missing} set before NumPy loads: run "
-            f"`{missing} mlpbench run ...` (a sweep sets them for each point's worker)"
-        )
+    spec = with_named_plan(run_spec_from_args(a))
     for key, value in thread_env(spec.threads).items():
         os.environ.setdefault(key, value)
     m, t = spec.model, spec.train
