@@ -66,10 +66,16 @@ class Progress:
             self.bar.close()
 
 
-def env_for(threads: int, extra: dict[str, str] | None = None) -> dict[str, str]:
+def env_for(threads: int, extra: dict[str, str | None] | None = None) -> dict[str, str]:
+    """A worker's environment: this process's, its thread settings, and ``extra`` (a thread
+    plan's variables; None removes one)."""
     env = dict(os.environ)
     env.update(thread_env(threads))
-    env.update(extra or {})
+    for key, value in (extra or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONSAFEPATH"] = "1"  # the working directory never shadows an installed plugin
@@ -132,7 +138,7 @@ def run_worker(
     progress: Progress,
     python: str = sys.executable,
     cpus: list[int] | None = None,
-    env: dict[str, str] | None = None,
+    env: dict[str, str | None] | None = None,
 ) -> dict[str, Any]:
     """Run one point in a fresh process; always returns a result dict with a status.
 

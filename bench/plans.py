@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -99,16 +100,35 @@ def needs_plan(point: Any, plans: dict[str, dict[str, Any]]) -> bool:
 
 def settings(
     options: dict[str, Any], name: str, plans: dict[str, dict[str, Any]]
-) -> tuple[dict[str, Any], dict[str, str]]:
+) -> tuple[dict[str, Any], dict[str, str | None]]:
     """``options`` with plan ``name``'s options (and its name), and the environment variables
-    the plan needs before the backend's libraries load."""
+    the plan needs before the backend's libraries load: its own, and None (unset) for each one
+    only other plans set, so that a variable in the caller's shell cannot turn one plan into
+    another (``spin`` under ``OPENBLAS_THREAD_TIMEOUT=4`` would be ``sleep``)."""
     plan = plans[name]
     merged = {**options, **plan.get("options", {}), "plan": name}
-    return merged, {k: str(v) for k, v in plan.get("env", {}).items()}
+    env: dict[str, str | None] = {k: None for p in plans.values() for k in p.get("env", {})}
+    env.update({k: str(v) for k, v in plan.get("env", {}).items()})
+    return merged, env
+
+
+def environment_mismatch(
+    plans: dict[str, dict[str, Any]], name: str, environ: Mapping[str, str]
+) -> list[str]:
+    """What ``environ`` must change for plan ``name`` to run as it says, in ``env``'s own
+    syntax: ``VAR=value`` for a variable it needs, ``-u VAR`` for one it needs unset. Empty:
+    the plan runs as named here."""
+    _, env = settings({}, name, plans)
+    return [
+        f"-u {k}" if v is None else f"{k}={v}"
+        for k, v in sorted(env.items())
+        if environ.get(k) != v
+    ]
 
 
 def with_plan(point: Any, name: str, plans: dict[str, dict[str, Any]]) -> tuple[Any, dict]:
-    """The point with the plan's options (and its name) and the environment its worker needs."""
+    """The point with the plan's options (and its name) and the environment its worker needs
+    (None: unset)."""
     options, env = settings(dict(point.run.options), name, plans)
     return replace(point, run=replace(point.run, options=options)), env
 

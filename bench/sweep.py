@@ -211,7 +211,7 @@ def terminated_as_interrupt() -> Iterator[None]:
 
 def planned_point(
     point: Point, plans_of: dict[str, dict[str, Any]], table: dict[str, Any]
-) -> tuple[Point, dict[str, str]]:
+) -> tuple[Point, dict[str, str | None]]:
     """The point as it runs: with its backend's plan (forced by -o plan=NAME, else the tuned
     choice) and the environment that plan needs; unchanged for a backend without plans."""
     from bench import plans
@@ -250,7 +250,7 @@ def choose_plans(
     if missing and mode != "none":
         print(f"tuning thread plans for {len(missing)} point(s)...", file=sys.stderr, flush=True)
 
-    def measure(point: Point, plan_env: dict[str, str]) -> float:
+    def measure(point: Point, plan_env: dict[str, str | None]) -> float:
         cpus, own = pin_plan(point.key.threads, universe, pin)
         if pin:
             os.sched_setaffinity(0, own)

@@ -24,6 +24,8 @@ def gflops() -> Callable[..., None]:
     """Record ``flops`` per call of a finished benchmark as GFLOP/s at its median time."""
 
     def record(benchmark, flops: float, dtype: str = "float32") -> None:
+        if benchmark.stats is None:  # --benchmark-disable: each body ran once, untimed
+            return
         value = flops / benchmark.stats["median"] / 1e9
         benchmark.extra_info["gflops_at_median"] = value
         ACHIEVED[benchmark.name] = (dtype, value)

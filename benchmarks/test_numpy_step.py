@@ -9,6 +9,7 @@ compare with `mlpbench sweep`'s efficiency column (see conftest.py).
 from __future__ import annotations
 
 import itertools
+import os
 
 import numpy as np
 import pytest
@@ -119,46 +120,36 @@ def test_gemm_only_step(benchmark, gflops, batch, dtype, padded):
     gflops(benchmark, SPEC.flops_per_sample()[1] * batch, dtype)
 
 
+def plans_for_this_environment() -> list[str]:
+    """The thread plans that run as named under the OpenBLAS variables this process started
+    with: a benchmark cannot change them once NumPy has loaded, so `make benchmarks` runs this
+    file once per setting, and between them every plan of mlp_numpy.trainer.THREAD_PLANS is
+    measured (tests/test_plans.py checks the Makefile)."""
+    from bench.plans import environment_mismatch
+    from mlp_numpy.trainer import THREAD_PLANS
+
+    return [n for n in THREAD_PLANS if not environment_mismatch(THREAD_PLANS, n, os.environ)]
+
+
 @pytest.mark.parametrize("batch", BATCHES)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize(
-    "plan",
-    [
-        "split-off",
-        "split-on",
-        "data-parallel",
-        "split-off-tgrad",
-        "data-parallel-tgrad",
-        "split-off-pad",
-        "split-off-tgrad-pad",
-        "data-parallel-pad",
-        "data-parallel-tgrad-pad",
-    ],
-    ids=lambda p: f"plan-{p}",
-)
+@pytest.mark.parametrize("plan", plans_for_this_environment(), ids=lambda p: f"plan-{p}")
 def test_training_step(benchmark, gflops, batch, dtype, plan):
-    """Gather, forward, loss, backward and the RMSprop update of one batch, as each thread plan
-    runs it (the OpenBLAS setting of the plans comes from the environment: `make benchmarks`
-    runs this file under both). Each round takes the next batch of a permutation of 20000
-    samples (63 MB in float32, more than the caches), so the gather reads from memory as in
-    training, not the same cached rows again."""
+    """Gather, forward, loss, backward and the update of one batch, as each thread plan runs
+    it: the model the trainer builds for ``-o plan=NAME``. Each round takes the next batch of a
+    permutation of 20000 samples (63 MB in float32, more than the caches), so the gather reads
+    from memory as in training, not the same cached rows again."""
     from bench.threads import blas_info
     from mlp_numpy.parallel import DataParallelMLP
-    from mlp_numpy.trainer import PAD_TO
+    from mlp_numpy.trainer import NumpyTrainer
 
     threads = max(1, int(blas_info()["blas_threads"] or 1))
-    shape = {
-        "transposed_gradient": "-tgrad" in plan,  # the weight gradients computed as (D^T A)^T
-        "pad_to": PAD_TO if plan.endswith("-pad") else 1,  # hidden widths 72 and 32
-    }
-    train = TrainSpec(batch_size=batch)
-    if plan.startswith("data-parallel"):
-        m = DataParallelMLP(SPEC, train, dtype, workers=threads, **shape)
-        limit = threadpool_limits(limits=1, user_api="blas")  # as its train_epoch does
-    else:
-        workers = threads if plan == "split-on" else 1
-        m = MLP(SPEC, train, dtype, workers=workers, **shape)
-        limit = threadpool_limits(limits=threads, user_api="blas")
+    trainer = NumpyTrainer(
+        SPEC, TrainSpec(batch_size=batch), dtype=dtype, options={"plan": plan, "threads": threads}
+    )
+    m = trainer.model
+    # One BLAS thread per block in the data-parallel plans, as their train_epoch sets.
+    limit = threadpool_limits(1 if isinstance(m, DataParallelMLP) else threads, user_api="blas")
     m.ensure_batch(batch)
     rng = np.random.default_rng(1)
     x = rng.random((20000, 784)).astype(dtype)

@@ -147,6 +147,13 @@ def test_run_options_are_checked(tmp_path, args, needles):
     assert_one_clear_line(run_cli(*RUN, *args, cwd=tmp_path, env=env), *needles)
 
 
+def test_run_refuses_a_plan_that_the_shells_variables_would_change(tmp_path):
+    """Under OPENBLAS_THREAD_TIMEOUT=4, plan spin would run as sleep and be recorded as spin."""
+    env = {**os.environ, "OPENBLAS_THREAD_TIMEOUT": "4"}
+    proc = run_cli(*RUN, "-o", "plan=spin", cwd=tmp_path, env=env)
+    assert_one_clear_line(proc, "plan=spin", "env -u OPENBLAS_THREAD_TIMEOUT")
+
+
 # Data files that are not what they claim: one DataError each, exit 2 from `mlpbench run`.
 
 

@@ -305,3 +305,49 @@ def test_a_sweep_measures_again_what_the_cache_chose_among_other_plans(tmp_path,
     monkeypatch.setattr(plans, "tune", fake_tune)
     sweep.choose_plans(points, {"numpy": THREAD_PLANS}, env, "python", False, [0, 1], 60, "none")
     assert [p.key for p in asked] == [points[0].key]
+
+
+def test_the_plans_mismatched_environment_is_named_in_env_syntax():
+    env = {"OPENBLAS_THREAD_TIMEOUT": "4"}
+    assert plans.environment_mismatch(THREAD_PLANS, "sleep", env) == []
+    assert plans.environment_mismatch(THREAD_PLANS, "sleep", {}) == ["OPENBLAS_THREAD_TIMEOUT=4"]
+    # another plan's variable changes this one: spin under the sleep setting is sleep
+    assert plans.environment_mismatch(THREAD_PLANS, "spin", env) == ["-u OPENBLAS_THREAD_TIMEOUT"]
+    assert plans.environment_mismatch(THREAD_PLANS, "spin", {}) == []
+
+
+def test_make_benchmarks_measures_every_plan():
+    """`make benchmarks` runs the step benchmark once per OpenBLAS setting in its recipe; each
+    plan runs as named under one of them (a plan with a new setting needs a new line)."""
+    from pathlib import Path
+
+    makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    recipe = makefile.split("\nbenchmarks:", 1)[1].split("\n\n", 1)[0]
+    settings = [
+        dict(kv.split("=", 1) for kv in line.split("$(BIN)")[0].split())
+        for line in recipe.splitlines()[1:]
+        if "pytest" in line
+    ]
+    assert len(settings) >= 2, recipe
+    covered = {
+        name
+        for environ in settings
+        for name in THREAD_PLANS
+        if not plans.environment_mismatch(THREAD_PLANS, name, environ)
+    }
+    assert covered == set(THREAD_PLANS)
+
+
+def test_a_plans_worker_environment_removes_another_plans_variable(monkeypatch):
+    """Started from a shell with OPENBLAS_THREAD_TIMEOUT=4, a sweep ran plan spin as sleep,
+    and tune timed the two as one: the worker's environment now unsets what a plan does not
+    set."""
+    from bench.execute import env_for
+
+    monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "4")
+    _, spin = plans.settings({}, "spin", THREAD_PLANS)
+    _, sleep = plans.settings({}, "sleep", THREAD_PLANS)
+    assert "OPENBLAS_THREAD_TIMEOUT" not in env_for(2, spin)
+    assert env_for(2, sleep)["OPENBLAS_THREAD_TIMEOUT"] == "4"
+    monkeypatch.delenv("OPENBLAS_THREAD_TIMEOUT")
+    assert env_for(2, sleep)["OPENBLAS_THREAD_TIMEOUT"] == "4"

@@ -75,8 +75,8 @@ def epoch_line(e: EpochRecord, epochs: int) -> str:
 def with_named_plan(spec: RunSpec) -> RunSpec:
     """The run with the thread plan named by ``-o plan=NAME`` applied as a sweep applies it
     (bench.plans.settings). The plan's environment variables are read when the libraries load,
-    which in `mlpbench run` has happened already: a plan whose variables the shell lacks is
-    refused with the command to use."""
+    which in `mlpbench run` has happened already: a plan that the shell's variables would
+    change (one it needs missing, or another plan's set) is refused with the command to use."""
     from bench import plans, registry
 
     name = str(spec.options.get("plan", plans.AUTO))
@@ -84,12 +84,13 @@ def with_named_plan(spec: RunSpec) -> RunSpec:
     offered = cls.thread_plans() if callable(getattr(cls, "thread_plans", None)) else {}
     if name not in offered:  # auto, no plans, or a name the backend's options check refuses
         return spec
-    options, env = plans.settings(dict(spec.options), name, offered)
-    missing = " ".join(f"{k}={v}" for k, v in env.items() if os.environ.get(k) != v)
-    if missing:
+    options, _ = plans.settings(dict(spec.options), name, offered)
+    change = plans.environment_mismatch(offered, name, os.environ)
+    if change:
         raise SpecError(
-            f"-o plan={name} needs {missing} set before NumPy loads: run "
-            f"`{missing} mlpbench run ...` (a sweep sets them for each point's worker)"
+            f"-o plan={name} needs `env {' '.join(change)}` before NumPy loads: run "
+            f"`env {' '.join(change)} mlpbench run ...` (a sweep sets them for each point's "
+            "worker)"
         )
     return replace(spec, options=options)
 
