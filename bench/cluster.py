@@ -76,8 +76,11 @@ def whoami() -> dict[str, Any]:
     return {"host": host_id(), "hostname": hostname(), "versions": versions()}
 
 
-def run_point(point: Any, timeout: float, pin: bool) -> dict[str, Any]:
-    """On a worker: one point in a fresh process, exactly as a local sweep runs it."""
+def run_point(
+    point: Any, timeout: float, pin: bool, env: dict[str, str | None] | None = None
+) -> dict[str, Any]:
+    """On a worker: one point in a fresh process, exactly as a local sweep runs it (``env``:
+    its thread plan's variables, None to unset)."""
     import sys as _sys
 
     from bench.execute import Progress, run_worker
@@ -86,7 +89,7 @@ def run_point(point: Any, timeout: float, pin: bool) -> dict[str, Any]:
 
     cpus, _ = pin_plan(point.key.threads, usable_cpus(), pin)
     result = run_worker(
-        point, timeout, Progress(0, mode="none"), _sys.executable, cpus if pin else None
+        point, timeout, Progress(0, mode="none"), _sys.executable, cpus if pin else None, env
     )
     return {**result, "host": host_id(), "hostname": hostname()}
 
@@ -183,16 +186,23 @@ def prepare_hosts(
 
 
 def run_points(
-    client: Any, todo: list[tuple[int, Any]], timeout: float, pin: bool
+    client: Any,
+    todo: list[tuple[int, Any]],
+    timeout: float,
+    pin: bool,
+    planned: dict[int, tuple[Any, dict[str, str | None]]] | None = None,
 ) -> Iterator[tuple[int, Any, dict[str, Any]]]:
-    """Submit every point (one per host at a time) and yield (index, point, result) as each
+    """Submit every point (one per host at a time; as ``planned[index]`` says, the point with
+    its thread plan and that plan's variables) and yield (index, point, result) as each
     completes. A point whose worker was lost twice comes back failed, "worker lost"."""
     from distributed import as_completed
 
     futures = {}
     for order, (index, point) in enumerate(todo):
+        runs_as, env = (planned or {}).get(index, (point, None))
         future = client.submit(
-            run_point, point, timeout, pin, resources=RESOURCE, pure=False, priority=-order,
+            run_point, runs_as, timeout, pin, env, resources=RESOURCE, pure=False,
+            priority=-order,
             key=f"mlpbench-point-{index}-{point.repeat}-{id(point)}",
         )  # fmt: skip
         futures[future] = (index, point)

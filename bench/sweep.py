@@ -275,9 +275,11 @@ def _run_on_cluster(
     points: list[Point],
     todo: list[tuple[int, Point]],
     run_id: Any,
+    plans_of: dict[str, dict[str, Any]],
 ) -> None:
     """The points on a Dask cluster (bench.cluster): hosts checked, described and calibrated
-    once each, rows appended as each point completes."""
+    once each, rows appended as each point completes. A forced thread plan runs with its
+    variables; ``auto`` runs the backend's defaults (no host is tuned yet)."""
     from bench import cluster
 
     combos = sorted({(p.key.dtype, p.key.threads, p.key.device) for p in points})
@@ -298,7 +300,9 @@ def _run_on_cluster(
         write_json(directory / "environment.json", env)
         point_link(directory.parent, directory, progress)
         try:
-            for index, point, result in cluster.run_points(client, todo, cfg.timeout_s, pin):
+            planned = {i: planned_point(p, plans_of, {}) for i, p in todo}
+            runs = cluster.run_points(client, todo, cfg.timeout_s, pin, planned)
+            for index, point, result in runs:
                 peaks = hosts.get(result.get("host", ""), {}).get("peaks", [])
                 record, epochs = records_for(point, run_id(index), result, peaks)
                 append_rows(directory / "epochs.csv", EPOCH_COLUMNS, epochs)
@@ -440,7 +444,7 @@ def _run(
         return rid
 
     if cluster:
-        _run_on_cluster(cfg, directory, env, mode, pin, cluster, points, todo, run_id)
+        _run_on_cluster(cfg, directory, env, mode, pin, cluster, points, todo, run_id, plans_of)
         return
     peaks = env.get("peaks", [])
     have = {(p["dtype"], int(p["threads"]), p["device"]) for p in peaks}

@@ -196,3 +196,27 @@ def test_bad_cluster_addresses_are_one_line(tmp_path, capsys):
     for bad in ("nowhere", "local:0", "http://x:1"):
         assert main(["sweep", str(path), "--cluster", bad, "--results", str(tmp_path / "r")]) == 2
         assert "--cluster" in capsys.readouterr().err
+
+
+def test_a_cluster_point_runs_with_its_forced_plans_variables(monkeypatch):
+    """On a cluster a point forced to plan sleep ran without OPENBLAS_THREAD_TIMEOUT=4 (the
+    worker got no plan variables) while runs.csv said sleep."""
+    from bench import execute
+    from bench.config import parse_config
+    from bench.expand import points
+    from bench.sweep import planned_point
+    from mlp_numpy.trainer import THREAD_PLANS
+
+    doc = {"grid": {"backend": ["numpy"], "threads": [2]}, "options": {"numpy": {"plan": "sleep"}}}
+    (point,) = points(parse_config(doc))
+    runs_as, env = planned_point(point, {"numpy": THREAD_PLANS}, {})
+    seen = {}
+
+    def fake_worker(point, timeout, progress, python, cpus, env=None):
+        seen.update(point=point, env=env)
+        return {"status": "ok"}
+
+    monkeypatch.setattr(execute, "run_worker", fake_worker)
+    result = cluster.run_point(runs_as, 10, False, env)
+    assert result["status"] == "ok" and seen["env"]["OPENBLAS_THREAD_TIMEOUT"] == "4"
+    assert seen["point"].run.options["split_rows"] is False  # the plan's options came too
