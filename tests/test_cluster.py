@@ -198,25 +198,46 @@ def test_bad_cluster_addresses_are_one_line(tmp_path, capsys):
         assert "--cluster" in capsys.readouterr().err
 
 
-def test_a_cluster_point_runs_with_its_forced_plans_variables(monkeypatch):
+def test_a_cluster_point_runs_with_its_forced_plans_variables(tmp_path, monkeypatch):
     """On a cluster a point forced to plan sleep ran without OPENBLAS_THREAD_TIMEOUT=4 (the
-    worker got no plan variables) while runs.csv said sleep."""
+    worker got no plan variables) while runs.csv said sleep. The whole path, sweep -> Dask ->
+    run_point, on an in-process cluster (no server, no port); only the point's own process
+    is replaced."""
+    from contextlib import contextmanager
+
+    from distributed import Client, LocalCluster
+
     from bench import execute
     from bench.config import parse_config
-    from bench.expand import points
-    from bench.sweep import planned_point
-    from mlp_numpy.trainer import THREAD_PLANS
 
-    doc = {"grid": {"backend": ["numpy"], "threads": [2]}, "options": {"numpy": {"plan": "sleep"}}}
-    (point,) = points(parse_config(doc))
-    runs_as, env = planned_point(point, {"numpy": THREAD_PLANS}, {})
     seen = {}
 
     def fake_worker(point, timeout, progress, python, cpus, env=None):
         seen.update(point=point, env=env)
-        return {"status": "ok"}
+        return {"status": "failed", "reason": "not run: the test only looks at its inputs"}
+
+    @contextmanager
+    def in_process(address):
+        with LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, resources=cluster.RESOURCE,
+            dashboard_address=None,
+        ) as local, Client(local) as client:  # fmt: skip
+            yield client
 
     monkeypatch.setattr(execute, "run_worker", fake_worker)
-    result = cluster.run_point(runs_as, 10, False, env)
-    assert result["status"] == "ok" and seen["env"]["OPENBLAS_THREAD_TIMEOUT"] == "4"
+    monkeypatch.setattr(cluster, "connect", in_process)
+    monkeypatch.setattr(  # no calibration: the point does not run
+        cluster, "prepare_hosts", lambda client, workers, combos, pin: {
+            i["host"]: {"peaks": []} for i in workers.values()
+        },
+    )  # fmt: skip
+    doc = {
+        "data": {"dataset": "synthetic", "synthetic_samples": 200, "synthetic_features": 50},
+        "model": {"layers": [50, 32, 4]},
+        "train": {"epochs": 1},
+        "grid": {"backend": ["numpy"], "batch_size": [100], "threads": [1]},
+        "options": {"numpy": {"plan": "sleep"}},
+    }
+    run_sweep(parse_config(doc), root=tmp_path, quiet=True, cluster="local:1")
+    assert seen["env"]["OPENBLAS_THREAD_TIMEOUT"] == "4"
     assert seen["point"].run.options["split_rows"] is False  # the plan's options came too
