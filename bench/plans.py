@@ -13,7 +13,9 @@ before they run, copies the table into environment.json, and runs each point wit
 
 A plan with ``"pad_to": N`` rounds the network's hidden widths up to a multiple of N; where they
 are multiples already it is the same as its unpadded sibling, so tune does not measure it there.
-A plan with ``"one_thread": True`` differs from the others on one thread too.
+A plan with ``"chunk_rows": N`` differs from its sibling only where a thread's block of the batch
+has more than N rows. A plan with ``"one_thread": True`` differs from the others on one thread
+too.
 """
 
 from __future__ import annotations
@@ -86,10 +88,14 @@ def is_current(table: dict[str, Any], point: Any, plans: dict[str, dict[str, Any
 def differs_here(plan: dict[str, Any], key: PointKey) -> bool:
     """Whether the plan can run this point differently from the backend's other plans, so
     that measuring it is worth a trial: a padding plan only where some hidden width is not a
-    multiple of its ``pad_to`` already, and on one thread only a plan marked ``one_thread``
-    (there are no idle BLAS threads and no split)."""
+    multiple of its ``pad_to`` already; a ``chunk_rows`` plan only where a thread's block of
+    the batch has more rows than that (else it is its unchunked sibling); and on one thread
+    only a plan marked ``one_thread`` (there are no idle BLAS threads and no split)."""
     pad = int(plan.get("pad_to", 1))
     if pad > 1 and all(w % pad == 0 for w in key.widths):
+        return False
+    chunk = int(plan.get("chunk_rows", 0))
+    if chunk and -(-key.batch_size // max(1, key.threads)) <= chunk:
         return False
     return key.threads != 1 or bool(plan.get("one_thread"))
 

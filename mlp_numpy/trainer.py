@@ -31,6 +31,7 @@ OPTIONS: dict[str, Any] = {  # name -> kind (bench.protocol.check_value)
     "data_parallel": bool,
     "transposed_gradient": bool,
     "pad_to": int,
+    "chunk_rows": int,
     "plan": str,  # the thread plan the harness chose (recorded; its settings come with it)
 }
 
@@ -42,6 +43,10 @@ OPTIONS: dict[str, Any] = {  # name -> kind (bench.protocol.check_value)
 # it on networks whose widths are multiples already, bench.plans). "one_thread": a plan that
 # differs from the others on one thread too, so tune measures it there as well.
 PAD_TO = 8  # a candidate, not a claim: tune keeps a "-pad" plan only where it measures faster
+# "-chunk": each thread's block run in pieces of at most CHUNK_ROWS rows that stay in the caches
+# through the gather and the first layer's two GEMMs (mlp_numpy.parallel); on one thread too.
+# Also a candidate: tune measures it only where a block has more rows than that (bench.plans).
+CHUNK_ROWS = 512
 
 
 def _padded(plan: dict[str, Any]) -> dict[str, Any]:
@@ -69,6 +74,17 @@ THREAD_PLANS.update(
     {
         f"{name}-pad": _padded(THREAD_PLANS[name])
         for name in ("spin", "spin-tgrad", "data-parallel", "data-parallel-tgrad")
+    }
+)
+THREAD_PLANS.update(
+    {
+        f"{name}-chunk": {
+            **THREAD_PLANS[name],
+            "options": {**THREAD_PLANS[name]["options"], "chunk_rows": CHUNK_ROWS},
+            "one_thread": True,
+            "chunk_rows": CHUNK_ROWS,
+        }
+        for name in ("data-parallel-tgrad", "data-parallel-tgrad-pad")
     }
 )
 
@@ -111,6 +127,15 @@ class NumpyTrainer:
             )
         if options.get("pad_to", 1) < 1:
             raise SpecError(f"numpy option pad_to = {options['pad_to']}: must be at least 1")
+        chunk = options.get("chunk_rows", 0)
+        if chunk < 0:
+            raise SpecError(f"numpy option chunk_rows = {chunk}: must be at least 0 (0: none)")
+        named = THREAD_PLANS.get(plan, {}).get("options", {})
+        if chunk and not {**options, **named}.get("data_parallel", False):
+            raise SpecError(
+                f"numpy option chunk_rows = {chunk} needs data_parallel = true "
+                "(or a data-parallel plan); without it the batch is never cut"
+            )
         return options
 
     @classmethod
@@ -148,8 +173,9 @@ class NumpyTrainer:
             "pad_to": int(options.get("pad_to", 1)),
         }
         if options.get("data_parallel", False) and self.xp is np:
+            chunk = int(options.get("chunk_rows", 0))
             self.model: MLP = DataParallelMLP(
-                spec, train, dtype, ablation, workers=threads, **shape
+                spec, train, dtype, ablation, workers=threads, chunk_rows=chunk, **shape
             )
         else:  # element-wise work on as many threads as the BLAS has (split_rows=false: one)
             workers = threads if options.get("split_rows", True) else 1

@@ -138,6 +138,8 @@ RUN = ["run", "--dataset", "synthetic", "--epochs", "1", "--batch-size", "50", "
         (["--threads", "1000"], ["--threads", "usable cores", "--oversubscribe"]),
         (["--lr", "nan"], ["learning_rate", "finite"]),
         (["-o", "pad_to=0"], ["pad_to", "at least 1"]),
+        (["-o", "chunk_rows=-1"], ["chunk_rows", "at least 0"]),
+        (["-o", "chunk_rows=256"], ["chunk_rows = 256", "data_parallel = true"]),
         # the plan's variable is read when NumPy loads, which in `mlpbench run` is too late
         (["-o", "plan=sleep"], ["plan=sleep", "OPENBLAS_THREAD_TIMEOUT=4", "before NumPy loads"]),
     ],

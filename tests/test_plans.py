@@ -20,11 +20,17 @@ from bench.threads import cpu_count
 from mlp_numpy.trainer import THREAD_PLANS, NumpyTrainer
 
 
-def _weights(options: dict, dtype: str = "float32") -> list[np.ndarray]:
+def _weights(options: dict, dtype: str = "float32", threads: int = 2) -> list[np.ndarray]:
     train = TrainSpec(epochs=2, batch_size=50, shuffle="harness", learning_rate=0.01, seed=2)
-    t = NumpyTrainer(SPEC, train, dtype=dtype, options={"threads": 2, **options})
+    t = NumpyTrainer(SPEC, train, dtype=dtype, options={"threads": threads, **options})
     t.fit(datasets.load(DATA, dtype))
     return t.weights()
+
+
+def _small_pieces(options: dict) -> dict:
+    """A "-chunk" plan's options with pieces small enough that this suite's batches of 50 (25
+    rows a block) are cut: at its real size they would be one piece, its unchunked sibling."""
+    return {**options, "chunk_rows": 8} if options.get("chunk_rows") else options
 
 
 def _relative(a: list[np.ndarray], b: list[np.ndarray]) -> float:
@@ -32,28 +38,29 @@ def _relative(a: list[np.ndarray], b: list[np.ndarray]) -> float:
 
 
 def test_every_plan_trains_the_same_weights():
-    """Plans that change only threads give bit-identical weights. Three change the order of
-    the sums: data-parallel sums the weight gradient per row block, then over blocks; "-tgrad"
-    computes it as (D^T A)^T, which the BLAS sums in another order; "-pad" widens the hidden
-    layers with zero units (SPEC's 12 to 16), whose products the BLAS blocks differently.
-    Plans that share all three switches are bit-identical; across them the weights agree
-    within float rounding (or exactly, where the shapes are too small for the order to differ)
-    (measured: under 1e-6 relative in float32, 1e-15 in float64 after 2 epochs), and each is
-    bit-identical from run to run."""
+    """Plans that change only threads give bit-identical weights. Four change the order of
+    the sums: data-parallel sums the weight gradient per row block, then over blocks; "-chunk"
+    sums it per piece of a block, then over pieces; "-tgrad" computes it as (D^T A)^T, which
+    the BLAS sums in another order; "-pad" widens the hidden layers with zero units (SPEC's 12
+    to 16), whose products the BLAS blocks differently. Plans that share all four switches are
+    bit-identical; across them the weights agree within float rounding (or exactly, where the
+    shapes are too small for the order to differ) (measured: under 1e-6 relative in float32,
+    1e-15 in float64 after 2 epochs), and each is bit-identical from run to run."""
 
-    def arithmetic(plan: dict) -> tuple[bool, bool, bool]:
+    def arithmetic(plan: dict) -> tuple[bool, bool, bool, bool]:
         o = plan["options"]
         return (
             bool(o.get("data_parallel")),
             bool(o.get("transposed_gradient")),
             o.get("pad_to", 1) > 1,
+            bool(o.get("chunk_rows")),
         )
 
     for dtype, tol in (("float32", 1e-5), ("float64", 1e-13)):
         first = _weights({**THREAD_PLANS["spin"]["options"], "plan": "spin"}, dtype)
         seen: dict[tuple[bool, bool], list[np.ndarray]] = {}
         for name, plan in THREAD_PLANS.items():
-            w = _weights({**plan["options"], "plan": name}, dtype)
+            w = _weights(_small_pieces({**plan["options"], "plan": name}), dtype)
             group = arithmetic(plan)
             if group in seen:  # the same arithmetic on other threads: the same bits
                 assert all(np.array_equal(a, b) for a, b in zip(seen[group], w)), (name, dtype)
@@ -63,9 +70,32 @@ def test_every_plan_trains_the_same_weights():
                 assert all(np.array_equal(a, b) for a, b in zip(first, w)), (name, dtype)
             else:
                 assert _relative(first, w) < tol, (name, dtype)
-                again = _weights({**plan["options"], "plan": name}, dtype)
+                again = _weights(_small_pieces({**plan["options"], "plan": name}), dtype)
                 assert all(np.array_equal(a, b) for a, b in zip(w, again)), (name, dtype)
-        assert len(seen) == 8, dtype  # every combination of the three switches was checked
+        # every combination of the first three switches, and "-chunk" on both of its plans
+        assert len(seen) == 10, dtype
+
+
+def test_a_chunked_block_runs_in_pieces_and_sums_their_gradients():
+    """ "-chunk" cuts each thread's block into near-equal pieces of at most chunk_rows rows (on
+    one thread the whole batch is the block); its weights are the unchunked plan's within
+    float rounding, and one piece is exactly the unchunked plan."""
+    plan = THREAD_PLANS["data-parallel-tgrad-chunk"]
+    assert plan["one_thread"] and plan["options"]["chunk_rows"] == plan["chunk_rows"] > 1
+    base = {**THREAD_PLANS["data-parallel-tgrad"]["options"], "plan": "data-parallel-tgrad"}
+    for threads in (1, 2):
+        options = {"threads": threads, **plan["options"], "chunk_rows": 8}
+        model = NumpyTrainer(SPEC, TrainSpec(), options=options).model
+        blocks = model.blocks.blocks(50)
+        pieces = [model._pieces(lo, hi) for lo, hi in blocks]
+        assert [len(p) for p in pieces] == ([7] if threads == 1 else [4, 4])
+        for (lo, hi), ps in zip(blocks, pieces):  # they tile the block, none over 8 rows
+            assert ps[0][0] == lo and ps[-1][1] == hi and all(b - a in (6, 7, 8) for a, b in ps)
+            assert all(b == a2 for (_, b), (a2, _) in zip(ps, ps[1:]))
+        chunked = _weights({**plan["options"], "chunk_rows": 8}, "float64", threads)
+        assert _relative(_weights(base, "float64", threads), chunked) < 1e-13
+        whole = _weights({**plan["options"], "chunk_rows": 50}, "float64", threads)
+        assert all(np.array_equal(a, b) for a, b in zip(_weights(base, "float64", threads), whole))
 
 
 class DataParallelNumpy(NumpyTrainer):
@@ -92,6 +122,20 @@ class PaddedDataParallelNumpy(NumpyTrainer):
 
 def test_the_padded_data_parallel_plan_passes_the_conformance_kit():
     assert set(testing.run_all(PaddedDataParallelNumpy).values()) == {"ok"}
+
+
+class ChunkedNumpy(NumpyTrainer):
+    """The numpy backend as data-parallel-tgrad-pad-chunk runs it, in pieces small enough
+    that the kit's batches are cut (and its partial last batches are smaller than a piece)."""
+
+    def __init__(self, spec, train, device="cpu", dtype="float32", options=None):
+        plan = THREAD_PLANS["data-parallel-tgrad-pad-chunk"]["options"]
+        options = {**(options or {}), "threads": 2, **plan, "chunk_rows": 8}
+        super().__init__(spec, train, device, dtype, options)
+
+
+def test_the_chunked_plan_passes_the_conformance_kit():
+    assert set(testing.run_all(ChunkedNumpy).values()) == {"ok"}
 
 
 def test_tune_picks_the_fastest_and_caches_it(tmp_path, monkeypatch):
@@ -189,7 +233,11 @@ def test_one_thread_measures_only_the_plans_that_differ_there():
     table = plans.tune(expand.points(cfg), {"numpy": THREAD_PLANS}, run, {})
     assert [e["choice"] for e in table.values()] == ["spin-tgrad"]
     one_thread = {n for n, p in THREAD_PLANS.items() if p.get("one_thread")}
-    assert set(calls) == one_thread == {"spin", "spin-tgrad", "spin-pad", "spin-tgrad-pad"}
+    chunked = {n for n, p in THREAD_PLANS.items() if p.get("chunk_rows", 0) >= 500}
+    assert chunked == {"data-parallel-tgrad-chunk", "data-parallel-tgrad-pad-chunk"}
+    # batch 500 is one piece on one thread: the "-chunk" plans are their siblings there
+    spins = {"spin", "spin-tgrad", "spin-pad", "spin-tgrad-pad"}
+    assert set(calls) == one_thread - chunked == spins
     only_spin = {"spin": THREAD_PLANS["spin"], "sleep": THREAD_PLANS["sleep"]}
     table = plans.tune(expand.points(cfg), {"numpy": only_spin}, lambda p, e: 1 / 0, {})
     assert [e["choice"] for e in table.values()] == ["spin"]  # nothing to compare: no trial
@@ -202,9 +250,11 @@ def test_a_sweep_tunes_runs_and_records_the_plan(tmp_path, monkeypatch):
     out = run_sweep(parse_config(doc), root=tmp_path, quiet=True)
     env = json.loads((out / "environment.json").read_text())
     (entry,) = env["plans"].values()
-    # SMALL's hidden width, 32, is a multiple of 8 already: the padding plans are not measured
+    # SMALL's hidden width, 32, is a multiple of 8 already: the padding plans are not measured;
+    # nor the "-chunk" ones, whose blocks of 50 rows are one piece each
     padding = {n for n, p in THREAD_PLANS.items() if p.get("pad_to", 1) > 1}
-    assert padding and set(entry["seconds"]) == set(THREAD_PLANS) - padding
+    chunked = {n for n, p in THREAD_PLANS.items() if p.get("chunk_rows")}
+    assert padding and chunked and set(entry["seconds"]) == set(THREAD_PLANS) - padding - chunked
     by = {r["backend"]: r for r in _runs(out)}
     assert by["numpy"]["plan"] == entry["choice"] and by["numpy-plain"]["plan"] == ""
     assert plans.cache_path(env).exists()
@@ -233,6 +283,22 @@ def test_padding_plans_are_measured_only_where_a_width_is_not_a_multiple():
     assert not plans.differs_here(pad, key(f"784-{4 * n}-{8 * n}-10"))
     assert plans.differs_here(pad, key("784-70-30-10", threads=1))  # marked one_thread
     assert not plans.differs_here(THREAD_PLANS["data-parallel-pad"], key("784-70-10", threads=1))
+
+
+def test_chunked_plans_are_measured_only_where_a_block_has_more_rows_than_a_piece():
+    from bench.points import PointKey
+
+    plan = THREAD_PLANS["data-parallel-tgrad-chunk"]
+    c = plan["chunk_rows"]
+
+    def differs(batch: int, threads: int) -> bool:
+        return plans.differs_here(plan, PointKey("numpy", batch, "float32", "cpu", threads))
+
+    assert not differs(c, 1) and differs(c + 1, 1)  # one thread: the batch is the block
+    assert not differs(2 * c, 2) and differs(2 * c + 1, 2)  # a block of c + 1 rows: 2 pieces
+    padded = THREAD_PLANS["data-parallel-tgrad-pad-chunk"]
+    wide = PointKey("numpy", 10 * c, "float32", "cpu", 2, layers="784-64-32-10")
+    assert plans.differs_here(plan, wide) and not plans.differs_here(padded, wide)
 
 
 def test_padded_units_stay_zero_and_the_weights_keep_their_shapes():
@@ -272,6 +338,17 @@ def test_a_pad_below_one_is_refused():
 
     with pytest.raises(SpecError, match="pad_to = 0: must be at least 1"):
         NumpyTrainer.check_options({"pad_to": 0})
+
+
+def test_chunk_rows_need_the_data_parallel_step():
+    """Only the data-parallel step cuts blocks into pieces: elsewhere chunk_rows would be
+    recorded and do nothing, so it is refused; a data-parallel plan named with it is not."""
+    from bench.protocol import SpecError
+
+    with pytest.raises(SpecError, match="chunk_rows = 256 needs data_parallel = true"):
+        NumpyTrainer.check_options({"chunk_rows": 256, "plan": "spin-tgrad"})
+    NumpyTrainer.check_options({"chunk_rows": 256, "data_parallel": True})
+    NumpyTrainer.check_options({"chunk_rows": 256, "plan": "data-parallel-tgrad"})
 
 
 def test_an_unknown_plan_is_refused():
