@@ -79,7 +79,7 @@ class DataParallelMLP(MLP):
 
         def block(lo: int, hi: int) -> None:
             k, pieces = which[lo]
-            r = self.replicas[k]
+            r, cut = self.replicas[k], len(pieces) > 1
             for j, (a, b) in enumerate(pieces):
                 rows = b - a
                 r.ensure_batch(rows)
@@ -95,14 +95,14 @@ class DataParallelMLP(MLP):
                 if k == 0:
                     clock.lap("forward")
                 r.backprop(rows)
-                if len(pieces) > 1:
+                if cut:  # backprop overwrites the replica's gradient: keep the pieces' sum
                     if j == 0:
                         np.copyto(self.sums[k], r.grads)
                     else:
                         self.sums[k] += r.grads
-                if k == 0 and j < len(pieces) - 1:
-                    clock.lap("backward")
-            totals[k] = self.sums[k] if len(pieces) > 1 else r.grads
+                    if k == 0 and j < len(pieces) - 1:
+                        clock.lap("backward")
+            totals[k] = self.sums[k] if cut else r.grads
 
         self.blocks.each(m, block)
         clock.lap("backward")  # block 0's backward and the wait for the others

@@ -49,8 +49,18 @@ PAD_TO = 8  # a candidate, not a claim: tune keeps a "-pad" plan only where it m
 CHUNK_ROWS = 512
 
 
-def _padded(plan: dict[str, Any]) -> dict[str, Any]:
-    return {**plan, "options": {**plan["options"], "pad_to": PAD_TO}, "pad_to": PAD_TO}
+def _variant(plan: dict[str, Any], option: str, value: int, **marks: Any) -> dict[str, Any]:
+    """``plan`` with one more option, also stated as a plan field of the same name, which
+    bench.plans reads to skip the plan where it is its sibling (``pad_to``, ``chunk_rows``)."""
+    return {**plan, **marks, "options": {**plan["options"], option: value}, option: value}
+
+
+def _with_named_plan(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The options with those of the plan they name (a plan's settings win), as the trainer
+    runs them: a plan named alone (`mlpbench run -o plan=NAME`, or from Python) brings its
+    settings, as a sweep's with_plan does; its variables are the caller's to set."""
+    named = THREAD_PLANS.get(str(options.get("plan", "auto")), {})
+    return {**options, **named.get("options", {})}
 
 
 THREAD_PLANS: dict[str, dict[str, Any]] = {
@@ -72,18 +82,13 @@ THREAD_PLANS: dict[str, dict[str, Any]] = {
 }
 THREAD_PLANS.update(
     {
-        f"{name}-pad": _padded(THREAD_PLANS[name])
+        f"{name}-pad": _variant(THREAD_PLANS[name], "pad_to", PAD_TO)
         for name in ("spin", "spin-tgrad", "data-parallel", "data-parallel-tgrad")
     }
 )
 THREAD_PLANS.update(
     {
-        f"{name}-chunk": {
-            **THREAD_PLANS[name],
-            "options": {**THREAD_PLANS[name]["options"], "chunk_rows": CHUNK_ROWS},
-            "one_thread": True,
-            "chunk_rows": CHUNK_ROWS,
-        }
+        f"{name}-chunk": _variant(THREAD_PLANS[name], "chunk_rows", CHUNK_ROWS, one_thread=True)
         for name in ("data-parallel-tgrad", "data-parallel-tgrad-pad")
     }
 )
@@ -130,8 +135,7 @@ class NumpyTrainer:
         chunk = options.get("chunk_rows", 0)
         if chunk < 0:
             raise SpecError(f"numpy option chunk_rows = {chunk}: must be at least 0 (0: none)")
-        named = THREAD_PLANS.get(plan, {}).get("options", {})
-        if chunk and not {**options, **named}.get("data_parallel", False):
+        if chunk and not _with_named_plan(options).get("data_parallel", False):
             raise SpecError(
                 f"numpy option chunk_rows = {chunk} needs data_parallel = true "
                 "(or a data-parallel plan); without it the batch is never cut"
@@ -150,11 +154,7 @@ class NumpyTrainer:
         dtype: str = "float32",
         options: Mapping[str, Any] | None = None,
     ) -> None:
-        options = self.check_options(options)
-        if options.get("plan", "auto") in THREAD_PLANS:
-            # A plan named alone (`mlpbench run -o plan=NAME`, or from Python) brings its
-            # settings, as a sweep's with_plan does; its variables are the caller's to set.
-            options = {**options, **THREAD_PLANS[options["plan"]]["options"]}
+        options = _with_named_plan(self.check_options(options))
         self.spec, self.train, self.device, self.dtype = spec, train, device, dtype
         self.xp: Any = np
         self._sync = None

@@ -83,19 +83,25 @@ def test_a_chunked_block_runs_in_pieces_and_sums_their_gradients():
     plan = THREAD_PLANS["data-parallel-tgrad-chunk"]
     assert plan["one_thread"] and plan["options"]["chunk_rows"] == plan["chunk_rows"] > 1
     base = {**THREAD_PLANS["data-parallel-tgrad"]["options"], "plan": "data-parallel-tgrad"}
+    train = TrainSpec(epochs=2, batch_size=50, shuffle="harness", learning_rate=0.01, seed=2)
     for threads in (1, 2):
+        unchunked = _weights(base, "float64", threads)
         options = {"threads": threads, **plan["options"], "chunk_rows": 8}
-        model = NumpyTrainer(SPEC, TrainSpec(), options=options).model
-        blocks = model.blocks.blocks(50)
-        pieces = [model._pieces(lo, hi) for lo, hi in blocks]
-        assert [len(p) for p in pieces] == ([7] if threads == 1 else [4, 4])
-        for (lo, hi), ps in zip(blocks, pieces):  # they tile the block, none over 8 rows
+        t = NumpyTrainer(SPEC, train, dtype="float64", options=options)
+        t.fit(datasets.load(DATA, "float64"))
+        # the pieces the steps ran, from the trained model's own layout of a batch of 50
+        n_blocks, which = t.model._layouts[50]
+        blocks = sorted((ps[0][0], ps[-1][1], ps) for _, ps in which.values())
+        assert n_blocks == threads and [len(ps) for *_, ps in blocks] == (
+            [7] if threads == 1 else [4, 4]
+        )
+        assert blocks[0][0] == 0 and blocks[-1][1] == 50
+        for lo, hi, ps in blocks:  # they tile the block, none over 8 rows
             assert ps[0][0] == lo and ps[-1][1] == hi and all(b - a in (6, 7, 8) for a, b in ps)
             assert all(b == a2 for (_, b), (a2, _) in zip(ps, ps[1:]))
-        chunked = _weights({**plan["options"], "chunk_rows": 8}, "float64", threads)
-        assert _relative(_weights(base, "float64", threads), chunked) < 1e-13
+        assert _relative(unchunked, t.weights()) < 1e-13
         whole = _weights({**plan["options"], "chunk_rows": 50}, "float64", threads)
-        assert all(np.array_equal(a, b) for a, b in zip(_weights(base, "float64", threads), whole))
+        assert all(np.array_equal(a, b) for a, b in zip(unchunked, whole))
 
 
 class DataParallelNumpy(NumpyTrainer):
@@ -233,9 +239,11 @@ def test_one_thread_measures_only_the_plans_that_differ_there():
     table = plans.tune(expand.points(cfg), {"numpy": THREAD_PLANS}, run, {})
     assert [e["choice"] for e in table.values()] == ["spin-tgrad"]
     one_thread = {n for n, p in THREAD_PLANS.items() if p.get("one_thread")}
-    chunked = {n for n, p in THREAD_PLANS.items() if p.get("chunk_rows", 0) >= 500}
+    chunked = {n for n, p in THREAD_PLANS.items() if p.get("chunk_rows")}
     assert chunked == {"data-parallel-tgrad-chunk", "data-parallel-tgrad-pad-chunk"}
-    # batch 500 is one piece on one thread: the "-chunk" plans are their siblings there
+    # the default batch, 500, is one piece on one thread: the "-chunk" plans are their
+    # siblings there
+    assert all(THREAD_PLANS[n]["chunk_rows"] >= 500 for n in chunked)
     spins = {"spin", "spin-tgrad", "spin-pad", "spin-tgrad-pad"}
     assert set(calls) == one_thread - chunked == spins
     only_spin = {"spin": THREAD_PLANS["spin"], "sleep": THREAD_PLANS["sleep"]}
