@@ -7,7 +7,7 @@ STAMP       := $(VENV)/.installed
 TORCH_PKG   ?= torch==2.13.0
 export PYTHONDONTWRITEBYTECODE=1
 
-.PHONY: install test bench quick benchmarks lint clean
+.PHONY: install test test-fast bench quick benchmarks docs lint clean
 
 install: $(STAMP)
 
@@ -20,8 +20,17 @@ $(STAMP): pyproject.toml examples/torch_backend/pyproject.toml
 	$(BIN)/python -m pip install -q -e examples/torch_backend
 	touch $(STAMP)
 
+# Everything, the slow end-to-end tests included (under 10 minutes on 2 cores).
 test: install
 	$(BIN)/python -m pytest -q tests
+
+# Everything but the tests marked slow (under 3 minutes on 2 cores).
+test-fast: install
+	$(BIN)/python -m pytest -q -m 'not slow' tests
+
+# The generated references: docs/cli.md (from the parsers), docs/columns.md (from the schema).
+docs: install
+	$(BIN)/python -m mlpbench.cli.reference docs
 
 # The default sweep on real MNIST, then plots and report.html; prints the report's path.
 bench: install
@@ -36,7 +45,7 @@ benchmarks: install
 	OPENBLAS_THREAD_TIMEOUT=4 $(BIN)/python -m pytest -q -p no:zarr benchmarks --benchmark-columns=min,median,max,iqr,rounds
 
 lint: install
-	$(BIN)/ruff check bench mlp_numpy mlp_keras mlp_jax mlp_tf tests benchmarks examples
+	$(BIN)/ruff check mlpbench tests benchmarks examples
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .benchmarks .hypothesis build *.egg-info

@@ -37,8 +37,8 @@ def gflops() -> Callable[..., None]:
 def pytest_terminal_summary(terminalreporter) -> None:
     if not ACHIEVED:
         return
-    from bench.calibrate import gemm_peak
-    from bench.threads import blas_info
+    from mlpbench.machine.threads import blas_info
+    from mlpbench.worker.gemm import gemm_peak
 
     threads = blas_info()["blas_threads"]
     peaks = {d: gemm_peak(d, threads)["gflops"] for d in sorted({d for d, _ in ACHIEVED.values()})}

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from bench.protocol import ModelSpec, TrainSpec
-from mlp_numpy.model import MLP, PhaseClock, padded_widths
+from mlpbench.api.protocol import ModelSpec, TrainSpec
+from mlpbench.backends.numpy.model import MLP, PhaseClock, padded_widths
 
 SPEC = ModelSpec()  # 784-70-30-10 sigmoid, L2 0.01
 BATCHES = [100, 500, 2000, 10000]
@@ -56,7 +56,7 @@ def test_first_layer_gemm(benchmark, gflops, batch, dtype, product, width):
 def test_row_split_hand_off(benchmark):
     """One hand-off to a helper thread and back with nothing to do: what each step of the
     data-parallel plan pays (and each split element-wise pass), whatever the batch."""
-    from mlp_numpy.rows import RowSplit
+    from mlpbench.backends.numpy.rows import RowSplit
 
     split = RowSplit(2)
     benchmark(split.each, 2, lambda lo, hi: None)
@@ -99,7 +99,7 @@ def test_gemm_only_step(benchmark, gflops, batch, dtype, padded):
     gradients, the deltas of the hidden layers), nothing between them; also at the padded
     shapes the -pad plans run (GFLOP/s of the specified work). A plan's step cannot pass its
     own shapes' bound; the gap between the two is the step's work outside GEMMs."""
-    from mlp_numpy.trainer import PAD_TO
+    from mlpbench.backends.numpy.trainer import PAD_TO
 
     rng = np.random.default_rng(0)
     sizes = padded_widths(SPEC.layers, PAD_TO if padded else 1)
@@ -123,10 +123,11 @@ def test_gemm_only_step(benchmark, gflops, batch, dtype, padded):
 def plans_for_this_environment() -> list[str]:
     """The thread plans that run as named under the OpenBLAS variables this process started
     with: a benchmark cannot change them once NumPy has loaded, so `make benchmarks` runs this
-    file once per setting, and between them every plan of mlp_numpy.trainer.THREAD_PLANS is
-    measured (tests/test_plans.py checks the Makefile)."""
-    from bench.plans import environment_mismatch
-    from mlp_numpy.trainer import THREAD_PLANS
+    file once per setting, and between them every plan of
+    mlpbench.backends.numpy.trainer.THREAD_PLANS is measured (tests/test_plans.py checks the
+    Makefile)."""
+    from mlpbench.backends.numpy.trainer import THREAD_PLANS
+    from mlpbench.sweep.tuning import environment_mismatch
 
     return [n for n in THREAD_PLANS if not environment_mismatch(THREAD_PLANS, n, os.environ)]
 
@@ -139,9 +140,9 @@ def test_training_step(benchmark, gflops, batch, dtype, plan):
     it: the model the trainer builds for ``-o plan=NAME``. Each round takes the next batch of a
     permutation of 20000 samples (63 MB in float32, more than the caches), so the gather reads
     from memory as in training, not the same cached rows again."""
-    from bench.threads import blas_info
-    from mlp_numpy.parallel import DataParallelMLP
-    from mlp_numpy.trainer import NumpyTrainer
+    from mlpbench.backends.numpy.parallel import DataParallelMLP
+    from mlpbench.backends.numpy.trainer import NumpyTrainer
+    from mlpbench.machine.threads import blas_info
 
     threads = max(1, int(blas_info()["blas_threads"] or 1))
     trainer = NumpyTrainer(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench import data as datasets
-from bench.protocol import ModelSpec
+from mlpbench import data as datasets
+from mlpbench.api.protocol import ModelSpec
 
 
 @pytest.fixture(scope="session")
@@ -34,8 +34,8 @@ FAKE_MODULE = '''
 """Misbehaving backends for harness tests, registered through a real entry point."""
 import math, os, time
 import numpy as np
-from bench.protocol import Capabilities, EpochRecord
-from mlp_numpy.trainer import NumpyTrainer
+from mlpbench.api.protocol import Capabilities, EpochRecord
+from mlpbench.backends.numpy.trainer import NumpyTrainer
 
 
 class Crash(NumpyTrainer):

@@ -6,14 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.points import KEY_COLUMNS
-from bench.results import (
-    EPOCH_COLUMNS,
-    RUN_COLUMNS,
-    SCHEMA_VERSION,
-    append_rows,
-    write_json,
-)
+from mlpbench.config.points import KEY_COLUMNS
+from mlpbench.results.schema import EPOCH_COLUMNS, RUN_COLUMNS, SCHEMA_VERSION
+from mlpbench.results.store import append_rows, write_json
 
 BATCHES = (100, 500, 2000)
 

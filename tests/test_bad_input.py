@@ -18,17 +18,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench import data as datasets
-from bench import expand
-from bench.config import TOP_KEYS, ConfigError, load_config, parse_config
-from bench.threads import cpu_count
+from mlpbench import data as datasets
+from mlpbench.config import expand
+from mlpbench.config.sweepfile import TOP_KEYS, ConfigError, load_config, parse_config
+from mlpbench.machine.threads import cpu_count
 
 GRID = '[grid]\nbackend = ["numpy"]\n'
 
 
 def run_cli(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "bench.cli", *args],
+        [sys.executable, "-m", "mlpbench", *args],
         capture_output=True,
         text=True,
         timeout=120,

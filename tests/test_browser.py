@@ -12,9 +12,9 @@ import shutil
 
 import pytest
 
-from bench.analysis import Analysis
-from bench.plots import plot_all
-from bench.report import write_report
+from mlpbench.analysis.tables import Analysis
+from mlpbench.render.plots import plot_all
+from mlpbench.render.report import write_report
 from tests.fixture_results import make_results
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

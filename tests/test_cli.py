@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from bench.cli import main
+from mlpbench.cli.app import main
 
 SMALL = [
     "--dataset",
@@ -50,7 +50,7 @@ def test_run_prints_epochs_and_summary(capsys):
     ],
 )
 def test_bad_input_is_one_message_and_exit_2(args, needle):
-    cmd = [sys.executable, "-m", "bench.cli", "run", *SMALL, *args]
+    cmd = [sys.executable, "-m", "mlpbench", "run", *SMALL, *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert needle in proc.stderr

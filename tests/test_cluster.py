@@ -17,10 +17,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from bench import cluster
-from bench.cli import main
-from bench.errors import UserError
-from bench.sweep import run_sweep
+from mlpbench.cli.app import main
+from mlpbench.errors import UserError
+from mlpbench.sweep import cluster
+from mlpbench.sweep.loop import run_sweep
 
 BIN = Path(sys.executable).parent
 SWEEP = """
@@ -147,7 +147,7 @@ def test_a_lost_worker_costs_a_retry_not_a_row(tmp_path, dask_cluster):
     while time.time() < deadline and not killed:  # once a point runs on host-b, kill it
         for child in psutil.Process(victim.pid).children(recursive=True):
             try:
-                if "bench.worker" in " ".join(child.cmdline()):
+                if "mlpbench.worker train" in " ".join(child.cmdline()):
                     victim.send_signal(signal.SIGKILL)
                     killed = True
                     break
@@ -207,8 +207,8 @@ def test_a_cluster_point_runs_with_its_forced_plans_variables(tmp_path, monkeypa
 
     from distributed import Client, LocalCluster
 
-    from bench import execute
-    from bench.config import parse_config
+    from mlpbench.config.sweepfile import parse_config
+    from mlpbench.sweep import spawn as execute
 
     seen = {}
 

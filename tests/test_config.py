@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import expand
-from bench.config import ConfigError, load_config, parse_config
+from mlpbench.config import expand
+from mlpbench.config.sweepfile import ConfigError, load_config, parse_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -90,7 +90,7 @@ def test_exclude_extra_variants_and_options():
 
 
 def test_threads_all_means_every_core():
-    from bench.threads import cpu_count
+    from mlpbench.machine.threads import cpu_count
 
     cfg = parse_config({"grid": {"backend": ["numpy"], "threads": [1, "all"]}})
     assert set(cfg.grid["threads"]) == {1, cpu_count()}
@@ -124,7 +124,7 @@ def test_config_errors_name_the_key(tmp_path, text, needles):
 def test_cli_fails_at_once_with_exit_2(tmp_path):
     path = write(tmp_path, "[grid]\nbatch_size = [-5]\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.cli", "sweep", str(path)],
+        [sys.executable, "-m", "mlpbench", "sweep", str(path)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -160,7 +160,7 @@ def _toml_blocks(path: Path) -> list[str]:
     "doc", [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))], ids=lambda p: p.name
 )
 def test_every_toml_example_in_the_docs_parses(doc):
-    from bench.config import tomllib
+    from mlpbench.config.sweepfile import tomllib
 
     for block in _toml_blocks(doc):
         parsed = tomllib.loads(block)  # a syntax error fails here

@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from bench import data as datasets
+from mlpbench import data as datasets
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ def test_synthetic_is_seeded():
 
 
 def test_harness_orders_are_shared_and_seeded():
-    from bench.protocol import TrainSpec, epoch_order
+    from mlpbench.api.protocol import TrainSpec, epoch_order
 
     t = TrainSpec(shuffle="harness", seed=5, epochs=3)
     other_rng = np.random.default_rng(99)  # a backend's own generator must not matter

@@ -17,11 +17,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from bench.cli import main
-from bench.config import ConfigError, parse_config
-from bench.errors import BusyError, UserError
-from bench.results import RUN_COLUMNS
-from bench.sweep import new_directory, run_sweep
+from mlpbench.cli.app import main
+from mlpbench.config.sweepfile import ConfigError, parse_config
+from mlpbench.errors import BusyError, UserError
+from mlpbench.results.schema import RUN_COLUMNS
+from mlpbench.sweep.loop import new_directory, run_sweep
 
 SMALL = """
 name = "{name}"
@@ -70,7 +70,7 @@ def rows(path: Path) -> list[dict[str, str]]:
 
 def cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "bench.cli", *args],
+        [sys.executable, "-m", "mlpbench", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -85,7 +85,7 @@ def wait_for_worker(proc: subprocess.Popen, timeout: float = 60) -> psutil.Proce
     while time.time() < deadline:
         for child in psutil.Process(proc.pid).children(recursive=True):
             try:
-                if "bench.worker" in " ".join(child.cmdline()):
+                if "mlpbench.worker train" in " ".join(child.cmdline()):
                     return child
             except psutil.NoSuchProcess:
                 pass
@@ -164,7 +164,7 @@ def test_sweep_stays_inside_results_and_keeps_a_file_called_latest(tmp_path):
 
 
 def test_two_sweeps_of_one_name_in_one_second_get_two_folders(tmp_path, monkeypatch):
-    import bench.sweep as sweep_module
+    import mlpbench.sweep.loop as sweep_module
 
     class Frozen:
         @staticmethod
@@ -315,7 +315,7 @@ def test_compare_of_nothing_and_bad_threshold_exit_2(tmp_path, capsys):
 def test_results_of_another_schema_are_refused(tmp_path, capsys):
     out = run_sweep(sweep_file(tmp_path, batches=[50]), root=tmp_path / "results", quiet=True)
     env = out / "environment.json"
-    from bench.results import SCHEMA_VERSION
+    from mlpbench.results.schema import SCHEMA_VERSION
 
     text = env.read_text()
     assert f'"schema_version": {SCHEMA_VERSION}' in text

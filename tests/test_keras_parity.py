@@ -9,12 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench import data as datasets
-from bench.protocol import ModelSpec, TrainSpec
+from mlpbench import data as datasets
+from mlpbench.api.protocol import ModelSpec, TrainSpec
 
 pytest.importorskip("keras", reason="the Keras backend needs `make install` (keras, tensorflow)")
-from mlp_keras.trainer import KerasTrainer  # noqa: E402
-from mlp_numpy.trainer import NumpyTrainer  # noqa: E402
+from mlpbench.backends.keras import KerasTrainer  # noqa: E402
+from mlpbench.backends.numpy.trainer import NumpyTrainer  # noqa: E402
 
 SPEC = ModelSpec(l2=0.01, l1=0.001)
 
@@ -95,10 +95,10 @@ def test_evaluate_and_epoch_records():
 
 KERAS_ON_TORCH = """
 import numpy as np
-from bench import data as datasets
-from bench.protocol import ModelSpec, TrainSpec
-from mlp_keras.trainer import KerasTrainer
-from mlp_numpy.trainer import NumpyTrainer
+from mlpbench import data as datasets
+from mlpbench.api.protocol import ModelSpec, TrainSpec
+from mlpbench.backends.keras import KerasTrainer
+from mlpbench.backends.numpy.trainer import NumpyTrainer
 data = datasets.load(datasets.DataSpec(subset=1000, test_subset=200), "float64")
 tr = TrainSpec(epochs=1, batch_size=100, shuffle="harness", seed=3)
 a = NumpyTrainer(ModelSpec(), tr, dtype="float64")

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench import testing
-from mlp_numpy.plain import PlainTrainer, activate
+from mlpbench.api import conformance as testing
+from mlpbench.backends.numpy.plain import PlainTrainer, activate
 
 
 class DropsLastBatch(PlainTrainer):
@@ -36,11 +36,11 @@ class IgnoresDecay(PlainTrainer):
 class UnseededShuffle(PlainTrainer):
     def fit(self, data, on_epoch_end=None):
         if self.train.shuffle == "own":
-            import bench.protocol as protocol
+            import mlpbench.api.protocol as protocol
 
             original = protocol.epoch_order
             rng = np.random.default_rng()  # no seed
-            import mlp_numpy.plain as plain
+            import mlpbench.backends.numpy.plain as plain
 
             plain.epoch_order = lambda t, e, n, _rng: rng.permutation(n)
             try:
@@ -74,7 +74,7 @@ def _wrong_activation(name):
 
 class WrongRelu(PlainTrainer):
     def forward(self, x):
-        import mlp_numpy.plain as plain
+        import mlpbench.backends.numpy.plain as plain
 
         plain.activate, old = _wrong_activation("relu"), plain.activate
         try:
@@ -85,7 +85,7 @@ class WrongRelu(PlainTrainer):
 
 class WrongSoftmax(WrongRelu):
     def forward(self, x):
-        import mlp_numpy.plain as plain
+        import mlpbench.backends.numpy.plain as plain
 
         plain.activate, old = _wrong_activation("softmax"), plain.activate
         try:

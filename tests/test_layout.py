@@ -1,5 +1,6 @@
-"""The architecture holds: no import cycle in the harness, the harness imports no backend or
-framework, and docs/architecture.md names every module of bench/."""
+"""The architecture holds: no import cycle, the harness imports no backend or framework, a
+backend imports no other backend, the worker's import closure is small, no two modules share a
+name, and docs/architecture.md names every module of mlpbench/."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCH = ROOT / "bench"
-FORBIDDEN = ("mlp_numpy", "mlp_keras", "mlpbench_torch", "keras", "tensorflow", "torch", "jax")
+BENCH = ROOT / "mlpbench"
+FORBIDDEN = ("mlpbench_torch", "keras", "tensorflow", "torch", "jax")
+BACKENDS = "mlpbench.backends"
+# What the worker may not pull in, so that it can run inside another environment (a stack).
+HEAVY = ("pandas", "matplotlib", "scipy", "dask", "distributed", "altair", "tqdm")
 
 
 def module_name(path: Path) -> str:
@@ -87,19 +91,92 @@ def test_the_harness_has_no_import_cycle():
 def test_the_harness_imports_no_backend_and_no_framework():
     mods = modules()
     for name, path in mods.items():
+        if name.startswith(BACKENDS):
+            continue
         for imported in imports(path, name, set(mods)):
             top = imported.split(".")[0]
             assert top not in FORBIDDEN, f"{name} imports {imported}"
+            assert not imported.startswith(BACKENDS + "."), f"{name} imports {imported}"
+
+
+def _backend_of(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[2] if module.startswith(BACKENDS + ".") and len(parts) > 2 else None
+
+
+def test_a_backend_imports_no_other_backend():
+    mods = modules()
+    for name, path in mods.items():
+        own = _backend_of(name)
+        if own is None:
+            continue
+        for imported in imports(path, name, set(mods)):
+            other = _backend_of(imported)
+            assert other in (None, own), f"{name} imports {imported}"
+            if imported.startswith("mlpbench.") and other is None:
+                assert imported.startswith(("mlpbench.api", "mlpbench.errors")), (
+                    f"{name} imports {imported}: a backend imports only mlpbench.api"
+                )
+
+
+def test_the_worker_package_imports_nothing_heavy():
+    """Statically (every import of every module the worker package reaches, lazy ones too)
+    and for real (a point trained in a fresh process, then sys.modules)."""
+    mods = modules()
+    known = set(mods)
+    todo = [m for m in mods if m.startswith("mlpbench.worker")]
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for imported in imports(mods[name], name, known):
+            top = imported.split(".")[0]
+            assert top not in HEAVY, f"{name} (reached from mlpbench.worker) imports {imported}"
+            if imported in known and not imported.startswith(BACKENDS):
+                todo.append(imported)
+    assert {"mlpbench.worker.train", "mlpbench.worker.child"} <= seen
+    code = (
+        "import sys, json\n"
+        "from mlpbench.worker import child, check, gemm, train\n"
+        "from mlpbench.api.spec import RunSpec\n"
+        "from mlpbench.api.protocol import ModelSpec, TrainSpec\n"
+        "from mlpbench.data import DataSpec\n"
+        "data = DataSpec(dataset='synthetic', synthetic_samples=200, synthetic_features=8,"
+        " synthetic_classes=3)\n"
+        "spec = RunSpec(model=ModelSpec(layers=(8, 4, 3)), train=TrainSpec(epochs=2,"
+        " batch_size=50), data=data)\n"
+        "train.run(spec)\n"
+        f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})))\n"
+    )
+    import json
+    import subprocess
+
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_no_two_modules_share_a_name():
+    seen: dict[str, Path] = {}
+    for path in sorted(BENCH.rglob("*.py")):
+        if path.name in ("__init__.py", "__main__.py"):
+            continue
+        assert path.name not in seen, f"{path.relative_to(ROOT)} and {seen[path.name]}"
+        seen[path.name] = path.relative_to(ROOT)
 
 
 def test_a_cycle_is_caught(tmp_path, monkeypatch):
     """The check itself can fail: two modules importing each other lazily form a cycle."""
-    a, b = tmp_path / "bench" / "a.py", tmp_path / "bench" / "b.py"
+    a, b = tmp_path / "mlpbench" / "a.py", tmp_path / "mlpbench" / "b.py"
     a.parent.mkdir()
-    a.write_text("def f():\n    from bench import b\n")
-    b.write_text("from bench.a import f\n")
+    a.write_text("def f():\n    from mlpbench import b\n")
+    b.write_text("from mlpbench.a import f\n")
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
-    monkeypatch.setattr(sys.modules[__name__], "BENCH", tmp_path / "bench")
+    monkeypatch.setattr(sys.modules[__name__], "BENCH", tmp_path / "mlpbench")
     import pytest
 
     with pytest.raises(AssertionError, match="import cycle"):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench import data as datasets
-from bench.protocol import ModelSpec, SpecError, TrainSpec
-from mlp_numpy.model import MLP, Ablation, PhaseClock
-from mlp_numpy.trainer import NumpyTrainer
+from mlpbench import data as datasets
+from mlpbench.api.protocol import ModelSpec, SpecError, TrainSpec
+from mlpbench.backends.numpy.model import MLP, Ablation, PhaseClock
+from mlpbench.backends.numpy.trainer import NumpyTrainer
 
 CASES = [
     ("sigmoid", "sigmoid", "categorical_crossentropy"),
@@ -235,7 +235,7 @@ class ArrayModuleProxy:
 
 
 def test_model_runs_through_the_array_module_only(synthetic, small_spec):
-    from mlp_numpy.model import PhaseClock
+    from mlpbench.backends.numpy.model import PhaseClock
 
     data = datasets.load(synthetic, "float32")
     proxy = ArrayModuleProxy()

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import catalog
-from bench.cli import main
+from mlpbench.cli.app import main
+from mlpbench.config import catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = {"quick", "default", "perf", "ablation", "seed2020"}
@@ -26,13 +26,13 @@ def wheel_install(tmp_path_factory) -> Path:
     venv provides them), apart from the editable install."""
     out = tmp_path_factory.mktemp("wheel")
     source = out / "source"  # a clean copy: no stale build/ folder can leak into the wheel
-    shutil.copytree(
-        ROOT,
-        source,
-        ignore=shutil.ignore_patterns(
-            ".venv", ".git", "build", "results", "*.egg-info", "__pycache__", ".*_cache"
-        ),
-    )
+    anywhere = shutil.ignore_patterns("*.egg-info", "__pycache__", ".*_cache")
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        top = {".venv", ".git", "build", "results"} if Path(folder) == ROOT else set()
+        return set(anywhere(folder, names)) | (top & set(names))
+
+    shutil.copytree(ROOT, source, ignore=ignore)
     subprocess.run(
         [
             sys.executable,
@@ -54,9 +54,12 @@ def wheel_install(tmp_path_factory) -> Path:
     (wheel,) = (out / "dist").glob("mlpbench-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for name in SHIPPED:
-        assert f"bench/configs/{name}.toml" in names, f"{name}.toml is not in the wheel"
-    assert "bench/article_2020.json" in names
-    assert "bench/commands/sweep.py" in names  # every subpackage
+        assert f"mlpbench/config/shipped/{name}.toml" in names, f"{name}.toml is not in the wheel"
+    assert "mlpbench/render/article_2020.json" in names
+    for module in ("cli/cmd_sweep.py", "worker/__main__.py", "backends/numpy/trainer.py"):
+        assert f"mlpbench/{module}" in names  # every subpackage
+    tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
+    assert tops == {"mlpbench"}, f"the wheel puts more than mlpbench into site-packages: {tops}"
     target = out / "site"
     subprocess.run(
         [
@@ -81,7 +84,7 @@ def wheel_install(tmp_path_factory) -> Path:
 def from_wheel(target: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(target), "PYTHONSAFEPATH": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "bench", *args],
+        [sys.executable, "-m", "mlpbench", *args],
         capture_output=True,
         text=True,
         cwd=cwd,
@@ -94,13 +97,22 @@ def test_wheel_runs_configs_and_a_dry_run_from_an_empty_folder(wheel_install, tm
     where = from_wheel(wheel_install, tmp_path, "--version")
     assert where.returncode == 0 and where.stdout.startswith("mlpbench ")
     probe = subprocess.run(
-        [sys.executable, "-c", "import bench; print(bench.__file__)"],
+        [sys.executable, "-c", "import mlpbench; print(mlpbench.__file__)"],
         capture_output=True,
         text=True,
         cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(wheel_install)},
     )
     assert probe.stdout.strip().startswith(str(wheel_install)), "not the wheel's copy"
+    for old in ("bench", "mlp_numpy", "mlp_keras", "mlp_jax", "mlp_tf"):  # the names before 0.2
+        code = f"import sys; sys.path.insert(0, {str(wheel_install)!r}); import {old}"
+        gone = subprocess.run(
+            [sys.executable, "-I", "-c", code],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+        )
+        assert gone.returncode != 0 and "ModuleNotFoundError" in gone.stderr, old
 
     listed = from_wheel(wheel_install, tmp_path, "configs")
     assert listed.returncode == 0, listed.stderr
@@ -127,7 +139,7 @@ def test_shipped_names_show_and_a_path_wins(tmp_path, capsys, monkeypatch):
 
 
 def test_dry_run_counts_points_and_estimates_from_an_earlier_sweep(tmp_path, capsys):
-    from bench.sweep import run_sweep
+    from mlpbench.sweep.loop import run_sweep
 
     sweep = tmp_path / "s.toml"
     sweep.write_text(
@@ -147,7 +159,7 @@ def test_dry_run_counts_points_and_estimates_from_an_earlier_sweep(tmp_path, cap
     out = capsys.readouterr().out
     assert "estimate: " in out and "estimate: unknown" not in out
     assert "-s" in out.split("from ")[-1]  # names the earlier folder
-    from bench import registry
+    from mlpbench.api import registry
 
     gpu_here = "gpu" not in registry.load("numpy").capabilities.unavailable
     assert ("skipped here: device 'gpu' unavailable" in out) != gpu_here

@@ -10,14 +10,15 @@ import math
 import numpy as np
 import pytest
 
-from bench import data as datasets
-from bench import plans, testing
-from bench.config import parse_config
-from bench.protocol import TrainSpec
-from bench.sweep import run_sweep
-from bench.testing import DATA, SPEC
-from bench.threads import cpu_count
-from mlp_numpy.trainer import THREAD_PLANS, NumpyTrainer
+from mlpbench import data as datasets
+from mlpbench.api import conformance as testing
+from mlpbench.api.conformance import DATA, SPEC
+from mlpbench.api.protocol import TrainSpec
+from mlpbench.backends.numpy.trainer import THREAD_PLANS, NumpyTrainer
+from mlpbench.config.sweepfile import parse_config
+from mlpbench.machine.threads import cpu_count
+from mlpbench.sweep import tuning as plans
+from mlpbench.sweep.loop import run_sweep
 
 
 def _weights(options: dict, dtype: str = "float32", threads: int = 2) -> list[np.ndarray]:
@@ -147,7 +148,7 @@ def test_the_chunked_plan_passes_the_conformance_kit():
 def test_tune_picks_the_fastest_and_caches_it(tmp_path, monkeypatch):
     monkeypatch.setenv("MLPBENCH_CACHE", str(tmp_path))
     cfg = parse_config({"grid": {"backend": ["numpy"], "batch_size": [100, 500], "threads": [2]}})
-    from bench import expand
+    from mlpbench.config import expand
 
     points = expand.points(cfg)
     speed = {"spin": 3.0, "spin-split": 2.0, "sleep": 1.0, "sleep-split": math.inf}
@@ -177,7 +178,7 @@ def test_tune_picks_the_fastest_and_caches_it(tmp_path, monkeypatch):
 
 def test_a_trial_is_shorter_on_wide_networks():
     """Trials of a wide network run fewer steps (each long enough to time), at least one."""
-    from bench import expand
+    from mlpbench.config import expand
 
     def trial_samples(layers: list[int], batch: int) -> int:
         doc = {"model": {"layers": layers}, "grid": {"backend": ["numpy"], "batch_size": [batch]}}
@@ -191,7 +192,7 @@ def test_a_trial_is_shorter_on_wide_networks():
 
 def test_close_plans_are_measured_again_and_keep_their_best_time():
     cfg = parse_config({"grid": {"backend": ["numpy"], "batch_size": [500], "threads": [2]}})
-    from bench import expand
+    from mlpbench.config import expand
 
     times = {"spin": [1.0, 1.2], "spin-split": [1.05, 0.9], "sleep": [2.0]}
     times.update({name: [5.0] for name in THREAD_PLANS if name not in times})
@@ -228,7 +229,7 @@ def test_one_thread_measures_only_the_plans_that_differ_there():
     """On one thread there are no idle BLAS threads and no split: only "one_thread" plans
     (the transposed gradient, the padding) can differ, and only they are measured."""
     cfg = parse_config({"grid": {"backend": ["numpy"], "threads": [1]}})
-    from bench import expand
+    from mlpbench.config import expand
 
     calls: list[str] = []
 
@@ -278,7 +279,7 @@ def test_a_forced_plan_is_used_and_recorded(tmp_path, forced):
 
 
 def test_padding_plans_are_measured_only_where_a_width_is_not_a_multiple():
-    from bench.points import PointKey
+    from mlpbench.config.points import PointKey
 
     pad = THREAD_PLANS["spin-pad"]
     assert pad["options"]["pad_to"] == pad["pad_to"] > 1
@@ -294,7 +295,7 @@ def test_padding_plans_are_measured_only_where_a_width_is_not_a_multiple():
 
 
 def test_chunked_plans_are_measured_only_where_a_block_has_more_rows_than_a_piece():
-    from bench.points import PointKey
+    from mlpbench.config.points import PointKey
 
     plan = THREAD_PLANS["data-parallel-tgrad-chunk"]
     c = plan["chunk_rows"]
@@ -312,7 +313,7 @@ def test_chunked_plans_are_measured_only_where_a_block_has_more_rows_than_a_piec
 def test_padded_units_stay_zero_and_the_weights_keep_their_shapes():
     """The padded units' weights never learn, whatever their activation outputs at zero
     (sigmoid: 0.5), and the trainer hands back the specified shapes."""
-    from bench.protocol import ModelSpec
+    from mlpbench.api.protocol import ModelSpec
 
     for activation in ("sigmoid", "tanh", "relu"):
         spec = ModelSpec(layers=(20, 12, 5, 4), activation=activation, l2=0.001, l1=0.0005)
@@ -331,8 +332,8 @@ def test_padded_units_stay_zero_and_the_weights_keep_their_shapes():
 def test_a_plan_named_alone_brings_its_settings():
     """`mlpbench run -o plan=NAME` (or Python) passes the name only: the trainer must run that
     plan, not record its name over the default path."""
-    from bench.protocol import ModelSpec
-    from mlp_numpy.parallel import DataParallelMLP
+    from mlpbench.api.protocol import ModelSpec
+    from mlpbench.backends.numpy.parallel import DataParallelMLP
 
     options = {"plan": "data-parallel-pad", "threads": 2}
     t = NumpyTrainer(ModelSpec(), TrainSpec(), options=options)
@@ -342,7 +343,7 @@ def test_a_plan_named_alone_brings_its_settings():
 
 
 def test_a_pad_below_one_is_refused():
-    from bench.protocol import SpecError
+    from mlpbench.api.protocol import SpecError
 
     with pytest.raises(SpecError, match="pad_to = 0: must be at least 1"):
         NumpyTrainer.check_options({"pad_to": 0})
@@ -351,7 +352,7 @@ def test_a_pad_below_one_is_refused():
 def test_chunk_rows_need_the_data_parallel_step():
     """Only the data-parallel step cuts blocks into pieces: elsewhere chunk_rows would be
     recorded and do nothing, so it is refused; a data-parallel plan named with it is not."""
-    from bench.protocol import SpecError
+    from mlpbench.api.protocol import SpecError
 
     with pytest.raises(SpecError, match="chunk_rows = 256 needs data_parallel = true"):
         NumpyTrainer.check_options({"chunk_rows": 256, "plan": "spin-tgrad"})
@@ -360,7 +361,7 @@ def test_chunk_rows_need_the_data_parallel_step():
 
 
 def test_an_unknown_plan_is_refused():
-    from bench.protocol import SpecError
+    from mlpbench.api.protocol import SpecError
 
     with pytest.raises(SpecError, match="plan = 'fast'; allowed: auto, spin"):
         NumpyTrainer.check_options({"plan": "fast"})
@@ -368,7 +369,9 @@ def test_an_unknown_plan_is_refused():
 
 def test_a_sweep_measures_again_what_the_cache_chose_among_other_plans(tmp_path, monkeypatch):
     """A cache written before a plan was added must not decide for the sweep."""
-    from bench import environment, expand, sweep
+    from mlpbench.config import expand
+    from mlpbench.machine import describe as environment
+    from mlpbench.sweep import loop as sweep
 
     monkeypatch.setenv("MLPBENCH_CACHE", str(tmp_path))
     monkeypatch.setenv("MLPBENCH_TUNE", "1")
@@ -427,7 +430,7 @@ def test_a_plans_worker_environment_removes_another_plans_variable(monkeypatch):
     """Started from a shell with OPENBLAS_THREAD_TIMEOUT=4, a sweep ran plan spin as sleep,
     and tune timed the two as one: the worker's environment now unsets what a plan does not
     set."""
-    from bench.execute import env_for
+    from mlpbench.sweep.spawn import env_for
 
     monkeypatch.setenv("OPENBLAS_THREAD_TIMEOUT", "4")
     _, spin = plans.settings({}, "spin", THREAD_PLANS)

@@ -7,12 +7,12 @@ import importlib.util
 
 import pytest
 
-from bench import registry
-from bench.cli import main
-from bench.config import parse_config
-from bench.protocol import SpecError, TrainSpec
-from bench.sweep import run_sweep
-from bench.testing import CHECKS, run_all
+from mlpbench.api import registry
+from mlpbench.api.conformance import CHECKS, run_all
+from mlpbench.api.protocol import SpecError, TrainSpec
+from mlpbench.cli.app import main
+from mlpbench.config.sweepfile import parse_config
+from mlpbench.sweep.loop import run_sweep
 
 BACKENDS = ["numpy", "keras", "torch"]  # the three-backend sweep below
 KIT = ["numpy", "numpy-plain", "keras", "jax", "tf", "torch"]  # every installed backend
@@ -58,8 +58,8 @@ def test_unknown_backend_lists_the_installed_ones():
 
 
 def test_sweep_over_three_backends_gives_one_report(tmp_path):
-    from bench.analysis import Analysis
-    from bench.report import write_report
+    from mlpbench.analysis.tables import Analysis
+    from mlpbench.render.report import write_report
 
     doc = {
         "name": "three",
@@ -86,8 +86,8 @@ def test_whole_epoch_modes_train_the_same_weights(backend, option):
     """One compiled call per epoch gives the weights of one call per batch (float64)."""
     import numpy as np
 
-    from bench import data as datasets
-    from bench.testing import DATA, SPEC
+    from mlpbench import data as datasets
+    from mlpbench.api.conformance import DATA, SPEC
 
     cls = registry.load(backend).cls
     train = TrainSpec(epochs=2, batch_size=50, shuffle="harness", learning_rate=0.01, seed=3)

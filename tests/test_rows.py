@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from mlp_numpy.rows import RowSplit
+from mlpbench.backends.numpy.rows import RowSplit
 
 
 @pytest.mark.parametrize("workers", [1, 2, 3])

@@ -8,7 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.stats import bootstrap_ci, mann_whitney_u, min_p_value, speed_ratios, summarize
+from mlpbench.analysis.stats import (
+    bootstrap_ci,
+    mann_whitney_u,
+    min_p_value,
+    speed_ratios,
+    summarize,
+)
 
 
 def test_mann_whitney_exact_on_separated_samples():

@@ -11,9 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-from bench.config import parse_config
-from bench.results import EPOCH_COLUMNS, FILES, RUN_COLUMNS
-from bench.sweep import run_sweep
+from mlpbench.config.sweepfile import parse_config
+from mlpbench.results.schema import EPOCH_COLUMNS, FILES, RUN_COLUMNS
+from mlpbench.sweep.loop import run_sweep
 
 
 def config(**grid):
@@ -97,7 +97,7 @@ def test_killed_sweep_resumes_without_duplicates(tmp_path):
         [
             sys.executable,
             "-m",
-            "bench.cli",
+            "mlpbench",
             "sweep",
             str(path),
             "--quiet",
@@ -131,7 +131,7 @@ def test_killed_sweep_resumes_without_duplicates(tmp_path):
 
 
 def test_summary_command(tmp_path, capsys):
-    from bench.cli import main
+    from mlpbench.cli.app import main
 
     cfg = parse_config(config(backend=["numpy"], batch_size=[50, 100]))
     out = run_sweep(cfg, root=tmp_path, quiet=True)
@@ -153,7 +153,7 @@ def test_a_sweep_next_to_a_plugins_source_runs_the_installed_plugin(tmp_path, fa
         '[train]\nepochs = 2\n[grid]\nbackend = ["works"]\nbatch_size = [50]\nthreads = [1]\n'
     )
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.cli", "sweep", "s.toml", "--quiet"],
+        [sys.executable, "-m", "mlpbench", "sweep", "s.toml", "--quiet"],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -8,15 +8,18 @@ import sys
 
 import pytest
 
-SHOW = "from bench.threads import blas_info; print(blas_info()['openblas_thread_timeout'])"
+SHOW = (
+    "from mlpbench.machine.threads import blas_info; "
+    "print(blas_info()['openblas_thread_timeout'])"
+)
 
 
 @pytest.mark.parametrize(
     "first, preset, expected",
     [
-        ("import bench, numpy", None, "OpenBLAS's default"),  # no side effect of the import
-        ("import bench, numpy", "4", "4"),  # a thread plan's (or the user's) value
-        ("import numpy, bench", "12", "12"),
+        ("import mlpbench, numpy", None, "OpenBLAS's default"),  # no side effect of the import
+        ("import mlpbench, numpy", "4", "4"),  # a thread plan's (or the user's) value
+        ("import numpy, mlpbench", "12", "12"),
     ],
 )
 def test_blas_idle_env(first, preset, expected):

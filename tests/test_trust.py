@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.analysis import Analysis, warnings
-from bench.cli import main
-from bench.compare import compare
-from bench.sweep import run_sweep
-from bench.threads import usable_cpus
+from mlpbench.analysis.compare import compare
+from mlpbench.analysis.tables import Analysis, warnings
+from mlpbench.cli.app import main
+from mlpbench.machine.threads import usable_cpus
+from mlpbench.sweep.loop import run_sweep
 from tests.fixture_results import make_results
 
 CHECKS = (
@@ -52,7 +52,7 @@ def test_doctor_prints_one_line_per_check(capsys, monkeypatch):
 def test_doctor_names_kernels_forced_against_the_cpu(monkeypatch):
     """This session's AMD EPYC image set OPENBLAS_CORETYPE=Haswell, which halved the GEMM peak
     against the SkylakeX kernels OpenBLAS picks there by itself: the doctor says which."""
-    from bench import machine
+    from mlpbench.machine import doctor as machine
 
     def probe(env: dict[str, str]) -> str:
         return env.get("OPENBLAS_CORETYPE", "SkylakeX")
@@ -71,7 +71,7 @@ def test_doctor_names_kernels_forced_against_the_cpu(monkeypatch):
 def test_the_kernel_probe_reads_openblas_in_a_fresh_process():
     import platform
 
-    from bench import machine
+    from mlpbench.machine import doctor as machine
 
     forced = "Sandybridge" if platform.machine() == "x86_64" else "ARMV8"
     env = {k: v for k, v in os.environ.items() if k not in machine.KERNEL_VARS}
@@ -105,7 +105,7 @@ def test_a_loaded_machine_is_flagged_in_summary_and_report(tmp_path):
         [
             sys.executable,
             "-m",
-            "bench.cli",
+            "mlpbench",
             "sweep",
             str(sweep_file(tmp_path, 4)),
             "--quiet",
@@ -139,7 +139,7 @@ def test_a_loaded_machine_is_flagged_in_summary_and_report(tmp_path):
     by_name = {c["name"]: c for c in env["doctor"]}
     assert not by_name["other processes"]["ok"]  # the hog was running at the start
     summary = subprocess.run(
-        [sys.executable, "-m", "bench.cli", "summary", str(folder)],
+        [sys.executable, "-m", "mlpbench", "summary", str(folder)],
         capture_output=True,
         text=True,
     ).stdout

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.protocol import (
+from mlpbench.api.protocol import (
     Capabilities,
     EpochRecord,
     ModelSpec,

@@ -1,0 +1,103 @@
+"""Compare two result sets point by point (asv-style), for humans and for CI.
+
+Per point: the ratio of median steady epoch times B / A with a bootstrap 95% interval, and a
+two-sided Mann-Whitney U test over the repeats. The p-values are corrected across all points
+with Holm-Bonferroni: it bounds the chance of *any* false verdict (what a CI gate needs) without
+assuming the points independent; Benjamini-Hochberg would bound only the share of false ones.
+
+- ``slower`` / ``faster``: the ratio passes the threshold and the corrected p <= alpha.
+- ``slower (untested)`` / ``faster (untested)``: past the threshold, but even the smallest p
+  these repeats can reach (exact test, 2 / C(n_a + n_b, n_a)), corrected for the number of
+  points, is above alpha: no test could have decided. A slower one still fails CI.
+- ``unclear``: past the threshold, testable, not significant after the correction.
+- ``same``: within the threshold.
+A point is ``unstable`` when either side's repeats spread by more than 10% of their median or
+the ratio's interval is wider than the effect it reports. Computation only:
+``mlpbench.render.text.compare_lines`` renders.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mlpbench.analysis.stats import (
+    POINT,
+    UNSTABLE_SPREAD,
+    holm,
+    mann_whitney_u,
+    min_p_value,
+    ratio_ci,
+)
+from mlpbench.analysis.tables import ResultSet
+from mlpbench.config.points import PointKey
+from mlpbench.errors import UserError
+
+
+@dataclass
+class Row:
+    key: PointKey
+    n_a: int
+    n_b: int
+    median_a: float
+    median_b: float
+    ratio: float  # B / A: > 1 means B is slower
+    ci_low: float
+    ci_high: float
+    p: float  # raw two-sided Mann-Whitney p
+    p_holm: float  # corrected across the compared points
+    min_p: float  # the smallest raw p these repeats can reach
+    verdict: str
+    unstable: bool
+
+
+def compare(
+    a: str | Path, b: str | Path, threshold: float = 0.10, alpha: float = 0.05
+) -> list[Row]:
+    """One row per point that both result sets ran successfully; a UserError when none did
+    (a comparison of nothing must never pass in CI)."""
+    if not (isinstance(threshold, (int, float)) and math.isfinite(threshold) and threshold > 0):
+        raise UserError(f"--threshold = {threshold}: must be a finite number > 0 (0.10 = 10%)")
+    if not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
+        raise UserError(f"--alpha = {alpha}: must be a number between 0 and 1")
+    ok_a = ResultSet.load(a).ok.groupby(POINT)["steady_epoch_s"]
+    b_groups = dict(list(ResultSet.load(b).ok.groupby(POINT)["steady_epoch_s"]))
+    pairs = []
+    for values, times_a in ok_a:
+        if values in b_groups:
+            pairs.append((values, times_a.to_numpy(float), b_groups[values].to_numpy(float)))
+    if not pairs:
+        raise UserError(
+            f"no point could be compared: {a} and {b} have no successful point in common "
+            "(different grids, or no run succeeded)"
+        )
+    m = len(pairs)
+    raw = [mann_whitney_u(ta, tb)[1] for _, ta, tb in pairs]
+    rows = []
+    for (values, ta, tb), p, p_adj in zip(pairs, raw, holm(raw)):
+        ma, mb = float(np.median(ta)), float(np.median(tb))
+        ratio = mb / ma
+        lo, hi = ratio_ci(ta, tb)
+        floor = min_p_value(len(ta), len(tb))
+        testable = min(1.0, floor * m) <= alpha
+        beyond = ratio > 1 + threshold or ratio < 1 / (1 + threshold)
+        word = "slower" if ratio > 1 else "faster"
+        if not beyond:
+            verdict = "same"
+        elif not testable:
+            verdict = f"{word} (untested: {len(ta)} vs {len(tb)} repeats over {m} points)"
+        elif p_adj <= alpha:
+            verdict = word
+        else:
+            verdict = "unclear"
+        spread = max(float(np.ptp(ta) / ma), float(np.ptp(tb) / mb))
+        wide = not math.isnan(lo) and (hi - lo) > abs(ratio - 1)
+        unstable = spread > UNSTABLE_SPREAD or (beyond and wide)
+        key = PointKey.from_row(dict(zip(POINT, values)))
+        rows.append(
+            Row(key, len(ta), len(tb), ma, mb, ratio, lo, hi, p, p_adj, floor, verdict, unstable)
+        )
+    return rows

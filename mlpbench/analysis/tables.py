@@ -1,0 +1,405 @@
+"""One results folder loaded once, and every table the renderers need, computed once.
+
+The data flows one way: ``ResultSet.load`` (runs, epochs, environment, config) ->
+:class:`Analysis` (summary, ratios, dtype gains, efficiency, phases, ablation, start-up) ->
+renderers (``mlpbench.render.text`` for the terminal, ``mlpbench.render.plots`` for matplotlib,
+``mlpbench.render.report`` for HTML). Nothing here draws or prints; no table is computed in two
+places.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mlpbench.analysis.stats import speed_ratios, summarize
+from mlpbench.api.protocol import PHASES, ModelSpec
+from mlpbench.config.points import PointKey
+from mlpbench.config.sweepfile import SweepConfig, load_config
+from mlpbench.errors import UserError
+from mlpbench.results.store import load_epochs, load_runs, read_environment, resolve
+
+# A neutral palette (matplotlib's tab10): any backend, built in or plugin, gets a color by its
+# place in the sweep's backend order; a sweep file's [report] colors override it.
+PALETTE = (
+    "#1f77b4",
+    "#d62728",
+    "#2ca02c",
+    "#ff7f0e",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
+
+
+@dataclass
+class ResultSet:
+    """What a results folder holds, read and checked once."""
+
+    directory: Path
+    runs: pd.DataFrame
+    epochs: pd.DataFrame
+    env: dict[str, Any]
+    config: SweepConfig | None
+
+    @classmethod
+    def load(cls, directory: str | Path) -> ResultSet:
+        directory = resolve(directory)
+        env = read_environment(directory)
+        try:
+            config = load_config(directory / "config.toml")
+        except UserError:  # a hand-made or older folder: the CSVs alone still tell a lot
+            config = None
+        return cls(directory, load_runs(directory), load_epochs(directory), env, config)
+
+    @property
+    def ok(self) -> pd.DataFrame:
+        return self.runs[self.runs["status"] == "ok"]
+
+    @property
+    def not_run(self) -> pd.DataFrame:
+        return self.runs[self.runs["status"] != "ok"]
+
+
+class Analysis:
+    """The tables of one result set. Each is computed on first use and kept."""
+
+    def __init__(self, results: ResultSet) -> None:
+        self.results = results
+        cfg = results.config
+        order = list(cfg.grid["backend"]) if cfg else []
+        order += [b for b in dict.fromkeys(results.runs["backend"]) if b not in order]
+        self.backends: list[str] = order
+        report = cfg.report if cfg else {}
+        self.reference: str = report.get("reference") or (order[0] if order else "")
+        self.colors: dict[str, str] = {
+            b: PALETTE[i % len(PALETTE)] for i, b in enumerate(order)
+        } | dict(report.get("colors", {}))
+        networks = results.runs["layers"].astype(str)
+        self.network: str = (
+            cfg.grid["layers"][0] if cfg else (networks.mode()[0] if len(networks) else "")
+        )
+        present = list(dict.fromkeys(results.runs["variant"].astype(str)))
+        first = cfg.variants[0].name if cfg else ""
+        self.baseline: str = first if first in present or not present else present[0]
+
+    @classmethod
+    def of(cls, directory: str | Path) -> Analysis:
+        return cls(ResultSet.load(directory))
+
+    # Helpers
+
+    def color(self, backend: str) -> str:
+        if backend not in self.colors:
+            self.colors[backend] = PALETTE[len(self.colors) % len(PALETTE)]
+        return self.colors[backend]
+
+    def default_variant(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The rows of the first (baseline) variant, so lines are not mixed across variants."""
+        if frame.empty:
+            return frame
+        return frame[frame["variant"].astype(str) == self.baseline]
+
+    @cached_property
+    def primary_host(self) -> str | None:
+        """In a cluster sweep, the host with the most successful runs: the machine whose
+        numbers the "why" tables (phases, engine split) explain, never an average of several.
+        None when the runs come from one host."""
+        ok = self.results.ok
+        if "host" not in ok or ok["host"].nunique() < 2:
+            return None
+        return str(ok["host"].value_counts().idxmax())
+
+    def on_primary_host(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame``'s rows from :attr:`primary_host` (all of them from a one-host sweep)."""
+        if self.primary_host is None or "host" not in frame:
+            return frame
+        return frame[frame["host"] == self.primary_host]
+
+    @property
+    def max_threads(self) -> int:
+        return int(self.main["threads"].max()) if not self.main.empty else 1
+
+    # Tables
+
+    @cached_property
+    def summary(self) -> pd.DataFrame:
+        """Per point: n, median/min/max steady epoch time, CI, throughput, efficiency."""
+        return summarize(self.results.runs)
+
+    @cached_property
+    def main(self) -> pd.DataFrame:
+        """The summary of the sweep's first network, each Keras engine as a series of its own
+        when there are several (``keras/jax``): what the standard tables and plots compare."""
+        return self._engines_apart(self.summary[self.summary["layers"] == self.network])
+
+    @cached_property
+    def main_runs(self) -> pd.DataFrame:
+        """The runs behind :attr:`main`, named as there (``keras/jax``)."""
+        runs = self.results.runs
+        return self._engines_apart(runs[runs["layers"] == self.network])
+
+    @cached_property
+    def _several_engines(self) -> bool:
+        """Whether the first network ran Keras on more than one engine."""
+        s = self.summary
+        keras = s[(s["layers"] == self.network) & (s["backend"] == "keras")]
+        return keras["keras_backend"].nunique() > 1
+
+    def _engines_apart(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` with Keras's rows named by engine (``keras/jax``) when there are several."""
+        s = frame.copy()
+        if self._several_engines:
+            keras = s["backend"] == "keras"
+            s.loc[keras, "backend"] = "keras/" + s.loc[keras, "keras_backend"]
+        return s
+
+    @cached_property
+    def ratios(self) -> pd.DataFrame:
+        """Every other backend's median time over the reference's, per point (all variants);
+        column ``backend`` names the other backend. > 1: the reference is faster."""
+        frames = [
+            speed_ratios(
+                self.main, numerator=other, denominator=self.reference, runs=self.main_runs
+            ).assign(backend=other)
+            for other in dict.fromkeys(self.main["backend"])
+            if other != self.reference
+        ]
+        frames = [f for f in frames if not f.empty]
+        if not frames:
+            return pd.DataFrame(
+                columns=["backend", "batch_size", "dtype", "device", "threads", "variant", "ratio"]
+            )
+        return pd.concat(frames, ignore_index=True)
+
+    @cached_property
+    def dtype_gain(self) -> pd.DataFrame:
+        """float64 time over float32 time per (backend, batch, device, threads), baseline
+        variant; empty unless both dtypes ran."""
+        s = self.default_variant(self.main)
+        if s.empty or not {"float32", "float64"} <= set(s["dtype"]):
+            return pd.DataFrame(columns=["backend", "batch_size", "device", "threads", "gain"])
+        keys = ["backend", "batch_size", "device", "threads", "host"]  # never across hosts
+        wide = s.pivot_table(index=keys, columns="dtype", values="median_s").dropna()
+        return (wide["float64"] / wide["float32"]).rename("gain").reset_index()
+
+    @cached_property
+    def efficiency(self) -> pd.DataFrame:
+        """The summary rows (baseline variant) that have an efficiency."""
+        return self.default_variant(self.main).dropna(subset=["efficiency"])
+
+    @cached_property
+    def phases(self) -> pd.DataFrame:
+        """Median seconds per phase per steady-state epoch of the reference backend, by batch
+        size (float32 where measured, most threads, baseline variant)."""
+        e = self.results.epochs
+        cols = [f"phase_{p}" for p in PHASES if f"phase_{p}" in e.columns]
+        if e.empty or not cols:
+            return pd.DataFrame()
+        e = self.default_variant(e[(e["backend"] == self.reference) & (e["epoch"] > 1)])
+        if self.primary_host is not None:  # epochs.csv names no host: its runs do
+            e = e[e["run_id"].isin(self.on_primary_host(self.results.runs)["run_id"])]
+        e = e.dropna(subset=cols, how="all")
+        if e.empty:
+            return pd.DataFrame()
+        dtype = "float32" if (e["dtype"] == "float32").any() else e["dtype"].iloc[0]
+        e = e[(e["dtype"] == dtype) & (e["threads"] == e["threads"].max())]
+        per_run = e.groupby(["batch_size", "run_id"])[cols].median()
+        table = per_run.groupby("batch_size").median().fillna(0.0)
+        table.columns = [c.removeprefix("phase_") for c in table.columns]
+        return table.loc[:, table.sum() > 0]
+
+    @cached_property
+    def ablation(self) -> pd.DataFrame:
+        """Each variant's median time over the baseline variant's float32 time, per (backend,
+        batch), at the most threads measured. ``cost`` > 1: the variant is slower."""
+        s = self.main
+        if s.empty or s["variant"].nunique() < 2:
+            return pd.DataFrame()
+        s = s[s["threads"] == s["threads"].max()]
+        keys = ["backend", "batch_size", "device", "threads", "host"]  # never across hosts
+        base_rows = s[(s["variant"] == self.baseline) & (s["dtype"] == "float32")]
+        base = base_rows.set_index(keys)["median_s"]
+        rows = []
+        for r in s.itertuples():
+            key = (r.backend, r.batch_size, r.device, r.threads, r.host)
+            if key not in base.index or (r.variant == self.baseline and r.dtype == "float32"):
+                continue
+            label = r.variant if r.dtype == "float32" else f"{r.variant} + float64"
+            if r.variant == self.baseline:
+                label = "float64"
+            rows.append(
+                {
+                    "backend": r.backend,
+                    "batch_size": r.batch_size,
+                    "switch": label,
+                    "cost": r.median_s / base.loc[key],
+                    "cost_low": r.min_s / base.loc[key],
+                    "cost_high": r.max_s / base.loc[key],
+                }
+            )
+        return pd.DataFrame(rows)
+
+    @cached_property
+    def engine_split(self) -> pd.DataFrame:
+        """Why Keras is slower: per batch size (float32, most threads, baseline variant) the
+        reference backend's time, the raw engine's (the ``jax`` or ``tf`` backend) and Keras's
+        on that engine; ``keras_overhead_s`` is Keras's own share (Keras minus its engine)."""
+        cols = ["batch_size", "engine", "reference_s", "engine_s", "keras_s", "keras_overhead_s"]
+        ok = self.on_primary_host(self.results.ok)
+        keras = ok[(ok["backend"] == "keras") & (ok["layers"] == self.network)]
+        s = self.on_primary_host(self.default_variant(self.main))
+        if keras.empty or s.empty or keras["keras_backend"].nunique() > 1:
+            return pd.DataFrame(columns=cols)
+        engines = keras["backend_info"].str.extract(r"keras_backend=(\w+)")[0].dropna()
+        if engines.empty:
+            return pd.DataFrame(columns=cols)
+        engine = {"tensorflow": "tf", "jax": "jax", "torch": "torch"}.get(engines.mode()[0], "")
+        s = s[(s["dtype"] == "float32") & (s["threads"] == s["threads"].max())]
+        medians = s.pivot_table(index="batch_size", columns="backend", values="median_s")
+        if not {"keras", engine, self.reference} <= set(medians.columns):
+            return pd.DataFrame(columns=cols)
+        out = medians[[self.reference, engine, "keras"]].dropna().reset_index()
+        out.columns = ["batch_size", "reference_s", "engine_s", "keras_s"]
+        out.insert(1, "engine", engine)
+        out["keras_overhead_s"] = out["keras_s"] - out["engine_s"]
+        return out[cols]
+
+    @cached_property
+    def crossover(self) -> pd.DataFrame:
+        """Where Keras wins: the reference's median time over Keras's (> 1: Keras faster) per
+        (dtype, Keras engine, hidden depth, width, batch), most threads, baseline variant.
+        A dtype the reference cannot compute (bfloat16 for NumPy) is set against the
+        reference's float32, the best it can do. Uniform hidden widths only."""
+        cols = [
+            "dtype", "keras_backend", "depth", "width", "batch_size", "reference_dtype",
+            "reference_s", "keras_s", "ratio", "reference_eff", "keras_eff",
+        ]  # fmt: skip
+        s = self.default_variant(self.summary)
+        if s.empty:
+            return pd.DataFrame(columns=cols)
+        s = s[s["threads"] == s["threads"].max()]
+        ref = s[s["backend"] == self.reference].set_index(["layers", "batch_size", "dtype", "host"])
+        rows = []
+        for k in s[s["backend"] == "keras"].itertuples():
+            widths = PointKey(k.backend, 1, k.dtype, k.device, 1, layers=k.layers).widths
+            if not widths or len(set(widths)) != 1:
+                continue
+            for ref_dtype in (k.dtype, "float32"):
+                if (k.layers, k.batch_size, ref_dtype, k.host) in ref.index:  # same host
+                    r = ref.loc[(k.layers, k.batch_size, ref_dtype, k.host)]
+                    rows.append(
+                        (k.dtype, k.keras_backend, len(widths), widths[0], k.batch_size,
+                         ref_dtype, r["median_s"], k.median_s, r["median_s"] / k.median_s,
+                         r["efficiency"], k.efficiency)
+                    )  # fmt: skip
+                    break
+        return pd.DataFrame(rows, columns=cols)
+
+    @cached_property
+    def cost_per_sample(self) -> pd.DataFrame:
+        """Seconds per training sample against training FLOPs per sample, per point (most
+        threads, baseline variant): flat where overhead rules, rising where GEMMs do."""
+        s = self.default_variant(self.summary)
+        if s.empty:
+            return pd.DataFrame(columns=["series", "dtype", "flops", "seconds", "batch_size"])
+        s = s[s["threads"] == s["threads"].max()]
+        flops = {
+            layers: ModelSpec(layers=tuple(int(v) for v in layers.split("-"))).flops_per_sample()[1]
+            for layers in s["layers"].unique()
+        }
+        return pd.DataFrame(
+            {
+                "series": [
+                    b if e == "-" else f"{b}/{e}" for b, e in zip(s["backend"], s["keras_backend"])
+                ],
+                "dtype": s["dtype"],
+                "flops": s["layers"].map(flops),
+                "seconds": 1.0 / s["samples_per_s"],
+                "batch_size": s["batch_size"],
+            }
+        )
+
+    @cached_property
+    def startup(self) -> pd.DataFrame:
+        """Median import, model build, first and steady epoch, and the first epoch's extra time
+        (tracing) per backend."""
+        ok = self.results.ok
+        cols = ["import_s", "setup_s", "first_epoch_s", "steady_epoch_s", "first_extra_s"]
+        if ok.empty:
+            return pd.DataFrame(columns=cols)
+        ok = ok.assign(first_extra_s=(ok["first_epoch_s"] - ok["steady_epoch_s"]).clip(lower=0))
+        table = ok.groupby("backend")[cols].median()
+        return table.reindex([b for b in self.backends if b in table.index])
+
+
+DRIFT_WARN = 0.05  # a change of the GEMM peak beyond this over a sweep is a warning
+NOISY_LOAD_PCT = 10.0  # other processes' share of the CPU during a run
+NOISY_STEAL_PCT = 2.0
+
+
+def drift(env: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each (dtype, threads, device) whose GEMM peak changed beyond 5% between the start of
+    the sweep and a later calibration: start, end and the change."""
+    start = {(p["dtype"], p["threads"], p["device"]): p.get("gflops") for p in env.get("peaks", [])}
+    out = []
+    for again in env.get("recalibrations", []):
+        for p in again["peaks"]:
+            key = (p["dtype"], p["threads"], p["device"])
+            a, b = start.get(key), p.get("gflops")
+            if a and b and a == a and b == b and abs(b / a - 1) > DRIFT_WARN:
+                out.append(
+                    {
+                        "key": key,
+                        "start": a,
+                        "end": b,
+                        "change": b / a - 1,
+                        "after_runs": again["after_runs"],
+                    }
+                )
+    return out
+
+
+def warnings(a: Analysis) -> list[str]:
+    """Why some numbers of this result set may not be trusted, one sentence each: the
+    machine check at the sweep's start, drift of the GEMM peak, runs disturbed by other
+    processes or the hypervisor, and points whose repeats disagree."""
+    from mlpbench.machine.doctor import warnings_of
+
+    out = [f"machine check at the start: {w}" for w in warnings_of(a.results.env)]
+    for d in drift(a.results.env):
+        dtype, threads, device = d["key"]
+        out.append(
+            f"drift: the GEMM peak ({dtype}, {threads} thr, {device}) went from "
+            f"{d['start']:.1f} to {d['end']:.1f} GFLOP/s ({100 * d['change']:+.0f}%) by run "
+            f"{d['after_runs']}: the machine's speed changed during the sweep; compare ratios "
+            "within one repeat, or rerun on a quiet machine"
+        )
+    ok = a.results.ok
+    if "other_load_pct" in ok:
+        noisy = ok[(ok["other_load_pct"] > NOISY_LOAD_PCT) | (ok["steal_pct"] > NOISY_STEAL_PCT)]
+        if len(noisy):
+            worst = noisy.loc[noisy["other_load_pct"].fillna(0).idxmax()]
+            out.append(
+                f"load: {len(noisy)} of {len(ok)} runs shared the machine (other processes "
+                f"up to {worst['other_load_pct']:.0f}% of the CPU, steal up to "
+                f"{noisy['steal_pct'].max():.1f}%): their times are slower than the machine "
+                "can do; stop the other work and rerun them"
+            )
+    unstable = a.summary[a.summary["unstable"].astype(bool)] if not a.summary.empty else []
+    if len(unstable):
+        worst = unstable.loc[unstable["spread"].idxmax()]
+        out.append(
+            f"unstable: {len(unstable)} point(s) whose repeats differ by more than "
+            f"{100 * 0.10:.0f}% of their median (worst: {worst['backend']} batch "
+            f"{worst['batch_size']} {worst['dtype']} {worst['threads']} thr, "
+            f"{100 * worst['spread']:.0f}%): rerun with more repeats"
+        )
+    return out

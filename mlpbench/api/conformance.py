@@ -1,0 +1,306 @@
+"""A conformance kit for backend authors: does a Trainer keep the protocol and the maths?
+
+Use it from pytest::
+
+    import pytest
+    from mlpbench.api.conformance import CHECKS
+
+    @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
+    def test_conformance(check):
+        check("mybackend")          # an installed backend name, or the Trainer class itself
+
+Each check trains for at most 4 epochs on small synthetic data (480 samples, batches of 50, so
+the last batch is partial), in float64 and float32 where the backend offers them. Parity
+compares with the built-in NumPy backend (loaded by name, like any plugin) from the same
+initial weights and batches: every hidden activation, output and loss the specs offer, both
+optimizers, the learning-rate decay, and evaluate(), within 1e-6 (float64) or 1e-3 (float32)
+relative. A failure is a :class:`KitFailure`: one sentence that says what is wrong.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from mlpbench import data as datasets
+from mlpbench.api import registry
+from mlpbench.api.protocol import (
+    DTYPES,
+    PHASES,
+    Capabilities,
+    EpochRecord,
+    ModelSpec,
+    SpecError,
+    TrainSpec,
+)
+
+SPEC = ModelSpec(layers=(20, 12, 8, 4), l2=0.001, l1=0.0005)
+DATA = datasets.DataSpec(
+    dataset="synthetic", synthetic_samples=480, synthetic_features=20, synthetic_classes=4, seed=7
+)
+BATCH = 50  # 480 = 9 x 50 + 30: the last batch is partial
+TOLERANCE = {"float64": 1e-6, "float32": 1e-3}
+# Every hidden activation, output and loss the specs offer, both optimizers, and the decay.
+CASES: list[tuple[str, ModelSpec, dict[str, Any]]] = [
+    ("sigmoid/sigmoid/categorical, SGD with momentum", SPEC, {"optimizer": "sgd", "momentum": 0.9}),
+    (
+        "relu/softmax/categorical, RMSprop with decay",
+        ModelSpec(layers=SPEC.layers, activation="relu", output_activation="softmax", l2=0.001),
+        {"optimizer": "rmsprop", "decay": 0.5},
+    ),
+    (
+        "tanh/sigmoid/binary, plain SGD",
+        ModelSpec(
+            layers=SPEC.layers, activation="tanh", loss="binary_crossentropy", l2=0.001, l1=0.001
+        ),
+        {"optimizer": "sgd", "learning_rate": 0.05},
+    ),
+]
+
+
+class KitFailure(AssertionError):
+    """A conformance failure, as one sentence naming what is wrong."""
+
+
+def expect(ok: Any, sentence: str) -> None:
+    if not ok:
+        raise KitFailure(sentence)
+
+
+def _cls(backend: str | type) -> type:
+    return registry.load(backend).cls if isinstance(backend, str) else backend
+
+
+def _dtypes(cls: type) -> list[str]:
+    """The kit's dtypes this backend offers: float64 first (the tight tolerance), float32."""
+    offered = cls.capabilities().dtypes
+    return [d for d in ("float64", "float32") if d in offered]
+
+
+def _train(
+    backend: str | type,
+    dtype: str,
+    epochs: int = 2,
+    spec: ModelSpec = SPEC,
+    **train: Any,
+) -> tuple[Any, list[EpochRecord], Any]:
+    cls = _cls(backend)
+    settings = {
+        "epochs": epochs,
+        "batch_size": BATCH,
+        "seed": 5,
+        "shuffle": "harness",
+        "learning_rate": 0.01,
+        **train,
+    }
+    data = datasets.load(DATA, dtype)
+    try:
+        trainer = cls(
+            spec, TrainSpec(**settings), device="cpu", dtype=dtype, options={"threads": 1}
+        )
+    except Exception as e:
+        raise KitFailure(f"building the trainer failed: {type(e).__name__}: {e}") from e
+    records: list[EpochRecord] = []
+    try:
+        trainer.fit(data, records.append)
+    except Exception as e:
+        raise KitFailure(f"fit() failed: {type(e).__name__}: {e}") from e
+    expect(
+        len(records) == epochs,
+        f"fit() reported {len(records)} epoch record(s) for {epochs} epochs: one per epoch",
+    )
+    return trainer, records, data
+
+
+def check_capabilities(backend: str | type) -> None:
+    caps = _cls(backend).capabilities()
+    expect(
+        isinstance(caps, Capabilities),
+        "capabilities() must return mlpbench.api.protocol.Capabilities",
+    )
+    expect("cpu" in caps.devices and "cpu" not in caps.unavailable, "the kit needs the CPU")
+    unknown = [d for d in caps.dtypes if d not in DTYPES]
+    expect(not unknown, f"capabilities() names unknown dtypes {unknown}; known: {DTYPES}")
+    expect(
+        _dtypes(_cls(backend)),
+        f"capabilities() offers {caps.dtypes}: the kit needs float32 or float64",
+    )
+
+
+def check_options(backend: str | type) -> None:
+    cls = _cls(backend)
+    dtype = _dtypes(cls)[0]
+    try:
+        cls(SPEC, TrainSpec(), device="cpu", dtype=dtype, options={"threads": 1})
+    except Exception as e:
+        raise KitFailure(f"options {{'threads': 1}} must be accepted, got {e!r}") from e
+    try:
+        cls(SPEC, TrainSpec(), dtype=dtype, options={"threads": 1, "no_such_option": 1})
+    except SpecError as e:
+        expect("no_such_option" in str(e), f"the error must name the unknown option: {e}")
+        return
+    except Exception as e:
+        raise KitFailure(
+            f"an unknown option must raise mlpbench.api.protocol.SpecError, not {type(e).__name__}"
+        ) from e
+    raise KitFailure("an unknown option was accepted: raise SpecError naming the allowed ones")
+
+
+def check_epoch_records(backend: str | type) -> None:
+    cls = _cls(backend)
+    _, records, _ = _train(backend, _dtypes(cls)[0])
+    expect(
+        [r.epoch for r in records] == [0, 1],
+        f"epochs must be numbered from 0, got {[r.epoch for r in records]}",
+    )
+    for r in records:
+        expect(isinstance(r, EpochRecord), "on_epoch_end takes mlpbench.api.protocol.EpochRecord")
+        expect(r.wall_s > 0 and r.cpu_s >= 0, f"epoch {r.epoch}: wall_s > 0 and cpu_s >= 0")
+        expect(
+            math.isfinite(r.loss) and r.loss > 0,
+            f"epoch {r.epoch}: the training loss must be finite and > 0, got {r.loss}",
+        )
+        unknown = set(r.phases) - set(PHASES)
+        expect(not unknown, f"unknown phases {sorted(unknown)}; known: {PHASES}")
+        if cls.capabilities().phases:
+            expect(r.phases, "capabilities() says phases=True but the record has none")
+            expect(
+                sum(r.phases.values()) <= r.wall_s * 1.05,
+                "the phases add up to more than the epoch's wall time",
+            )
+
+
+def check_initial_weights(backend: str | type) -> None:
+    cls = _cls(backend)
+    expected = [a for pair in SPEC.initial_weights(5) for a in pair]
+    for dtype in _dtypes(cls):
+        trainer = cls(SPEC, TrainSpec(seed=5), device="cpu", dtype=dtype, options={"threads": 1})
+        got = trainer.weights()
+        expect(
+            len(got) == len(expected),
+            f"weights() returned {len(got)} arrays: [kernel0, bias0, kernel1, bias1, ...]",
+        )
+        for i, (g, e) in enumerate(zip(got, expected)):
+            g = np.asarray(g)
+            expect(g.shape == e.shape, f"array {i} has shape {g.shape}, expected {e.shape}")
+            expect(
+                g.dtype == np.dtype(dtype),
+                f"a {dtype} run returned weights in {g.dtype}: keep the run's dtype",
+            )
+            expect(
+                np.allclose(g, e, rtol=TOLERANCE[dtype]),
+                f"array {i} does not start from ModelSpec.initial_weights(seed)",
+            )
+
+
+def check_weights_after_fit(backend: str | type) -> None:
+    shapes = [s for a, b in zip(SPEC.layers[:-1], SPEC.layers[1:]) for s in ((a, b), (b,))]
+    for dtype in _dtypes(_cls(backend)):
+        trainer, _, _ = _train(backend, dtype, epochs=1)
+        got = [np.asarray(w) for w in trainer.weights()]
+        expect(
+            [w.shape for w in got] == shapes, f"after fit() the shapes are {[w.shape for w in got]}"
+        )
+        wrong = {str(w.dtype) for w in got} - {dtype}
+        expect(not wrong, f"a {dtype} run returned weights in {sorted(wrong)} after fit()")
+
+
+def check_determinism(backend: str | type) -> None:
+    """The same seed gives the same weights, with the harness's batches and with the backend's
+    own shuffling (which must be drawn from ``train.seed``)."""
+    dtype = _dtypes(_cls(backend))[0]
+    for shuffle in ("harness", "own"):
+        a, ra, _ = _train(backend, dtype, epochs=2, shuffle=shuffle)
+        b, rb, _ = _train(backend, dtype, epochs=2, shuffle=shuffle)
+        same = all(
+            np.allclose(x, y, rtol=1e-6, atol=1e-9) for x, y in zip(a.weights(), b.weights())
+        )
+        expect(
+            same and math.isclose(ra[-1].loss, rb[-1].loss, rel_tol=1e-6),
+            f"shuffle = {shuffle!r}: two runs with the same seed gave different weights "
+            + ("(draw the own order from train.seed)" if shuffle == "own" else ""),
+        )
+
+
+def check_evaluate(backend: str | type) -> None:
+    trainer, _, data = _train(backend, _dtypes(_cls(backend))[0], epochs=4, learning_rate=0.02)
+    loss, acc = trainer.evaluate(data.x_test, data.y_test)
+    expect(math.isfinite(loss) and loss > 0, f"evaluate() returned the loss {loss}")
+    expect(0.0 <= acc <= 1.0, f"evaluate() returned the accuracy {acc}, not in [0, 1]")
+    expect(
+        acc > 1.5 / DATA.synthetic_classes,
+        f"after 4 epochs the accuracy is {acc:.2f}, barely above chance: it does not learn",
+    )
+
+
+def _relative(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    return float(np.abs(a - b).max() / max(np.abs(a).max(), 1e-12))
+
+
+def check_parity_with_numpy(backend: str | type) -> None:
+    """Same initial weights, same batches: the weights, the epoch losses and evaluate() must
+    agree with the NumPy backend's, for every case in ``CASES`` and every dtype offered."""
+    reference = _cls("numpy")
+    for dtype in _dtypes(_cls(backend)):
+        tol = TOLERANCE[dtype]
+        for name, spec, train in CASES:
+            theirs, rt, data = _train(backend, dtype, epochs=2, spec=spec, **train)
+            ours, ro, _ = _train(reference, dtype, epochs=2, spec=spec, **train)
+            for i, (a, b) in enumerate(zip(ours.weights(), theirs.weights())):
+                err = _relative(a, b)
+                expect(
+                    err < tol,
+                    f"{name}, {dtype}: after 2 epochs array {i} differs from the NumPy "
+                    f"backend's by {err:.1e} (more than {tol:g}); check the maths in "
+                    "docs/plugins.md (activations, loss, penalty, update, decay, the last "
+                    "partial batch)",
+                )
+            for e, (x, y) in enumerate(zip(ro, rt)):
+                expect(
+                    math.isclose(x.loss, y.loss, rel_tol=tol * 10),
+                    f"{name}, {dtype}: the epoch {e} loss is {y.loss:.6g}, the NumPy "
+                    f"backend's {x.loss:.6g} (mean over the epoch's batches, penalty "
+                    "included)",
+                )
+            l_ours, a_ours = ours.evaluate(data.x_test, data.y_test)
+            l_theirs, a_theirs = theirs.evaluate(data.x_test, data.y_test)
+            expect(
+                math.isclose(l_ours, l_theirs, rel_tol=tol * 10),
+                f"{name}, {dtype}: evaluate() gives the loss {l_theirs:.6g}, the NumPy "
+                f"backend {l_ours:.6g} (the data loss plus the penalty)",
+            )
+            expect(
+                abs(a_ours - a_theirs) <= 1 / len(data.y_test) + 1e-9,
+                f"{name}, {dtype}: evaluate() gives the accuracy {a_theirs}, the NumPy backend "
+                f"{a_ours}",
+            )
+
+
+CHECKS: list[Callable[[str | type], None]] = [
+    check_capabilities,
+    check_options,
+    check_epoch_records,
+    check_initial_weights,
+    check_weights_after_fit,
+    check_determinism,
+    check_evaluate,
+    check_parity_with_numpy,
+]
+
+
+def run_all(backend: str | type) -> dict[str, str]:
+    """Every check, without pytest: {check name: "ok" or the failure's sentence}."""
+    out = {}
+    for check in CHECKS:
+        try:
+            check(backend)
+            out[check.__name__] = "ok"
+        except KitFailure as e:
+            out[check.__name__] = str(e)
+        except Exception as e:
+            out[check.__name__] = f"{type(e).__name__}: {e}"
+    return out

@@ -1,0 +1,50 @@
+"""What one run needs, as a value: the spec a sweep point sends to its worker.
+
+Kept apart from the runner so that the config reader can build specs without importing the
+code that runs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from mlpbench.api.protocol import ModelSpec, SpecError, TrainSpec
+from mlpbench.data import DataSpec
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything one run needs; also what a sweep point sends to its worker."""
+
+    backend: str = "numpy"
+    device: str = "cpu"
+    dtype: str = "float32"
+    threads: int = 1
+    model: ModelSpec = field(default_factory=ModelSpec)
+    train: TrainSpec = field(default_factory=TrainSpec)
+    data: DataSpec = field(default_factory=DataSpec)
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.threads, int) or isinstance(self.threads, bool) or self.threads < 1:
+            raise SpecError(f"threads = {self.threads!r}: must be an integer >= 1")
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["options"] = dict(self.options)
+        return out
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> RunSpec:
+        return cls(
+            backend=d["backend"],
+            device=d["device"],
+            dtype=d["dtype"],
+            threads=d["threads"],
+            model=ModelSpec(**d["model"]),
+            train=TrainSpec(**d["train"]),
+            data=DataSpec(**d["data"]),
+            options=dict(d.get("options", {})),
+        )

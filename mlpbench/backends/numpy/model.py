@@ -1,0 +1,507 @@
+"""The article's MLP, written to run as close to the BLAS as NumPy allows.
+
+Layout, chosen for speed and kept readable:
+
+* All parameters live in one flat vector ``params``; layer l is a view ``W_ext[l]`` of shape
+  (n_in + 1, n_out) whose row 0 is the bias and rows 1: the kernel. The optimizer therefore
+  updates every parameter with a handful of whole-vector NumPy calls.
+* Batches are rows (batch, features), C-contiguous, gathered into preallocated buffers; every
+  activation, delta and gradient has its own preallocated buffer and is written in place.
+* The delta of the input layer is never computed (the article's main lesson).
+* ``pad_to`` (plans ``*-pad``) rounds each hidden width up to a multiple: the BLAS kernels
+  block the output columns, and a 70-wide product can run slower than a 72-wide one
+  (`make benchmarks`: test_first_layer_gemm, w72-padded). The padded units' weights start at
+  zero and their gradients are held at zero, so they stay zero, add exactly nothing to the next
+  layer, and the network is the one specified (the GFLOP/s count the specified work only).
+* GEMMs run on all BLAS threads; the element-wise work between them (gather, activations,
+  deltas, the optimizer step) is cut into row ranges over as many Python threads
+  (:class:`mlpbench.backends.numpy.rows.RowSplit`), since a ufunc alone uses one core.
+
+The ablation switches (``compute_input_delta``, ``bias_as_column``) put the article's slower
+variants back, each as one small named branch, so their cost can be measured.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mlpbench.api.protocol import ModelSpec, SpecError, TrainSpec
+from mlpbench.backends.numpy.rows import RowSplit
+
+EPS = 1e-7  # Keras's epsilon, used to clip probabilities in the loss
+
+
+@dataclass(frozen=True)
+class Ablation:
+    """Switches that turn one optimization off each (all False = the fast path)."""
+
+    compute_input_delta: bool = False  # back-propagate a delta to the input layer as well
+    bias_as_column: bool = False  # glue a column of ones to each layer's input, per batch
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> Ablation:
+        return cls(
+            compute_input_delta=bool(options.get("compute_input_delta", False)),
+            bias_as_column=bool(options.get("bias_as_column", False)),
+        )
+
+
+class PhaseClock:
+    """Accumulates seconds per phase; ``sync`` waits for an asynchronous device first."""
+
+    def __init__(self, enabled: bool, sync: Callable[[], None] | None = None) -> None:
+        self.enabled = enabled
+        self.sync = sync
+        self.totals: dict[str, float] = {}
+        self._t = 0.0
+
+    def start(self) -> None:
+        if self.enabled:
+            if self.sync:
+                self.sync()
+            self._t = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        if self.enabled:
+            if self.sync:
+                self.sync()
+            t = time.perf_counter()
+            self.totals[phase] = self.totals.get(phase, 0.0) + t - self._t
+            self._t = t
+
+    def take(self) -> dict[str, float]:
+        out, self.totals = self.totals, {}
+        return out
+
+
+class MLP:
+    """A dense MLP with in-place forward, backward and optimizer steps."""
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        train: TrainSpec,
+        dtype: str = "float32",
+        xp: Any = np,
+        ablation: Ablation | None = None,
+        initial_weights: list[tuple[np.ndarray, np.ndarray]] | None = None,
+        workers: int = 1,
+        params: Any = None,
+        transposed_gradient: bool = False,
+        pad_to: int = 1,
+    ) -> None:
+        """``params``: another model's parameter vector to share (a data-parallel replica
+        reads the same weights and writes only its own gradients); ``pad_to``: the multiple
+        each hidden width is rounded up to (1: none)."""
+        if spec.loss == "binary_crossentropy" and spec.output_activation != "sigmoid":
+            raise SpecError(
+                "loss = 'binary_crossentropy' needs output_activation = 'sigmoid' "
+                f"(got {spec.output_activation!r})"
+            )
+        self.spec, self.train, self.xp = spec, train, xp
+        self.dtype = np.dtype(dtype)
+        self.ablation = ablation or Ablation()
+        # A GPU array module runs element-wise work in parallel already.
+        self.split = RowSplit(workers if xp is np else 1)
+        self.sizes = sizes = padded_widths(spec.layers, pad_to)  # the buffers' widths
+        # Asked once here rather than per layer per step: the step's fixed Python work counts
+        # at small batches (`make benchmarks`' test_step_python_overhead).
+        self.n_layers = spec.n_layers
+        self.regularized = [l for l in range(self.n_layers) if spec.regularized(l)]
+        shapes = [(n_in + 1, n_out) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+        total = sum(a * b for a, b in shapes)
+        shared = params is not None
+        self.params = params if shared else xp.zeros(total, dtype=self.dtype)
+        self.grads = xp.zeros(total, dtype=self.dtype)
+        self.W_ext, self.G_ext = [], []
+        off = 0
+        for shape in shapes:
+            n = shape[0] * shape[1]
+            self.W_ext.append(self.params[off : off + n].reshape(shape))
+            self.G_ext.append(self.grads[off : off + n].reshape(shape))
+            off += n
+        # Views the fast path uses: kernel rows 1:, bias row 0 (both contiguous).
+        self.W = [w[1:] for w in self.W_ext]
+        self.b = [w[0] for w in self.W_ext]
+        self.gW = [g[1:] for g in self.G_ext]
+        self.gb = [g[0] for g in self.G_ext]
+        # The specified network inside the padded one, and the padded input rows (units) of
+        # each layer's kernel whose gradient is held at zero (none without padding).
+        self.real = [(slice(0, a), slice(0, b)) for a, b in zip(spec.layers[:-1], spec.layers[1:])]
+        self.padded_rows = [
+            (l, spec.layers[l]) for l in range(1, self.n_layers) if sizes[l] > spec.layers[l]
+        ]
+        if not shared:
+            init = (
+                initial_weights if initial_weights is not None else spec.initial_weights(train.seed)
+            )
+            self.set_weights(init)
+        self.transposed_gradient = transposed_gradient
+        # (n_out, n_in) scratch for each kernel's gradient, computed transposed
+        self.gT = [xp.zeros((b, a - 1), dtype=self.dtype) for a, b in shapes if transposed_gradient]
+        # Optimizer state and scratch, whole-vector.
+        self.state = xp.zeros(total, dtype=self.dtype)
+        self.scratch = xp.zeros(total, dtype=self.dtype)
+        self._batch = 0
+        self._alloc(1)
+
+    # ----------------------------------------------------------------- buffers
+    def _alloc(self, batch: int) -> None:
+        """Preallocate every per-batch array for batches of up to ``batch`` rows."""
+        xp, dt, sizes = self.xp, self.dtype, self.sizes
+        self._batch = batch
+        self.X = xp.zeros((batch, sizes[0]), dtype=dt)
+        self.A = [self.X] + [xp.zeros((batch, n), dtype=dt) for n in sizes[1:]]
+        self.delta = [xp.zeros((batch, n), dtype=dt) for n in sizes]
+        self.tmp = [xp.zeros((batch, n), dtype=dt) for n in sizes]
+        self.rowsum = xp.zeros((batch, 1), dtype=dt)
+        self.rows = xp.arange(batch)
+        self.ones = xp.ones(batch, dtype=dt)
+        self.neg_b = [xp.zeros(n, dtype=dt) for n in sizes[1:]]
+        self.A_ext: list[Any] = [None] * self.spec.n_layers  # bias_as_column only
+
+    def ensure_batch(self, batch: int) -> None:
+        if batch > self._batch:
+            self._alloc(batch)
+
+    # ----------------------------------------------------------------- weights
+    def set_weights(self, pairs: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        for l, (w, b) in enumerate(pairs):
+            rows, cols = self.real[l]
+            self.W[l][rows, cols] = self.xp.asarray(w, dtype=self.dtype)
+            self.b[l][cols] = self.xp.asarray(b, dtype=self.dtype)
+
+    def get_weights(self) -> list[np.ndarray]:
+        out = []
+        for (rows, cols), w, b in zip(self.real, self.W, self.b):
+            out += [_to_numpy(w[rows, cols]).copy(), _to_numpy(b[cols]).copy()]  # C order
+        return out
+
+    # ----------------------------------------------------------------- forward
+    def forward(self, m: int) -> Any:
+        """Forward the first ``m`` rows of ``self.X``; returns the output activations."""
+        last = self.n_layers - 1
+        for l in range(self.n_layers):
+            Z = self.A[l + 1][:m]
+            act = self.spec.output_activation if l == last else self.spec.activation
+            if self.ablation.bias_as_column:
+                # The article's way: a new array with a column of ones, every batch, every layer.
+                A_ext = self.xp.ones((m, self.sizes[l] + 1), dtype=self.dtype)
+                A_ext[:, 1:] = self.A[l][:m]
+                self.A_ext[l] = A_ext
+                self.xp.matmul(A_ext, self.W_ext[l], out=Z)
+                self._activate(Z, act, self.rowsum[:m])
+            else:
+                self.xp.matmul(self.A[l][:m], self.W[l], out=Z)
+                self.split(m, self._bias_and_activation(Z, l, act), Z.shape[1])
+        return self.A[-1][:m]
+
+    def _bias_and_activation(self, Z: Any, l: int, act: str) -> Callable[[int, int], None]:
+        """The row job that turns ``Z = A W`` into ``f(Z + b)`` in place (for sigmoid it first
+        refreshes ``-b``, once for all the ranges)."""
+        xp, b = self.xp, self.b[l]
+        if act == "sigmoid":
+            # 1 / (1 + exp(-(AW + b))): the bias add and the negation are one pass.
+            neg_b = self.neg_b[l]
+            xp.negative(b, out=neg_b)
+
+            def sigmoid(lo: int, hi: int) -> None:
+                z = Z[lo:hi]
+                xp.subtract(neg_b, z, out=z)
+                self._sigmoid_of_negated(z)
+
+            return sigmoid
+
+        def other(lo: int, hi: int) -> None:
+            Z[lo:hi] += b
+            self._activate(Z[lo:hi], act, self.rowsum[lo:hi])
+
+        return other
+
+    def _sigmoid_of_negated(self, Z: Any) -> None:
+        """Z <- 1 / (1 + exp(Z)) in place, for Z holding -z. exp overflows to inf for z < -88
+        (float32), giving exactly 0: the right limit, so the warning is silenced. Here rather
+        than around the training loop, because NumPy's error state is per thread."""
+        xp = self.xp
+        with np.errstate(over="ignore"):
+            xp.exp(Z, out=Z)
+        Z += 1.0
+        xp.reciprocal(Z, out=Z)
+
+    def _activate(self, Z: Any, name: str, s: Any) -> None:
+        """f(Z) in place; ``s`` is a (rows, 1) scratch column for softmax."""
+        xp = self.xp
+        if name == "sigmoid":
+            xp.negative(Z, out=Z)
+            self._sigmoid_of_negated(Z)
+        elif name == "tanh":
+            xp.tanh(Z, out=Z)
+        elif name == "relu":
+            xp.maximum(Z, 0, out=Z)
+        else:  # softmax
+            xp.max(Z, axis=1, keepdims=True, out=s)
+            Z -= s
+            xp.exp(Z, out=Z)
+            xp.sum(Z, axis=1, keepdims=True, out=s)
+            Z /= s
+
+    # ----------------------------------------------------------------- loss
+    def data_loss(self, y: Any, m: int) -> float:
+        """Mean loss over the batch, without the penalty; Keras's definitions and clipping."""
+        return self._sum_over_rows(m, lambda lo, hi: self._data_loss_sum(y, lo, hi)) / m
+
+    def _sum_over_rows(self, m: int, part: Callable[[int, int], float]) -> float:
+        """The sum of ``part(lo, hi)`` over the row ranges of the output layer's split."""
+        sums: dict[int, float] = {}  # keyed by each range's first row
+
+        def job(lo: int, hi: int) -> None:
+            sums[lo] = part(lo, hi)
+
+        self.split(m, job, self.spec.layers[-1])
+        return sum(sums.values())
+
+    def _data_loss_sum(self, y: Any, lo: int, hi: int) -> float:
+        xp, rows, yb = self.xp, self.rows[: hi - lo], y[lo:hi]
+        a = self.A[-1][lo:hi]
+        if self.spec.loss == "categorical_crossentropy":
+            # Keras normalizes the outputs to sum to 1, clips, then takes the cross-entropy.
+            s = self.rowsum[lo:hi]
+            xp.sum(a, axis=1, keepdims=True, out=s)
+            return _nll_sum(xp, a[rows, yb] / s[:, 0])
+        # binary cross-entropy, mean over the outputs: log a at the label, log(1-a) elsewhere
+        t, u = self.tmp[-1][lo:hi], self.delta[-1][lo:hi]  # delta is free until output_delta()
+        xp.clip(a, EPS, 1 - EPS, out=t)
+        xp.subtract(1, t, out=u)
+        xp.log(u, out=u)
+        xp.log(t, out=t)
+        u[rows, yb] = t[rows, yb]
+        return float(-u.sum() / u.shape[1])
+
+    def output_delta(self, y: Any, m: int, with_loss: bool = False, batch: int = 0) -> float:
+        """dL/dz of the mean batch loss at the output layer, into ``delta[-1]``; with
+        ``with_loss`` also returns the batch's data loss, sharing the row sums (else NaN).
+        ``batch``: the rows of the whole batch when these ``m`` are one block of it (the mean
+        is over the batch; a data-parallel replica's share of the loss), else ``m``."""
+        batch = batch or m
+        total = self._sum_over_rows(
+            m, lambda lo, hi: self._output_delta_rows(y, lo, hi, batch, with_loss)
+        )
+        return total / batch if with_loss else float("nan")
+
+    def _output_delta_rows(self, y: Any, lo: int, hi: int, m: int, with_loss: bool) -> float:
+        """The output delta of rows lo:hi; returns their summed data loss (0 without)."""
+        xp, rows, yb = self.xp, self.rows[: hi - lo], y[lo:hi]
+        a, d = self.A[-1][lo:hi], self.delta[-1][lo:hi]
+        loss = 0.0
+        if self.spec.loss == "categorical_crossentropy":
+            s = self.rowsum[lo:hi]
+            xp.sum(a, axis=1, keepdims=True, out=s)
+            xp.divide(a, s, out=d)
+            if with_loss:  # shares the normalized outputs with the delta
+                loss = _nll_sum(xp, d[rows, yb])
+            d[rows, yb] -= 1  # a/s - y; for softmax s = 1 and this is a - y
+            if self.spec.output_activation == "sigmoid":  # d/dz = (1 - a)(a/s - y)
+                t = self.tmp[-1][lo:hi]
+                xp.subtract(1, a, out=t)
+                d *= t
+            d *= 1.0 / m
+        else:
+            if with_loss:
+                loss = self._data_loss_sum(y, lo, hi)
+            xp.copyto(d, a)
+            d[rows, yb] -= 1
+            d *= 1.0 / (m * d.shape[1])
+        return loss
+
+    def penalty(self) -> float:
+        total, l1, l2 = 0.0, self.spec.l1, self.spec.l2
+        for l in self.regularized:
+            W = self.W[l]
+            if l2 > 0:
+                total += l2 * float(self.xp.vdot(W, W))
+            if l1 > 0:
+                total += l1 * float(self.xp.abs(W).sum())
+        return total
+
+    # ----------------------------------------------------------------- backward
+    def backward(self, m: int) -> None:
+        """Gradients of the mean batch loss into ``grads``; needs forward() and the output delta."""
+        self.backprop(m)
+        self._regularize_gradient()
+
+    def backprop(self, m: int) -> None:
+        """Gradients of the data loss alone (no penalty) into ``grads``."""
+        xp = self.xp
+        for l in reversed(range(self.n_layers)):
+            d = self.delta[l + 1][:m]
+            if self.ablation.bias_as_column:
+                xp.matmul(self.A_ext[l].T, d, out=self.G_ext[l])
+            elif self.transposed_gradient:
+                # (D^T A)^T: the same product, which some BLAS kernels run faster (see
+                # `make benchmarks`, weight_gradient_transposed); the transpose costs one copy.
+                xp.matmul(d.T, self.A[l][:m], out=self.gT[l])
+                xp.copyto(self.gW[l], self.gT[l].T)
+            else:
+                xp.matmul(self.A[l][:m].T, d, out=self.gW[l])
+            if not self.ablation.bias_as_column:
+                xp.matmul(self.ones[:m], d, out=self.gb[l])  # column sums; BLAS beats sum()
+            if l > 0 or self.ablation.compute_input_delta:
+                self._propagate_delta(l, m)
+        for l, real in self.padded_rows:
+            # The padded units output sigmoid(0) = 0.5, so their outgoing weights would learn:
+            # held at zero, they keep adding exactly nothing.
+            self.G_ext[l][1 + real :] = 0
+
+    def _propagate_delta(self, l: int, m: int) -> None:
+        """delta[l] = (delta[l+1] @ W[l].T) * f'(A[l])."""
+        xp = self.xp
+        d_next, d, A, t = self.delta[l + 1][:m], self.delta[l][:m], self.A[l][:m], self.tmp[l][:m]
+        if self.ablation.bias_as_column:
+            # The article's way: propagate through the bias row too, then drop its column.
+            d[...] = (d_next @ self.W_ext[l].T)[:, 1:]
+        else:
+            xp.matmul(d_next, self.W[l].T, out=d)
+        act = "sigmoid" if l == 0 else self.spec.activation  # the input layer as in the article
+
+        def derivative(lo: int, hi: int) -> None:
+            a, u = A[lo:hi], t[lo:hi]
+            if act == "sigmoid":
+                xp.subtract(1, a, out=u)
+                u *= a
+            elif act == "tanh":
+                xp.square(a, out=u)
+                xp.subtract(1, u, out=u)
+            else:  # relu: a >= 0, so sign(a) is the 0/1 mask
+                xp.sign(a, out=u)
+            d[lo:hi] *= u
+
+        self.split(m, derivative, d.shape[1])
+
+    def _regularize_gradient(self) -> None:
+        l1, l2 = self.spec.l1, self.spec.l2
+        if l1 == 0 and l2 == 0:
+            return
+        for l in self.regularized:
+            W, g = self.W[l], self.gW[l]
+            s = self.scratch[: W.size].reshape(W.shape)
+            if l2 > 0:
+                self.xp.multiply(W, 2.0 * l2, out=s)
+                g += s
+            if l1 > 0:
+                self.xp.sign(W, out=s)
+                s *= l1
+                g += s
+
+    # ----------------------------------------------------------------- update
+    def update(self, lr: float) -> None:
+        """One optimizer step over the whole parameter vector, Keras's update rules."""
+        self.split(self.params.size, lambda lo, hi: self._update_range(lr, lo, hi))
+
+    def _update_range(self, lr: float, lo: int, hi: int) -> None:
+        xp, t = self.xp, self.train
+        g, p, v, s = (a[lo:hi] for a in (self.grads, self.params, self.state, self.scratch))
+        if t.optimizer == "rmsprop":
+            # v = rho v + (1-rho) g^2 ; w -= lr g / sqrt(v + eps)
+            v *= t.rho
+            xp.square(g, out=s)
+            s *= 1.0 - t.rho
+            v += s
+            xp.add(v, t.epsilon, out=s)
+            xp.sqrt(s, out=s)
+            xp.divide(g, s, out=s)
+            s *= lr
+            p -= s
+        elif t.momentum:
+            # v = m v - lr g ; w += v
+            v *= t.momentum
+            xp.multiply(g, lr, out=s)
+            v -= s
+            p += v
+        else:
+            xp.multiply(g, lr, out=s)
+            p -= s
+
+    # ----------------------------------------------------------------- epochs
+    def train_epoch(
+        self,
+        x: Any,
+        y: Any,
+        order: Any,
+        lr: float,
+        clock: PhaseClock,
+        batch_accuracy: bool = False,
+    ) -> tuple[float, float]:
+        """One pass over the data in ``order``; returns (mean loss, batch accuracy or NaN)."""
+        n, B = len(order), self.train.batch_size
+        self.ensure_batch(min(B, n))
+        loss_sum, correct = 0.0, 0
+        for start in range(0, n, B):
+            clock.start()
+            idx = order[start : start + B]
+            loss, hits = self.step(x, y, idx, lr, clock, batch_accuracy)
+            loss_sum += loss * len(idx)
+            correct += hits
+        return loss_sum / n, (correct / n if batch_accuracy else float("nan"))
+
+    def step(
+        self, x: Any, y: Any, idx: Any, lr: float, clock: PhaseClock, batch_accuracy: bool
+    ) -> tuple[float, int]:
+        """One batch, rows ``x[idx]``: (its mean loss with the penalty, correct predictions if
+        ``batch_accuracy`` else 0)."""
+        xp, X, m = self.xp, self.X, len(idx)
+        self.split(m, lambda lo, hi: gather(xp, x, idx[lo:hi], X[lo:hi]), X.shape[1])
+        yb = y[idx]
+        clock.lap("shuffle")
+        out = self.forward(m)
+        loss = self.output_delta(yb, m, with_loss=True) + self.penalty()
+        hits = int((out.argmax(axis=1) == yb).sum()) if batch_accuracy else 0
+        clock.lap("forward")
+        self.backward(m)
+        clock.lap("backward")
+        self.update(lr)
+        clock.lap("update")
+        return loss, hits
+
+    def predict_scores(self, x: Any, y: Any, chunk: int = 0) -> tuple[float, float]:
+        """(mean loss + penalty, accuracy) over a whole set, forwarded in chunks."""
+        n = len(x)
+        chunk = chunk or max(self._batch, min(n, 10000))
+        self.ensure_batch(min(chunk, n))
+        chunk = min(chunk, self._batch)
+        loss_sum, correct = 0.0, 0
+        for start in range(0, n, chunk):
+            xs, ys = x[start : start + chunk], y[start : start + chunk]
+            m = len(xs)
+            self.X[:m] = xs
+            out = self.forward(m)
+            loss_sum += self.data_loss(ys, m) * m
+            correct += int((out.argmax(axis=1) == ys).sum())
+        return loss_sum / n + self.penalty(), correct / n
+
+
+def padded_widths(layers: Any, pad_to: int = 1) -> list[int]:
+    """The layer widths with each hidden one rounded up to a multiple of ``pad_to``."""
+    pad = max(1, int(pad_to))
+    return [layers[0], *(-(-n // pad) * pad for n in layers[1:-1]), layers[-1]]
+
+
+def _nll_sum(xp: Any, p: Any) -> float:
+    """Keras's categorical cross-entropy (summed) from the labels' normalized probabilities."""
+    return float(-xp.log(xp.clip(p, EPS, 1 - EPS)).sum())
+
+
+def gather(xp: Any, x: Any, idx: Any, out: Any) -> None:
+    """out[:] = x[idx] without a temporary (mode="clip" skips NumPy's buffered bounds check)."""
+    if xp is np:
+        np.take(x, idx, axis=0, out=out, mode="clip")
+    else:
+        xp.take(x, idx, axis=0, out=out)
+
+
+def _to_numpy(a: Any) -> np.ndarray:
+    return a.get() if hasattr(a, "get") else np.asarray(a)

@@ -1,0 +1,230 @@
+"""The NumPy backend as a :class:`mlpbench.api.protocol.Trainer`; CuPy runs the same code on a
+GPU."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from mlpbench.api.protocol import (
+    Capabilities,
+    EpochRecord,
+    ModelSpec,
+    OnEpochEnd,
+    SpecError,
+    TrainData,
+    TrainSpec,
+    backend_options,
+    epoch_order,
+)
+from mlpbench.backends.numpy.model import MLP, Ablation, PhaseClock
+from mlpbench.backends.numpy.parallel import DataParallelMLP
+
+OPTIONS: dict[str, Any] = {  # name -> kind (mlpbench.api.protocol.check_value)
+    "threads": int,
+    "compute_input_delta": bool,
+    "bias_as_column": bool,
+    "phases": bool,
+    "split_rows": bool,
+    "data_parallel": bool,
+    "transposed_gradient": bool,
+    "pad_to": int,
+    "chunk_rows": int,
+    "plan": str,  # the thread plan the harness chose (recorded; its settings come with it)
+}
+
+# Ways to use the machine's threads and its BLAS (mlpbench.sweep.tuning: `mlpbench tune` measures
+# which is fastest here). Variables are read by OpenBLAS when NumPy loads: the sweep sets them per
+# point. "-tgrad": each weight gradient computed as (D^T A)^T, which some BLAS kernels run faster
+# (`make benchmarks`: test_first_layer_gemm, test_training_step). "-pad": hidden widths rounded
+# up to a multiple of PAD_TO, which the BLAS kernels may run faster (mlpbench.backends.numpy.model;
+# tune skips it on networks whose widths are multiples already, mlpbench.sweep.tuning).
+# "one_thread": a plan that differs from the others on one thread too, so tune measures it there as
+# well.
+PAD_TO = 8  # a candidate, not a claim: tune keeps a "-pad" plan only where it measures faster
+# "-chunk": each thread's block run in pieces of at most CHUNK_ROWS rows that stay in the caches
+# through the gather and the first layer's two GEMMs (mlpbench.backends.numpy.parallel); on one
+# thread too. Also a candidate: tune measures it only where a block has more rows than that
+# (mlpbench.sweep.tuning).
+CHUNK_ROWS = 512
+
+
+def _variant(plan: dict[str, Any], option: str, value: int, **marks: Any) -> dict[str, Any]:
+    """``plan`` with one more option, also stated as a plan field of the same name, which
+    mlpbench.sweep.tuning reads to skip the plan where it is its sibling (``pad_to``,
+    ``chunk_rows``)."""
+    return {**plan, **marks, "options": {**plan["options"], option: value}, option: value}
+
+
+def _with_named_plan(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The options with those of the plan they name (a plan's settings win), as the trainer
+    runs them: a plan named alone (`mlpbench run -o plan=NAME`, or from Python) brings its
+    settings, as a sweep's with_plan does; its variables are the caller's to set."""
+    named = THREAD_PLANS.get(str(options.get("plan", "auto")), {})
+    return {**options, **named.get("options", {})}
+
+
+THREAD_PLANS: dict[str, dict[str, Any]] = {
+    "spin": {"env": {}, "options": {"split_rows": False}, "one_thread": True},  # as shipped
+    "spin-tgrad": {
+        "env": {},
+        "options": {"split_rows": False, "transposed_gradient": True},
+        "one_thread": True,
+    },
+    "spin-split": {"env": {}, "options": {"split_rows": True}},  # + element-wise row split
+    "sleep": {"env": {"OPENBLAS_THREAD_TIMEOUT": "4"}, "options": {"split_rows": False}},
+    "sleep-split": {"env": {"OPENBLAS_THREAD_TIMEOUT": "4"}, "options": {"split_rows": True}},
+    # the batch cut into one row block per thread, one BLAS thread each
+    # (mlpbench.backends.numpy.parallel)
+    "data-parallel": {"env": {}, "options": {"split_rows": False, "data_parallel": True}},
+    "data-parallel-tgrad": {
+        "env": {},
+        "options": {"split_rows": False, "data_parallel": True, "transposed_gradient": True},
+    },
+}
+THREAD_PLANS.update(
+    {
+        f"{name}-pad": _variant(THREAD_PLANS[name], "pad_to", PAD_TO)
+        for name in ("spin", "spin-tgrad", "data-parallel", "data-parallel-tgrad")
+    }
+)
+THREAD_PLANS.update(
+    {
+        f"{name}-chunk": _variant(THREAD_PLANS[name], "chunk_rows", CHUNK_ROWS, one_thread=True)
+        for name in ("data-parallel-tgrad", "data-parallel-tgrad-pad")
+    }
+)
+
+
+def _cupy_status() -> tuple[Any, str | None]:
+    """(cupy module or None, why the GPU is unavailable or None)."""
+    try:
+        import cupy
+    except Exception as e:  # ImportError, or a CUDA library that fails to load
+        return None, f"CuPy is not installed ({type(e).__name__}); pip install cupy-cuda12x"
+    try:
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            return None, "CuPy finds no GPU"
+    except Exception as e:
+        return None, f"CuPy finds no usable GPU: {e}"
+    return cupy, None
+
+
+class NumpyTrainer:
+    """Mini-batch training of :class:`mlpbench.backends.numpy.model.MLP`, one phase clock per
+    epoch."""
+
+    @classmethod
+    def capabilities(cls) -> Capabilities:
+        _, why = _cupy_status()
+        return Capabilities(
+            devices=("cpu", "gpu"),
+            dtypes=("float32", "float64"),
+            phases=True,
+            unavailable={"gpu": why} if why else {},
+        )
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The options, checked by name and kind (the sweep calls this before it starts)."""
+        options = backend_options("numpy", options, OPTIONS)
+        plan = options.get("plan", "auto")
+        if plan != "auto" and plan not in THREAD_PLANS:
+            raise SpecError(
+                f"numpy option plan = {plan!r}; allowed: auto, {', '.join(THREAD_PLANS)}"
+            )
+        if options.get("pad_to", 1) < 1:
+            raise SpecError(f"numpy option pad_to = {options['pad_to']}: must be at least 1")
+        chunk = options.get("chunk_rows", 0)
+        if chunk < 0:
+            raise SpecError(f"numpy option chunk_rows = {chunk}: must be at least 0 (0: none)")
+        if chunk and not _with_named_plan(options).get("data_parallel", False):
+            raise SpecError(
+                f"numpy option chunk_rows = {chunk} needs data_parallel = true "
+                "(or a data-parallel plan); without it the batch is never cut"
+            )
+        return options
+
+    @classmethod
+    def thread_plans(cls) -> dict[str, dict[str, Any]]:
+        return THREAD_PLANS
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        train: TrainSpec,
+        device: str = "cpu",
+        dtype: str = "float32",
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
+        options = _with_named_plan(self.check_options(options))
+        self.spec, self.train, self.device, self.dtype = spec, train, device, dtype
+        self.xp: Any = np
+        self._sync = None
+        if device == "gpu":
+            cupy, why = _cupy_status()
+            if cupy is None:
+                raise RuntimeError(f"device 'gpu' unavailable for the numpy backend: {why}")
+            self.xp = cupy
+            self._sync = cupy.cuda.Device().synchronize
+        self.plan = str(options.get("plan", ""))
+        self.phases = bool(options.get("phases", True))
+        threads = int(options.get("threads", 1))
+        ablation = Ablation.from_options(options)
+        shape = {
+            "transposed_gradient": bool(options.get("transposed_gradient", False)),
+            "pad_to": int(options.get("pad_to", 1)),
+        }
+        if options.get("data_parallel", False) and self.xp is np:
+            chunk = int(options.get("chunk_rows", 0))
+            self.model: MLP = DataParallelMLP(
+                spec, train, dtype, ablation, workers=threads, chunk_rows=chunk, **shape
+            )
+        else:  # element-wise work on as many threads as the BLAS has (split_rows=false: one)
+            workers = threads if options.get("split_rows", True) else 1
+            self.model = MLP(spec, train, dtype, self.xp, ablation, workers=workers, **shape)
+
+    def fit(self, data: TrainData, on_epoch_end: OnEpochEnd | None = None) -> None:
+        xp, t = self.xp, self.train
+        x = xp.asarray(data.x, dtype=self.dtype)
+        y = xp.asarray(data.y)
+        n = len(data.x)
+        rng = np.random.default_rng(t.seed)
+        clock = PhaseClock(self.phases, self._sync)
+        for epoch, lr in enumerate(t.epoch_learning_rates()):
+            if self._sync:
+                self._sync()
+            w0, c0 = time.perf_counter(), time.process_time()
+            clock.start()
+            order = xp.asarray(epoch_order(t, epoch, n, rng))
+            clock.lap("shuffle")
+            loss, acc = self.model.train_epoch(
+                x, y, order, lr, clock, batch_accuracy=t.train_accuracy == "batch"
+            )
+            if t.train_accuracy == "full":  # the article's way: predict the whole training set
+                clock.start()
+                _, acc = self.model.predict_scores(x, y)
+                clock.lap("eval")
+            if self._sync:
+                self._sync()
+            wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+            if on_epoch_end:
+                on_epoch_end(EpochRecord(epoch, wall, cpu, loss, acc, clock.take()))
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        xp = self.xp
+        return self.model.predict_scores(xp.asarray(x, dtype=self.dtype), xp.asarray(y))
+
+    def weights(self) -> list[np.ndarray]:
+        return self.model.get_weights()
+
+    def info(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"numpy": np.__version__, "array_module": self.xp.__name__}
+        if self.plan and self.plan != "auto":
+            out["plan"] = self.plan
+        if self.xp is not np:
+            out["cupy"] = self.xp.__version__
+        return out

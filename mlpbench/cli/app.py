@@ -1,0 +1,98 @@
+"""The ``mlpbench`` command: the parser built from the ``cmd_*`` modules, and one funnel for
+errors.
+
+Bad input exits with code 2 and one message, never a traceback; a backend's failure is one
+line and exit 1 (``MLPBENCH_DEBUG=1`` shows the traceback); an interrupted sweep exits 130
+(Ctrl-C) or 143 (SIGTERM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+from mlpbench.cli import (
+    cmd_backends,
+    cmd_compare,
+    cmd_configs,
+    cmd_doctor,
+    cmd_plot,
+    cmd_report,
+    cmd_run,
+    cmd_summary,
+    cmd_sweep,
+    cmd_tune,
+)
+from mlpbench.data import DataError
+from mlpbench.errors import Interrupted, UserError
+
+COMMANDS: tuple[ModuleType, ...] = (
+    cmd_run,
+    cmd_sweep,
+    cmd_summary,
+    cmd_plot,
+    cmd_report,
+    cmd_compare,
+    cmd_backends,
+    cmd_configs,
+    cmd_doctor,
+    cmd_tune,
+)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mlpbench")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="mlpbench",
+        description="Benchmark a NumPy MLP against the same network in Keras and others.",
+    )
+    p.add_argument("--version", action="version", version=f"mlpbench {_version()}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        command.add(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    try:
+        return int(a.func(a) or 0)
+    except DataError as e:
+        print(f"mlpbench {a.command}: data error: {e}", file=sys.stderr)
+        return 2
+    except (UserError, FileNotFoundError) as e:
+        print(f"mlpbench {a.command}: error: {e}", file=sys.stderr)
+        return 2
+    except Interrupted as e:
+        return e.code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # output piped into `head` and closed: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as e:  # a backend failed: one line; the traceback on request
+        if os.environ.get("MLPBENCH_DEBUG"):
+            raise
+        print(
+            f"mlpbench {a.command}: failed: {type(e).__name__}: {e}\n"
+            "(MLPBENCH_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""``mlpbench tune``: measure each thread plan of a backend here, keep the fastest per
+(network, dtype, threads, batch) in this machine's cache, and print the table."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from mlpbench.cli.common import layers
+
+
+def add(sub: Any) -> None:
+    p = sub.add_parser("tune", help="measure the thread plans here and cache the fastest")
+    p.add_argument("--backend", default="numpy", help="a backend with thread plans (numpy)")
+    p.add_argument("--layers", type=layers, default=(784, 70, 30, 10))
+    p.add_argument("--dtype", nargs="+", default=["float32", "float64"])
+    p.add_argument("--threads", nargs="+", default=["1", "all"], help="counts, or all")
+    p.add_argument("--batch-size", nargs="+", type=int, default=[100, 500, 2000, 10000])
+    p.add_argument("--dataset", default="mnist", choices=("mnist", "synthetic"))
+    p.add_argument("--force", action="store_true", help="measure again what the cache has")
+    p.set_defaults(func=run)
+
+
+def run(a: argparse.Namespace) -> int:
+    from mlpbench.config import expand
+    from mlpbench.config.sweepfile import parse_config
+    from mlpbench.errors import UserError
+    from mlpbench.machine import describe as environment
+    from mlpbench.machine.threads import usable_cpus
+    from mlpbench.sweep import tuning as plans
+    from mlpbench.sweep.loop import choose_plans, preflight
+
+    doc = {
+        "name": "tune",
+        "data": {"dataset": a.dataset},
+        "model": {"layers": list(a.layers)},
+        "grid": {
+            "backend": [a.backend],
+            "dtype": a.dtype,
+            "threads": [
+                t if t == "all" else int(t) for t in a.threads if t == "all" or t.isdigit()
+            ],
+            "batch_size": a.batch_size,
+        },
+    }
+    cfg = parse_config(doc, "mlpbench tune")
+    offered = preflight(cfg).plans
+    if a.backend not in offered:
+        raise UserError(f"--backend {a.backend}: it offers no thread plans (numpy does)")
+    env = environment.describe()
+    if a.force:
+        table = plans.read_cache(env)
+        for p in expand.points(cfg):
+            table.pop(plans.slot(p.key), None)
+        plans.write_cache(env, table)
+    mode = "lines" if not sys.stderr.isatty() else "bar"
+    chosen = choose_plans(
+        expand.points(cfg), offered, env, sys.executable, True, usable_cpus(), 600, mode
+    )
+    print(f"thread plans of {a.backend} on this machine ({env['cpu_model']}):")
+    print("\n".join(plans.lines(chosen)))
+    print(f"\ncached in {plans.cache_path(env)}; sweeps use it (-o plan=NAME forces one)")
+    return 0

@@ -1,0 +1,98 @@
+"""A sweep's points: the grid crossed with its variants, less the excluded, plus the extras.
+
+Ordered so that each repeat runs the whole grid with the backends interleaved: drift in the
+machine's speed then hits every backend alike. The first variant declared is the baseline.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from mlpbench.api.spec import RunSpec
+from mlpbench.config.points import GRID_AXES, PointKey
+
+if TYPE_CHECKING:
+    from mlpbench.config.sweepfile import SweepConfig
+
+
+@dataclass(frozen=True)
+class Point:
+    """One run of a sweep: the point, which repeat, and everything its worker needs."""
+
+    key: PointKey
+    repeat: int
+    run: RunSpec
+
+    def label(self) -> str:
+        return self.key.label(self.repeat)
+
+
+def _matches(rule: Mapping[str, Any], combo: Mapping[str, Any]) -> bool:
+    return all(combo.get(k) == v for k, v in rule.items())
+
+
+ORDER = ("layers", "batch_size", "dtype", "device", "threads", "keras_backend")
+"""How points are ordered within a repeat (the backends interleaved inside each)."""
+
+
+def _sort_value(axis: str, value: Any) -> Any:
+    return tuple(int(v) for v in value.split("-")) if axis == "layers" else value
+
+
+def keys(cfg: SweepConfig) -> list[PointKey]:
+    """The sweep's points, once each, in run order within a repeat. ``keras_backend`` is an
+    axis of Keras's points only (``-`` for the others); a variant that sets the model's
+    layers sets the point's ``layers``."""
+    combos = [
+        dict(zip(GRID_AXES, values))
+        for values in itertools.product(*(cfg.grid[k] for k in GRID_AXES))
+    ]
+    base = []
+    for c in combos:
+        for v in cfg.variants:
+            point = dict(c, variant=v.name)
+            if c["backend"] != "keras":
+                point["keras_backend"] = "-"
+            if "layers" in v.model:
+                point["layers"] = "-".join(str(n) for n in v.model["layers"])
+            base.append(point)
+    base = [c for c in base if not any(_matches(rule, c) for rule in cfg.exclude)]
+    base += [dict(e) for e in cfg.extra]
+    base = [dict(t) for t in dict.fromkeys(tuple(sorted(c.items())) for c in base)]
+    # Interleave backends: the outer loops are repeat and the non-backend keys.
+    backends = list(dict.fromkeys(c["backend"] for c in base))
+    base.sort(key=lambda c: backends.index(c["backend"]))
+    variants = [v.name for v in cfg.variants]  # declared order: the first is the baseline
+    base.sort(key=lambda c: (*(_sort_value(a, c[a]) for a in ORDER), variants.index(c["variant"])))
+    return [PointKey(**c) for c in base]
+
+
+def points(cfg: SweepConfig) -> list[Point]:
+    """Every run of the sweep: repeat by repeat, the points in ``keys`` order."""
+    once = keys(cfg)
+    return [point(cfg, k, r) for r in range(cfg.repeats) for k in once]
+
+
+def point(cfg: SweepConfig, key: PointKey, repeat: int) -> Point:
+    """The run of ``key``: the config's specs with the key's values and its variant applied."""
+    variant = next(v for v in cfg.variants if v.name == key.variant)
+    layers = tuple(int(n) for n in key.layers.split("-"))
+    model = replace(cfg.model, **{**variant.model, "layers": layers})
+    train = replace(cfg.train, batch_size=key.batch_size, **variant.train)
+    options = {**cfg.options.get(key.backend, {}), **variant.options.get(key.backend, {})}
+    if key.keras_backend != "-":
+        options["keras_backend"] = key.keras_backend
+    run = RunSpec(
+        backend=key.backend,
+        device=key.device,
+        dtype=key.dtype,
+        threads=key.threads,
+        model=model,
+        train=train,
+        data=cfg.data,
+        options=options,
+    )
+    return Point(key, repeat, run)

@@ -1,0 +1,127 @@
+"""What machine and software a result came from (environment.json); imports no framework."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from mlpbench.machine.threads import blas_info, cpu_count
+
+PACKAGES = (
+    "mlpbench",
+    "numpy",
+    "tensorflow",
+    "tensorflow-cpu",
+    "keras",
+    "pandas",
+    "matplotlib",
+    "threadpoolctl",
+    "torch",
+    "jax",
+    "cupy-cuda12x",
+    "mlpbench-torch",
+)
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_flags() -> list[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = line.split(":", 1)[1].split()
+                return sorted(f for f in flags if f.startswith(("avx", "fma", "amx")))
+    except OSError:
+        pass
+    return []
+
+
+def gpu_name() -> str:
+    if not shutil.which("nvidia-smi"):
+        return ""
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        return out.stdout.strip().replace("\n", "; ")
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def git_commit() -> str:
+    root = Path(__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "") if out.returncode == 0 else ""
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def describe() -> dict[str, Any]:
+    import psutil
+
+    return {
+        "cpu_model": cpu_model(),
+        "cpu_flags": cpu_flags(),
+        "cores_logical": os.cpu_count(),
+        "cores_physical": psutil.cpu_count(logical=False),
+        "cores_usable": cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "platform": platform.platform(),
+        "hostname": platform.node(),
+        "python_executable": sys.executable,
+        "blas": blas_info(),
+        "versions": versions(),
+        "gpu": gpu_name(),
+        "git_commit": git_commit(),
+    }
+
+
+def caption(env: dict[str, Any]) -> str:
+    """One line naming the machine, for plot captions and report headers."""
+    v = env.get("versions", {})
+    tf = v.get("tensorflow") or v.get("tensorflow-cpu") or "-"
+    gpu = f", GPU {env['gpu']}" if env.get("gpu") else ""
+    return (
+        f"{env.get('cpu_model', '?')} ({env.get('cores_usable', '?')} cores{gpu}); "
+        f"{env.get('blas', {}).get('blas', '?')}; NumPy {v.get('numpy', '-')}, "
+        f"TF {tf}, Keras {v.get('keras', '-')}"
+    )

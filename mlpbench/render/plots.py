@@ -1,0 +1,494 @@
+"""Plots drawn from an :class:`mlpbench.analysis.tables.Analysis`: drawing only, no loading, no
+tables.
+
+Each plot answers one question, has a title, labelled axes with units, a legend, and a caption
+naming the machine and the config; each is written as PNG and SVG under ``DIR/plots/``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from mlpbench.analysis.tables import Analysis  # noqa: E402
+from mlpbench.machine.describe import caption as machine_caption  # noqa: E402
+
+STYLES = {"float32": "-", "float64": "--"}
+
+
+class Context:
+    """What every plot needs: the analysis's tables, the caption, where to write."""
+
+    def __init__(self, analysis: Analysis, out: Path) -> None:
+        self.a = analysis
+        self.summary = analysis.main
+        self.runs = analysis.results.runs
+        self.epochs = analysis.results.epochs
+        self.reference = analysis.reference
+        self.out = out
+        self.out.mkdir(exist_ok=True)
+        ok = analysis.results.ok
+        env = analysis.results.env
+        directory = analysis.results.directory
+        cfg = env.get("config_name", directory.name)
+        n_train = int(ok["n_train"].iloc[0]) if len(ok) else 0
+        epochs = int(ok["epochs"].max()) if len(ok) else 0
+        self.caption = (
+            f"{machine_caption(env)}\nconfig {cfg}: {n_train} samples, "
+            f"{epochs} epochs; median over repeats, band = min-max  "
+            f"[{directory.name}]"
+        )
+
+    def color(self, backend: str) -> str:
+        return self.a.color(backend)
+
+    def max_threads(self) -> int:
+        return self.a.max_threads
+
+    def default_variant(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return self.a.default_variant(frame)
+
+    def save(self, fig: Any, name: str) -> Path:
+        fig.text(0.01, 0.005, self.caption, fontsize=7, color="#555555", va="bottom")
+        fig.tight_layout(rect=(0, 0.07, 1, 1))
+        png = self.out / f"{name}.png"
+        fig.savefig(png, dpi=110)
+        fig.savefig(self.out / f"{name}.svg")
+        plt.close(fig)
+        return png
+
+
+def threads_label(n: int) -> str:
+    return f"{n} thread{'s' if n != 1 else ''}"
+
+
+def _log_x(ax: Any, values: Any) -> None:
+    """Log batch-size axis labelled with the batch sizes themselves."""
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    ax.set_xscale("log")
+    ticks = sorted({int(v) for v in values})
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticklabels([str(t) for t in ticks])
+
+
+def _log_y(ax: Any) -> None:
+    from matplotlib.ticker import FormatStrFormatter
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(FormatStrFormatter("%g"))
+    ax.tick_params(axis="y", which="minor", labelsize=7)
+
+
+def _series_label(backend: str, dtype: str, device: str, many_devices: bool) -> str:
+    return f"{backend} {dtype}" + (f" ({device})" if many_devices else "")
+
+
+def plot_epoch_time(ctx: Context) -> Path | None:
+    """(a) Steady-state time per epoch against batch size, a panel per thread count."""
+    s = ctx.default_variant(ctx.summary)
+    if s.empty:
+        return None
+    threads = sorted(s["threads"].unique())
+    many_devices = s["device"].nunique() > 1
+    fig, axes = plt.subplots(
+        1, len(threads), figsize=(5.2 * len(threads), 4.4), squeeze=False, sharey=True
+    )
+    for ax, t in zip(axes[0], threads):
+        for (backend, dtype, device), g in s[s["threads"] == t].groupby(
+            ["backend", "dtype", "device"]
+        ):
+            g = g.sort_values("batch_size")
+            ax.plot(
+                g["batch_size"],
+                g["median_s"],
+                STYLES.get(dtype, "-"),
+                marker="o",
+                color=ctx.color(backend),
+                label=_series_label(backend, dtype, device, many_devices),
+            )
+            ax.fill_between(
+                g["batch_size"], g["min_s"], g["max_s"], color=ctx.color(backend), alpha=0.15
+            )
+        _log_x(ax, s["batch_size"])
+        _log_y(ax)
+        ax.set_title(threads_label(t))
+        ax.set_xlabel("batch size (samples)")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0][0].set_ylabel("steady-state time per epoch (s)")
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle("Time per epoch vs batch size (lower is faster)")
+    return ctx.save(fig, "epoch_time")
+
+
+def plot_speedup(ctx: Context) -> Path | None:
+    """(b) How many times faster the reference backend is than each other, against batch."""
+    s = ctx.default_variant(ctx.summary)
+    ratios = ctx.default_variant(ctx.a.ratios)
+    if ratios.empty:
+        return None
+    ref = ctx.reference
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    top = ctx.max_threads()
+    for other, r in ratios.groupby("backend", sort=False):
+        for (dtype, device, threads), g in r.groupby(["dtype", "device", "threads"]):
+            g = g.sort_values("batch_size")
+            ax.plot(
+                g["batch_size"],
+                g["ratio"],
+                STYLES.get(dtype, "-"),
+                marker="o" if threads == top else "s",
+                alpha=1.0 if threads == top else 0.55,
+                color=ctx.color(other),
+                label=f"vs {other}: {dtype}, {device}, {threads} thr",
+            )
+            ax.fill_between(
+                g["batch_size"], g["ratio_low"], g["ratio_high"], color=ctx.color(other), alpha=0.12
+            )
+    ax.axhline(1.0, color="black", lw=1.2)
+    _log_x(ax, s["batch_size"])
+    _log_y(ax)
+    ax.annotate(
+        "equal speed",
+        xy=(1.0, 1.0),
+        xycoords=("axes fraction", "data"),
+        xytext=(-4, 3),
+        textcoords="offset points",
+        ha="right",
+        fontsize=8,
+    )
+    ax.set_xlabel("batch size (samples)")
+    ax.set_ylabel(f"speed-up of {ref} (other's time / {ref}'s time, x)")
+    ax.set_title(f"{ref} vs the others: above 1, {ref} is faster")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    return ctx.save(fig, "speedup")
+
+
+def plot_thread_scaling(ctx: Context) -> Path | None:
+    """(c) Speed-up over one thread against thread count, with the ideal line."""
+    s = ctx.default_variant(ctx.summary)
+    if s["threads"].nunique() < 2:
+        return None
+    batches = sorted(s["batch_size"].unique())
+    fig, axes = plt.subplots(
+        1, len(batches), figsize=(3.6 * len(batches), 4.0), squeeze=False, sharey=True
+    )
+    top = int(s["threads"].max())
+    for ax, b in zip(axes[0], batches):
+        for (backend, dtype, _device), g in s[s["batch_size"] == b].groupby(
+            ["backend", "dtype", "device"]
+        ):
+            g = g.sort_values("threads")
+            base = g[g["threads"] == g["threads"].min()]["median_s"]
+            if base.empty:
+                continue
+            ax.plot(
+                g["threads"],
+                base.iloc[0] / g["median_s"],
+                STYLES.get(dtype, "-"),
+                marker="o",
+                color=ctx.color(backend),
+                label=f"{backend} {dtype}",
+            )
+        ax.plot([1, top], [1, top], color="gray", lw=1, ls=":", label="ideal")
+        ax.set_xticks(sorted(int(t) for t in s["threads"].unique()))
+        ax.set_title(f"batch {b}")
+        ax.set_xlabel("threads")
+        ax.grid(True, alpha=0.3)
+    axes[0][0].set_ylabel("speed-up over 1 thread (x)")
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle("Thread scaling (ideal: dotted)")
+    return ctx.save(fig, "thread_scaling")
+
+
+def plot_dtype(ctx: Context) -> Path | None:
+    """(d) float32 over float64 speed-up per backend, against batch size."""
+    s = ctx.default_variant(ctx.summary)
+    gain = ctx.a.dtype_gain
+    if gain.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.4))
+    for (backend, threads), g in gain.groupby(["backend", "threads"]):
+        g = g.sort_values("batch_size")
+        ax.plot(
+            g["batch_size"],
+            g["gain"],
+            marker="o",
+            ls="-" if threads == ctx.max_threads() else "--",
+            color=ctx.color(backend),
+            label=f"{backend}, {threads} thr",
+        )
+    ax.axhline(1.0, color="black", lw=1)
+    ax.axhline(2.0, color="gray", lw=1, ls=":")
+    ax.annotate(
+        "2x: half the bytes per number",
+        xy=(1.0, 2.0),
+        xycoords=("axes fraction", "data"),
+        xytext=(-4, 3),
+        textcoords="offset points",
+        ha="right",
+        fontsize=8,
+    )
+    _log_x(ax, s["batch_size"])
+    ax.set_xlabel("batch size (samples)")
+    ax.set_ylabel("float64 time / float32 time (x)")
+    ax.set_title("What float32 buys (the article's first lesson)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    return ctx.save(fig, "dtype_speedup")
+
+
+def plot_phases(ctx: Context) -> Path | None:
+    """(e) Where the reference backend's epoch goes: stacked phases per batch size."""
+    table = ctx.a.phases
+    if table.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.4))
+    bottom = np.zeros(len(table))
+    labels = [str(b) for b in table.index]
+    for phase in table.columns:
+        ax.bar(labels, table[phase], bottom=bottom, label=phase)
+        bottom += table[phase].to_numpy()
+    ax.set_xlabel("batch size (samples)")
+    ax.set_ylabel("seconds per epoch")
+    ax.set_title(f"{ctx.reference} backend: time per phase (steady-state epochs)")
+    ax.legend(fontsize=8)
+    ax.grid(True, axis="y", alpha=0.3)
+    return ctx.save(fig, "phases")
+
+
+def plot_efficiency(ctx: Context) -> Path | None:
+    """(f) Achieved GFLOP/s as a share of the calibrated GEMM peak."""
+    s = ctx.a.efficiency
+    if s.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(7.5, 4.4))
+    for (backend, dtype, threads), g in s.groupby(["backend", "dtype", "threads"]):
+        g = g.sort_values("batch_size")
+        ax.plot(
+            g["batch_size"],
+            100 * g["efficiency"],
+            STYLES.get(dtype, "-"),
+            marker="o",
+            color=ctx.color(backend),
+            alpha=1.0 if threads == ctx.max_threads() else 0.5,
+            label=f"{backend} {dtype}, {threads} thr",
+        )
+    ax.axhline(100, color="black", lw=1)
+    _log_x(ax, s["batch_size"])
+    ax.set_ylim(0, max(105, float(100 * s["efficiency"].max()) + 5))
+    ax.set_xlabel("batch size (samples)")
+    ax.set_ylabel("efficiency (% of GEMM peak)")
+    ax.set_title("How close to the hardware: training GFLOP/s / calibrated matmul peak")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    return ctx.save(fig, "efficiency")
+
+
+def plot_accuracy_time(ctx: Context) -> Path | None:
+    """(g) Training loss against wall time, and test accuracy against total training time."""
+    ok = ctx.default_variant(ctx.runs[ctx.runs["status"] == "ok"])
+    e = ctx.epochs
+    if ok.empty or e.empty:
+        return None
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.4))
+    pick = ok[(ok["dtype"] == ok["dtype"].iloc[0]) & (ok["threads"] == ok["threads"].max())]
+    batch = 500 if (pick["batch_size"] == 500).any() else int(pick["batch_size"].iloc[0])
+    for backend, g in pick[pick["batch_size"] == batch].groupby("backend"):
+        run = g.iloc[0]["run_id"]
+        curve = e[e["run_id"] == run].sort_values("epoch")
+        left.plot(
+            curve["wall_s"].cumsum(),
+            curve["loss"],
+            marker=".",
+            color=ctx.color(backend),
+            label=backend,
+        )
+    left.set_xlabel("cumulative training wall time (s)")
+    left.set_ylabel("training loss (incl. penalty)")
+    left.set_title(f"Loss vs time, batch {batch}, {pick['dtype'].iloc[0]}")
+    left.grid(True, alpha=0.3)
+    left.legend(fontsize=8)
+    for backend, g in ok.groupby("backend"):
+        right.scatter(
+            g["train_s"],
+            g["test_accuracy"],
+            color=ctx.color(backend),
+            label=backend,
+            s=18,
+            alpha=0.7,
+        )
+    right.set_xscale("log")
+    right.set_xlabel("total training wall time (s)")
+    right.set_ylabel("test accuracy")
+    right.set_title("Accuracy reached vs time spent (every run)")
+    right.grid(True, alpha=0.3)
+    right.legend(fontsize=8)
+    return ctx.save(fig, "accuracy_time")
+
+
+def plot_startup(ctx: Context) -> Path | None:
+    """(h) Start-up costs per backend: import, model build, and the first epoch's extra time."""
+    table = ctx.a.startup[["import_s", "setup_s", "first_extra_s"]]
+    if table.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    x = np.arange(len(table))
+    width = 0.27
+    names = {
+        "import_s": "import",
+        "setup_s": "model build",
+        "first_extra_s": "first epoch minus steady epoch (tracing)",
+    }
+    for i, col in enumerate(table.columns):
+        ax.bar(x + (i - 1) * width, table[col], width, label=names[col])
+    ax.set_xticks(x, table.index)
+    ax.set_ylabel("seconds (median over runs)")
+    ax.set_title("Start-up costs, paid once per process")
+    ax.legend(fontsize=8)
+    ax.grid(True, axis="y", alpha=0.3)
+    return ctx.save(fig, "startup")
+
+
+def plot_ablation(ctx: Context) -> Path | None:
+    """Each variant's time as a multiple of the baseline variant's (float32)."""
+    table = ctx.a.ablation
+    if table.empty:
+        return None
+    if table["backend"].nunique() > 1:  # one bar group per (backend, switch)
+        table = table.assign(switch=table["backend"] + ": " + table["switch"])
+    batches = sorted(table["batch_size"].unique())
+    switches = list(dict.fromkeys(table["switch"]))
+    fig, ax = plt.subplots(figsize=(8, 4.6))
+    width = 0.8 / len(batches)
+    x = np.arange(len(switches))
+    for i, b in enumerate(batches):
+        g = table[table["batch_size"] == b].set_index("switch").reindex(switches)
+        err = [g["cost"] - g["cost_low"], g["cost_high"] - g["cost"]]
+        ax.bar(
+            x + i * width - 0.4 + width / 2,
+            g["cost"],
+            width,
+            yerr=err,
+            capsize=3,
+            label=f"batch {b}",
+        )
+    ax.axhline(1.0, color="black", lw=1)
+    ax.set_xticks(x, switches, rotation=15)
+    ax.set_ylabel(f"time per epoch / {ctx.a.baseline}'s (x)")
+    ax.set_title(f"Each variant against {ctx.a.baseline} (above 1: slower)")
+    ax.legend(fontsize=8)
+    ax.grid(True, axis="y", alpha=0.3)
+    return ctx.save(fig, "ablation")
+
+
+def plot_crossover(ctx: Context) -> Path | None:
+    """Where Keras wins: the reference's time over Keras's as a map over (hidden width, batch),
+    one panel per (dtype, Keras engine, depth); red where Keras is faster, the ratio = 1
+    contour drawn."""
+    table = ctx.a.crossover
+    if table.empty or table["width"].nunique() < 2:
+        return None
+    from matplotlib.colors import TwoSlopeNorm
+
+    panels = list(table.groupby(["dtype", "keras_backend", "depth"], sort=True))
+    cols = min(3, len(panels))
+    rows = (len(panels) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.2 * rows), squeeze=False)
+    spread = float(np.abs(np.log2(table["ratio"])).max()) or 1.0
+    norm = TwoSlopeNorm(vcenter=0.0, vmin=-spread, vmax=spread)
+    image = None
+    for ax, ((dtype, engine, depth), g) in zip(axes.flat, panels):
+        grid = g.pivot_table(index="batch_size", columns="width", values="ratio")
+        z = np.log2(grid.to_numpy(dtype=float))
+        image = ax.imshow(z, origin="lower", aspect="auto", cmap="RdBu_r", norm=norm)
+        ax.set_xticks(range(grid.shape[1]), [str(w) for w in grid.columns])
+        ax.set_yticks(range(grid.shape[0]), [str(b) for b in grid.index])
+        for (i, j), v in np.ndenumerate(grid.to_numpy(dtype=float)):
+            if not np.isnan(v):
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7)
+        if np.nanmin(z) < 0 < np.nanmax(z) and min(z.shape) > 1:
+            ax.contour(z, levels=[0.0], colors="black", linewidths=1.5)
+        ref_dtype = g["reference_dtype"].iloc[0]
+        ax.set_title(
+            f"keras/{engine} {dtype} vs {ctx.reference} {ref_dtype}, {depth} hidden", fontsize=9
+        )
+        ax.set_xlabel("hidden width")
+        ax.set_ylabel("batch size")
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.axis("off")
+    if image is not None:
+        bar = fig.colorbar(image, ax=axes, shrink=0.8)
+        bar.set_label(f"log2({ctx.reference} time / Keras time): > 0 Keras faster")
+    fig.suptitle("Crossover map: where Keras beats NumPy (numbers: time ratio; line: ratio 1)")
+    fig.text(0.01, 0.005, ctx.caption, fontsize=7, color="#555555", va="bottom")
+    png = ctx.out / "crossover.png"
+    fig.savefig(png, dpi=110, bbox_inches="tight")
+    fig.savefig(ctx.out / "crossover.svg", bbox_inches="tight")
+    plt.close(fig)
+    return png
+
+
+def plot_cost_per_sample(ctx: Context) -> Path | None:
+    """Time per sample against FLOPs per sample: flat where per-step overhead rules (small
+    networks), rising with the FLOPs where GEMMs rule (large ones)."""
+    table = ctx.a.cost_per_sample
+    if table.empty or table["flops"].nunique() < 2:
+        return None
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for (series, dtype), g in table.groupby(["series", "dtype"]):
+        g = g.groupby("flops")["seconds"].min().sort_index()  # the best batch size
+        ax.plot(
+            g.index,
+            g.to_numpy(),
+            STYLES.get(dtype, ":"),
+            marker="o",
+            color=ctx.color(series),
+            label=f"{series} {dtype}",
+        )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("training FLOPs per sample (GEMMs)")
+    ax.set_ylabel("seconds per training sample (best batch size)")
+    ax.set_title("Overhead-bound (flat) vs GEMM-bound (rising): cost per sample")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    return ctx.save(fig, "cost_per_sample")
+
+
+PLOTS: list[Callable[[Context], Path | None]] = [
+    plot_epoch_time,
+    plot_speedup,
+    plot_thread_scaling,
+    plot_dtype,
+    plot_phases,
+    plot_efficiency,
+    plot_accuracy_time,
+    plot_startup,
+    plot_ablation,
+    plot_crossover,
+    plot_cost_per_sample,
+]
+
+
+def plot_all(analysis: Analysis) -> list[Path]:
+    """Every plot the data supports, under ``DIR/plots/``; a plot without data for it is left
+    out, not faked."""
+    ctx = Context(analysis, analysis.results.directory / "plots")
+    made = []
+    for fn in PLOTS:
+        path = fn(ctx)
+        if path is not None:
+            made.append(path)
+    return made

@@ -1,0 +1,383 @@
+"""report.html: findings, environment, summary, every plot, and what did not run.
+
+Rendered from an :class:`mlpbench.analysis.tables.Analysis` and the plots already drawn: one static
+file with the images inlined, so it opens offline in any browser and can be mailed. Numbers are
+formatted for people (thousands separators, percentages, 3 significant digits for seconds);
+wide tables scroll inside their box, never the page.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mlpbench.analysis.stats import host_ratios
+from mlpbench.analysis.tables import Analysis, warnings
+from mlpbench.machine.describe import caption
+
+FIGURES = {  # plot file stem -> what it shows (caption and alt text)
+    "epoch_time": "Steady-state time per epoch against batch size, one panel per thread count",
+    "speedup": "How many times faster the reference backend is than each other backend",
+    "thread_scaling": "Speed-up over one thread against the thread count, with the ideal line",
+    "dtype_speedup": "float64 time over float32 time per backend against batch size",
+    "phases": "Where the reference backend's epoch goes: seconds per phase by batch size",
+    "efficiency": "Training GFLOP/s as a share of the calibrated GEMM peak",
+    "accuracy_time": "Training loss against time, and test accuracy against training time",
+    "startup": "Start-up costs per backend: import, model build, first-epoch extra time",
+    "ablation": "Each variant's time per epoch as a multiple of the baseline variant's",
+    "crossover": "Crossover map: the reference's time over Keras's by hidden width and batch",
+    "cost_per_sample": "Seconds per training sample against training FLOPs per sample",
+}
+
+
+def article_2020() -> list[dict[str, Any]]:
+    """The article's figures, from the data file shipped with the package."""
+    text = resources.files("mlpbench.render").joinpath("article_2020.json").read_text()
+    return json.loads(text)["times"]
+
+
+def threads_label(n: int) -> str:
+    return f"{n} thread{'s' if n != 1 else ''}"
+
+
+def _x(v: float) -> str:
+    return f"{v:.2f}x"
+
+
+def seconds(v: Any) -> str:
+    """3 significant digits, no exponent for ordinary times."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return f"{float(v):#.3g}".rstrip(".") if abs(float(v)) >= 1e-3 else f"{float(v):.2e}"
+
+
+def count(v: Any) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{float(v):,.0f}"
+
+
+def percent(v: Any) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}%"
+
+
+def one_decimal(v: Any) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{float(v):,.1f}"
+
+
+def findings(a: Analysis) -> list[str]:
+    """A few sentences, each computed from this result's numbers."""
+    s, ref, out = a.main, a.reference, []
+    if s.empty:
+        return ["No run succeeded; see the table of runs that did not run."]
+    s = a.default_variant(s)
+    top = a.max_threads
+    ratios = a.default_variant(a.ratios)
+    for other, r in ratios.groupby("backend", sort=False):
+        r = r[(r["threads"] == top) & (r["dtype"] == "float32")].sort_values("batch_size")
+        if r.empty:
+            continue
+        at = r[r["batch_size"] == 500]
+        if not at.empty:
+            x = at.iloc[0]
+            word = "faster" if x["ratio"] >= 1 else "slower"
+            factor = x["ratio"] if x["ratio"] >= 1 else 1 / x["ratio"]
+            out.append(
+                f"At the article's batch size 500 (float32, {threads_label(top)}) {ref} is "
+                f"{_x(factor)} {word} than {other} per epoch ("
+                + ("range over repeats" if x["pairs"] >= 2 else "unpaired bound")
+                + f" {x['ratio_low']:.2f}-{x['ratio_high']:.2f}x, {ref}'s speed-up)."
+            )
+        wins = r[r["ratio"] < 1]
+        lo, hi = int(r["batch_size"].min()), int(r["batch_size"].max())
+        if wins.empty:
+            best = r.loc[r["ratio"].idxmin()]
+            out.append(
+                f"{other} does not overtake {ref} anywhere from batch {lo} to {hi} "
+                f"(float32, {threads_label(top)}); its best is {_x(1 / best['ratio'])} of "
+                f"{ref}'s speed, at batch {int(best['batch_size'])}."
+            )
+        else:
+            first = int(wins["batch_size"].iloc[0])
+            out.append(
+                f"{other} overtakes {ref} from batch size {first} (float32, {threads_label(top)}"
+                f"), where it is {_x(1 / float(wins['ratio'].iloc[0]))} faster."
+            )
+    for r in a.engine_split.itertuples():
+        head = (
+            f"NumPy | engine | Keras at batch {r.batch_size} (float32, {threads_label(top)}): "
+            f"{ref} {seconds(r.reference_s)} s | the engine alone ({r.engine}, one call per "
+            f"step) {seconds(r.engine_s)} s | Keras on it {seconds(r.keras_s)} s per epoch; "
+        )
+        if r.keras_overhead_s >= 0:
+            share = r.keras_overhead_s / r.keras_s if r.keras_s else math.nan
+            engine = _x(r.engine_s / r.reference_s)
+            out.append(
+                head + f"Keras's own overhead is {seconds(r.keras_overhead_s)} s "
+                f"({100 * share:.0f}% of its time), the engine takes {engine} {ref}'s time."
+            )
+        else:
+            out.append(
+                head + f"Keras beats its own engine's one-call-per-step loop by "
+                f"{seconds(-r.keras_overhead_s)} s (it compiles several steps per call): "
+                "per-step dispatch, not the kernels, is the cost at this batch size."
+            )
+    out += crossover_findings(a)
+    for backend, g in a.dtype_gain.groupby("backend", sort=False):
+        out.append(
+            f"float32 over float64: {backend} gains {g['gain'].min():.2f}-{g['gain'].max():.2f}x "
+            f"(median {g['gain'].median():.2f}x) across batch sizes and threads."
+        )
+    for backend, g in a.efficiency.groupby("backend", sort=False):
+        best = g.loc[g["efficiency"].idxmax()]
+        out.append(
+            f"{backend} reaches at best {100 * best['efficiency']:.0f}% of the calibrated "
+            f"GEMM peak ({best['gflops']:.1f} GFLOP/s at batch {int(best['batch_size'])}, "
+            f"{best['dtype']}, {threads_label(int(best['threads']))})."
+        )
+    for backend, r in a.startup.iterrows():
+        out.append(
+            f"{backend} start-up: import {r['import_s']:.2f} s; first epoch "
+            f"{r['first_epoch_s']:.2f} s against {r['steady_epoch_s']:.2f} s in steady state."
+        )
+    phases = a.phases
+    if not phases.empty:
+        b = 500 if 500 in phases.index else phases.index[0]
+        row = phases.loc[b]
+        share = ", ".join(f"{k} {100 * v / row.sum():.0f}%" for k, v in row.items())
+        out.append(f"{ref}'s epoch at batch {b}: {share}.")
+    for r in a.ablation.itertuples():
+        out.append(
+            f"{r.switch}: {_x(r.cost)} the time of {a.baseline} at batch {r.batch_size} "
+            f"({r.backend}; above 1 is slower)."
+        )
+    n_bad = len(a.results.not_run)
+    if n_bad:
+        out.append(f"{n_bad} run(s) did not run or failed; their reasons are listed below.")
+    return out
+
+
+def crossover_findings(a: Analysis) -> list[str]:
+    """The crossover map in words: where Keras is faster, per (dtype, engine, depth), and why
+    (each side's share of time outside GEMMs: 1 - its efficiency against the peak of the dtype
+    it computes)."""
+    out, ref = [], a.reference
+    for (dtype, engine, depth), g in a.crossover.groupby(["dtype", "keras_backend", "depth"]):
+        if g["width"].nunique() < 2:
+            continue
+        ref_dtype = g["reference_dtype"].iloc[0]
+        who = f"Keras on {engine} in {dtype} ({depth} hidden layer{'s' if depth > 1 else ''})"
+        wins = g[g["ratio"] > 1]
+        if wins.empty:
+            best = g.loc[g["ratio"].idxmax()]
+            out.append(
+                f"{who}: {ref} ({ref_dtype}) stays faster everywhere measured (widths "
+                f"{g['width'].min()}-{g['width'].max()}, batches {g['batch_size'].min()}-"
+                f"{g['batch_size'].max()}); Keras comes closest at width {best['width']}, batch "
+                f"{best['batch_size']}: {_x(best['ratio'])} {ref}'s speed."
+            )
+        else:
+            parts = []
+            for batch, w in wins.groupby("batch_size"):
+                parts.append(f"from width {w['width'].min()} at batch {batch}")
+            best = wins.loc[wins["ratio"].idxmax()]
+            out.append(
+                f"{who} is faster than {ref} ({ref_dtype}) {'; '.join(parts)}; at best "
+                f"{_x(best['ratio'])} at width {best['width']}, batch {best['batch_size']}."
+            )
+        small = g.loc[g["width"].idxmin()]
+        large = g.loc[g["width"].idxmax()]
+        for cell, regime in ((small, "smallest"), (large, "largest")):
+            if pd.notna(cell["reference_eff"]) or pd.notna(cell["keras_eff"]):
+                out.append(
+                    f"Why, {who}, {regime} width {cell['width']} at batch {cell['batch_size']}: "
+                    f"outside GEMMs {ref} spends {percent(1 - cell['reference_eff'])} of its "
+                    f"time, Keras {percent(1 - cell['keras_eff'])} (1 - efficiency against the "
+                    "peak of the dtype each computes)."
+                )
+    return out
+
+
+FORMATS: dict[str, Callable[[Any], str]] = {
+    "median_s": seconds,
+    "min_s": seconds,
+    "max_s": seconds,
+    "ci_low": seconds,
+    "ci_high": seconds,
+    "first_epoch_s": seconds,
+    "import_s": seconds,
+    "samples_per_s": count,
+    "gflops": one_decimal,
+    "efficiency": percent,
+    "test_accuracy": lambda v: "-" if pd.isna(v) else f"{v:.4f}",
+    "spread": percent,
+    "unstable": lambda v: "unstable: rerun with more repeats" if v else "",
+}
+
+
+def _table(frame: pd.DataFrame, formats: dict[str, Callable[[Any], str]] | None = None) -> str:
+    """A table in a box that scrolls sideways by itself when it is wider than the page."""
+    formats = formats or {}
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    body = []
+    for row in frame.itertuples(index=False):
+        cells = []
+        for col, v in zip(frame.columns, row):
+            text = formats[col](v) if col in formats else ("-" if pd.isna(v) else str(v))
+            cls = ' class="num"' if col in formats else ""
+            cells.append(f"<td{cls}>{html.escape(text)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return (
+        f'<div class="scroll"><table class="t"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
+
+
+def article_table(a: Analysis) -> str:
+    """Our 35-epoch totals beside the article's, for the article's workload."""
+    ok = a.results.ok
+    ok = ok[ok["dtype"] == "float32"]
+    if ok.empty or int(ok["epochs"].max()) != 35:
+        return ""
+    rows = []
+    for x in article_2020():
+        ours = ok[(ok["backend"] == x["backend"]) & (ok["batch_size"] == x["batch_size"])]
+        rows.append(
+            {
+                "backend": x["backend"],
+                "batch size": x["batch_size"],
+                "article 2020 (s, 4 threads, other hardware)": x["seconds"],
+                "article's note": x["note"],
+                "ours: 35 epochs (s, median)": ours["train_s"].median() if len(ours) else math.nan,
+                "ours: threads": str(int(ours["threads"].max())) if len(ours) else "-",
+            }
+        )
+    frame = pd.DataFrame(rows)
+    fmt = {c: seconds for c in frame.columns if "(s" in c}
+    return (
+        "<p>The article's times come from other hardware (4 OpenBLAS threads, 2020); compare "
+        "ratios, not seconds.</p>" + _table(frame, fmt)
+    )
+
+
+def _environment(env: dict[str, Any]) -> str:
+    rows = {
+        "machine": caption(env),
+        "CPU flags": " ".join(env.get("cpu_flags", [])),
+        "memory": f"{env.get('memory_gb', '?')} GiB",
+        "BLAS": " ".join(str(v) for v in env.get("blas", {}).values()),
+        "versions": ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items()),
+        "git commit": env.get("git_commit", ""),
+        "GEMM peaks": "; ".join(
+            f"{p['dtype']} {p['threads']} thr {p['device']}: "
+            f"{one_decimal(p.get('gflops', math.nan))} GFLOP/s"
+            for p in env.get("peaks", [])
+        ),
+        "config": f"{env.get('config_name', '')} ({env.get('config_path', '')})",
+    }
+    return (
+        '<div class="scroll"><table class="t kv">'
+        + "".join(
+            f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
+            for k, v in rows.items()
+        )
+        + "</table></div>"
+    )
+
+
+def _figure(path: Path) -> str:
+    what = FIGURES.get(path.stem, path.stem)
+    data = base64.b64encode(path.read_bytes()).decode()
+    return (
+        f'<figure id="fig-{path.stem}"><img alt="{html.escape(what)}" '
+        f'src="data:image/png;base64,{data}">'
+        f"<figcaption>{html.escape(what)} ({path.stem}.png; also {path.stem}.svg in plots/)"
+        "</figcaption></figure>"
+    )
+
+
+CSS = """
+* { box-sizing: border-box; }
+body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em;
+       color: #222; line-height: 1.45; }
+.scroll { max-width: 100%; overflow-x: auto; margin: 0.5em 0 1.5em; }
+table.t { border-collapse: collapse; font-size: 13px; }
+table.t td, table.t th { border-bottom: 1px solid #ddd; padding: 3px 8px; text-align: left;
+       white-space: nowrap; }
+table.t td.num { text-align: right; font-variant-numeric: tabular-nums; }
+table.kv td { white-space: normal; overflow-wrap: anywhere; }
+figure { margin: 1em 0 2em; } img { max-width: 100%; height: auto; border: 1px solid #eee; }
+figcaption { font-size: 12px; color: #666; } li { margin: 0.3em 0; }
+nav ul { columns: 2; }
+ul.warn li { color: #8a4b00; }
+"""
+
+
+def write_report(a: Analysis, plots: list[Path]) -> Path:
+    """report.html in the results folder, from the analysis and the plots drawn from it."""
+    directory = a.results.directory
+    summary = a.summary.copy()
+    bad = a.results.not_run[
+        ["backend", "batch_size", "dtype", "device", "threads", "variant", "repeat", "status"]
+        + ["reason"]
+    ]
+    cautions = warnings(a)
+    sections: list[tuple[str, str, str]] = []  # (id, title, html)
+    if cautions:
+        sections.append(
+            (
+                "warnings",
+                "Warnings: numbers that may not be trusted",
+                '<ul class="warn">'
+                + "".join(f"<li>{html.escape(w)}</li>" for w in cautions)
+                + "</ul>",
+            )
+        )
+    sections += [
+        (
+            "findings",
+            "Findings",
+            "<ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in findings(a)) + "</ul>",
+        ),
+        ("environment", "Environment", _environment(a.results.env)),
+    ]
+    article = article_table(a)
+    if article:
+        sections.append(("article", "Against the article (2020)", article))
+    sections.append(
+        (
+            "summary",
+            "Summary (steady-state seconds per epoch)",
+            _table(summary, FORMATS) if not summary.empty else "<p>No successful runs.</p>",
+        )
+    )
+    hosts = host_ratios(a.summary)
+    if not hosts.empty:
+        sections.append(("hosts", "Host vs host", _table(hosts, {"ratio": lambda v: _x(v)})))
+    if plots:
+        sections.append(("plots", "Plots", "".join(_figure(p) for p in plots)))
+    if len(bad):
+        sections.append(("not-run", "Runs that did not run", _table(bad)))
+    toc = "".join(f'<li><a href="#{i}">{html.escape(t)}</a></li>' for i, t, _ in sections)
+    body = "".join(
+        f'<section id="{i}"><h2>{html.escape(t)}</h2>{h}</section>' for i, t, h in sections
+    )
+    title = html.escape(directory.name)
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>mlpbench {title}</title><style>{CSS}</style></head><body>
+<h1>mlpbench report: {title}</h1>
+<nav aria-label="contents"><h2>Contents</h2><ul>{toc}</ul></nav>
+{body}
+</body></html>
+"""
+    out = directory / "report.html"
+    out.write_text(page)
+    return out

@@ -1,0 +1,194 @@
+"""Terminal renderers: each returns lines of text and the caller prints them (pyperf's way).
+
+They read tables (``mlpbench.analysis.tables``, ``mlpbench.analysis.compare``), never files.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from mlpbench.analysis.stats import host_ratios
+from mlpbench.analysis.tables import Analysis, warnings
+
+
+def width(values: Iterable[object], minimum: int) -> int:
+    """A text column's width: the longest value plus a space, at least ``minimum``."""
+    return max([minimum, *(len(str(v)) + 1 for v in values)])
+
+
+def _fmt(v: Any, spec: str) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
+
+
+def host_names(a: Analysis) -> dict[str, str]:
+    """Host id -> a readable name: the hostname, or the id where hostnames do not tell the
+    hosts apart (several workers on one machine, each with its own MLPBENCH_HOST_ID)."""
+    runs = a.results.runs
+    if "host" not in runs or "hostname" not in runs:
+        return {}
+    pairs = dict(zip(runs["host"], runs["hostname"]))
+    if len(set(pairs.values())) < len(pairs):
+        return {h: (f"{h} ({n})" if n and n != h else h) for h, n in pairs.items()}
+    return {h: n or h for h, n in pairs.items()}
+
+
+def summary_lines(a: Analysis) -> list[str]:
+    """The summary of a results folder: counts, per-point medians, ratios, what did not run."""
+    runs, env = a.results.runs, a.results.env
+    counts = {s: int((runs["status"] == s).sum()) for s in ("ok", "skipped", "failed")}
+    lines = [
+        f"{a.results.directory.name}: {env.get('cpu_model', '?')}, {len(runs)} runs "
+        f"({counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed)"
+    ]
+    cautions = warnings(a)
+    if cautions:
+        lines += ["", "warnings (README, 'When a number cannot be trusted'):"]
+        lines += [f"  ! {w}" for w in cautions]
+    s = a.summary
+    names, several_hosts = host_names(a), a.primary_host is not None
+    if s.empty:
+        lines.append("no successful runs")
+    else:
+        lines += [
+            "",
+            "steady-state seconds per epoch (median over repeats, min-max; 95% CI when n >= 5)",
+        ]
+        labels = [b if e == "-" else f"{b}/{e}" for b, e in zip(s["backend"], s["keras_backend"])]
+        if several_hosts:  # a cluster sweep: a row per point and host
+            labels = [f"{label}@{names.get(h, h)}" for label, h in zip(labels, s["host"])]
+        bw = width(labels, 10)
+        nets = s["layers"].nunique() > 1
+        nw = width(s["layers"], 8) if nets else 0
+        vw = width(s["variant"], 14)
+        lines.append(
+            f"{'backend':<{bw}}{'network':<{nw}}"[: bw + nw]
+            + f"{'batch':>7} {'dtype':<9}{'dev':<4}{'thr':>4} {'variant':<{vw}}"
+            f"{'n':>3}{'median':>9}{'min-max':>17}{'95% CI':>17}{'GFLOP/s':>9}"
+            f"{'eff.':>7}{'test acc':>9}  spread"
+        )
+        for label, r in zip(labels, s.itertuples()):
+            ci = "" if math.isnan(r.ci_low) else f"{r.ci_low:.3f}-{r.ci_high:.3f}"
+            eff = "-" if math.isnan(r.efficiency) else f"{100 * r.efficiency:.0f}%"
+            net = f"{r.layers:<{nw}}" if nets else ""
+            lines.append(
+                f"{label:<{bw}}{net}{r.batch_size:>7} {r.dtype:<9}{r.device:<4}{r.threads:>4} "
+                f"{str(r.variant):<{vw}}{r.n:>3}{r.median_s:>9.3f}"
+                f"{f'{r.min_s:.3f}-{r.max_s:.3f}':>17}{ci:>17}{_fmt(r.gflops, '.1f'):>9}"
+                f"{eff:>7}{_fmt(r.test_accuracy, '.4f'):>9}  {100 * r.spread:4.0f}%"
+                + ("  unstable: rerun with more repeats" if r.unstable else "")
+            )
+        for other, ratios in a.ratios.groupby("backend", sort=False):
+            lines += [
+                "",
+                f"{a.reference}/{other} speed ratio ({other}'s time / {a.reference}'s, "
+                f"> 1: {a.reference} faster; median and range of the per-repeat ratios, each "
+                f"repeat's pair run back to back; 'unpaired': under 2 pairs, the medians' ratio "
+                f"and the widest bound; network {a.network})",
+            ]
+            for r in ratios.itertuples():
+                variant = "" if r.variant == a.baseline else f" [{r.variant}]"
+                if several_hosts:
+                    variant += f" @{names.get(r.host, r.host)}"
+                unsettled = r.ratio_low <= 1 <= r.ratio_high and r.ratio != 1
+                lines.append(
+                    f"  batch {r.batch_size:>6} {r.dtype:<8} {r.device} threads {r.threads:<3}"
+                    f"{variant}: {r.ratio:5.2f}x  ({r.ratio_low:.2f}-{r.ratio_high:.2f})"
+                    + ("  unpaired" if r.pairs < 2 else "")
+                    + (
+                        "  unstable: the range spans 1, the winner is not settled"
+                        if unsettled
+                        else ""
+                    )
+                )
+    hosts = host_ratios(a.summary)
+    if not hosts.empty:
+        lines += ["", "host vs host (median time over the first host's; > 1: slower)"]
+        for r in hosts.itertuples():
+            lines.append(
+                f"  {r.backend} {r.layers} b={r.batch_size} {r.dtype} t={r.threads}: "
+                f"{names.get(r.host, r.host)} / {names.get(r.base_host, r.base_host)} = "
+                f"{r.ratio:.2f}x"
+            )
+    bad = a.results.not_run
+    if len(bad):
+        lines += ["", "not run:"]
+        for r in bad.itertuples():
+            lines.append(
+                f"  {r.backend} b={r.batch_size} {r.dtype} {r.device} t={r.threads} "
+                f"#{r.repeat}: {r.status}: {r.reason}"
+            )
+    return lines
+
+
+def compare_lines(rows: list[Any], a: str, b: str) -> list[str]:
+    """compare's table: one line per point, then what the verdicts mean."""
+    lines = [f"A = {a}", f"B = {b}", ""]
+    vw = width((r.key.variant for r in rows), 12)
+    lines.append(
+        f"{'backend':<9}{'batch':>7} {'dtype':<8}{'dev':<4}{'thr':>4} {'variant':<{vw}}"
+        f"{'A median':>10}{'B median':>10}{'B/A':>7}{'95% CI':>13}{'p':>8}{'Holm p':>8}"
+        f"{'min p':>8}  verdict"
+    )
+    for r in rows:
+        k = r.key
+        ci = "-" if math.isnan(r.ci_low) else f"{r.ci_low:.2f}-{r.ci_high:.2f}"
+        lines.append(
+            f"{k.backend:<9}{k.batch_size:>7} {k.dtype:<8}{k.device:<4}{k.threads:>4} "
+            f"{k.variant:<{vw}}{r.median_a:>10.4f}{r.median_b:>10.4f}{r.ratio:>7.2f}{ci:>13}"
+            f"{r.p:>8.3f}{r.p_holm:>8.3f}{r.min_p:>8.4f}  {r.verdict}"
+            + ("; unstable: rerun with more repeats" if r.unstable else "")
+        )
+    lines += [
+        "",
+        f"{len(rows)} points; p: two-sided Mann-Whitney U over the repeats; Holm p: corrected "
+        "across the points; min p: the smallest p these repeats can reach (untested when even "
+        "it, corrected, is above alpha)",
+    ]
+    return lines
+
+
+def table_lines(rows: list[tuple[str, ...]], last_free: bool = True) -> list[str]:
+    """Left-aligned columns; the last column is not padded."""
+    n = len(rows[0]) - (1 if last_free else 0)
+    widths = [max(len(r[i]) for r in rows) for i in range(n)]
+    return [
+        ("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + "  ".join(r[n:])).rstrip()
+        for r in rows
+    ]
+
+
+def run_summary_lines(s: dict[str, Any]) -> list[str]:
+    """``mlpbench run``'s closing summary of one run."""
+    n_steady = max(s["epochs"] - 1, 1)
+    rows = [
+        ("data", f"{s['dataset']}, {s['n_train']} training samples"),
+        (
+            "start-up",
+            f"import {s['import_s']:.2f} s, build {s['setup_s']:.2f} s, "
+            f"first epoch {s['first_epoch_s']:.3f} s",
+        ),
+        (
+            "steady-state epoch",
+            f"{s['steady_epoch_s']:.3f} s median (min {s['steady_epoch_min_s']:.3f}, max "
+            f"{s['steady_epoch_max_s']:.3f}) over {n_steady} epochs",
+        ),
+        ("throughput", f"{s['samples_per_s']:,.0f} samples/s, {s['gflops']:.1f} GFLOP/s"),
+        ("total training", f"{s['train_s']:.2f} s wall, {s['cpu_s']:.2f} s CPU"),
+        (
+            "final train loss",
+            f"{s['final_loss']:.4f}"
+            + ("" if math.isnan(s["final_accuracy"]) else f", accuracy {s['final_accuracy']:.4f}"),
+        ),
+        ("test", f"loss {s['test_loss']:.4f}, accuracy {s['test_accuracy']:.4f}"),
+        (
+            "threads",
+            f"BLAS {s['blas']} with {s['blas_threads']} threads"
+            + (f"; framework {s['framework_threads']}" if s["framework_threads"] else ""),
+        ),
+        ("peak memory", f"{s['peak_rss_mb']:.0f} MiB"),
+    ]
+    if s.get("backend_info"):
+        rows.append(("backend", s["backend_info"]))
+    return ["summary", *(f"  {k:<19} {v}" for k, v in rows)]

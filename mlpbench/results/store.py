@@ -1,0 +1,221 @@
+"""The results folder: rows written whole as each point ends, and checked reads.
+
+Rows are appended with one ``write`` and an ``fsync``, epochs before their run: a run is done
+when its runs.csv row is complete and parses, and a kill loses at most the running point.
+Readers check the header, every cell's type and the schema version, and name the file and line
+of a bad row.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from mlpbench.config.points import PointKey, parse_cell
+from mlpbench.errors import ResultsError
+from mlpbench.results.schema import (
+    EPOCH_COLUMNS,
+    EPOCH_TYPES,
+    FILES,
+    RUN_COLUMNS,
+    RUN_TYPES,
+    SCHEMA_VERSION,
+    STATUSES,
+)
+
+
+def _cell(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, str):  # one row is one line: a torn write is then always visible
+        return value.replace("\r", " ").replace("\n", " ")
+    return value
+
+
+def append_rows(path: Path, columns: list[str], rows: Iterable[Mapping[str, Any]]) -> None:
+    """Append whole rows with one write and an fsync (the header too when the file is new).
+
+    A key that is not a column is a programming error and raises: nothing is dropped quietly.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    new = not path.exists() or path.stat().st_size == 0
+    if new:
+        writer.writerow(columns)
+    for row in rows:
+        unknown = set(row) - set(columns)
+        if unknown:
+            raise KeyError(f"{path.name}: no column(s) {sorted(unknown)}")
+        writer.writerow([_cell(row.get(c)) for c in columns])
+    data = buffer.getvalue().encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def repair_tail(path: Path) -> int:
+    """Cut a partial last line (a write torn by a crash); returns the bytes removed."""
+    if not path.exists():
+        return 0
+    data = path.read_bytes()
+    if not data or data.endswith(b"\n"):
+        return 0
+    keep = data.rfind(b"\n") + 1
+    with path.open("r+b") as f:
+        f.truncate(keep)
+        f.flush()
+        os.fsync(f.fileno())
+    return len(data) - keep
+
+
+def read_table(
+    path: Path, columns: list[str], types: Mapping[str, Any]
+) -> tuple[list[dict[str, Any]], int]:
+    """Typed rows of a CSV we wrote, and the size of a partial last line (ignored, not read).
+
+    A header of another schema, a row with the wrong number of fields or a cell of the wrong
+    type is a :class:`ResultsError` naming the file and line.
+    """
+    if not path.exists():
+        return [], 0
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ResultsError(f"{path}: not a CSV file of mlpbench (not UTF-8: {e.reason})") from None
+    complete, _, torn = text.rpartition("\n")
+    if not complete:  # not even a whole header yet
+        return [], len(torn)
+    lines = complete.split("\n")
+    parsed = list(csv.reader(line.rstrip("\r") for line in lines))
+    if parsed[0] != columns:
+        raise ResultsError(
+            f"{path}:1: the columns are not those of results schema v{SCHEMA_VERSION} "
+            f"(written by another mlpbench version, or edited): expected {', '.join(columns)}"
+        )
+    rows = []
+    for lineno, cells in enumerate(parsed[1:], start=2):
+        where = f"{path}:{lineno}"
+        if len(cells) != len(columns):
+            raise ResultsError(f"{where}: {len(cells)} fields, expected {len(columns)}")
+        rows.append({c: parse_cell(v, types[c], c, where) for c, v in zip(columns, cells)})
+    return rows, len(torn)
+
+
+def read_runs(directory: Path) -> list[dict[str, Any]]:
+    """runs.csv's complete rows, typed and checked (status, a time for every ok run)."""
+    path = Path(directory) / "runs.csv"
+    rows, torn = read_table(path, RUN_COLUMNS, RUN_TYPES)
+    if torn:
+        print(f"note: {path} ends in a partial line of {torn} bytes; not read", file=sys.stderr)
+    for lineno, row in enumerate(rows, start=2):
+        where = f"{path}:{lineno}"
+        if row["status"] not in STATUSES:
+            raise ResultsError(
+                f"{where}: status = {row['status']!r}; allowed: {', '.join(STATUSES)}"
+            )
+        if row["status"] == "ok" and not (row["steady_epoch_s"] or 0) > 0:
+            raise ResultsError(f"{where}: an ok run without a steady_epoch_s > 0")
+    return rows
+
+
+def read_epochs(directory: Path) -> list[dict[str, Any]]:
+    rows, _ = read_table(Path(directory) / "epochs.csv", EPOCH_COLUMNS, EPOCH_TYPES)
+    return rows
+
+
+def done_runs(directory: Path) -> dict[tuple[PointKey, int], str]:
+    """(point, repeat) -> run_id of every run in runs.csv (what --resume skips)."""
+    return {(PointKey.from_row(r), r["repeat"]): r["run_id"] for r in read_runs(Path(directory))}
+
+
+def prune_epochs(directory: Path, run_ids: set[str]) -> int:
+    """Keep only the epoch rows of finished runs, once each; returns the rows dropped.
+
+    Written to a temporary file and renamed over epochs.csv, so a kill here loses nothing.
+    """
+    path = Path(directory) / "epochs.csv"
+    repair_tail(path)
+    rows = read_epochs(directory)
+    seen: set[tuple[str, int]] = set()
+    kept = []
+    for r in rows:
+        if r["run_id"] in run_ids and (r["run_id"], r["epoch"]) not in seen:
+            seen.add((r["run_id"], r["epoch"]))
+            kept.append(r)
+    if len(kept) != len(rows):
+        tmp = path.with_suffix(".csv.tmp")
+        tmp.unlink(missing_ok=True)
+        append_rows(tmp, EPOCH_COLUMNS, kept)
+        tmp.replace(path)
+    return len(rows) - len(kept)
+
+
+def write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
+    tmp.replace(path)
+
+
+def read_environment(directory: Path) -> dict[str, Any]:
+    """environment.json, checked to be of this schema version ({} if there is none)."""
+    path = Path(directory) / "environment.json"
+    if not path.exists():
+        return {}
+    try:
+        env = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ResultsError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(env, dict):
+        raise ResultsError(f"{path}: not a JSON object")
+    version = env.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ResultsError(
+            f"{path}: results schema {version or 1}, this mlpbench reads schema "
+            f"{SCHEMA_VERSION}; rerun the sweep, or read it with the mlpbench that wrote it"
+        )
+    return env
+
+
+def _frame(rows: list[dict[str, Any]], columns: list[str]) -> Any:
+    import pandas as pd
+
+    frame = pd.DataFrame(rows, columns=columns)
+    for c in columns:  # numeric columns as floats where a cell may be empty (NaN)
+        if frame[c].dtype == object and not all(isinstance(v, str) or v is None for v in frame[c]):
+            frame[c] = pd.to_numeric(frame[c])
+    return frame
+
+
+def load_runs(directory: str | Path) -> Any:
+    """runs.csv as a typed pandas DataFrame (one row per complete run)."""
+    directory = Path(directory)
+    read_environment(directory)  # the schema check
+    if not (directory / "runs.csv").exists():
+        raise ResultsError(f"{directory} has no runs.csv: is it a results directory?")
+    return _frame(read_runs(directory), RUN_COLUMNS)
+
+
+def load_epochs(directory: str | Path) -> Any:
+    return _frame(read_epochs(Path(directory)), EPOCH_COLUMNS)
+
+
+def resolve(directory: str | Path) -> Path:
+    """A results directory, following results/latest."""
+    path = Path(directory)
+    if not path.is_dir():
+        raise ResultsError(f"no results directory at {path}")
+    if not any((path / name).exists() for name in FILES):
+        raise ResultsError(f"{path} is not a results directory (no runs.csv, config.toml)")
+    return path.resolve()

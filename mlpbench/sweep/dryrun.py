@@ -1,0 +1,141 @@
+"""What a sweep file will do, before it runs: its points, what this machine skips, and how
+long it should take (``mlpbench sweep CONFIG --dry-run``). Nothing runs, nothing is written.
+
+The estimate comes from the newest earlier run of each point in the results folder, scaled to
+this sweep's epochs and training-set size; points never measured are counted as unknown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlpbench.config import expand
+from mlpbench.config.points import AXES, PointKey
+from mlpbench.config.sweepfile import SweepConfig
+from mlpbench.data import train_size
+from mlpbench.errors import ResultsError
+from mlpbench.results.store import read_runs
+
+
+@dataclass
+class Plan:
+    cfg: SweepConfig
+    keys: list[PointKey]
+    skips: dict[PointKey, str]
+    seconds: dict[PointKey, float] = field(default_factory=dict)  # per run, where known
+    sources: list[str] = field(default_factory=list)
+
+    @property
+    def runs(self) -> int:
+        return len(self.keys) * self.cfg.repeats
+
+    def estimate_s(self) -> float:
+        return sum(self.seconds.values()) * self.cfg.repeats
+
+
+def earlier_runs(root: Path) -> dict[PointKey, tuple[dict[str, Any], str]]:
+    """The newest ok run of each point in ``root``'s result folders, and its folder."""
+    found: dict[PointKey, tuple[dict[str, Any], str]] = {}
+    if not root.is_dir():
+        return found
+    folders = [p for p in root.iterdir() if p.is_dir() and not p.is_symlink()]
+    for folder in sorted(folders, key=lambda p: p.name, reverse=True):  # names start with a stamp
+        try:
+            rows = read_runs(folder)
+        except ResultsError:  # another schema, or damaged: not a basis for an estimate
+            continue
+        for row in reversed(rows):
+            if row["status"] == "ok":
+                found.setdefault(PointKey.from_row(row), (row, folder.name))
+    return found
+
+
+def per_run_seconds(cfg: SweepConfig, row: dict[str, Any]) -> float:
+    """An earlier run's time, scaled to this sweep's epochs and training-set size."""
+    scale = train_size(cfg.data) / max(row["n_train"] or 1, 1)
+    epochs = cfg.train.epochs
+    fixed = (row["import_s"] or 0.0) + (row["setup_s"] or 0.0)
+    return fixed + scale * (row["first_epoch_s"] + (epochs - 1) * row["steady_epoch_s"])
+
+
+def make_plan(cfg: SweepConfig, skips: dict[tuple[str, str, str], str], root: Path) -> Plan:
+    keys = expand.keys(cfg)
+    plan = Plan(
+        cfg,
+        keys,
+        {
+            k: skips[(k.backend, k.device, k.dtype)]
+            for k in keys
+            if (k.backend, k.device, k.dtype) in skips
+        },
+    )
+    earlier = earlier_runs(Path(root))
+    for key in keys:
+        if key in plan.skips:
+            plan.seconds[key] = 0.0
+        elif key in earlier:
+            row, folder = earlier[key]
+            plan.seconds[key] = per_run_seconds(cfg, row)
+            if folder not in plan.sources:
+                plan.sources.append(folder)
+    return plan
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def render(plan: Plan, limit: int = 64) -> list[str]:
+    """The plan as lines of text (the caller prints them)."""
+    cfg = plan.cfg
+    values = {a: list(dict.fromkeys(getattr(k, a) for k in plan.keys)) for a in AXES}
+    varying = [a for a in AXES if len(values[a]) > 1]
+    fixed = [a for a in AXES if len(values[a]) == 1]
+    lines = [
+        f"{cfg.name} ({cfg.path}){': ' + cfg.description if cfg.description else ''}",
+        f"{len(plan.keys)} points x {cfg.repeats} repeat{'s' if cfg.repeats != 1 else ''} "
+        f"= {plan.runs} runs; {cfg.data.dataset}, {train_size(cfg.data)} training samples, "
+        f"{cfg.train.epochs} epochs, timeout {cfg.timeout_s:g} s per run",
+        "varies: " + (" | ".join(f"{a} {', '.join(map(str, values[a]))}" for a in varying) or "-"),
+        "fixed:  " + " | ".join(f"{a} {values[a][0]}" for a in fixed),
+        "",
+    ]
+    shown = varying or ["backend"]
+    widths = {a: max(len(a), *(len(str(getattr(k, a))) for k in plan.keys)) for a in shown}
+    lines.append("  ".join(a.ljust(widths[a]) for a in shown) + "  per run")
+    for key in plan.keys[:limit]:
+        cells = "  ".join(str(getattr(key, a)).ljust(widths[a]) for a in shown)
+        if key in plan.skips:
+            note = f"skipped here: {plan.skips[key]}"
+        elif key in plan.seconds:
+            note = _duration(plan.seconds[key])
+        else:
+            note = "unknown"
+        lines.append(f"{cells}  {note}")
+    if len(plan.keys) > limit:
+        lines.append(f"... and {len(plan.keys) - limit} more points")
+    lines.append("")
+    measured = [k for k in plan.keys if k in plan.seconds and k not in plan.skips]
+    unknown = sum(1 for k in plan.keys if k not in plan.seconds)
+    if unknown and not measured:
+        lines.append(
+            "estimate: unknown (no earlier run of these points in the results folder; "
+            "a first sweep gives one)"
+        )
+    else:
+        rest = f"; {unknown} point(s) never measured, not counted" if unknown else ""
+        lines.append(
+            f"estimate: {_duration(plan.estimate_s())} for {len(measured) * cfg.repeats} of "
+            f"{plan.runs} runs{rest}, plus the GEMM calibration"
+            + (f" (from {', '.join(plan.sources)})" if plan.sources else "")
+        )
+    if plan.skips:
+        lines.append(f"{len(plan.skips)} point(s) will be skipped on this machine (reason above)")
+    lines.append("dry run: nothing was run and nothing was written")
+    return lines

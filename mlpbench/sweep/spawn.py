@@ -1,0 +1,247 @@
+"""Running one thing in a fresh process, as a point runs: a sweep point (``run_worker``) or a
+GEMM calibration (``calibrate``), with the point's thread variables, pinned cores and timeout.
+
+Used by the local sweep (``mlpbench.sweep.loop``) and on each host of a cluster
+(``mlpbench.sweep.cluster``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlpbench.config.expand import Point
+from mlpbench.machine.threads import cpu_list, pin_plan, thread_env, usable_cpus
+
+
+@dataclass
+class Progress:
+    """A bar on a terminal, one plain line per point in a pipe, nothing when quiet."""
+
+    total: int
+    done: int = 0
+    mode: str = "bar"  # bar | lines | none
+    bar: Any = None
+    started: float = field(default_factory=time.perf_counter)
+
+    def __post_init__(self) -> None:
+        if self.mode == "bar":
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=self.total,
+                initial=self.done,
+                unit="point",
+                dynamic_ncols=True,
+                file=sys.stderr,
+            )
+
+    def running(self, point: Point, epoch: str = "") -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"{point.label()} {epoch}".strip(), refresh=True)
+
+    def finished(self, point: Point, status: str, detail: str) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(1)
+            if status != "ok":
+                self.bar.write(f"{point.label()}: {status}: {detail}")
+        elif self.mode == "lines":
+            print(f"[{self.done}/{self.total}] {point.label()}: {status} {detail}", flush=True)
+
+    def say(self, message: str) -> None:
+        if self.mode != "none":
+            print(message, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def env_for(threads: int, extra: dict[str, str | None] | None = None) -> dict[str, str]:
+    """A worker's environment: this process's, its thread settings, and ``extra`` (a thread
+    plan's variables; None removes one)."""
+    env = dict(os.environ)
+    env.update(thread_env(threads))
+    for key, value in (extra or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONSAFEPATH"] = "1"  # the working directory never shadows an installed plugin
+    return env
+
+
+def calibrate(
+    keys: list[tuple[str, int, str]],
+    python: str = sys.executable,
+    timeout: float = 300,
+    pin: bool = True,
+    universe: list[int] | None = None,
+) -> list[dict[str, Any]]:
+    """GEMM peak per (dtype, threads, device), each in a fresh process pinned like a point
+    (out of ``universe``, the cores usable when the sweep started)."""
+    peaks = []
+    universe = universe or usable_cpus()
+    for dtype, threads, device in keys:
+        cpus, own = pin_plan(threads, universe, pin)
+        if pin:
+            os.sched_setaffinity(0, own)
+        cmd = [
+            python,
+            "-m",
+            "mlpbench.worker",
+            "gemm",
+            "--dtype",
+            dtype,
+            "--threads",
+            str(threads),
+            "--device",
+            device,
+            "--cpus",
+            cpu_list(cpus) if pin else "",
+        ]
+        entry = {"dtype": dtype, "threads": threads, "device": device, "gflops": math.nan}
+        try:
+            out = subprocess.run(
+                cmd, capture_output=True, text=True, timeout=timeout, env=env_for(threads)
+            )
+            if out.returncode == 0:
+                entry.update(json.loads(out.stdout.strip().splitlines()[-1]))
+            else:
+                entry["error"] = (out.stderr.strip().splitlines() or ["failed"])[-1]
+        except subprocess.TimeoutExpired:
+            entry["error"] = f"timeout after {timeout} s"
+        peaks.append(entry)
+    return peaks
+
+
+def peak_for(peaks: list[dict[str, Any]], dtype: str, threads: int, device: str) -> float:
+    for p in peaks:
+        if (p["dtype"], int(p["threads"]), p["device"]) == (dtype, threads, device):
+            return float(p.get("gflops", math.nan))
+    return math.nan
+
+
+def run_worker(
+    point: Point,
+    timeout: float,
+    progress: Progress,
+    python: str = sys.executable,
+    cpus: list[int] | None = None,
+    env: dict[str, str | None] | None = None,
+) -> dict[str, Any]:
+    """Run one point in a fresh process; always returns a result dict with a status.
+
+    The spec goes in on stdin and the result comes back on a pipe of its own: no temporary
+    files. The worker has its own session (a timeout kills its whole group) and dies with
+    this process.
+    """
+    read_fd, write_fd = os.pipe()
+    try:
+        proc = subprocess.Popen(
+            [
+                python,
+                "-m",
+                "mlpbench.worker",
+                "train",
+                str(write_fd),
+                str(os.getpid()),
+                cpu_list(cpus) if cpus else "",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env_for(point.key.threads, env),
+            pass_fds=(write_fd,),
+            start_new_session=True,
+        )
+    except BaseException:
+        os.close(read_fd)
+        raise
+    finally:
+        os.close(write_fd)
+    result: dict[str, Any] = {}
+    tail: deque[str] = deque(maxlen=30)
+
+    def read_messages() -> None:
+        with os.fdopen(read_fd) as messages:
+            for line in messages:
+                try:
+                    msg = json.loads(line)
+                except ValueError:
+                    continue
+                if "progress" in msg:
+                    p = msg["progress"]
+                    progress.running(point, f"epoch {p['epoch']}/{p['of']}")
+                elif "result" in msg:
+                    result.update(msg["result"])
+
+    def read_output() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.strip():
+                tail.append(line.rstrip())
+
+    readers = [threading.Thread(target=f, daemon=True) for f in (read_messages, read_output)]
+    for r in readers:
+        r.start()
+    t0 = time.perf_counter()
+    try:
+        try:
+            assert proc.stdin is not None
+            proc.stdin.write(json.dumps(point.run.to_json()))
+            proc.stdin.close()
+        except BrokenPipeError:  # died at start; its exit code says why
+            pass
+        code = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill(proc)
+        return {
+            "status": "failed",
+            "reason": f"timeout after {timeout:g} s",
+            "worker_s": time.perf_counter() - t0,
+        }
+    except BaseException:
+        _kill(proc)
+        raise
+    finally:
+        for r in readers:
+            r.join(timeout=5)
+        for pipe in (proc.stdin, proc.stdout):
+            if pipe is not None and not pipe.closed:
+                pipe.close()
+    if result:
+        return result
+    if code < 0 and -code == signal.SIGKILL:
+        why = "killed by SIGKILL (out of memory?)"
+    elif code < 0:
+        why = f"killed by signal {signal.Signals(-code).name}"
+    else:
+        why = f"worker exited with code {code}"
+    last = next((line for line in reversed(tail) if line.strip()), "")
+    return {
+        "status": "failed",
+        "reason": f"{why}{': ' + last if last else ''}",
+        "worker_s": time.perf_counter() - t0,
+    }
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()

@@ -1,0 +1,210 @@
+"""Thread plans chosen by measurement, per machine (``mlpbench tune``).
+
+A backend may offer ways to use the machine's threads, each a set of environment variables
+(read before its libraries load) and backend options, through a classmethod
+``thread_plans() -> {name: {"env": {...}, "options": {...}}}``. Which plan is fastest depends on
+the machine (OpenBLAS's idle threads sleeping won on a 2-core AMD EPYC and lost on a 2-core
+Xeon with AVX-512), so nothing is assumed: ``tune`` runs every plan for a few hundred steps,
+each in a fresh process pinned like a point, per (backend, network, dtype, threads, batch),
+runs the ones within 10% of the fastest once more (against noise), and keeps the fastest in a
+cache per machine fingerprint (the user's cache folder). A sweep tunes what its points need
+before they run, copies the table into environment.json, and runs each point with its plan
+(``-o plan=NAME`` forces one); runs.csv records the plan used.
+
+A plan with ``"pad_to": N`` rounds the network's hidden widths up to a multiple of N; where they
+are multiples already it is the same as its unpadded sibling, so tune does not measure it there.
+A plan with ``"chunk_rows": N`` differs from its sibling only where a thread's block of the batch
+has more than N rows. A plan with ``"one_thread": True`` differs from the others on one thread
+too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from mlpbench.config.points import PointKey
+
+AUTO = "auto"
+TUNE_ENV = "MLPBENCH_TUNE"  # "0": no tuning; points without a forced plan run the defaults
+TUNE_STEPS = 100  # steps per trial epoch: one to warm up, one measured, per candidate
+TUNE_FLOPS = 2e10  # GEMM work per trial epoch, at most: 0.1-0.2 s on 2 cores
+CLOSE = 0.10  # plans this close to the fastest are measured a second time
+
+
+def fingerprint(env: dict[str, Any]) -> str:
+    """What makes a plan's speed this machine's: CPU, flags, usable cores, BLAS, NumPy."""
+    keys = (
+        env.get("cpu_model"),
+        env.get("cpu_flags"),
+        env.get("cores_usable"),
+        env.get("blas", {}).get("blas"),
+        env.get("blas", {}).get("blas_architecture"),
+        env.get("versions", {}).get("numpy"),
+    )
+    return hashlib.sha256(json.dumps(keys, default=str).encode()).hexdigest()[:16]
+
+
+def cache_path(env: dict[str, Any]) -> Path:
+    from mlpbench.data import cache_dir
+
+    return cache_dir() / f"plans-{fingerprint(env)}.json"
+
+
+def read_cache(env: dict[str, Any]) -> dict[str, Any]:
+    path = cache_path(env)
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def write_cache(env: dict[str, Any], table: dict[str, Any]) -> Path:
+    path = cache_path(env)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(table, indent=2, sort_keys=True))
+    tmp.replace(path)
+    return path
+
+
+def slot(key: PointKey) -> str:
+    """The cache's key for a point: what a plan's speed depends on."""
+    return f"{key.backend}|{key.layers}|{key.dtype}|{key.device}|{key.threads}|{key.batch_size}"
+
+
+def is_current(table: dict[str, Any], point: Any, plans: dict[str, dict[str, Any]]) -> bool:
+    """Whether ``table`` holds a choice for the point made among the plans offered now (a plan
+    added since, or one gone, means measuring again)."""
+    entry = table.get(slot(point.key))
+    return bool(entry) and entry.get("candidates") == sorted(plans)
+
+
+def differs_here(plan: dict[str, Any], key: PointKey) -> bool:
+    """Whether the plan can run this point differently from the backend's other plans, so
+    that measuring it is worth a trial: a padding plan only where some hidden width is not a
+    multiple of its ``pad_to`` already; a ``chunk_rows`` plan only where a thread's block of
+    the batch has more rows than that (else it is its unchunked sibling); and on one thread
+    only a plan marked ``one_thread`` (there are no idle BLAS threads and no split)."""
+    pad = int(plan.get("pad_to", 1))
+    if pad > 1 and all(w % pad == 0 for w in key.widths):
+        return False
+    chunk = int(plan.get("chunk_rows", 0))
+    if chunk and -(-key.batch_size // max(1, key.threads)) <= chunk:
+        return False
+    return key.threads != 1 or bool(plan.get("one_thread"))
+
+
+def needs_plan(point: Any, plans: dict[str, dict[str, Any]]) -> bool:
+    return bool(plans) and point.run.options.get("plan", AUTO) == AUTO
+
+
+def settings(
+    options: dict[str, Any], name: str, plans: dict[str, dict[str, Any]]
+) -> tuple[dict[str, Any], dict[str, str | None]]:
+    """``options`` with plan ``name``'s options (and its name), and the environment variables
+    the plan needs before the backend's libraries load: its own, and None (unset) for each one
+    only other plans set, so that a variable in the caller's shell cannot turn one plan into
+    another (``spin`` under ``OPENBLAS_THREAD_TIMEOUT=4`` would be ``sleep``)."""
+    plan = plans[name]
+    merged = {**options, **plan.get("options", {}), "plan": name}
+    env: dict[str, str | None] = {k: None for p in plans.values() for k in p.get("env", {})}
+    env.update({k: str(v) for k, v in plan.get("env", {}).items()})
+    return merged, env
+
+
+def environment_mismatch(
+    plans: dict[str, dict[str, Any]], name: str, environ: Mapping[str, str]
+) -> list[str]:
+    """What ``environ`` must change for plan ``name`` to run as it says, in ``env``'s own
+    syntax: ``VAR=value`` for a variable it needs, ``-u VAR`` for one it needs unset. Empty:
+    the plan runs as named here."""
+    _, env = settings({}, name, plans)
+    return [
+        f"-u {k}" if v is None else f"{k}={v}"
+        for k, v in sorted(env.items())
+        if environ.get(k) != v
+    ]
+
+
+def with_plan(point: Any, name: str, plans: dict[str, dict[str, Any]]) -> tuple[Any, dict]:
+    """The point with the plan's options (and its name) and the environment its worker needs
+    (None: unset)."""
+    options, env = settings(dict(point.run.options), name, plans)
+    return replace(point, run=replace(point.run, options=options)), env
+
+
+def trial(point: Any) -> Any:
+    """A short run of the point for tuning, 2 epochs (the first warms up; the second is the
+    measured steady state) of TUNE_STEPS steps, fewer where they would cost more than
+    TUNE_FLOPS (wide networks: there a step is long enough to time alone), at least one."""
+    from mlpbench.data import train_size
+
+    b = point.key.batch_size
+    per_step = point.run.model.flops_per_sample()[1] * b
+    steps = max(1, min(TUNE_STEPS, int(TUNE_FLOPS // per_step)))
+    n = min(train_size(point.run.data), b * steps)
+    data = replace(point.run.data, subset=n)
+    return replace(
+        point, run=replace(point.run, data=data, train=replace(point.run.train, epochs=2))
+    )
+
+
+def tune(
+    points: list[Any],
+    plans_of: dict[str, dict[str, dict[str, Any]]],
+    run: Any,
+    table: dict[str, Any],
+    force: bool = False,
+) -> dict[str, Any]:
+    """Measure every plan of each point's backend where ``table`` has no choice yet (or
+    ``force``); returns the table, ``{slot: {"choice": name, "seconds": {name: s}}}``.
+    ``run(point, env) -> steady epoch seconds`` runs one trial in a fresh process."""
+    for point in points:
+        plans = plans_of.get(point.key.backend, {})
+        key = slot(point.key)
+        candidates = sorted(plans)
+        if not plans or (is_current(table, point, plans) and not force):
+            continue
+        names = [n for n in plans if differs_here(plans[n], point.key)]
+        if len(names) < 2:  # nothing to choose from: the first plan, nothing measured
+            table[key] = {"choice": next(iter(plans)), "seconds": {}, "candidates": candidates}
+            continue
+        seconds: dict[str, float] = {}
+        for name in names:
+            seconds[name] = run(*with_plan(trial(point), name, plans))
+        # One trial each can rank two close plans by noise: those within CLOSE of the
+        # fastest run once more, and each keeps its best time.
+        best = min(seconds.values())
+        if math.isfinite(best):
+            for name in [k for k, v in seconds.items() if v <= best * (1 + CLOSE)]:
+                seconds[name] = min(seconds[name], run(*with_plan(trial(point), name, plans)))
+        finite = {k: v for k, v in seconds.items() if math.isfinite(v)}
+        choice = min(finite, key=finite.get) if finite else next(iter(plans))
+        table[key] = {"choice": choice, "seconds": seconds, "candidates": candidates}
+    return table
+
+
+def lines(table: dict[str, Any]) -> list[str]:
+    """The tuning table as text: each slot's candidates, fastest first, and the choice."""
+    out = []
+    for key in sorted(table):
+        entry = table[key]
+        backend, layers, dtype, device, threads, batch = key.split("|")
+        cands = (
+            ", ".join(
+                f"{name} {s * 1000:.1f} ms" if math.isfinite(s) else f"{name} failed"
+                for name, s in sorted(entry["seconds"].items(), key=lambda kv: kv[1])
+            )
+            or "every plan runs this point the same way: nothing measured"
+        )
+        out.append(
+            f"{backend:<8} {layers:<16} {dtype:<8} {device} t={threads:<3} b={batch:<6} "
+            f"-> {entry['choice']:<12} ({cands})"
+        )
+    return out

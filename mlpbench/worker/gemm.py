@@ -1,0 +1,95 @@
+"""The machine's GEMM peak, the yardstick for "how close to the hardware" a backend gets.
+
+Run in a fresh process per (dtype, threads, device) with the thread variables already set,
+exactly like a sweep point. A square matmul of size n costs 2*n**3 floating-point operations;
+the best of several repeats is the peak (noise only ever makes a run slower).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any
+
+
+def framework_peak(dtype: str, threads: int, device: str, n: int, repeats: int) -> dict[str, Any]:
+    """A dtype NumPy cannot compute (bfloat16): the peak measured by a backend that computes
+    it, through its optional classmethod ``gemm_peak(dtype, device, n, repeats) -> GFLOP/s``
+    (the jax backend first). Loaded by name: the harness imports no framework."""
+    from mlpbench.api import registry
+
+    names = [n for n in ("jax", "tf") if n in registry.available()] + registry.available()
+    for name in dict.fromkeys(names):
+        entry = registry.describe(name)
+        measure = getattr(entry.cls, "gemm_peak", None)
+        if entry.cls is None or not callable(measure) or dtype not in entry.capabilities.dtypes:
+            continue
+        gflops = measure(dtype, device, n or 2048, repeats)
+        return {"dtype": dtype, "threads": threads, "device": device, "n": n or 2048,
+                "gflops": gflops, "engine": f"{name} {entry.version}"}  # fmt: skip
+    raise SystemExit(f"no installed backend measures a {dtype} GEMM (the jax backend does)")
+
+
+def gemm_peak(
+    dtype: str, threads: int, device: str = "cpu", n: int = 0, repeats: int = 7
+) -> dict[str, Any]:
+    if dtype not in ("float32", "float64"):
+        return framework_peak(dtype, threads, device, n, repeats)
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    if device == "gpu":
+        import cupy as xp
+
+        sync = xp.cuda.Device().synchronize
+        n = n or 8192
+    else:
+        xp, sync = np, None
+        n = n or (2048 if dtype == "float32" else 1536)
+    rng = np.random.default_rng(0)
+    a = xp.asarray(rng.standard_normal((n, n)), dtype=dtype)
+    b = xp.asarray(rng.standard_normal((n, n)), dtype=dtype)
+    c = xp.empty((n, n), dtype=dtype)
+    times = []
+    with threadpool_limits(limits=threads):
+        xp.matmul(a, b, out=c)  # warm-up: threads spun up, pages touched
+        for _ in range(repeats):
+            if sync:
+                sync()
+            t0 = time.perf_counter()
+            xp.matmul(a, b, out=c)
+            if sync:
+                sync()
+            times.append(time.perf_counter() - t0)
+    best = min(times)
+    return {
+        "dtype": dtype,
+        "threads": threads,
+        "device": device,
+        "n": n,
+        "gflops": 2 * n**3 / best / 1e9,
+        "median_gflops": 2 * n**3 / sorted(times)[len(times) // 2] / 1e9,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m mlpbench.worker gemm")
+    p.add_argument("--dtype", default="float32")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--n", type=int, default=0)
+    p.add_argument("--cpus", default="", help="pin to these CPUs first, as a point is (0-1)")
+    a = p.parse_args(argv)
+    if a.cpus:
+        from mlpbench.machine.threads import parse_cpu_list
+
+        os.sched_setaffinity(0, parse_cpu_list(a.cpus))
+    print(json.dumps({**gemm_peak(a.dtype, a.threads, a.device, a.n), "cpus": a.cpus}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

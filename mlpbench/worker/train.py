@@ -1,0 +1,116 @@
+"""One training run, in this process: load data, build the trainer, time it, summarize.
+
+``mlpbench run`` calls this directly; the sweep's worker calls it in a fresh process per point.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import resource
+import statistics
+import time
+from collections.abc import Callable
+
+from mlpbench import data as datasets
+from mlpbench.api import registry
+from mlpbench.api.protocol import EpochRecord, SpecError
+from mlpbench.api.spec import RunSpec
+from mlpbench.machine.probe import RunProbe
+from mlpbench.machine.threads import blas_info, cpu_list
+from mlpbench.results.schema import RunSummary
+
+
+class Skip(Exception):
+    """This point cannot run here (e.g. no GPU); a reason, not a failure."""
+
+
+def steady_stats(epochs: list[EpochRecord]) -> tuple[float, float, float]:
+    """(median, min, max) epoch wall time after the first epoch (which carries tracing)."""
+    times = [e.wall_s for e in (epochs[1:] if len(epochs) > 1 else epochs)]
+    return statistics.median(times), min(times), max(times)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def run(
+    spec: RunSpec,
+    on_epoch_end: Callable[[EpochRecord], None] | None = None,
+) -> tuple[RunSummary, list[EpochRecord]]:
+    """Train once; returns the run's summary (runs.csv fields) and its epoch records."""
+    entry = registry.load(spec.backend)
+    why = entry.capabilities.why_not(spec.device, spec.dtype)
+    if why:
+        raise Skip(f"{spec.backend}: {why}")
+    # bfloat16 runs get float32 data (NumPy has no bfloat16); the backend casts for compute.
+    data = datasets.load(spec.data, "float32" if spec.dtype == "bfloat16" else spec.dtype)
+    n = len(data.x)
+    if spec.train.batch_size > n:
+        raise SpecError(
+            f"batch_size = {spec.train.batch_size} is larger than the training data ({n} samples)"
+        )
+    if spec.model.layers[0] != data.x.shape[1] or spec.model.layers[-1] != data.n_classes:
+        raise SpecError(
+            f"layers = {list(spec.model.layers)} do not fit {spec.data.dataset}: it needs "
+            f"{data.x.shape[1]} inputs and {data.n_classes} outputs"
+        )
+    options = {"threads": spec.threads, **spec.options}
+    t0 = time.perf_counter()
+    trainer = entry.cls(
+        spec.model, spec.train, device=spec.device, dtype=spec.dtype, options=options
+    )
+    build_s = time.perf_counter() - t0
+    info = trainer.info()
+    framework_import_s = float(info.pop("import_s", 0.0))
+    epochs: list[EpochRecord] = []
+
+    def record(e: EpochRecord) -> None:
+        epochs.append(e)
+        if on_epoch_end:
+            on_epoch_end(e)
+
+    probe = RunProbe()
+    c0, t0 = time.process_time(), time.perf_counter()
+    trainer.fit(data, record)
+    train_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+    machine = probe.finish()
+    test_loss, test_acc = trainer.evaluate(data.x_test, data.y_test)
+    if not epochs:
+        raise RuntimeError(f"backend {spec.backend!r} reported no epochs")
+    last = epochs[-1]
+    if not math.isfinite(last.loss):
+        raise FloatingPointError(f"training loss is {last.loss} at epoch {last.epoch + 1}")
+    steady, lo, hi = steady_stats(epochs)
+    _, train_flops = spec.model.flops_per_sample()
+    blas = blas_info()
+    summary = RunSummary(
+        dataset=data.name,
+        n_train=n,
+        epochs=len(epochs),
+        import_s=entry.import_s + framework_import_s,
+        setup_s=max(build_s - framework_import_s, 0.0),
+        first_epoch_s=epochs[0].wall_s,
+        steady_epoch_s=steady,
+        steady_epoch_min_s=lo,
+        steady_epoch_max_s=hi,
+        train_s=train_s,
+        cpu_s=cpu_s,
+        samples_per_s=n / steady,
+        gflops=train_flops * n / steady / 1e9,
+        final_loss=float(last.loss),
+        final_accuracy=float(last.accuracy),
+        test_loss=float(test_loss),
+        test_accuracy=float(test_acc),
+        peak_rss_mb=peak_rss_mb(),
+        blas=blas["blas"],
+        blas_threads=int(blas["blas_threads"]),
+        framework_threads=str(info.pop("framework_threads", "")),
+        plan=str(info.pop("plan", "")),
+        backend_version=entry.version,
+        backend_info=";".join(f"{k}={v}" for k, v in sorted(info.items())),
+        cpus=cpu_list(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "",
+        **machine,
+    )
+    return summary, epochs
