@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from mlpbench.config.points import KEY_COLUMNS
-from mlpbench.results.schema import EPOCH_COLUMNS, RUN_COLUMNS, SCHEMA_VERSION
+from mlpbench.results.schema import EPOCH_COLUMNS, RUN_COLUMNS, SCHEMA_VERSION, columns_record
 from mlpbench.results.store import append_rows, write_json
 
 BATCHES = (100, 500, 2000)
@@ -40,6 +40,7 @@ def make_results(
         directory / "environment.json",
         {
             "schema_version": SCHEMA_VERSION,
+            "columns": columns_record(),
             "cpu_model": "Fixture CPU",
             "cores_usable": 2,
             "memory_gb": 8,
@@ -65,9 +66,8 @@ def make_results(
                 for threads in (1, 2):
                     for variant in variants:
                         for backend in backends:
-                            engine = "tensorflow" if backend == "keras" else "-"
                             key = (backend, batch, dtype, "cpu", threads, variant)
-                            full = (*key, "784-70-30-10", engine)
+                            full = (*key, "784-70-30-10", "-")
                             t = base_time(backend, batch, dtype, threads, variant)
                             t *= (slow or {}).get(key, 1.0) * rng.uniform(0.97, 1.03)
                             host, factor = host_of(backend, r) if host_of else ("", 1.0)
@@ -102,7 +102,7 @@ def make_results(
                                     "blas_threads": threads,
                                     "host": host,
                                     "hostname": "vm" if host else "",
-                                    "backend_info": f"keras_backend={engine}"
+                                    "backend_info": "keras_backend=tensorflow;engine=tf"
                                     if backend == "keras"
                                     else "",
                                 }
@@ -135,7 +135,7 @@ def make_results(
             "threads": 1,
             "variant": variants[0],
             "layers": "784-70-30-10",
-            "keras_backend": "-",
+            "options": "-",
             "repeat": 0,
             "status": "skipped",
             "reason": "device 'gpu' unavailable: no GPU",

@@ -26,6 +26,7 @@ needs_chromium = pytest.mark.skipif(
 )
 
 
+@pytest.mark.slow
 @needs_chromium
 def test_report_renders_cleanly_in_chromium(tmp_path):
     assert CHROMIUM, f"CI=true but no Chromium: {INSTALL}"

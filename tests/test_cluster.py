@@ -107,6 +107,7 @@ def dask_cluster(tmp_path):
         log.close()
 
 
+@pytest.mark.slow
 def test_a_sweep_runs_through_a_scheduler_with_a_host_map(tmp_path, dask_cluster, capsys):
     address, _ = dask_cluster
     out = run_sweep(
@@ -130,6 +131,7 @@ def test_a_sweep_runs_through_a_scheduler_with_a_host_map(tmp_path, dask_cluster
     assert ("host vs host" in text) == bool(both)  # a point measured on both hosts compares
 
 
+@pytest.mark.slow
 def test_a_lost_worker_costs_a_retry_not_a_row(tmp_path, dask_cluster):
     address, workers = dask_cluster
     victim = workers["host-b"]
@@ -163,6 +165,7 @@ def test_a_lost_worker_costs_a_retry_not_a_row(tmp_path, dask_cluster):
     assert {r["host"] for r in runs if r["status"] == "ok"} >= {"host-a"}
 
 
+@pytest.mark.slow
 def test_local_cluster_gives_the_points_of_a_serial_run(tmp_path):
     serial = run_sweep(sweep_file(tmp_path, "s"), root=tmp_path / "serial", quiet=True)
     local = run_sweep(

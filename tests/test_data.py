@@ -39,6 +39,7 @@ def _write_idx(path, arr):
         f.write(header + arr.tobytes())
 
 
+@pytest.mark.slow
 def test_idx_directory_and_npz_paths(mnist_raw, tmp_path, monkeypatch):
     raw, _ = mnist_raw
     idx = tmp_path / "idx"

@@ -21,7 +21,8 @@ from mlpbench.cli.app import main
 from mlpbench.config.sweepfile import ConfigError, parse_config
 from mlpbench.errors import BusyError, UserError
 from mlpbench.results.schema import RUN_COLUMNS
-from mlpbench.sweep.loop import new_directory, run_sweep
+from mlpbench.sweep.folder import new_directory
+from mlpbench.sweep.loop import run_sweep
 
 SMALL = """
 name = "{name}"
@@ -108,6 +109,7 @@ def gone(process: psutil.Process, within: float) -> bool:
 # 1. A torn last line in runs.csv, then --resume.
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cut", ["inside_keys", "after_keys", "before_newline"])
 def test_torn_last_row_is_cut_and_its_point_reruns(tmp_path, cut, capsys):
     out = run_sweep(sweep_file(tmp_path), root=tmp_path / "results", quiet=True)
@@ -133,6 +135,7 @@ def test_torn_last_row_is_cut_and_its_point_reruns(tmp_path, cut, capsys):
     assert main(["summary", str(out)]) == 0
 
 
+@pytest.mark.slow
 def test_orphan_and_duplicate_epoch_rows_are_pruned_on_resume(tmp_path):
     out = run_sweep(sweep_file(tmp_path), root=tmp_path / "results", quiet=True)
     epochs_csv = out / "epochs.csv"
@@ -151,6 +154,7 @@ def test_unsafe_names_are_refused(name):
         parse_config({"name": name, "grid": {"backend": ["numpy"]}})
 
 
+@pytest.mark.slow
 def test_sweep_stays_inside_results_and_keeps_a_file_called_latest(tmp_path):
     root = tmp_path / "results"
     root.mkdir()
@@ -204,6 +208,7 @@ def test_killed_sweep_leaves_no_worker_and_no_temp_folder(tmp_path, sig):
         assert code == -signal.SIGKILL
 
 
+@pytest.mark.slow
 def test_sigterm_then_resume_completes(tmp_path):
     path = sweep_file(tmp_path, batches=[50, 100], epochs=2, repeats=2)
     proc = cli("sweep", str(path), "--quiet", "--results", str(tmp_path / "results"))
@@ -240,6 +245,7 @@ def test_second_sweep_on_a_busy_folder_is_refused_naming_the_holder(tmp_path):
 # 5. --resume after the sweep file was edited.
 
 
+@pytest.mark.slow
 def test_resume_refuses_an_edited_config_and_force_only_adds_points(tmp_path):
     out = run_sweep(sweep_file(tmp_path, batches=[50]), root=tmp_path / "results", quiet=True)
     config = out / "config.toml"
@@ -265,6 +271,7 @@ def test_resume_refuses_an_edited_config_and_force_only_adds_points(tmp_path):
 # 6. No successful run.
 
 
+@pytest.mark.slow
 def test_report_and_plot_when_nothing_succeeded(tmp_path, fake_plugins, capsys):
     path = sweep_file(tmp_path, batches=[50])
     path.write_text(path.read_text().replace('["numpy"]', '["crash", "gpuonly"]'))
@@ -286,6 +293,7 @@ def test_report_and_plot_when_nothing_succeeded(tmp_path, fake_plugins, capsys):
 # 7. A garbage row, and a compare of nothing.
 
 
+@pytest.mark.slow
 def test_a_garbage_row_is_named_and_exits_2(tmp_path, capsys):
     out = run_sweep(sweep_file(tmp_path, batches=[50]), root=tmp_path / "results", quiet=True)
     good = str(out)
@@ -301,6 +309,7 @@ def test_a_garbage_row_is_named_and_exits_2(tmp_path, capsys):
         assert "runs.csv:3" in err and "batch_size" in err and "'fifty'" in err
 
 
+@pytest.mark.slow
 def test_compare_of_nothing_and_bad_threshold_exit_2(tmp_path, capsys):
     a = run_sweep(sweep_file(tmp_path, batches=[50]), root=tmp_path / "results", quiet=True)
     b = run_sweep(sweep_file(tmp_path, batches=[100]), root=tmp_path / "results", quiet=True)
@@ -312,13 +321,15 @@ def test_compare_of_nothing_and_bad_threshold_exit_2(tmp_path, capsys):
     assert main(["compare", str(a), str(a)]) == 0
 
 
-def test_results_of_another_schema_are_refused(tmp_path, capsys):
+@pytest.mark.slow
+def test_results_of_a_newer_schema_are_refused(tmp_path, capsys):
     out = run_sweep(sweep_file(tmp_path, batches=[50]), root=tmp_path / "results", quiet=True)
     env = out / "environment.json"
     from mlpbench.results.schema import SCHEMA_VERSION
 
     text = env.read_text()
     assert f'"schema_version": {SCHEMA_VERSION}' in text
-    env.write_text(text.replace(f'"schema_version": {SCHEMA_VERSION}', '"schema_version": 1'))
+    newer = f'"schema_version": {SCHEMA_VERSION + 1}'
+    env.write_text(text.replace(f'"schema_version": {SCHEMA_VERSION}', newer))
     assert main(["summary", str(out)]) == 2
-    assert "schema" in capsys.readouterr().err
+    assert "newer than this mlpbench reads" in capsys.readouterr().err

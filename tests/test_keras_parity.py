@@ -110,6 +110,7 @@ print(max(float(np.abs(x - y).max() / np.abs(x).max()) for x, y in zip(a.weights
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", ["torch", "jax"])
 def test_keras_on_other_engines_computes_the_same_maths(engine):
     """keras_backend is chosen per process, before Keras is imported: run it in a fresh one.

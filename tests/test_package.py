@@ -138,6 +138,7 @@ def test_shipped_names_show_and_a_path_wins(tmp_path, capsys, monkeypatch):
     assert "shipped: " in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_dry_run_counts_points_and_estimates_from_an_earlier_sweep(tmp_path, capsys):
     from mlpbench.sweep.loop import run_sweep
 

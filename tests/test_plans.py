@@ -14,11 +14,11 @@ from mlpbench import data as datasets
 from mlpbench.api import conformance as testing
 from mlpbench.api.conformance import DATA, SPEC
 from mlpbench.api.protocol import TrainSpec
-from mlpbench.backends.numpy.trainer import THREAD_PLANS, NumpyTrainer
+from mlpbench.backends.numpy.trainer import THREAD_PLANS, NumpyTrainer, differs_at
 from mlpbench.config.sweepfile import parse_config
 from mlpbench.machine.threads import cpu_count
 from mlpbench.sweep import tuning as plans
-from mlpbench.sweep.loop import run_sweep
+from mlpbench.sweep.loop import preflight, run_sweep
 
 
 def _weights(options: dict, dtype: str = "float32", threads: int = 2) -> list[np.ndarray]:
@@ -237,7 +237,12 @@ def test_one_thread_measures_only_the_plans_that_differ_there():
         calls.append(point.run.options["plan"])
         return {"spin": 2.0, "spin-tgrad": 1.0, "spin-pad": 1.5, "spin-tgrad-pad": 1.2}[calls[-1]]
 
-    table = plans.tune(expand.points(cfg), {"numpy": THREAD_PLANS}, run, {})
+    # which plans differ is the backend's answer, asked through the preflight as a sweep does
+    checked = preflight(cfg)
+    assert checked.plans["numpy"] == json.loads(json.dumps(THREAD_PLANS))
+    table = plans.tune(
+        expand.points(cfg), {"numpy": THREAD_PLANS}, run, {}, differing=checked.differing
+    )
     assert [e["choice"] for e in table.values()] == ["spin-tgrad"]
     one_thread = {n for n, p in THREAD_PLANS.items() if p.get("one_thread")}
     chunked = {n for n, p in THREAD_PLANS.items() if p.get("chunk_rows")}
@@ -248,10 +253,14 @@ def test_one_thread_measures_only_the_plans_that_differ_there():
     spins = {"spin", "spin-tgrad", "spin-pad", "spin-tgrad-pad"}
     assert set(calls) == one_thread - chunked == spins
     only_spin = {"spin": THREAD_PLANS["spin"], "sleep": THREAD_PLANS["sleep"]}
-    table = plans.tune(expand.points(cfg), {"numpy": only_spin}, lambda p, e: 1 / 0, {})
+    table = plans.tune(
+        expand.points(cfg), {"numpy": only_spin}, lambda p, e: 1 / 0, {},
+        differing=checked.differing,
+    )  # fmt: skip
     assert [e["choice"] for e in table.values()] == ["spin"]  # nothing to compare: no trial
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(cpu_count() < 2, reason="with one core every plan is the same")
 def test_a_sweep_tunes_runs_and_records_the_plan(tmp_path, monkeypatch):
     monkeypatch.setenv("MLPBENCH_TUNE", "1")
@@ -269,6 +278,7 @@ def test_a_sweep_tunes_runs_and_records_the_plan(tmp_path, monkeypatch):
     assert plans.cache_path(env).exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("forced", ["sleep", "spin"])
 def test_a_forced_plan_is_used_and_recorded(tmp_path, forced):
     doc = {**SMALL, "options": {"numpy": {"plan": forced}}}
@@ -288,10 +298,16 @@ def test_padding_plans_are_measured_only_where_a_width_is_not_a_multiple():
     def key(layers: str, threads: int = 2) -> PointKey:
         return PointKey("numpy", 100, "float32", "cpu", threads, layers=layers)
 
-    assert plans.differs_here(pad, key("784-70-30-10"))  # the article's 70 and 30
-    assert not plans.differs_here(pad, key(f"784-{4 * n}-{8 * n}-10"))
-    assert plans.differs_here(pad, key("784-70-30-10", threads=1))  # marked one_thread
-    assert not plans.differs_here(THREAD_PLANS["data-parallel-pad"], key("784-70-10", threads=1))
+    def differs_here(plan: dict, k: PointKey) -> bool:
+        return differs_at(plan, k.threads, k.batch_size, k.widths)
+
+    assert differs_here(pad, key("784-70-30-10"))  # the article's 70 and 30
+    assert not differs_here(pad, key(f"784-{4 * n}-{8 * n}-10"))
+    assert differs_here(pad, key("784-70-30-10", threads=1))  # marked one_thread
+    assert not differs_here(THREAD_PLANS["data-parallel-pad"], key("784-70-10", threads=1))
+    # the hook the tuner asks (through the preflight) says the same
+    named = NumpyTrainer.plans_that_differ(threads=2, batch_size=100, widths=(4 * n, 8 * n))
+    assert "spin" in named and "spin-pad" not in named
 
 
 def test_chunked_plans_are_measured_only_where_a_block_has_more_rows_than_a_piece():
@@ -300,14 +316,17 @@ def test_chunked_plans_are_measured_only_where_a_block_has_more_rows_than_a_piec
     plan = THREAD_PLANS["data-parallel-tgrad-chunk"]
     c = plan["chunk_rows"]
 
+    def differs_here(plan: dict, k: PointKey) -> bool:
+        return differs_at(plan, k.threads, k.batch_size, k.widths)
+
     def differs(batch: int, threads: int) -> bool:
-        return plans.differs_here(plan, PointKey("numpy", batch, "float32", "cpu", threads))
+        return differs_here(plan, PointKey("numpy", batch, "float32", "cpu", threads))
 
     assert not differs(c, 1) and differs(c + 1, 1)  # one thread: the batch is the block
     assert not differs(2 * c, 2) and differs(2 * c + 1, 2)  # a block of c + 1 rows: 2 pieces
     padded = THREAD_PLANS["data-parallel-tgrad-pad-chunk"]
     wide = PointKey("numpy", 10 * c, "float32", "cpu", 2, layers="784-64-32-10")
-    assert plans.differs_here(plan, wide) and not plans.differs_here(padded, wide)
+    assert differs_here(plan, wide) and not differs_here(padded, wide)
 
 
 def test_padded_units_stay_zero_and_the_weights_keep_their_shapes():
@@ -371,7 +390,6 @@ def test_a_sweep_measures_again_what_the_cache_chose_among_other_plans(tmp_path,
     """A cache written before a plan was added must not decide for the sweep."""
     from mlpbench.config import expand
     from mlpbench.machine import describe as environment
-    from mlpbench.sweep import loop as sweep
 
     monkeypatch.setenv("MLPBENCH_CACHE", str(tmp_path))
     monkeypatch.setenv("MLPBENCH_TUNE", "1")
@@ -386,12 +404,15 @@ def test_a_sweep_measures_again_what_the_cache_chose_among_other_plans(tmp_path,
     })  # fmt: skip
     asked = []
 
-    def fake_tune(missing, plans_of, run, table, force=False):
+    def fake_tune(missing, plans_of, run, table, force=False, differing=None):
         asked.extend(missing)
         return table
 
     monkeypatch.setattr(plans, "tune", fake_tune)
-    sweep.choose_plans(points, {"numpy": THREAD_PLANS}, env, "python", False, [0, 1], 60, "none")
+    plans.choose(
+        points, {"numpy": THREAD_PLANS}, env,
+        python="python", pin=False, universe=[0, 1], timeout=60, mode="none",
+    )  # fmt: skip
     assert [p.key for p in asked] == [points[0].key]
 
 

@@ -78,7 +78,7 @@ def _runs(rows):
         "device": "cpu",
         "threads": 1,
         "layers": "20-8-4",
-        "keras_backend": "-",
+        "options": "-",
         "host": "",
         "status": "ok",
         "samples_per_s": 1.0,

@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from mlpbench.config.sweepfile import parse_config
 from mlpbench.results.schema import EPOCH_COLUMNS, FILES, RUN_COLUMNS
 from mlpbench.sweep.loop import run_sweep
@@ -38,6 +40,7 @@ def rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_sweep_writes_the_four_files_with_the_schema(tmp_path):
     cfg = parse_config(config(batch_size=[50, 100], dtype=["float32", "float64"]), text="x=1")
     out = run_sweep(cfg, root=tmp_path, quiet=True)
@@ -58,6 +61,7 @@ def test_sweep_writes_the_four_files_with_the_schema(tmp_path):
     assert (tmp_path / "latest").resolve() == out
 
 
+@pytest.mark.slow
 def test_failures_and_skips_are_rows_and_the_sweep_goes_on(tmp_path, fake_plugins):
     doc = config(backend=["crash", "nanloss", "gpuonly", "numpy"])
     out = run_sweep(parse_config(doc), root=tmp_path, quiet=True)
@@ -75,6 +79,7 @@ def test_gpu_absent_is_skipped(tmp_path):
         assert row["status"] == "skipped" and "gpu" in row["reason"].lower()
 
 
+@pytest.mark.slow
 def test_timeout_is_a_failed_row(tmp_path, fake_plugins):
     doc = config(backend=["hang", "numpy"])
     doc["timeout_s"] = 3
@@ -86,6 +91,7 @@ def test_timeout_is_a_failed_row(tmp_path, fake_plugins):
     assert by["numpy"]["status"] == "ok"
 
 
+@pytest.mark.slow
 def test_killed_sweep_resumes_without_duplicates(tmp_path):
     path = tmp_path / "s.toml"
     path.write_text(
@@ -130,6 +136,7 @@ def test_killed_sweep_resumes_without_duplicates(tmp_path):
     assert len(rows(again / "runs.csv")) == 6
 
 
+@pytest.mark.slow
 def test_summary_command(tmp_path, capsys):
     from mlpbench.cli.app import main
 
@@ -140,6 +147,7 @@ def test_summary_command(tmp_path, capsys):
     assert "median" in text and "numpy" in text and "2 ok" in text
 
 
+@pytest.mark.slow
 def test_a_sweep_next_to_a_plugins_source_runs_the_installed_plugin(tmp_path, fake_plugins):
     """A folder named like the plugin's package in the working folder must not shadow it:
     the workers import what `mlpbench backends` sees (issue 17)."""

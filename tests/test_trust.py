@@ -8,6 +8,7 @@ import csv
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -97,6 +98,7 @@ def rows(path: Path) -> list[dict[str, str]]:
         return [r for r in csv.DictReader(f)]
 
 
+@pytest.mark.slow
 def test_a_loaded_machine_is_flagged_in_summary_and_report(tmp_path):
     """A CPU-bound process shares the cores: running for every other run, stopped otherwise."""
     hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
@@ -134,7 +136,12 @@ def test_a_loaded_machine_is_flagged_in_summary_and_report(tmp_path):
     (folder,) = results.glob("*-load")
     runs = rows(folder / "runs.csv")
     loads = [float(r["other_load_pct"]) for r in runs]
-    assert max(loads) > 20 and min(loads) < max(loads) / 2, loads  # the probe saw the hog
+    # Run k (in the order rows were written) ran with the hog going when k is even. What the
+    # probe attributes to the hog is the difference between those and the others: whatever
+    # else loads the machine (another test, a build) is in both and cancels out.
+    with_hog = statistics.median(loads[0::2])
+    without = statistics.median(loads[1::2])
+    assert with_hog - without > 8, loads  # the hog is one core of the machine's
     env = json.loads((folder / "environment.json").read_text())
     by_name = {c["name"]: c for c in env["doctor"]}
     assert not by_name["other processes"]["ok"]  # the hog was running at the start
@@ -149,6 +156,7 @@ def test_a_loaded_machine_is_flagged_in_summary_and_report(tmp_path):
     assert "Warnings: numbers that may not be trusted" in page and "unstable" in page
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(len(usable_cpus()) < 2, reason="pinning apart needs 2 usable cores")
 def test_points_are_pinned_apart_from_the_sweep_and_recorded(tmp_path):
     path = sweep_file(tmp_path, 1, threads="1")
@@ -180,6 +188,7 @@ def test_drift_of_the_gemm_peak_is_a_warning(tmp_path, capsys):
     )
 
 
+@pytest.mark.slow
 def test_sweep_recalibrates_at_its_end(tmp_path):
     out = run_sweep(sweep_file(tmp_path, 1, threads="1"), root=tmp_path, quiet=True)
     env = json.loads((out / "environment.json").read_text())

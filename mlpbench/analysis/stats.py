@@ -199,7 +199,7 @@ def speed_ratios(summary: Any, numerator: str, denominator: str, runs: Any = Non
     """
     import pandas as pd
 
-    keys = [k for k in POINT if k not in ("backend", "variant", "keras_backend")]
+    keys = [k for k in POINT if k not in ("backend", "variant", "options")]
     if "host" in summary:  # within one host only: a ratio across machines measures the machines
         keys.append("host")
     a = summary[summary["backend"] == numerator]
@@ -217,8 +217,8 @@ def speed_ratios(summary: Any, numerator: str, denominator: str, runs: Any = Non
         if (*point, variant) not in b.index:
             continue
         d = b.loc[(*point, variant)]
-        mine = times.get((numerator, r.keras_backend, r.variant, *point), {})
-        theirs = times.get((denominator, d["keras_backend"], variant, *point), {})
+        mine = times.get((numerator, r.options, r.variant, *point), {})
+        theirs = times.get((denominator, d["options"], variant, *point), {})
         paired = [mine[k] / theirs[k] for k in sorted(set(mine) & set(theirs))]
         if len(paired) >= 2:
             ratio, low, high = float(np.median(paired)), min(paired), max(paired)
@@ -235,7 +235,7 @@ def speed_ratios(summary: Any, numerator: str, denominator: str, runs: Any = Non
 def _times_by_repeat(
     runs: Any, keys: list[str], backends: tuple[str, ...]
 ) -> dict[tuple, dict[Any, float]]:
-    """(backend, keras_backend, variant, *keys) -> {repeat: steady epoch seconds}, the ok runs
+    """(backend, options, variant, *keys) -> {repeat: steady epoch seconds}, the ok runs
     of ``backends`` only."""
     if runs is None or runs.empty or "repeat" not in runs:
         return {}
@@ -243,7 +243,7 @@ def _times_by_repeat(
     if "host" not in ok:
         ok = ok.assign(host="")
     out: dict[tuple, dict[Any, float]] = {}
-    cols = ["backend", "keras_backend", "variant", *keys]
+    cols = ["backend", "options", "variant", *keys]
     for key, g in ok.groupby(cols, dropna=False, sort=False):
         out[tuple(key)] = dict(zip(g["repeat"], g["steady_epoch_s"].astype(float)))
     return out

@@ -18,7 +18,7 @@ import pandas as pd
 
 from mlpbench.analysis.stats import speed_ratios, summarize
 from mlpbench.api.protocol import PHASES, ModelSpec
-from mlpbench.config.points import PointKey
+from mlpbench.config.points import PointKey, series_name
 from mlpbench.config.sweepfile import SweepConfig, load_config
 from mlpbench.errors import UserError
 from mlpbench.results.store import load_epochs, load_runs, read_environment, resolve
@@ -136,29 +136,33 @@ class Analysis:
 
     @cached_property
     def main(self) -> pd.DataFrame:
-        """The summary of the sweep's first network, each Keras engine as a series of its own
-        when there are several (``keras/jax``): what the standard tables and plots compare."""
-        return self._engines_apart(self.summary[self.summary["layers"] == self.network])
+        """The summary of the sweep's first network, each backend run with several grid
+        options as a series per combination (``keras/jax``): what the standard tables and
+        plots compare."""
+        return self._series_apart(self.summary[self.summary["layers"] == self.network])
 
     @cached_property
     def main_runs(self) -> pd.DataFrame:
         """The runs behind :attr:`main`, named as there (``keras/jax``)."""
         runs = self.results.runs
-        return self._engines_apart(runs[runs["layers"] == self.network])
+        return self._series_apart(runs[runs["layers"] == self.network])
 
     @cached_property
-    def _several_engines(self) -> bool:
-        """Whether the first network ran Keras on more than one engine."""
+    def _apart(self) -> set[str]:
+        """The backends (not the reference) the first network ran with several grid options."""
         s = self.summary
-        keras = s[(s["layers"] == self.network) & (s["backend"] == "keras")]
-        return keras["keras_backend"].nunique() > 1
+        s = s[s["layers"] == self.network]
+        counts = s.groupby("backend")["options"].nunique()
+        return {b for b, n in counts.items() if n > 1 and b != self.reference}
 
-    def _engines_apart(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """``frame`` with Keras's rows named by engine (``keras/jax``) when there are several."""
+    def _series_apart(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` with the rows of :attr:`_apart`'s backends named by series."""
         s = frame.copy()
-        if self._several_engines:
-            keras = s["backend"] == "keras"
-            s.loc[keras, "backend"] = "keras/" + s.loc[keras, "keras_backend"]
+        rows = s["backend"].isin(self._apart)
+        if rows.any():
+            s.loc[rows, "backend"] = [
+                series_name(b, o) for b, o in zip(s.loc[rows, "backend"], s.loc[rows, "options"])
+            ]
         return s
 
     @cached_property
@@ -249,38 +253,48 @@ class Analysis:
 
     @cached_property
     def engine_split(self) -> pd.DataFrame:
-        """Why Keras is slower: per batch size (float32, most threads, baseline variant) the
-        reference backend's time, the raw engine's (the ``jax`` or ``tf`` backend) and Keras's
-        on that engine; ``keras_overhead_s`` is Keras's own share (Keras minus its engine)."""
-        cols = ["batch_size", "engine", "reference_s", "engine_s", "keras_s", "keras_overhead_s"]
+        """Why a framework is slower: per batch size (float32, most threads, baseline variant)
+        the reference backend's time, the raw engine's and the framework's on that engine;
+        ``overhead_s`` is the framework's own share (framework minus engine). A framework is a
+        backend whose info() names another backend of the sweep as its ``engine`` (Keras on
+        TensorFlow: ``engine=tf``); one series each, the first in the sweep's order."""
+        cols = [
+            "batch_size", "framework", "engine", "reference_s", "engine_s", "framework_s",
+            "overhead_s",
+        ]  # fmt: skip
         ok = self.on_primary_host(self.results.ok)
-        keras = ok[(ok["backend"] == "keras") & (ok["layers"] == self.network)]
+        ok = ok[ok["layers"] == self.network]
         s = self.on_primary_host(self.default_variant(self.main))
-        if keras.empty or s.empty or keras["keras_backend"].nunique() > 1:
+        if ok.empty or s.empty:
             return pd.DataFrame(columns=cols)
-        engines = keras["backend_info"].str.extract(r"keras_backend=(\w+)")[0].dropna()
-        if engines.empty:
-            return pd.DataFrame(columns=cols)
-        engine = {"tensorflow": "tf", "jax": "jax", "torch": "torch"}.get(engines.mode()[0], "")
         s = s[(s["dtype"] == "float32") & (s["threads"] == s["threads"].max())]
         medians = s.pivot_table(index="batch_size", columns="backend", values="median_s")
-        if not {"keras", engine, self.reference} <= set(medians.columns):
-            return pd.DataFrame(columns=cols)
-        out = medians[[self.reference, engine, "keras"]].dropna().reset_index()
-        out.columns = ["batch_size", "reference_s", "engine_s", "keras_s"]
-        out.insert(1, "engine", engine)
-        out["keras_overhead_s"] = out["keras_s"] - out["engine_s"]
-        return out[cols]
+        engines = ok["backend_info"].astype(str).str.extract(r"(?:^|;)engine=([\w.-]+)")[0]
+        named = ok.assign(engine=engines).dropna(subset=["engine"])
+        for framework in [b for b in self.backends if b in set(named["backend"])]:
+            if framework in self._apart or framework == self.reference:
+                continue  # several engines: no one split to tell
+            engine = named[named["backend"] == framework]["engine"].mode()[0]
+            if not {framework, engine, self.reference} <= set(medians.columns):
+                continue
+            out = medians[[self.reference, engine, framework]].dropna().reset_index()
+            out.columns = ["batch_size", "reference_s", "engine_s", "framework_s"]
+            out.insert(1, "framework", framework)
+            out.insert(2, "engine", engine)
+            out["overhead_s"] = out["framework_s"] - out["engine_s"]
+            return out[cols]
+        return pd.DataFrame(columns=cols)
 
     @cached_property
     def crossover(self) -> pd.DataFrame:
-        """Where Keras wins: the reference's median time over Keras's (> 1: Keras faster) per
-        (dtype, Keras engine, hidden depth, width, batch), most threads, baseline variant.
+        """Where another backend wins: the reference's median time over the other's (> 1: the
+        other is faster) per (dtype, series, hidden depth, width, batch), most threads,
+        baseline variant; ``series`` names the backend with its grid options (``keras/jax``).
         A dtype the reference cannot compute (bfloat16 for NumPy) is set against the
         reference's float32, the best it can do. Uniform hidden widths only."""
         cols = [
-            "dtype", "keras_backend", "depth", "width", "batch_size", "reference_dtype",
-            "reference_s", "keras_s", "ratio", "reference_eff", "keras_eff",
+            "dtype", "series", "depth", "width", "batch_size", "reference_dtype",
+            "reference_s", "other_s", "ratio", "reference_eff", "other_eff",
         ]  # fmt: skip
         s = self.default_variant(self.summary)
         if s.empty:
@@ -288,7 +302,7 @@ class Analysis:
         s = s[s["threads"] == s["threads"].max()]
         ref = s[s["backend"] == self.reference].set_index(["layers", "batch_size", "dtype", "host"])
         rows = []
-        for k in s[s["backend"] == "keras"].itertuples():
+        for k in s[s["backend"] != self.reference].itertuples():
             widths = PointKey(k.backend, 1, k.dtype, k.device, 1, layers=k.layers).widths
             if not widths or len(set(widths)) != 1:
                 continue
@@ -296,7 +310,8 @@ class Analysis:
                 if (k.layers, k.batch_size, ref_dtype, k.host) in ref.index:  # same host
                     r = ref.loc[(k.layers, k.batch_size, ref_dtype, k.host)]
                     rows.append(
-                        (k.dtype, k.keras_backend, len(widths), widths[0], k.batch_size,
+                        (k.dtype, series_name(k.backend, k.options), len(widths), widths[0],
+                         k.batch_size,
                          ref_dtype, r["median_s"], k.median_s, r["median_s"] / k.median_s,
                          r["efficiency"], k.efficiency)
                     )  # fmt: skip
@@ -317,9 +332,7 @@ class Analysis:
         }
         return pd.DataFrame(
             {
-                "series": [
-                    b if e == "-" else f"{b}/{e}" for b, e in zip(s["backend"], s["keras_backend"])
-                ],
+                "series": [series_name(b, o) for b, o in zip(s["backend"], s["options"])],
                 "dtype": s["dtype"],
                 "flops": s["layers"].map(flops),
                 "seconds": 1.0 / s["samples_per_s"],

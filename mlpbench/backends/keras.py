@@ -54,6 +54,9 @@ OPTIONS: dict[str, Any] = {  # name -> kind (mlpbench.api.protocol.check_value)
 STEPS_PER_EXECUTION = 32
 
 
+ENGINE_BACKENDS = {"tensorflow": "tf", "jax": "jax", "torch": "torch"}
+
+
 def _configure_environment(keras_backend: str, device: str, threads: int) -> None:
     """Environment the framework reads at import: must run before the first Keras import."""
     os.environ.setdefault("KERAS_BACKEND", keras_backend)
@@ -299,6 +302,8 @@ class KerasTrainer:
             "framework_threads": self.framework_threads,
             "keras": keras.__version__,
             "keras_backend": self.keras_backend,
+            # The harness's backend for the engine alone: the engine split sets them side by side.
+            "engine": ENGINE_BACKENDS.get(self.keras_backend, ""),
             "jit_compile": getattr(self.model, "jit_compile", self.jit_compile),
             "steps_per_execution": self.effective_steps_per_execution,
             "feed": self.feed,

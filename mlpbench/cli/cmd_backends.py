@@ -38,5 +38,5 @@ def run(a: argparse.Namespace) -> int:
         engines = getattr(e.cls, "engines", None) if e.cls is not None else None
         if callable(engines):
             found = ", ".join(f"{k} ({v})" for k, v in engines().items())
-            print(f"\n{e.name} engines (keras_backend): {found}")
+            print(f"\n{e.name} engines: {found}")
     return 0

@@ -29,7 +29,7 @@ def run(a: argparse.Namespace) -> int:
     from mlpbench.machine import describe as environment
     from mlpbench.machine.threads import usable_cpus
     from mlpbench.sweep import tuning as plans
-    from mlpbench.sweep.loop import choose_plans, preflight
+    from mlpbench.sweep.loop import preflight
 
     doc = {
         "name": "tune",
@@ -45,7 +45,8 @@ def run(a: argparse.Namespace) -> int:
         },
     }
     cfg = parse_config(doc, "mlpbench tune")
-    offered = preflight(cfg).plans
+    checked = preflight(cfg)
+    offered = checked.plans
     if a.backend not in offered:
         raise UserError(f"--backend {a.backend}: it offers no thread plans (numpy does)")
     env = environment.describe()
@@ -55,8 +56,16 @@ def run(a: argparse.Namespace) -> int:
             table.pop(plans.slot(p.key), None)
         plans.write_cache(env, table)
     mode = "lines" if not sys.stderr.isatty() else "bar"
-    chosen = choose_plans(
-        expand.points(cfg), offered, env, sys.executable, True, usable_cpus(), 600, mode
+    chosen = plans.choose(
+        expand.points(cfg),
+        offered,
+        env,
+        differing=checked.differing,
+        python=sys.executable,
+        pin=True,
+        universe=usable_cpus(),
+        timeout=600,
+        mode=mode,
     )
     print(f"thread plans of {a.backend} on this machine ({env['cpu_model']}):")
     print("\n".join(plans.lines(chosen)))

@@ -52,18 +52,22 @@ def columns_page() -> str:
     docs = {f.name: f.metadata.get("doc", "") for f in fields(PointKey)}
     docs.update({f.name: f.metadata.get("doc", "") for f in fields(schema.RunSummary)})
     docs.update({f.name: f.metadata.get("doc", "") for f in fields(schema.RunRecord)})
-    docs.update(schema.EPOCH_DOCS)
 
     def kind(t: object) -> str:
-        name = getattr(t, "__name__", None) or str(t)
-        return name.replace("NoneType", "empty").replace(" | ", " or ")
+        optional = getattr(t, "__args__", None)
+        if optional:
+            inner = next(k for k in optional if k is not type(None))
+            return f"{inner.__name__}, empty unless ok"
+        return getattr(t, "__name__", str(t))
 
-    def table(columns: list[str], types: dict[str, object]) -> list[str]:
+    def table(columns: list[str], types: dict[str, object], own: dict[str, str]) -> list[str]:
         rows = ["| column | type | meaning |", "| --- | --- | --- |"]
         for c in columns:
-            if not docs.get(c):
+            doc = own.get(c) or docs.get(c)
+            if not doc:
                 raise ValueError(f"column {c!r} has no doc in its field metadata")
-            rows.append(f"| `{c}` | {kind(types[c])} | {docs[c]} |")
+            cell = doc.replace("|", "\\|")  # a | inside a cell would end it
+            rows.append(f"| `{c}` | {kind(types[c])} | {cell} |")
         return rows
 
     parts = [
@@ -77,11 +81,11 @@ def columns_page() -> str:
         "",
         "## runs.csv (one row per run)",
         "",
-        *table(schema.RUN_COLUMNS, schema.RUN_TYPES),
+        *table(schema.RUN_COLUMNS, schema.RUN_TYPES, {}),
         "",
         "## epochs.csv (one row per epoch of a run)",
         "",
-        *table(schema.EPOCH_COLUMNS, schema.EPOCH_TYPES),
+        *table(schema.EPOCH_COLUMNS, schema.EPOCH_TYPES, schema.EPOCH_DOCS),
     ]
     return "\n".join(parts) + "\n"
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from mlpbench.api.spec import RunSpec
-from mlpbench.config.points import GRID_AXES, PointKey
+from mlpbench.config.points import GRID_AXES, PointKey, options_label
 
 if TYPE_CHECKING:
     from mlpbench.config.sweepfile import SweepConfig
@@ -34,7 +34,7 @@ def _matches(rule: Mapping[str, Any], combo: Mapping[str, Any]) -> bool:
     return all(combo.get(k) == v for k, v in rule.items())
 
 
-ORDER = ("layers", "batch_size", "dtype", "device", "threads", "keras_backend")
+ORDER = ("layers", "batch_size", "dtype", "device", "threads", "options")
 """How points are ordered within a repeat (the backends interleaved inside each)."""
 
 
@@ -43,9 +43,10 @@ def _sort_value(axis: str, value: Any) -> Any:
 
 
 def keys(cfg: SweepConfig) -> list[PointKey]:
-    """The sweep's points, once each, in run order within a repeat. ``keras_backend`` is an
-    axis of Keras's points only (``-`` for the others); a variant that sets the model's
-    layers sets the point's ``layers``."""
+    """The sweep's points, once each, in run order within a repeat. A backend's points are
+    crossed with its ``[grid.options.BACKEND]`` combinations (``options`` labels them; ``-``
+    for a backend without); a variant that sets the model's layers sets the point's
+    ``layers``."""
     combos = [
         dict(zip(GRID_AXES, values))
         for values in itertools.product(*(cfg.grid[k] for k in GRID_AXES))
@@ -53,12 +54,11 @@ def keys(cfg: SweepConfig) -> list[PointKey]:
     base = []
     for c in combos:
         for v in cfg.variants:
-            point = dict(c, variant=v.name)
-            if c["backend"] != "keras":
-                point["keras_backend"] = "-"
-            if "layers" in v.model:
-                point["layers"] = "-".join(str(n) for n in v.model["layers"])
-            base.append(point)
+            for chosen in cfg.option_sets(c["backend"]):
+                point = dict(c, variant=v.name, options=options_label(chosen))
+                if "layers" in v.model:
+                    point["layers"] = "-".join(str(n) for n in v.model["layers"])
+                base.append(point)
     base = [c for c in base if not any(_matches(rule, c) for rule in cfg.exclude)]
     base += [dict(e) for e in cfg.extra]
     base = [dict(t) for t in dict.fromkeys(tuple(sorted(c.items())) for c in base)]
@@ -82,9 +82,14 @@ def point(cfg: SweepConfig, key: PointKey, repeat: int) -> Point:
     layers = tuple(int(n) for n in key.layers.split("-"))
     model = replace(cfg.model, **{**variant.model, "layers": layers})
     train = replace(cfg.train, batch_size=key.batch_size, **variant.train)
-    options = {**cfg.options.get(key.backend, {}), **variant.options.get(key.backend, {})}
-    if key.keras_backend != "-":
-        options["keras_backend"] = key.keras_backend
+    grid = next(
+        (o for o in cfg.option_sets(key.backend) if options_label(o) == key.options), {}
+    )
+    options = {
+        **cfg.options.get(key.backend, {}),
+        **grid,
+        **variant.options.get(key.backend, {}),
+    }
     run = RunSpec(
         backend=key.backend,
         device=key.device,

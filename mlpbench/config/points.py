@@ -3,29 +3,67 @@
 The axes are listed here and nowhere else. Config expansion, the sweep's resume, the CSV
 columns, the statistics, compare and the report all take them from :class:`PointKey`, so a new
 axis (model shape, engine, host) is one field here plus the check of its values in the config.
+A backend's own knobs need no axis: ``[grid.options.BACKEND]`` lists values of any of its
+options, and the point's ``options`` label names the combination.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import astuple, dataclass, fields
+from dataclasses import MISSING, astuple, dataclass, field, fields
 from typing import Any, get_type_hints
 
 from mlpbench.errors import ResultsError
+
+
+def axis(doc: str, default: Any = MISSING) -> Any:
+    """A point axis; ``doc`` is its line in docs/columns.md."""
+    return field(default=default, metadata={"doc": doc})
+
+
+NO_OPTIONS = "-"
+
+
+def options_label(options: Mapping[str, Any]) -> str:
+    """The ``options`` axis value of a point: the grid's backend options as ``k=v,k2=v2``
+    (sorted; booleans as true/false), ``-`` when the grid varies none."""
+    if not options:
+        return NO_OPTIONS
+
+    def text(v: Any) -> str:
+        return str(v).lower() if isinstance(v, bool) else str(v)
+
+    return ",".join(f"{k}={text(options[k])}" for k in sorted(options))
+
+
+def series_name(backend: str, options: str) -> str:
+    """How tables and plots name a backend run with grid options: ``keras/jax`` for
+    ``keras_backend=jax`` (the values, joined by /); the backend alone without."""
+    if options in (NO_OPTIONS, "", None):
+        return backend
+    return backend + "/" + "/".join(part.partition("=")[2] for part in options.split(","))
 
 
 @dataclass(frozen=True, order=True)
 class PointKey:
     """What a point is, pooled over its repeats."""
 
-    backend: str
-    batch_size: int
-    dtype: str
-    device: str
-    threads: int
-    variant: str = "default"
-    layers: str = "784-70-30-10"  # the network's layer sizes, input to output
-    keras_backend: str = "-"  # the engine under Keras; "-" for every other backend
+    backend: str = axis("the backend's registered name (mlpbench backends)")
+    batch_size: int = axis("samples per training step")
+    dtype: str = axis("float32 | float64 | bfloat16")
+    device: str = axis("cpu | gpu")
+    threads: int = axis("threads the run may use (BLAS, the framework's pools)")
+    variant: str = axis("the [[variant]] the point runs ('default' without variants)", "default")
+    layers: str = axis("the network's layer sizes, input to output", "784-70-30-10")
+    options: str = axis(
+        "the backend options the grid varies ([grid.options.BACKEND]), k=v,...; - for none",
+        NO_OPTIONS,
+    )
+
+    @property
+    def series(self) -> str:
+        """The backend as tables name it: ``keras/jax`` where the grid varies its options."""
+        return series_name(self.backend, self.options)
 
     @property
     def widths(self) -> tuple[int, ...]:
@@ -36,11 +74,10 @@ class PointKey:
         return astuple(self)
 
     def label(self, repeat: int | None = None) -> str:
-        engine = "" if self.keras_backend == "-" else f"/{self.keras_backend}"
         v = "" if self.variant == "default" else f" [{self.variant}]"
         r = "" if repeat is None else f" #{repeat}"
         return (
-            f"{self.backend}{engine} {self.layers} b={self.batch_size} {self.dtype} "
+            f"{self.series} {self.layers} b={self.batch_size} {self.dtype} "
             f"{self.device} t={self.threads}{v}{r}"
         )
 
@@ -58,8 +95,9 @@ class PointKey:
 AXES: tuple[str, ...] = tuple(f.name for f in fields(PointKey))
 """The columns that name a point (pooled over repeats)."""
 AXIS_TYPES: dict[str, type] = {name: get_type_hints(PointKey)[name] for name in AXES}
-GRID_AXES: tuple[str, ...] = tuple(a for a in AXES if a != "variant")
-"""The axes a sweep file's ``[grid]`` table lists (variants have their own tables)."""
+GRID_AXES: tuple[str, ...] = tuple(a for a in AXES if a not in ("variant", "options"))
+"""The axes a sweep file's ``[grid]`` table lists (variants have their own tables; the backend
+options the grid varies are ``[grid.options.BACKEND]`` tables)."""
 KEY_COLUMNS: tuple[str, ...] = (*AXES, "repeat")
 """The columns that name one run: the point and its repeat."""
 

@@ -8,6 +8,7 @@ allowed; nothing else escapes the reader (a property test feeds it random tables
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import re
 import sys
@@ -18,7 +19,7 @@ from typing import Any
 
 from mlpbench.api.protocol import DEVICES, DTYPES, ModelSpec, SpecError, TrainSpec
 from mlpbench.config import expand
-from mlpbench.config.points import GRID_AXES
+from mlpbench.config.points import GRID_AXES, options_label
 from mlpbench.data import DataSpec
 from mlpbench.machine.threads import cpu_count
 
@@ -47,7 +48,10 @@ TOP_KEYS = (
 )
 REPORT_KEYS = ("reference", "colors")
 VARIANT_KEYS = ("name", "model", "train", "options")
-KERAS_BACKENDS = ("tensorflow", "jax", "torch")
+# Sweep files before results schema v4 named one backend option as a [grid] axis of its own;
+# it now stands in [grid.options.BACKEND] like any other ("backend.option").
+LEGACY_GRID_OPTIONS = {"keras_backend": "keras.keras_backend"}
+SCALARS = (str, int, float, bool)
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 NAME_RULE = "1-64 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit"
 MAX_POINTS = 100_000
@@ -87,6 +91,14 @@ class SweepConfig:
     recalibrate_every: int = 0  # runs between GEMM-peak measurements (0: only at the end)
     report: Mapping[str, Any] = field(default_factory=dict)  # reference backend, colors
     cluster: str = ""  # a Dask scheduler's address or local:N ([cluster] address)
+    # [grid.options.BACKEND]: backend -> option -> the values the grid crosses
+    grid_options: Mapping[str, Mapping[str, tuple[Any, ...]]] = field(default_factory=dict)
+
+    def option_sets(self, backend: str) -> list[dict[str, Any]]:
+        """The combinations of ``backend``'s grid options, in file order ([{}] without)."""
+        table = self.grid_options.get(backend, {})
+        names = list(table)
+        return [dict(zip(names, values)) for values in itertools.product(*table.values())]
 
     def fingerprint(self) -> str:
         return hashlib.sha256(self.text.encode()).hexdigest()[:12]
@@ -184,7 +196,9 @@ def parse_config(
     model = r.spec(ModelSpec, "[model]", r.table(doc, "model"))
     train = r.spec(TrainSpec, "[train]", r.table(doc, "train"), batch_size=1)
     options = _options(r, r.table(doc, "options"), "[options]")
-    grid = _grid(r, r.table(doc, "grid"), oversubscribe, model, options)
+    grid_table = r.table(doc, "grid")
+    grid_options = _grid_options(r, grid_table)
+    grid = _grid(r, grid_table, oversubscribe, model)
     variants = _variants(r, r.tables(doc, "variant"), model, train)
     names = [v.name for v in variants]
     exclude = tuple(
@@ -198,9 +212,16 @@ def parse_config(
     if not isinstance(address, str):
         raise r.error("[cluster] address", f"{address!r}: tcp://HOST:PORT or local:N")
     extra = tuple(
-        {"layers": grid["layers"][0], "keras_backend": grid["keras_backend"][0], **e} for e in extra
+        {
+            "layers": grid["layers"][0],
+            "options": _first_label(grid_options, e["backend"]),
+            **e,
+        }
+        for e in extra
     )
-    size = (math.prod(len(v) for v in grid.values()) * len(variants) + len(extra)) * repeats
+    combos = max([1, *(math.prod(map(len, o.values())) for o in grid_options.values())])
+    size = (math.prod(len(v) for v in grid.values()) * combos * len(variants) + len(extra))
+    size *= repeats
     if size > MAX_POINTS:
         raise r.error("[grid]", f"expands to {size} runs; at most {MAX_POINTS} in one sweep")
     cfg = SweepConfig(
@@ -222,6 +243,7 @@ def parse_config(
         recalibrate_every=every,
         report=report,
         cluster=address,
+        grid_options=grid_options,
     )
     if not expand.keys(cfg):
         raise r.error("[grid]", "the grid is empty after [[exclude]] rules")
@@ -265,23 +287,52 @@ def _threads(r: _Reader, value: Any, oversubscribe: bool) -> int:
     return value
 
 
+def _grid_options(r: _Reader, grid: dict[str, Any]) -> dict[str, dict[str, tuple[Any, ...]]]:
+    """[grid.options.BACKEND]: option = [values] the grid crosses for that backend's points
+    (checked by the backend itself before the sweep starts, as [options.BACKEND] is)."""
+    out: dict[str, dict[str, tuple[Any, ...]]] = {}
+    for old, new in LEGACY_GRID_OPTIONS.items():
+        if old in grid:
+            backend, option = new.split(".")
+            values = grid[old] if isinstance(grid[old], list) else [grid[old]]
+            out.setdefault(backend, {})[option] = tuple(values)
+    table = grid.get("options", {})
+    if not isinstance(table, dict):
+        raise r.error("[grid.options]", f"{table!r}: must be tables [grid.options.BACKEND]")
+    for backend, opts in table.items():
+        where = f"[grid.options.{backend}]"
+        if not isinstance(opts, dict):
+            raise r.error(where, f"{opts!r}: must be a table of option = [values]")
+        for name, values in opts.items():
+            values = values if isinstance(values, list) else [values]
+            if not values or not all(isinstance(v, SCALARS) for v in values):
+                raise r.error(
+                    f"{where} {name}", f"{values!r}: must list one or more strings or numbers"
+                )
+            out.setdefault(backend, {})[name] = tuple(dict.fromkeys(values))
+    return out
+
+
+def _first_label(grid_options: Mapping[str, Mapping[str, tuple[Any, ...]]], backend: str) -> str:
+    table = grid_options.get(backend, {})
+    return options_label({k: v[0] for k, v in table.items()})
+
+
 def _grid(
     r: _Reader,
     grid: dict[str, Any],
     oversubscribe: bool,
     model: ModelSpec,
-    options: Mapping[str, Mapping[str, Any]],
 ) -> dict[str, tuple[Any, ...]]:
-    r.keys("[grid]", grid, GRID_AXES)
+    r.keys("[grid]", grid, (*GRID_AXES, "options", *LEGACY_GRID_OPTIONS))
+    grid = {k: v for k, v in grid.items() if k != "options" and k not in LEGACY_GRID_OPTIONS}
     out: dict[str, tuple[Any, ...]] = {}
-    engine = options.get("keras", {}).get("keras_backend", "tensorflow")
     defaults = {
         "batch_size": [500],
         "dtype": ["float32"],
         "device": ["cpu"],
         "threads": ["all"],
         "layers": [list(model.layers)],  # [model] layers, as one value of the axis
-        "keras_backend": [engine],
     }
     for key in sorted(GRID_AXES, key=lambda k: k == "backend"):  # backend, the required, last
         if key not in grid and key not in defaults:
@@ -326,8 +377,12 @@ def _grid_value(r: _Reader, key: str, v: Any, oversubscribe: bool) -> Any:
                 where, f"{v!r}: each network is a list of layer sizes > 0, e.g. [784, 70, 10]"
             )
         return "-".join(map(str, v))
-    if key == "keras_backend" and v not in KERAS_BACKENDS:
-        raise r.error(where, f"{v!r} is not allowed; choose from: {', '.join(KERAS_BACKENDS)}")
+    if key == "options":  # a rule's options: a table {k = v} or its label "k=v,..."
+        if isinstance(v, dict) and all(isinstance(x, SCALARS) for x in v.values()):
+            return options_label(v)
+        if isinstance(v, str) and v:
+            return v
+        raise r.error(where, f"{v!r}: a table of option = value, e.g. {{keras_backend = 'jax'}}")
     return v
 
 
@@ -368,7 +423,7 @@ def _rule(
 ) -> dict[str, Any]:
     if not rule:
         raise r.error(where, "must be a table of point keys")
-    r.keys(where, rule, (*GRID_AXES, "variant"))
+    r.keys(where, rule, (*GRID_AXES, "variant", "options"))
     out = {}
     for k, v in rule.items():
         if k == "variant":
@@ -384,7 +439,7 @@ def _extra(
     r: _Reader, e: dict[str, Any], variants: list[str], oversubscribe: bool
 ) -> dict[str, Any]:
     rule = _rule(r, "[[extra]]", e, variants, oversubscribe)
-    optional = ("layers", "keras_backend")  # default: the grid's first network, its engine
+    optional = ("layers", "options")  # default: the grid's first network, its first options
     missing = [k for k in GRID_AXES if k not in rule and k not in optional]
     if missing:
         raise r.error("[[extra]]", f"an explicit point needs every key; missing {missing}")

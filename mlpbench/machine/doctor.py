@@ -22,7 +22,7 @@ from mlpbench.machine.probe import _read, cpu_times
 
 SAMPLE_ENV = "MLPBENCH_DOCTOR_SAMPLE_S"  # seconds of the steal/load sample (default 2)
 SYS_CPU = Path("/sys/devices/system/cpu")
-THREAD_VARS = re.compile(r"OPENBLAS_\w+|OMP_\w+|MKL_\w+|BLIS_NUM_THREADS|GOTO_NUM_THREADS")
+THREAD_VAR_PATTERN = re.compile(r"OPENBLAS_\w+|OMP_\w+|MKL_\w+|BLIS_NUM_THREADS|GOTO_NUM_THREADS")
 STEAL_WARN = 0.01  # share of CPU time stolen by the hypervisor
 BUSY_WARN = 10.0  # % of one core used by another process during the sample
 MEMORY_WARN_GIB = 2.0
@@ -93,7 +93,7 @@ def environment_variables() -> Check:
     from mlpbench.machine.threads import BLAS_IDLE_ENV
 
     ours = {k for k, v in BLAS_IDLE_ENV.items() if os.environ.get(k) == v}  # mlpbench's own
-    found = sorted(k for k in os.environ if THREAD_VARS.fullmatch(k) and k not in ours)
+    found = sorted(k for k in os.environ if THREAD_VAR_PATTERN.fullmatch(k) and k not in ours)
     return Check(
         "BLAS/OpenMP variables",
         not found,

@@ -20,6 +20,7 @@ import pandas as pd  # noqa: E402
 
 from mlpbench.analysis.tables import Analysis  # noqa: E402
 from mlpbench.machine.describe import caption as machine_caption  # noqa: E402
+from mlpbench.render.format import threads_label  # noqa: E402
 
 STYLES = {"float32": "-", "float64": "--"}
 
@@ -64,10 +65,6 @@ class Context:
         fig.savefig(self.out / f"{name}.svg")
         plt.close(fig)
         return png
-
-
-def threads_label(n: int) -> str:
-    return f"{n} thread{'s' if n != 1 else ''}"
 
 
 def _log_x(ax: Any, values: Any) -> None:
@@ -394,22 +391,23 @@ def plot_ablation(ctx: Context) -> Path | None:
 
 
 def plot_crossover(ctx: Context) -> Path | None:
-    """Where Keras wins: the reference's time over Keras's as a map over (hidden width, batch),
-    one panel per (dtype, Keras engine, depth); red where Keras is faster, the ratio = 1
-    contour drawn."""
+    """Where another backend wins: the reference's time over the other's as a map over (hidden
+    width, batch), one panel per (dtype, series, depth); red where the other is faster, the
+    ratio = 1 contour drawn."""
     table = ctx.a.crossover
     if table.empty or table["width"].nunique() < 2:
         return None
     from matplotlib.colors import TwoSlopeNorm
 
-    panels = list(table.groupby(["dtype", "keras_backend", "depth"], sort=True))
+    table = table[table.groupby(["dtype", "series", "depth"])["width"].transform("nunique") > 1]
+    panels = list(table.groupby(["dtype", "series", "depth"], sort=True))
     cols = min(3, len(panels))
     rows = (len(panels) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.2 * rows), squeeze=False)
     spread = float(np.abs(np.log2(table["ratio"])).max()) or 1.0
     norm = TwoSlopeNorm(vcenter=0.0, vmin=-spread, vmax=spread)
     image = None
-    for ax, ((dtype, engine, depth), g) in zip(axes.flat, panels):
+    for ax, ((dtype, series, depth), g) in zip(axes.flat, panels):
         grid = g.pivot_table(index="batch_size", columns="width", values="ratio")
         z = np.log2(grid.to_numpy(dtype=float))
         image = ax.imshow(z, origin="lower", aspect="auto", cmap="RdBu_r", norm=norm)
@@ -422,7 +420,7 @@ def plot_crossover(ctx: Context) -> Path | None:
             ax.contour(z, levels=[0.0], colors="black", linewidths=1.5)
         ref_dtype = g["reference_dtype"].iloc[0]
         ax.set_title(
-            f"keras/{engine} {dtype} vs {ctx.reference} {ref_dtype}, {depth} hidden", fontsize=9
+            f"{series} {dtype} vs {ctx.reference} {ref_dtype}, {depth} hidden", fontsize=9
         )
         ax.set_xlabel("hidden width")
         ax.set_ylabel("batch size")
@@ -430,8 +428,11 @@ def plot_crossover(ctx: Context) -> Path | None:
         ax.axis("off")
     if image is not None:
         bar = fig.colorbar(image, ax=axes, shrink=0.8)
-        bar.set_label(f"log2({ctx.reference} time / Keras time): > 0 Keras faster")
-    fig.suptitle("Crossover map: where Keras beats NumPy (numbers: time ratio; line: ratio 1)")
+        bar.set_label(f"log2({ctx.reference} time / its time): > 0 the other is faster")
+    fig.suptitle(
+        f"Crossover map: where each backend beats {ctx.reference} (numbers: time ratio; "
+        "line: ratio 1)"
+    )
     fig.text(0.01, 0.005, ctx.caption, fontsize=7, color="#555555", va="bottom")
     png = ctx.out / "crossover.png"
     fig.savefig(png, dpi=110, bbox_inches="tight")

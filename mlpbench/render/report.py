@@ -22,6 +22,7 @@ import pandas as pd
 from mlpbench.analysis.stats import host_ratios
 from mlpbench.analysis.tables import Analysis, warnings
 from mlpbench.machine.describe import caption
+from mlpbench.render.format import count, one_decimal, percent, seconds, threads_label, times
 
 FIGURES = {  # plot file stem -> what it shows (caption and alt text)
     "epoch_time": "Steady-state time per epoch against batch size, one panel per thread count",
@@ -33,7 +34,8 @@ FIGURES = {  # plot file stem -> what it shows (caption and alt text)
     "accuracy_time": "Training loss against time, and test accuracy against training time",
     "startup": "Start-up costs per backend: import, model build, first-epoch extra time",
     "ablation": "Each variant's time per epoch as a multiple of the baseline variant's",
-    "crossover": "Crossover map: the reference's time over Keras's by hidden width and batch",
+    "crossover": "Crossover map: the reference's time over each other backend's, by hidden width "
+    "and batch",
     "cost_per_sample": "Seconds per training sample against training FLOPs per sample",
 }
 
@@ -44,31 +46,7 @@ def article_2020() -> list[dict[str, Any]]:
     return json.loads(text)["times"]
 
 
-def threads_label(n: int) -> str:
-    return f"{n} thread{'s' if n != 1 else ''}"
-
-
-def _x(v: float) -> str:
-    return f"{v:.2f}x"
-
-
-def seconds(v: Any) -> str:
-    """3 significant digits, no exponent for ordinary times."""
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "-"
-    return f"{float(v):#.3g}".rstrip(".") if abs(float(v)) >= 1e-3 else f"{float(v):.2e}"
-
-
-def count(v: Any) -> str:
-    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{float(v):,.0f}"
-
-
-def percent(v: Any) -> str:
-    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}%"
-
-
-def one_decimal(v: Any) -> str:
-    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{float(v):,.1f}"
+_x = times
 
 
 def findings(a: Analysis) -> list[str]:
@@ -110,22 +88,23 @@ def findings(a: Analysis) -> list[str]:
                 f"), where it is {_x(1 / float(wins['ratio'].iloc[0]))} faster."
             )
     for r in a.engine_split.itertuples():
+        fw = r.framework
         head = (
-            f"NumPy | engine | Keras at batch {r.batch_size} (float32, {threads_label(top)}): "
+            f"{ref} | engine | {fw} at batch {r.batch_size} (float32, {threads_label(top)}): "
             f"{ref} {seconds(r.reference_s)} s | the engine alone ({r.engine}, one call per "
-            f"step) {seconds(r.engine_s)} s | Keras on it {seconds(r.keras_s)} s per epoch; "
+            f"step) {seconds(r.engine_s)} s | {fw} on it {seconds(r.framework_s)} s per epoch; "
         )
-        if r.keras_overhead_s >= 0:
-            share = r.keras_overhead_s / r.keras_s if r.keras_s else math.nan
+        if r.overhead_s >= 0:
+            share = r.overhead_s / r.framework_s if r.framework_s else math.nan
             engine = _x(r.engine_s / r.reference_s)
             out.append(
-                head + f"Keras's own overhead is {seconds(r.keras_overhead_s)} s "
+                head + f"{fw}'s own overhead is {seconds(r.overhead_s)} s "
                 f"({100 * share:.0f}% of its time), the engine takes {engine} {ref}'s time."
             )
         else:
             out.append(
-                head + f"Keras beats its own engine's one-call-per-step loop by "
-                f"{seconds(-r.keras_overhead_s)} s (it compiles several steps per call): "
+                head + f"{fw} beats its own engine's one-call-per-step loop by "
+                f"{seconds(-r.overhead_s)} s (it compiles several steps per call): "
                 "per-step dispatch, not the kernels, is the cost at this batch size."
             )
     out += crossover_findings(a)
@@ -164,22 +143,22 @@ def findings(a: Analysis) -> list[str]:
 
 
 def crossover_findings(a: Analysis) -> list[str]:
-    """The crossover map in words: where Keras is faster, per (dtype, engine, depth), and why
-    (each side's share of time outside GEMMs: 1 - its efficiency against the peak of the dtype
-    it computes)."""
+    """The crossover map in words: where another backend is faster, per (dtype, series,
+    depth), and why (each side's share of time outside GEMMs: 1 - its efficiency against the
+    peak of the dtype it computes)."""
     out, ref = [], a.reference
-    for (dtype, engine, depth), g in a.crossover.groupby(["dtype", "keras_backend", "depth"]):
+    for (dtype, series, depth), g in a.crossover.groupby(["dtype", "series", "depth"]):
         if g["width"].nunique() < 2:
             continue
         ref_dtype = g["reference_dtype"].iloc[0]
-        who = f"Keras on {engine} in {dtype} ({depth} hidden layer{'s' if depth > 1 else ''})"
+        who = f"{series} in {dtype} ({depth} hidden layer{'s' if depth > 1 else ''})"
         wins = g[g["ratio"] > 1]
         if wins.empty:
             best = g.loc[g["ratio"].idxmax()]
             out.append(
                 f"{who}: {ref} ({ref_dtype}) stays faster everywhere measured (widths "
                 f"{g['width'].min()}-{g['width'].max()}, batches {g['batch_size'].min()}-"
-                f"{g['batch_size'].max()}); Keras comes closest at width {best['width']}, batch "
+                f"{g['batch_size'].max()}); {series} comes closest at width {best['width']}, batch "
                 f"{best['batch_size']}: {_x(best['ratio'])} {ref}'s speed."
             )
         else:
@@ -194,11 +173,11 @@ def crossover_findings(a: Analysis) -> list[str]:
         small = g.loc[g["width"].idxmin()]
         large = g.loc[g["width"].idxmax()]
         for cell, regime in ((small, "smallest"), (large, "largest")):
-            if pd.notna(cell["reference_eff"]) or pd.notna(cell["keras_eff"]):
+            if pd.notna(cell["reference_eff"]) or pd.notna(cell["other_eff"]):
                 out.append(
                     f"Why, {who}, {regime} width {cell['width']} at batch {cell['batch_size']}: "
                     f"outside GEMMs {ref} spends {percent(1 - cell['reference_eff'])} of its "
-                    f"time, Keras {percent(1 - cell['keras_eff'])} (1 - efficiency against the "
+                    f"time, {series} {percent(1 - cell['other_eff'])} (1 - efficiency against the "
                     "peak of the dtype each computes)."
                 )
     return out

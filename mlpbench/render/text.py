@@ -11,6 +11,7 @@ from typing import Any
 
 from mlpbench.analysis.stats import host_ratios
 from mlpbench.analysis.tables import Analysis, warnings
+from mlpbench.config.points import series_name
 
 
 def width(values: Iterable[object], minimum: int) -> int:
@@ -55,7 +56,7 @@ def summary_lines(a: Analysis) -> list[str]:
             "",
             "steady-state seconds per epoch (median over repeats, min-max; 95% CI when n >= 5)",
         ]
-        labels = [b if e == "-" else f"{b}/{e}" for b, e in zip(s["backend"], s["keras_backend"])]
+        labels = [series_name(b, o) for b, o in zip(s["backend"], s["options"])]
         if several_hosts:  # a cluster sweep: a row per point and host
             labels = [f"{label}@{names.get(h, h)}" for label, h in zip(labels, s["host"])]
         bw = width(labels, 10)

@@ -13,8 +13,10 @@ from typing import Any, get_type_hints
 
 from mlpbench.config.points import AXIS_TYPES, KEY_COLUMNS, PointKey
 
-SCHEMA_VERSION = 3
-"""Bumped whenever a column is added, removed or changes meaning."""
+SCHEMA_VERSION = 4
+"""Bumped whenever a column is added, removed or changes meaning (with a migration in
+``migrations`` and the new column lists in ``tests/golden/schema.json``: a test fails when the
+columns change without both)."""
 STATUSES = ("ok", "skipped", "failed")
 
 
@@ -178,5 +180,10 @@ EPOCH_TYPES: dict[str, Any] = {
     **{c: float for c in EPOCH_COLUMNS[len(KEY_COLUMNS) + 2 :]},
 }
 FILES = ("runs.csv", "epochs.csv", "environment.json", "config.toml")
+
+
+def columns_record() -> dict[str, Any]:
+    """What environment.json stores beside ``schema_version``: the columns of each CSV."""
+    return {"runs.csv": list(RUN_COLUMNS), "epochs.csv": list(EPOCH_COLUMNS)}
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from mlpbench.config.points import PointKey, parse_cell
 from mlpbench.errors import ResultsError
+from mlpbench.results import migrations
 from mlpbench.results.schema import (
     EPOCH_COLUMNS,
     EPOCH_TYPES,
@@ -85,8 +86,9 @@ def read_table(
 ) -> tuple[list[dict[str, Any]], int]:
     """Typed rows of a CSV we wrote, and the size of a partial last line (ignored, not read).
 
-    A header of another schema, a row with the wrong number of fields or a cell of the wrong
-    type is a :class:`ResultsError` naming the file and line.
+    A header of an older schema is migrated (``migrations``: columns added since get their
+    default). A column no version wrote, a row with the wrong number of fields or a cell of
+    the wrong type is a :class:`ResultsError` naming the file and line.
     """
     if not path.exists():
         return [], 0
@@ -99,17 +101,30 @@ def read_table(
         return [], len(torn)
     lines = complete.split("\n")
     parsed = list(csv.reader(line.rstrip("\r") for line in lines))
-    if parsed[0] != columns:
+    header = parsed[0]
+    unknown = [c for c in migrations.known_after(header) if c not in columns]
+    if unknown or len(set(header)) != len(header):
         raise ResultsError(
-            f"{path}:1: the columns are not those of results schema v{SCHEMA_VERSION} "
-            f"(written by another mlpbench version, or edited): expected {', '.join(columns)}"
+            f"{path}:1: column(s) {', '.join(unknown) or 'repeated'} are not of results schema "
+            f"v{SCHEMA_VERSION} or older (written by a newer mlpbench, or edited): upgrade "
+            "mlpbench to read it"
         )
+    old = header != columns
+    apart = old and migrations.options_apart(path.parent)
     rows = []
     for lineno, cells in enumerate(parsed[1:], start=2):
         where = f"{path}:{lineno}"
-        if len(cells) != len(columns):
-            raise ResultsError(f"{where}: {len(cells)} fields, expected {len(columns)}")
-        rows.append({c: parse_cell(v, types[c], c, where) for c, v in zip(columns, cells)})
+        if len(cells) != len(header):
+            raise ResultsError(f"{where}: {len(cells)} fields, expected {len(header)}")
+        raw = dict(zip(header, cells))
+        if old:
+            raw = migrations.migrate(raw, apart)
+        rows.append(
+            {
+                c: parse_cell(raw.get(c, migrations.DEFAULT_CELLS.get(c, "")), types[c], c, where)
+                for c in columns
+            }
+        )
     return rows, len(torn)
 
 
@@ -169,7 +184,8 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def read_environment(directory: Path) -> dict[str, Any]:
-    """environment.json, checked to be of this schema version ({} if there is none)."""
+    """environment.json, checked to be of this schema version or an older one, which the
+    readers migrate ({} if there is none)."""
     path = Path(directory) / "environment.json"
     if not path.exists():
         return {}
@@ -179,11 +195,13 @@ def read_environment(directory: Path) -> dict[str, Any]:
         raise ResultsError(f"{path}: not valid JSON ({e})") from None
     if not isinstance(env, dict):
         raise ResultsError(f"{path}: not a JSON object")
-    version = env.get("schema_version")
-    if version != SCHEMA_VERSION:
+    version = env.get("schema_version", 1)  # v1 folders did not say
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ResultsError(f"{path}: schema_version = {version!r} is not a version number")
+    if version > SCHEMA_VERSION:
         raise ResultsError(
-            f"{path}: results schema {version or 1}, this mlpbench reads schema "
-            f"{SCHEMA_VERSION}; rerun the sweep, or read it with the mlpbench that wrote it"
+            f"{path}: results schema v{version} is newer than this mlpbench reads (v1 to "
+            f"v{SCHEMA_VERSION}): upgrade mlpbench (pip install -U mlpbench) to read it"
         )
     return env
 

@@ -14,18 +14,16 @@ Guarantees (README, "What a sweep guarantees"):
 
 from __future__ import annotations
 
-import fcntl
 import json
 import math
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -33,15 +31,12 @@ from typing import Any
 from mlpbench.api.protocol import PHASES
 from mlpbench.config import expand
 from mlpbench.config.expand import Point
-from mlpbench.config.points import KEY_COLUMNS
+from mlpbench.config.points import KEY_COLUMNS, PointKey
 from mlpbench.config.sweepfile import (
     SweepConfig,
-    changed_keys,
     load_config,
-    parse_config,
-    parse_toml,
 )
-from mlpbench.errors import BusyError, Interrupted, ResultsError, UserError
+from mlpbench.errors import Interrupted, ResultsError, UserError
 from mlpbench.machine import describe as environment
 from mlpbench.machine.doctor import as_json, doctor
 from mlpbench.machine.probe import host_id, hostname
@@ -52,6 +47,7 @@ from mlpbench.results.schema import (
     SCHEMA_VERSION,
     RunRecord,
     RunSummary,
+    columns_record,
 )
 from mlpbench.results.store import (
     append_rows,
@@ -61,15 +57,37 @@ from mlpbench.results.store import (
     repair_tail,
     write_json,
 )
+from mlpbench.sweep import cluster, tuning
+from mlpbench.sweep.folder import (
+    check_config_unchanged,
+    locked,
+    new_directory,
+    point_link,
+    terminated_as_interrupt,
+)
 from mlpbench.sweep.spawn import Progress, calibrate, env_for, peak_for, run_worker
 
 
 @dataclass
 class Checked:
-    """What the preflight found: the combinations this machine skips, and the thread plans."""
+    """What the preflight found: the combinations this machine skips, each backend's thread
+    plans, and which of them can run each point differently (the backend's own
+    ``plans_that_differ`` hook, asked in the fresh process; absent: all of them)."""
 
     skips: dict[tuple[str, str, str], str]
     plans: dict[str, dict[str, Any]]
+    differ: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+
+    def differing(self, key: PointKey) -> list[str]:
+        """The plans worth a trial at ``key``."""
+        offered = list(self.plans.get(key.backend, {}))
+        named = self.differ.get(key.backend, {}).get(shape_of(key))
+        return offered if named is None else [n for n in offered if n in named]
+
+
+def shape_of(key: PointKey) -> str:
+    """What a backend's plans can differ by: threads, batch size, the network."""
+    return f"{key.threads}|{key.batch_size}|{key.layers}"
 
 
 def preflight(cfg: SweepConfig, python: str = sys.executable) -> Checked:
@@ -82,7 +100,15 @@ def preflight(cfg: SweepConfig, python: str = sys.executable) -> Checked:
         if options not in backends.setdefault(key.backend, []):
             backends[key.backend].append(dict(options))
     combinations = sorted({(k.backend, k.device, k.dtype) for k in expand.keys(cfg)})
-    request = {"backends": backends, "combinations": combinations, "data": [vars(cfg.data)]}
+    shapes: dict[str, dict[str, Any]] = {}
+    for k in expand.keys(cfg):
+        shapes.setdefault(k.backend, {})[shape_of(k)] = [k.threads, k.batch_size, k.widths]
+    request = {
+        "backends": backends,
+        "combinations": combinations,
+        "data": [vars(cfg.data)],
+        "shapes": shapes,
+    }
     out = subprocess.run(
         [python, "-m", "mlpbench.worker", "check"],
         input=json.dumps(request),
@@ -98,7 +124,8 @@ def preflight(cfg: SweepConfig, python: str = sys.executable) -> Checked:
         raise UserError(f"{cfg.path}: checking the backends failed: {last}") from None
     if answer["problems"]:
         raise UserError(f"{cfg.path}: " + "; ".join(answer["problems"]))
-    return Checked({(b, d, t): why for b, d, t, why in answer["skips"]}, answer["plans"])
+    skips = {(b, d, t): why for b, d, t, why in answer["skips"]}
+    return Checked(skips, answer["plans"], answer.get("differ", {}))
 
 
 def records_for(
@@ -142,83 +169,6 @@ def records_for(
     return record, epochs
 
 
-def new_directory(cfg: SweepConfig, root: Path) -> Path:
-    """A fresh folder ``<stamp>-<name>`` directly inside ``root`` (``-2``, ``-3`` if taken)."""
-    root = Path(root)
-    if root.exists() and not root.is_dir():
-        raise UserError(f"--results {root}: exists and is not a directory")
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"--results {root}: cannot create ({e.strerror})") from None
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    for attempt in range(1, 1000):
-        directory = root / (f"{stamp}-{cfg.name}" + (f"-{attempt}" if attempt > 1 else ""))
-        if directory.resolve().parent != root.resolve():  # names are checked; never outside
-            raise UserError(f"name = {cfg.name!r}: the results folder would leave {root}")
-        try:
-            directory.mkdir()
-            return directory
-        except FileExistsError:
-            continue
-    raise UserError(f"{root}: no free folder name for {stamp}-{cfg.name}")
-
-
-def point_link(root: Path, directory: Path, progress: Progress | None = None) -> None:
-    """results/latest -> the newest sweep (relative, so the tree can move). Only a link is
-    ever replaced; a file or folder of that name is the user's and stays."""
-    link = root / "latest"
-    if link.exists() and not link.is_symlink():
-        if progress:
-            progress.say(f"note: {link} is not a link; left as it is")
-        return
-    tmp = root / f".latest-{os.getpid()}"
-    try:
-        tmp.unlink(missing_ok=True)
-        tmp.symlink_to(directory.name)
-        tmp.replace(link)  # atomic
-    except OSError:
-        tmp.unlink(missing_ok=True)
-
-
-@contextmanager
-def locked(directory: Path) -> Iterator[None]:
-    """Hold the folder's lock for the sweep's lifetime (released by the kernel on any exit)."""
-    fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-        os.close(fd)
-        raise BusyError(
-            f"{directory} is in use by another mlpbench sweep (PID {holder}); "
-            "wait for it or stop it, then --resume"
-        ) from None
-    try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield
-    finally:
-        os.close(fd)
-
-
-@contextmanager
-def terminated_as_interrupt() -> Iterator[None]:
-    """SIGTERM ends the sweep like Ctrl-C: the worker is killed, the folder stays resumable."""
-
-    def handler(signum: int, frame: Any) -> None:
-        raise Interrupted(signum)
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
-
-
 def planned_point(
     point: Point, plans_of: dict[str, dict[str, Any]], table: dict[str, Any]
 ) -> tuple[Point, dict[str, str | None]]:
@@ -235,140 +185,6 @@ def planned_point(
     if name not in offered:
         return point, {}
     return plans.with_plan(point, name, offered)
-
-
-def choose_plans(
-    points: list[Point],
-    plans_of: dict[str, dict[str, Any]],
-    env: dict[str, Any],
-    python: str,
-    pin: bool,
-    universe: list[int],
-    timeout: float,
-    mode: str,
-) -> dict[str, Any]:
-    """The tuned plan of every point that needs one: from this machine's cache, measuring the
-    missing ones now (mlpbench.sweep.tuning); the table also goes into environment.json."""
-    from mlpbench.sweep import tuning as plans
-
-    needed = [p for p in points if plans.needs_plan(p, plans_of.get(p.key.backend, {}))]
-    if not needed or os.environ.get(plans.TUNE_ENV) == "0":
-        return {}  # MLPBENCH_TUNE=0: the backends' own defaults, nothing measured
-    once = list({plans.slot(p.key): p for p in needed}.values())
-    table = plans.read_cache(env)
-    missing = [p for p in once if not plans.is_current(table, p, plans_of[p.key.backend])]
-    if missing and mode != "none":
-        print(f"tuning thread plans for {len(missing)} point(s)...", file=sys.stderr, flush=True)
-
-    def measure(point: Point, plan_env: dict[str, str | None]) -> float:
-        cpus, own = pin_plan(point.key.threads, universe, pin)
-        if pin:
-            os.sched_setaffinity(0, own)
-        result = run_worker(
-            point, timeout, Progress(0, mode="none"), python, cpus if pin else None, plan_env
-        )
-        return float((result.get("summary") or {}).get("steady_epoch_s", math.inf))
-
-    table = plans.tune(missing, plans_of, measure, table)
-    if missing:
-        plans.write_cache(env, table)
-    return {plans.slot(p.key): table[plans.slot(p.key)] for p in once if plans.slot(p.key) in table}
-
-
-def _run_on_cluster(
-    cfg: SweepConfig,
-    directory: Path,
-    env: dict[str, Any],
-    mode: str,
-    pin: bool,
-    address: str,
-    points: list[Point],
-    todo: list[tuple[int, Point]],
-    run_id: Any,
-    plans_of: dict[str, dict[str, Any]],
-) -> None:
-    """The points on a Dask cluster (mlpbench.sweep.cluster): hosts checked, described and
-    calibrated once each, rows appended as each point completes. A forced thread plan runs with its
-    variables; ``auto`` runs the backend's defaults (no host is tuned yet)."""
-    from mlpbench.sweep import cluster
-
-    combos = sorted({(p.key.dtype, p.key.threads, p.key.device) for p in points})
-    progress = Progress(total=len(points), done=len(points) - len(todo), mode=mode)
-    with cluster.connect(address) as client, terminated_as_interrupt():
-        workers = cluster.check_workers(client)
-        n_hosts = len({w["host"] for w in workers.values()})
-        progress.say(f"cluster {address}: {len(workers)} worker(s) on {n_hosts} host(s)")
-        hosts = env.setdefault("hosts", {})
-        new = {w["host"] for w in workers.values()} - set(hosts)
-        if new:
-            progress.say(f"describing and calibrating {len(new)} host(s)...")
-            ready = cluster.prepare_hosts(
-                client, {w: i for w, i in workers.items() if i["host"] in new}, combos, pin
-            )
-            hosts.update(ready)
-        env["cluster"] = address
-        write_json(directory / "environment.json", env)
-        point_link(directory.parent, directory, progress)
-        try:
-            planned = {i: planned_point(p, plans_of, {}) for i, p in todo}
-            runs = cluster.run_points(client, todo, cfg.timeout_s, pin, planned)
-            for index, point, result in runs:
-                peaks = hosts.get(result.get("host", ""), {}).get("peaks", [])
-                record, epochs = records_for(point, run_id(index), result, peaks)
-                append_rows(directory / "epochs.csv", EPOCH_COLUMNS, epochs)
-                append_rows(directory / "runs.csv", RUN_COLUMNS, [record.row()])
-                detail = (
-                    f"{record.summary.steady_epoch_s:.3f} s/epoch on {record.hostname}"
-                    if record.summary is not None
-                    else record.reason
-                )
-                progress.finished(point, record.status, detail)
-        except (KeyboardInterrupt, Interrupted) as e:
-            progress.close()
-            signum = e.signum if isinstance(e, Interrupted) else signal.SIGINT
-            print(
-                f"\ninterrupted ({signal.Signals(signum).name}); finished points are kept. "
-                f"Finish with: mlpbench sweep --resume {directory} --cluster {address}",
-                file=sys.stderr,
-            )
-            raise Interrupted(signum) from None
-    progress.close()
-
-
-def check_config_unchanged(
-    cfg: SweepConfig, env: dict[str, Any], directory: Path, force: bool
-) -> dict[str, Any]:
-    """Resume the config the sweep started with, or with ``force`` one that only adds points.
-
-    Returns the environment to store (with the new fingerprint when forced)."""
-    if env.get("config_fingerprint") == cfg.fingerprint():
-        return env
-    old_text = env.get("config_text", "")
-    changed = changed_keys(parse_toml(old_text), parse_toml(cfg.text)) or ["the file's text"]
-    if not force:
-        raise UserError(
-            f"{directory / 'config.toml'} changed since the sweep started "
-            f"(changed: {', '.join(changed)}); --resume runs the sweep as it started: undo "
-            "the edit, start a new sweep, or add --force to run the new points in this folder"
-        )
-    old = parse_config(parse_toml(old_text), str(directory / "config.toml"), old_text)
-    old_points = {(p.key, p.repeat): p.run for p in expand.points(old)}
-    for (key, repeat), _ in done_runs(directory).items():
-        if (
-            key in set(expand.keys(cfg))
-            and old_points.get((key, repeat)) != expand.point(cfg, key, repeat).run
-        ):
-            raise UserError(
-                f"--force: the edit (changed: {', '.join(changed)}) changes {key.label(repeat)}, "
-                "which already ran; only new points may be added to a folder"
-            )
-    history = [*env.get("config_history", []), env.get("config_fingerprint")]
-    return {
-        **env,
-        "config_fingerprint": cfg.fingerprint(),
-        "config_text": cfg.text,
-        "config_history": history,
-    }
 
 
 def run_sweep(
@@ -392,10 +208,17 @@ def run_sweep(
             env = read_environment(directory)
             if not env:
                 raise ResultsError(f"{directory} has no environment.json: not resumable")
+            if env.get("schema_version", 1) != SCHEMA_VERSION:
+                raise ResultsError(
+                    f"{directory} was written with results schema "
+                    f"v{env.get('schema_version', 1)}; this mlpbench writes v{SCHEMA_VERSION} "
+                    "and would mix the two in one file: summary, report and compare read it "
+                    "as it is; finish it with the mlpbench that started it, or start a new sweep"
+                )
             cfg = load_config(directory / "config.toml")
             env = check_config_unchanged(cfg, env, directory, force)
             checked = preflight(cfg, python)
-            _run(cfg, directory, env, mode, python, pin, cluster or cfg.cluster, checked.plans)
+            _run(cfg, directory, env, mode, python, pin, checked, cluster or cfg.cluster)
         return directory
     cfg = config if isinstance(config, SweepConfig) else load_config(config)  # type: ignore[arg-type]
     checked = preflight(cfg, python)
@@ -405,13 +228,159 @@ def run_sweep(
         env = {
             **environment.describe(),
             "schema_version": SCHEMA_VERSION,
+            "columns": columns_record(),
             "config_name": cfg.name,
             "config_path": cfg.path,
             "config_fingerprint": cfg.fingerprint(),
             "config_text": cfg.text,
         }
-        _run(cfg, directory, env, mode, python, pin, cluster or cfg.cluster, checked.plans)
+        _run(cfg, directory, env, mode, python, pin, checked, cluster or cfg.cluster)
     return directory
+
+
+@dataclass
+class Sweep:
+    """One sweep as every executor sees it: the config, the folder and its environment, how
+    points run (the Python, pinning, the cores), the preflight's answer, and the one path by
+    which a finished point becomes rows."""
+
+    cfg: SweepConfig
+    directory: Path
+    env: dict[str, Any]
+    mode: str
+    python: str
+    pin: bool
+    checked: Checked
+    universe: list[int]
+    points: list[Point]
+    todo: list[tuple[int, Point]]
+    used: set[str]
+    progress: Progress = field(default_factory=lambda: Progress(total=0, mode="none"))
+
+    def run_id(self, index: int) -> str:
+        rid = f"r{index:04d}"
+        if rid in self.used:  # taken by a point of an earlier config (--force): a fresh one
+            rid = f"r{max(int(u[1:]) for u in self.used if u[1:].isdigit()) + 1:04d}"
+        self.used.add(rid)
+        return rid
+
+    def planned(self, point: Point, table: dict[str, Any]) -> tuple[Point, dict[str, str | None]]:
+        return planned_point(point, self.checked.plans, table)
+
+    def record(
+        self, index: int, point: Point, result: dict[str, Any], peaks: list[dict[str, Any]]
+    ) -> RunRecord:
+        """The finished point's rows, epochs before the run (a kill between them leaves epochs
+        that --resume prunes), and its progress line."""
+        record, epochs = records_for(point, self.run_id(index), result, peaks)
+        append_rows(self.directory / "epochs.csv", EPOCH_COLUMNS, epochs)
+        append_rows(self.directory / "runs.csv", RUN_COLUMNS, [record.row()])
+        where = f" on {record.hostname}" if self.env.get("cluster") else ""
+        detail = (
+            f"{record.summary.steady_epoch_s:.3f} s/epoch{where}"
+            if record.summary is not None
+            else record.reason
+        )
+        self.progress.finished(point, record.status, detail)
+        return record
+
+
+Results = Iterator[tuple[int, Point, dict[str, Any], list[dict[str, Any]]]]
+"""What an executor yields as points finish: index, point, result, the peaks of its host."""
+
+
+def run_locally(sweep: Sweep) -> Results:
+    """The local executor: calibrate what is missing, tune, then each point in a fresh pinned
+    worker, one at a time; the GEMM peak again every ``recalibrate_every`` runs and at the end
+    (drift)."""
+    cfg, env, points, todo = sweep.cfg, sweep.env, sweep.points, sweep.todo
+    peaks = env.get("peaks", [])
+    have = {(p["dtype"], int(p["threads"]), p["device"]) for p in peaks}
+    need = sorted({(p.key.dtype, p.key.threads, p.key.device) for _, p in todo} - have)
+    if need and sweep.mode != "none":
+        print(
+            f"calibrating GEMM peak for {len(need)} (dtype, threads, device) combination(s)...",
+            file=sys.stderr,
+            flush=True,
+        )
+    combos = sorted({(p.key.dtype, p.key.threads, p.key.device) for p in points})
+    calibrated = dict(python=sweep.python, pin=sweep.pin, universe=sweep.universe)
+    env["peaks"] = peaks + calibrate(need, **calibrated)
+    env["plans"] = tuning.choose(
+        [p for _, p in todo],
+        sweep.checked.plans,
+        env,
+        differing=sweep.checked.differing,
+        python=sweep.python,
+        pin=sweep.pin,
+        universe=sweep.universe,
+        timeout=cfg.timeout_s,
+        mode=sweep.mode,
+    )
+    write_json(sweep.directory / "environment.json", env)
+    sweep.progress = Progress(total=len(points), done=len(points) - len(todo), mode=sweep.mode)
+    point_link(sweep.directory.parent, sweep.directory, sweep.progress)
+    every = cfg.recalibrate_every
+    try:
+        for n, (index, point) in enumerate(todo, start=1):
+            sweep.progress.running(point)
+            cpus, own = pin_plan(point.key.threads, sweep.universe, sweep.pin)
+            if sweep.pin:
+                os.sched_setaffinity(0, own)
+            runs_as, plan_env = sweep.planned(point, env["plans"])
+            result = run_worker(
+                runs_as,
+                cfg.timeout_s,
+                sweep.progress,
+                sweep.python,
+                cpus if sweep.pin else None,
+                plan_env,
+            )
+            yield index, point, result, env["peaks"]
+            if n == len(todo) or (every and n % every == 0):  # drift: the peak again
+                again = calibrate(combos, **calibrated)
+                env.setdefault("recalibrations", []).append(
+                    {"after_runs": len(points) - len(todo) + n, "peaks": again}
+                )
+                write_json(sweep.directory / "environment.json", env)
+    finally:
+        if sweep.pin:
+            os.sched_setaffinity(0, sweep.universe)
+
+
+@contextmanager
+def on_cluster(sweep: Sweep, address: str) -> Iterator[Results]:
+    """The Dask executor (``mlpbench.sweep.cluster``): hosts checked, described and calibrated
+    once each; points one per host at a time, as they complete. A forced thread plan runs with
+    its variables; ``auto`` runs the backend's defaults (no host is tuned yet)."""
+    combos = sorted({(p.key.dtype, p.key.threads, p.key.device) for p in sweep.points})
+    env = sweep.env
+    with cluster.connect(address) as client:
+        workers = cluster.check_workers(client)
+        n_hosts = len({w["host"] for w in workers.values()})
+        sweep.progress = Progress(
+            total=len(sweep.points), done=len(sweep.points) - len(sweep.todo), mode=sweep.mode
+        )
+        sweep.progress.say(f"cluster {address}: {len(workers)} worker(s) on {n_hosts} host(s)")
+        hosts = env.setdefault("hosts", {})
+        new = {w["host"] for w in workers.values()} - set(hosts)
+        if new:
+            sweep.progress.say(f"describing and calibrating {len(new)} host(s)...")
+            ready = cluster.prepare_hosts(
+                client, {w: i for w, i in workers.items() if i["host"] in new}, combos, sweep.pin
+            )
+            hosts.update(ready)
+        env["cluster"] = address
+        write_json(sweep.directory / "environment.json", env)
+        point_link(sweep.directory.parent, sweep.directory, sweep.progress)
+
+        def results() -> Results:
+            planned = {i: sweep.planned(p, {}) for i, p in sweep.todo}
+            runs = cluster.run_points(client, sweep.todo, sweep.cfg.timeout_s, sweep.pin, planned)
+            for index, point, result in runs:
+                yield index, point, result, hosts.get(result.get("host", ""), {}).get("peaks", [])
+
+        yield results()
 
 
 def _run(
@@ -421,11 +390,9 @@ def _run(
     mode: str,
     python: str,
     pin: bool,
-    cluster: str = "",
-    plans_of: dict[str, dict[str, Any]] | None = None,
+    checked: Checked,
+    address: str = "",
 ) -> None:
-    progress = Progress(total=0, mode="none")
-    plans_of = plans_of or {}
     checks = doctor()  # before anything of ours loads the machine
     env.setdefault("doctor_history", []).append(as_json(checks))
     env["doctor"] = as_json(checks)
@@ -444,73 +411,23 @@ def _run(
     prune_epochs(directory, set(done.values()))
     points = expand.points(cfg)
     todo = [(i, p) for i, p in enumerate(points) if (p.key, p.repeat) not in done]
-    used = set(done.values())
-
-    def run_id(index: int) -> str:
-        rid = f"r{index:04d}"
-        if rid in used:  # taken by a point of an earlier config (--force): a fresh one
-            rid = f"r{max(int(u[1:]) for u in used if u[1:].isdigit()) + 1:04d}"
-        used.add(rid)
-        return rid
-
-    if cluster:
-        _run_on_cluster(cfg, directory, env, mode, pin, cluster, points, todo, run_id, plans_of)
-        return
-    peaks = env.get("peaks", [])
-    have = {(p["dtype"], int(p["threads"]), p["device"]) for p in peaks}
-    need = sorted({(p.key.dtype, p.key.threads, p.key.device) for _, p in todo} - have)
-    if need and mode != "none":
-        print(
-            f"calibrating GEMM peak for {len(need)} (dtype, threads, device) combination(s)...",
-            file=sys.stderr,
-            flush=True,
-        )
-    combos = sorted({(p.key.dtype, p.key.threads, p.key.device) for p in points})
-    every = cfg.recalibrate_every
-    all_cpus = usable_cpus()
+    sweep = Sweep(
+        cfg, directory, env, mode, python, pin, checked, usable_cpus(), points, todo,
+        set(done.values()),
+    )  # fmt: skip
+    resume = f"mlpbench sweep --resume {directory}" + (f" --cluster {address}" if address else "")
     with terminated_as_interrupt():
         try:
-            env["peaks"] = peaks + calibrate(need, python, pin=pin, universe=all_cpus)
-            env["plans"] = choose_plans(
-                [p for _, p in todo], plans_of, env, python, pin, all_cpus, cfg.timeout_s, mode
-            )
-            write_json(directory / "environment.json", env)
-            progress = Progress(total=len(points), done=len(points) - len(todo), mode=mode)
-            point_link(directory.parent, directory, progress)
-            for n, (index, point) in enumerate(todo, start=1):
-                progress.running(point)
-                cpus, own = pin_plan(point.key.threads, all_cpus, pin)
-                if pin:
-                    os.sched_setaffinity(0, own)
-                planned, plan_env = planned_point(point, plans_of, env["plans"])
-                result = run_worker(
-                    planned, cfg.timeout_s, progress, python, cpus if pin else None, plan_env
-                )
-                record, epochs = records_for(point, run_id(index), result, env["peaks"])
-                append_rows(directory / "epochs.csv", EPOCH_COLUMNS, epochs)
-                append_rows(directory / "runs.csv", RUN_COLUMNS, [record.row()])
-                detail = (
-                    f"{record.summary.steady_epoch_s:.3f} s/epoch"
-                    if record.summary is not None
-                    else record.reason
-                )
-                progress.finished(point, record.status, detail)
-                if n == len(todo) or (every and n % every == 0):  # drift: the peak again
-                    again = calibrate(combos, python, pin=pin, universe=all_cpus)
-                    env.setdefault("recalibrations", []).append(
-                        {"after_runs": len(points) - len(todo) + n, "peaks": again}
-                    )
-                    write_json(directory / "environment.json", env)
+            with on_cluster(sweep, address) if address else nullcontext(run_locally(sweep)) as rs:
+                for index, point, result, peaks in rs:
+                    sweep.record(index, point, result, peaks)
         except (KeyboardInterrupt, Interrupted) as e:
-            progress.close()
+            sweep.progress.close()
             signum = e.signum if isinstance(e, Interrupted) else signal.SIGINT
             print(
                 f"\ninterrupted ({signal.Signals(signum).name}); the running point is lost, "
-                f"the rest is kept. Finish with: mlpbench sweep --resume {directory}",
+                f"the rest is kept. Finish with: {resume}",
                 file=sys.stderr,
             )
             raise Interrupted(signum) from None
-        finally:
-            if pin:
-                os.sched_setaffinity(0, all_cpus)
-    progress.close()
+    sweep.progress.close()

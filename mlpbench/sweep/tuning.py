@@ -11,11 +11,10 @@ cache per machine fingerprint (the user's cache folder). A sweep tunes what its 
 before they run, copies the table into environment.json, and runs each point with its plan
 (``-o plan=NAME`` forces one); runs.csv records the plan used.
 
-A plan with ``"pad_to": N`` rounds the network's hidden widths up to a multiple of N; where they
-are multiples already it is the same as its unpadded sibling, so tune does not measure it there.
-A plan with ``"chunk_rows": N`` differs from its sibling only where a thread's block of the batch
-has more than N rows. A plan with ``"one_thread": True`` differs from the others on one thread
-too.
+Which plans can run a given point differently (a padding plan is its unpadded sibling on
+widths that are multiples already) is the backend's knowledge: a classmethod
+``plans_that_differ(threads=, batch_size=, widths=) -> [names]``, asked in the preflight's fresh
+process; tune measures only those. This module names no backend and no backend option.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -83,21 +82,6 @@ def is_current(table: dict[str, Any], point: Any, plans: dict[str, dict[str, Any
     added since, or one gone, means measuring again)."""
     entry = table.get(slot(point.key))
     return bool(entry) and entry.get("candidates") == sorted(plans)
-
-
-def differs_here(plan: dict[str, Any], key: PointKey) -> bool:
-    """Whether the plan can run this point differently from the backend's other plans, so
-    that measuring it is worth a trial: a padding plan only where some hidden width is not a
-    multiple of its ``pad_to`` already; a ``chunk_rows`` plan only where a thread's block of
-    the batch has more rows than that (else it is its unchunked sibling); and on one thread
-    only a plan marked ``one_thread`` (there are no idle BLAS threads and no split)."""
-    pad = int(plan.get("pad_to", 1))
-    if pad > 1 and all(w % pad == 0 for w in key.widths):
-        return False
-    chunk = int(plan.get("chunk_rows", 0))
-    if chunk and -(-key.batch_size // max(1, key.threads)) <= chunk:
-        return False
-    return key.threads != 1 or bool(plan.get("one_thread"))
 
 
 def needs_plan(point: Any, plans: dict[str, dict[str, Any]]) -> bool:
@@ -161,17 +145,20 @@ def tune(
     run: Any,
     table: dict[str, Any],
     force: bool = False,
+    differing: Callable[[PointKey], list[str]] | None = None,
 ) -> dict[str, Any]:
     """Measure every plan of each point's backend where ``table`` has no choice yet (or
     ``force``); returns the table, ``{slot: {"choice": name, "seconds": {name: s}}}``.
-    ``run(point, env) -> steady epoch seconds`` runs one trial in a fresh process."""
+    ``run(point, env) -> steady epoch seconds`` runs one trial in a fresh process;
+    ``differing(key)`` names the plans that can run that point differently (the backend's
+    ``plans_that_differ`` hook, via the preflight; default: all)."""
     for point in points:
         plans = plans_of.get(point.key.backend, {})
         key = slot(point.key)
         candidates = sorted(plans)
         if not plans or (is_current(table, point, plans) and not force):
             continue
-        names = [n for n in plans if differs_here(plans[n], point.key)]
+        names = [n for n in (differing(point.key) if differing else plans) if n in plans]
         if len(names) < 2:  # nothing to choose from: the first plan, nothing measured
             table[key] = {"choice": next(iter(plans)), "seconds": {}, "candidates": candidates}
             continue
@@ -208,3 +195,48 @@ def lines(table: dict[str, Any]) -> list[str]:
             f"-> {entry['choice']:<12} ({cands})"
         )
     return out
+
+
+def choose(
+    points: list[Any],
+    plans_of: dict[str, dict[str, Any]],
+    env: dict[str, Any],
+    *,
+    differing: Callable[[PointKey], list[str]] | None = None,
+    python: str,
+    pin: bool,
+    universe: list[int],
+    timeout: float,
+    mode: str,
+) -> dict[str, Any]:
+    """The tuned plan of every point that needs one: from this machine's cache, measuring the
+    missing ones now, each trial a fresh pinned worker as a point runs; returns the table of
+    those points (a sweep stores it in environment.json)."""
+    import os
+    import sys
+
+    from mlpbench.machine.threads import pin_plan
+    from mlpbench.sweep.spawn import Progress, run_worker
+
+    needed = [p for p in points if needs_plan(p, plans_of.get(p.key.backend, {}))]
+    if not needed or os.environ.get(TUNE_ENV) == "0":
+        return {}  # MLPBENCH_TUNE=0: the backends' own defaults, nothing measured
+    once = list({slot(p.key): p for p in needed}.values())
+    table = read_cache(env)
+    missing = [p for p in once if not is_current(table, p, plans_of[p.key.backend])]
+    if missing and mode != "none":
+        print(f"tuning thread plans for {len(missing)} point(s)...", file=sys.stderr, flush=True)
+
+    def measure(point: Any, plan_env: dict[str, str | None]) -> float:
+        cpus, own = pin_plan(point.key.threads, universe, pin)
+        if pin:
+            os.sched_setaffinity(0, own)
+        result = run_worker(
+            point, timeout, Progress(0, mode="none"), python, cpus if pin else None, plan_env
+        )
+        return float((result.get("summary") or {}).get("steady_epoch_s", math.inf))
+
+    table = tune(missing, plans_of, measure, table, differing=differing)
+    if missing:
+        write_cache(env, table)
+    return {slot(p.key): table[slot(p.key)] for p in once if slot(p.key) in table}

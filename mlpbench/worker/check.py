@@ -23,6 +23,7 @@ def check(request: dict[str, Any]) -> dict[str, list[Any]]:
     problems: list[str] = []
     skips: list[list[str]] = []
     plans: dict[str, Any] = {}
+    differ: dict[str, dict[str, list[str]]] = {}
     entries = {}
     for backend, option_sets in request["backends"].items():
         try:
@@ -33,6 +34,12 @@ def check(request: dict[str, Any]) -> dict[str, list[Any]]:
         cls = entry.cls
         if callable(getattr(cls, "thread_plans", None)):
             plans[backend] = cls.thread_plans()
+            hook = getattr(cls, "plans_that_differ", None)
+            if callable(hook):  # which plans can run each point differently: the backend says
+                differ[backend] = {
+                    shape: list(hook(threads=t, batch_size=b, widths=tuple(w)))
+                    for shape, (t, b, w) in request.get("shapes", {}).get(backend, {}).items()
+                }
         check_options = getattr(cls, "check_options", None)
         for options in option_sets if callable(check_options) else []:
             try:
@@ -51,7 +58,7 @@ def check(request: dict[str, Any]) -> dict[str, list[Any]]:
             datasets.load_raw(datasets.DataSpec(**spec))
         except UserError as e:
             problems.append(f"[data]: {e}")
-    return {"problems": problems, "skips": skips, "plans": plans}
+    return {"problems": problems, "skips": skips, "plans": plans, "differ": differ}
 
 
 def main() -> int:

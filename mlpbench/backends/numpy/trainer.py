@@ -4,7 +4,7 @@ GPU."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -54,7 +54,7 @@ CHUNK_ROWS = 512
 
 def _variant(plan: dict[str, Any], option: str, value: int, **marks: Any) -> dict[str, Any]:
     """``plan`` with one more option, also stated as a plan field of the same name, which
-    mlpbench.sweep.tuning reads to skip the plan where it is its sibling (``pad_to``,
+    :func:`differs_at` reads to skip the plan where it is its sibling (``pad_to``,
     ``chunk_rows``)."""
     return {**plan, **marks, "options": {**plan["options"], option: value}, option: value}
 
@@ -113,6 +113,21 @@ def _cupy_status() -> tuple[Any, str | None]:
     return cupy, None
 
 
+def differs_at(plan: dict[str, Any], threads: int, batch_size: int, widths: Sequence[int]) -> bool:
+    """Whether the plan can run a point differently from the other plans, so that measuring
+    it is worth a trial: a padding plan only where some hidden width is not a multiple of its
+    ``pad_to`` already; a ``chunk_rows`` plan only where a thread's block of the batch has
+    more rows than that (else it is its unchunked sibling); and on one thread only a plan
+    marked ``one_thread`` (there are no idle BLAS threads and no split)."""
+    pad = int(plan.get("pad_to", 1))
+    if pad > 1 and all(w % pad == 0 for w in widths):
+        return False
+    chunk = int(plan.get("chunk_rows", 0))
+    if chunk and -(-batch_size // max(1, threads)) <= chunk:
+        return False
+    return threads != 1 or bool(plan.get("one_thread"))
+
+
 class NumpyTrainer:
     """Mini-batch training of :class:`mlpbench.backends.numpy.model.MLP`, one phase clock per
     epoch."""
@@ -151,6 +166,14 @@ class NumpyTrainer:
     @classmethod
     def thread_plans(cls) -> dict[str, dict[str, Any]]:
         return THREAD_PLANS
+
+    @classmethod
+    def plans_that_differ(
+        cls, threads: int, batch_size: int, widths: Sequence[int]
+    ) -> list[str]:
+        """The plans worth a trial at a point of this shape (the harness's tuner asks)."""
+        plans = THREAD_PLANS.items()
+        return [n for n, plan in plans if differs_at(plan, threads, batch_size, widths)]
 
     def __init__(
         self,
