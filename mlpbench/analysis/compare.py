@@ -8,11 +8,17 @@ assuming the points independent; Benjamini-Hochberg would bound only the share o
 - ``slower`` / ``faster``: the ratio passes the threshold and the corrected p <= alpha.
 - ``slower (untested)`` / ``faster (untested)``: past the threshold, but even the smallest p
   these repeats can reach (exact test, 2 / C(n_a + n_b, n_a)), corrected for the number of
-  points, is above alpha: no test could have decided. A slower one still fails CI.
+  points, is above alpha: no test could have decided.
 - ``unclear``: past the threshold, testable, not significant after the correction.
 - ``same``: within the threshold.
 A point is ``unstable`` when either side's repeats spread by more than 10% of their median or
-the ratio's interval is wider than the effect it reports. Computation only:
+the ratio's interval is wider than the effect it reports.
+
+The gate (``Row.fails``, what makes ``mlpbench compare`` exit 1): a ``slower`` point, or, where
+the repeats cannot reach significance, a ``slower (untested)`` point whose whole bootstrap
+interval lies beyond the threshold. An untested point whose interval reaches back inside the
+threshold, an ``unclear`` slower one and an unstable one are reported on lines of their own and
+fail only with ``strict`` (a real slowdown may hide there: add repeats). Computation only:
 ``mlpbench.render.text.compare_lines`` renders.
 """
 
@@ -52,6 +58,26 @@ class Row:
     min_p: float  # the smallest raw p these repeats can reach
     verdict: str
     unstable: bool
+    threshold: float = 0.10
+
+    @property
+    def slower(self) -> bool:
+        return self.verdict.startswith("slower") or (
+            self.verdict == "unclear" and self.ratio > 1
+        )
+
+    @property
+    def fails(self) -> bool:
+        """A slowdown the gate stands on: significant, or (untestable repeats) with its whole
+        interval beyond the threshold."""
+        if self.verdict == "slower":
+            return True
+        return self.verdict.startswith("slower (untested") and self.ci_low > 1 + self.threshold
+
+    @property
+    def undecided(self) -> bool:
+        """Slower past the threshold, but not by the gate's rules: more repeats may tell."""
+        return self.slower and not self.fails
 
 
 def compare(
@@ -98,6 +124,36 @@ def compare(
         unstable = spread > UNSTABLE_SPREAD or (beyond and wide)
         key = PointKey.from_row(dict(zip(POINT, values)))
         rows.append(
-            Row(key, len(ta), len(tb), ma, mb, ratio, lo, hi, p, p_adj, floor, verdict, unstable)
+            Row(
+                key, len(ta), len(tb), ma, mb, ratio, lo, hi, p, p_adj, floor, verdict, unstable,
+                threshold,
+            )  # fmt: skip
         )
     return rows
+
+
+@dataclass
+class Gate:
+    """What compare's exit status stands on, counted for its closing lines."""
+
+    failing: list[Row]
+    undecided: list[Row]
+    unstable: list[Row]
+    strict: bool = False
+
+    @classmethod
+    def of(cls, rows: list[Row], strict: bool = False) -> Gate:
+        return cls(
+            [r for r in rows if r.fails],
+            [r for r in rows if r.undecided],
+            [r for r in rows if r.unstable],
+            strict,
+        )
+
+    @property
+    def exit_code(self) -> int:
+        """1: a slowdown by the gate's rules (``strict``: also an undecided or unstable
+        point); 0 otherwise."""
+        if self.failing or (self.strict and (self.undecided or self.unstable)):
+            return 1
+        return 0

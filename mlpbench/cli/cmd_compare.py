@@ -1,5 +1,9 @@
-"""``mlpbench compare A B``: per-point ratios and a test; exit 1 on a slowdown, 2 when nothing
-could be compared."""
+"""``mlpbench compare A B``: per-point ratios and a test, for people and for CI gates.
+
+Exit 0: no slowdown by the gate's rules (``mlpbench.analysis.compare``); 1: at least one point
+is slower beyond the threshold, significantly after the Holm correction or, where the repeats
+cannot reach significance, with its whole bootstrap interval beyond the threshold (``--strict``:
+also any undecided or unstable point); 2: bad input or nothing to compare."""
 
 from __future__ import annotations
 
@@ -18,17 +22,20 @@ def add(sub: Any) -> None:
         help="relative slowdown that counts (default 0.10 = 10%%)",
     )
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (0.05)")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 also on a slowdown these repeats cannot decide, and on unstable points",
+    )
     p.set_defaults(func=run)
 
 
 def run(a: argparse.Namespace) -> int:
-    from mlpbench.analysis.compare import compare
-    from mlpbench.render.text import compare_lines
+    from mlpbench.analysis.compare import Gate, compare
+    from mlpbench.render.text import compare_lines, gate_lines
 
     rows = compare(a.a, a.b, a.threshold, a.alpha)
+    gate = Gate.of(rows, a.strict)
     print("\n".join(compare_lines(rows, a.a, a.b)))
-    slower = [r for r in rows if r.verdict.startswith("slower")]
-    if slower:
-        print(f"\n{len(slower)} point(s) slower by more than {100 * a.threshold:.0f}%")
-        return 1
-    return 0
+    print("\n".join(gate_lines(gate, a.threshold)))
+    return gate.exit_code

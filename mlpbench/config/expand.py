@@ -99,5 +99,6 @@ def point(cfg: SweepConfig, key: PointKey, repeat: int) -> Point:
         train=train,
         data=cfg.data,
         options=options,
+        min_measured_s=cfg.min_measured_s,
     )
     return Point(key, repeat, run)

@@ -35,6 +35,9 @@ TOP_KEYS = (
     "timeout_s",
     "oversubscribe",
     "recalibrate_every",
+    "min_measured_s",
+    "max_repeats",
+    "target_interval",
     "data",
     "model",
     "train",
@@ -89,6 +92,13 @@ class SweepConfig:
     description: str = ""
     oversubscribe: bool = False
     recalibrate_every: int = 0  # runs between GEMM-peak measurements (0: only at the end)
+    # Enough data to decide (compare as a CI gate): each run's steady epochs add up to at
+    # least min_measured_s (more epochs where they are short), and a point whose repeats'
+    # 95% interval of the median is wider than target_interval (relative) gets more repeats,
+    # up to max_repeats (pyperf and asv sample short, noisy benchmarks more the same way).
+    min_measured_s: float = 0.0
+    max_repeats: int = 0  # 0: repeats, no extra ones
+    target_interval: float = 0.10
     report: Mapping[str, Any] = field(default_factory=dict)  # reference backend, colors
     cluster: str = ""  # a Dask scheduler's address or local:N ([cluster] address)
     # [grid.options.BACKEND]: backend -> option -> the values the grid crosses
@@ -192,6 +202,30 @@ def parse_config(
     every = doc.get("recalibrate_every", 0)
     if not isinstance(every, int) or isinstance(every, bool) or every < 0:
         raise r.error("recalibrate_every", f"{every!r}: must be an integer >= 0 (0: at the end)")
+    min_measured = doc.get("min_measured_s", 0.0)
+    if (
+        not isinstance(min_measured, (int, float))
+        or isinstance(min_measured, bool)
+        or not math.isfinite(min_measured)
+        or not 0 <= min_measured <= 60
+    ):
+        raise r.error("min_measured_s", f"{min_measured!r}: must be seconds from 0 to 60")
+    max_repeats = doc.get("max_repeats", 0)
+    if (
+        not isinstance(max_repeats, int)
+        or isinstance(max_repeats, bool)
+        or (max_repeats and not repeats <= max_repeats <= 100)
+    ):
+        raise r.error(
+            "max_repeats", f"{max_repeats!r}: must be 0 (off) or an integer from repeats to 100"
+        )
+    target = doc.get("target_interval", 0.10)
+    if (
+        not isinstance(target, (int, float))
+        or isinstance(target, bool)
+        or not 0 < target < 1
+    ):
+        raise r.error("target_interval", f"{target!r}: must be a fraction between 0 and 1")
     data = r.spec(DataSpec, "[data]", r.table(doc, "data"))
     model = r.spec(ModelSpec, "[model]", r.table(doc, "model"))
     train = r.spec(TrainSpec, "[train]", r.table(doc, "train"), batch_size=1)
@@ -241,6 +275,9 @@ def parse_config(
         description=description,
         oversubscribe=oversubscribe,
         recalibrate_every=every,
+        min_measured_s=float(min_measured),
+        max_repeats=max_repeats,
+        target_interval=float(target),
         report=report,
         cluster=address,
         grid_options=grid_options,

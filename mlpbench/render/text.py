@@ -150,6 +150,32 @@ def compare_lines(rows: list[Any], a: str, b: str) -> list[str]:
     return lines
 
 
+def gate_lines(gate: Any, threshold: float) -> list[str]:
+    """compare's closing lines: what the exit status stands on, and what it does not."""
+    pct = f"{100 * threshold:.0f}%"
+    lines = [""]
+    if gate.failing:
+        lines.append(
+            f"FAIL: {len(gate.failing)} point(s) slower by more than {pct} (significant, or "
+            "the whole interval beyond the threshold): "
+            + ", ".join(r.key.label() for r in gate.failing)
+        )
+    if gate.undecided:
+        lines.append(
+            f"{'FAIL (--strict)' if gate.strict else 'note'}: {len(gate.undecided)} point(s) "
+            f"slower by more than {pct} but not significant at these repeats (add repeats: "
+            "max_repeats in the sweep file): " + ", ".join(r.key.label() for r in gate.undecided)
+        )
+    if gate.unstable:
+        lines.append(
+            f"{'FAIL (--strict)' if gate.strict else 'note'}: {len(gate.unstable)} unstable "
+            "point(s) (repeats spread > 10%, or an interval wider than its effect)"
+        )
+    if gate.exit_code == 0:
+        lines.append(f"ok: no point slower by more than {pct} by the gate's rules")
+    return lines
+
+
 def table_lines(rows: list[tuple[str, ...]], last_free: bool = True) -> list[str]:
     """Left-aligned columns; the last column is not padded."""
     n = len(rows[0]) - (1 if last_free else 0)

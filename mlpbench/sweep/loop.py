@@ -18,6 +18,7 @@ import json
 import math
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -54,6 +55,7 @@ from mlpbench.results.store import (
     done_runs,
     prune_epochs,
     read_environment,
+    read_runs,
     repair_tail,
     write_json,
 )
@@ -348,6 +350,56 @@ def run_locally(sweep: Sweep) -> Results:
             os.sched_setaffinity(0, sweep.universe)
 
 
+def extra_repeats(sweep: Sweep) -> list[tuple[int, Point]]:
+    """The next repeat of each point whose ok runs' 95% interval of the median is wider than
+    ``target_interval`` of it, while it has fewer than ``max_repeats``."""
+    cfg = sweep.cfg
+    if cfg.max_repeats <= cfg.repeats:
+        return []
+    from mlpbench.analysis.stats import bootstrap_ci
+
+    runs = read_runs(sweep.directory)
+    times: dict[PointKey, list[float]] = {}
+    repeats: dict[PointKey, int] = {}
+    for r in runs:
+        key = PointKey.from_row(r)
+        repeats[key] = max(repeats.get(key, 0), r["repeat"] + 1)
+        if r["status"] == "ok":
+            times.setdefault(key, []).append(float(r["steady_epoch_s"]))
+    out = []
+    base = len(sweep.points) + len(sweep.used)
+    for key in expand.keys(cfg):
+        t = times.get(key, [])
+        n = repeats.get(key, 0)
+        if len(t) < 2 or n >= cfg.max_repeats:
+            continue
+        lo, hi = bootstrap_ci(t)
+        median = statistics.median(t)
+        if median > 0 and (hi - lo) / median > cfg.target_interval:
+            out.append((base + len(out), expand.point(cfg, key, n)))
+    return out
+
+
+def run_points(sweep: Sweep, todo: list[tuple[int, Point]]) -> Results:
+    """The given points, one after another, as the local executor runs them."""
+    sweep.progress.add(len(todo))
+    try:
+        for index, point in todo:
+            sweep.progress.running(point)
+            cpus, own = pin_plan(point.key.threads, sweep.universe, sweep.pin)
+            if sweep.pin:
+                os.sched_setaffinity(0, own)
+            runs_as, plan_env = sweep.planned(point, sweep.env.get("plans", {}))
+            result = run_worker(
+                runs_as, sweep.cfg.timeout_s, sweep.progress, sweep.python,
+                cpus if sweep.pin else None, plan_env,
+            )  # fmt: skip
+            yield index, point, result, sweep.env["peaks"]
+    finally:
+        if sweep.pin:
+            os.sched_setaffinity(0, sweep.universe)
+
+
 @contextmanager
 def on_cluster(sweep: Sweep, address: str) -> Iterator[Results]:
     """The Dask executor (``mlpbench.sweep.cluster``): hosts checked, described and calibrated
@@ -420,6 +472,17 @@ def _run(
         try:
             with on_cluster(sweep, address) if address else nullcontext(run_locally(sweep)) as rs:
                 for index, point, result, peaks in rs:
+                    sweep.record(index, point, result, peaks)
+            while not address:  # more repeats where the interval is wide (max_repeats)
+                more = extra_repeats(sweep)
+                if not more:
+                    break
+                sweep.progress.say(
+                    f"{len(more)} point(s) with an interval wider than "
+                    f"{100 * cfg.target_interval:.0f}%: one more repeat each"
+                )
+                sweep.todo = more
+                for index, point, result, peaks in run_points(sweep, more):
                     sweep.record(index, point, result, peaks)
         except (KeyboardInterrupt, Interrupted) as e:
             sweep.progress.close()

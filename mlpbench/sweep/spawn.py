@@ -45,6 +45,13 @@ class Progress:
                 file=sys.stderr,
             )
 
+    def add(self, n: int) -> None:
+        """``n`` more points than planned (extra repeats)."""
+        self.total += n
+        if self.bar is not None:
+            self.bar.total = self.total
+            self.bar.refresh()
+
     def running(self, point: Point, epoch: str = "") -> None:
         if self.bar is not None:
             self.bar.set_postfix_str(f"{point.label()} {epoch}".strip(), refresh=True)

@@ -11,6 +11,7 @@ import resource
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from mlpbench import data as datasets
 from mlpbench.api import registry
@@ -35,6 +36,21 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+MAX_EPOCHS = 1000  # a run extended for min_measured_s never trains longer than this
+
+
+def epochs_for(epochs: list[EpochRecord], min_measured_s: float, planned: int) -> int:
+    """How many epochs a run needs so that its steady epochs (2..N) add up to at least
+    ``min_measured_s`` (pyperf calibrates its loops the same way): ``planned`` when they do
+    already, or when the target is 0."""
+    if min_measured_s <= 0 or len(epochs) < 2:
+        return planned
+    steady, _, _ = steady_stats(epochs)
+    if steady * (len(epochs) - 1) >= min_measured_s or steady <= 0:
+        return planned
+    return min(MAX_EPOCHS, max(planned + 1, 1 + math.ceil(min_measured_s / steady)))
+
+
 def run(
     spec: RunSpec,
     on_epoch_end: Callable[[EpochRecord], None] | None = None,
@@ -57,28 +73,34 @@ def run(
             f"{data.x.shape[1]} inputs and {data.n_classes} outputs"
         )
     options = {"threads": spec.threads, **spec.options}
-    t0 = time.perf_counter()
-    trainer = entry.cls(
-        spec.model, spec.train, device=spec.device, dtype=spec.dtype, options=options
-    )
-    build_s = time.perf_counter() - t0
-    info = trainer.info()
-    framework_import_s = float(info.pop("import_s", 0.0))
-    epochs: list[EpochRecord] = []
+    train = spec.train
+    while True:
+        t0 = time.perf_counter()
+        trainer = entry.cls(
+            spec.model, train, device=spec.device, dtype=spec.dtype, options=options
+        )
+        build_s = time.perf_counter() - t0
+        info = trainer.info()
+        framework_import_s = float(info.pop("import_s", 0.0))
+        epochs: list[EpochRecord] = []
 
-    def record(e: EpochRecord) -> None:
-        epochs.append(e)
-        if on_epoch_end:
-            on_epoch_end(e)
+        def record(e: EpochRecord, into: list[EpochRecord] = epochs) -> None:
+            into.append(e)
+            if on_epoch_end:
+                on_epoch_end(e)
 
-    probe = RunProbe()
-    c0, t0 = time.process_time(), time.perf_counter()
-    trainer.fit(data, record)
-    train_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
-    machine = probe.finish()
+        probe = RunProbe()
+        c0, t0 = time.process_time(), time.perf_counter()
+        trainer.fit(data, record)
+        train_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+        machine = probe.finish()
+        if not epochs:
+            raise RuntimeError(f"backend {spec.backend!r} reported no epochs")
+        more = epochs_for(epochs, spec.min_measured_s, train.epochs)
+        if more == train.epochs:
+            break
+        train = replace(train, epochs=more)  # too short to time well: once more, longer
     test_loss, test_acc = trainer.evaluate(data.x_test, data.y_test)
-    if not epochs:
-        raise RuntimeError(f"backend {spec.backend!r} reported no epochs")
     last = epochs[-1]
     if not math.isfinite(last.loss):
         raise FloatingPointError(f"training loss is {last.loss} at epoch {last.epoch + 1}")

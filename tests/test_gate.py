@@ -1,0 +1,154 @@
+"""compare as a CI gate (issue: A/A compares failed every other run on short points, a real
+1.4x slowdown passed as "unclear"): on one small sweep file, five A/A comparisons exit 0 and
+five against a planted slowdown (the NumPy backend's article paths, compute_input_delta and
+bias_as_column) exit 1, every time."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlpbench.analysis.compare import Gate, Row, compare
+from mlpbench.cli.app import main
+from mlpbench.config.points import PointKey
+from mlpbench.sweep.loop import run_sweep
+
+SWEEP = """name = "gate"
+repeats = 3
+max_repeats = 6
+min_measured_s = 0.2
+[data]
+dataset = "synthetic"
+synthetic_samples = 2000
+synthetic_features = 784
+synthetic_classes = 10
+[model]
+layers = [784, 32, 10]
+[train]
+epochs = 3
+[grid]
+backend = ["numpy"]
+batch_size = [100, 500]
+dtype = ["float32"]
+threads = [1]
+"""
+PLANTED = "[options.numpy]\ncompute_input_delta = true\nbias_as_column = true\n"
+
+
+@pytest.mark.slow
+def test_a_a_never_fails_and_a_planted_slowdown_always_does(tmp_path, capsys):
+    sweep = tmp_path / "gate.toml"
+    sweep.write_text(SWEEP)
+    slow = tmp_path / "planted.toml"
+    slow.write_text(SWEEP.replace('name = "gate"', 'name = "planted"') + PLANTED)
+    root = tmp_path / "results"
+    base = run_sweep(sweep, root=root, quiet=True)
+    for _ in range(5):
+        again = run_sweep(sweep, root=root, quiet=True)
+        assert main(["compare", str(base), str(again)]) == 0, capsys.readouterr().out
+    capsys.readouterr()
+    for _ in range(5):
+        planted = run_sweep(slow, root=root, quiet=True)
+        assert main(["compare", str(base), str(planted)]) == 1, capsys.readouterr().out
+        assert "FAIL: 2 point(s) slower" in capsys.readouterr().out
+
+
+def _row(verdict: str, ratio: float, lo: float, hi: float, unstable: bool = False) -> Row:
+    key = PointKey("numpy", 100, "float32", "cpu", 1)
+    return Row(key, 5, 5, 1.0, ratio, ratio, lo, hi, 0.01, 0.08, 0.008, verdict, unstable)
+
+
+def test_the_gate_fails_only_on_a_decided_slowdown():
+    """Exit 1: significant, or (untestable repeats) the whole interval beyond the threshold.
+    An untested slowdown whose interval reaches back inside, an unclear one and an unstable
+    point are reported and fail only with --strict."""
+    untested = "slower (untested: 5 vs 5 repeats over 8 points)"
+    assert Gate.of([_row("slower", 1.4, 1.3, 1.5)]).exit_code == 1
+    assert Gate.of([_row(untested, 1.4, 1.3, 1.5)]).exit_code == 1
+    hiding = [_row(untested, 1.22, 1.02, 1.45)]  # the A/A point that used to fail the gate
+    assert Gate.of(hiding).exit_code == 0 and Gate.of(hiding, strict=True).exit_code == 1
+    assert Gate.of(hiding).undecided and not Gate.of(hiding).failing
+    unclear = [_row("unclear", 1.3, 1.05, 1.6)]
+    assert Gate.of(unclear).exit_code == 0 and Gate.of(unclear, strict=True).exit_code == 1
+    shaky = [_row("same", 1.02, 0.9, 1.1, unstable=True)]
+    assert Gate.of(shaky).exit_code == 0 and Gate.of(shaky, strict=True).exit_code == 1
+    assert Gate.of([_row("faster", 0.7, 0.6, 0.8)]).exit_code == 0
+
+
+def test_compare_says_what_hides_below_significance(tmp_path, capsys):
+    """A slowdown past the threshold that 3 repeats cannot test, with an interval reaching
+    back inside it: one line says so (add repeats), exit 0; --strict fails on it."""
+    from tests.fixture_results import make_results
+
+    point = ("keras", 500, "float32", "cpu", 2, "baseline")
+    a = make_results(tmp_path / "a", repeats=3)
+    b = make_results(tmp_path / "b", repeats=3, slow={point: 1.08}, seed=1)
+    (row,) = [r for r in compare(a, b) if r.key.values()[:6] == point]
+    assert row.verdict.startswith("slower (untested") and row.ci_low <= 1.10 < row.ratio
+    assert main(["compare", str(a), str(b)]) == 0
+    out = capsys.readouterr().out
+    assert "1 point(s) slower by more than 10% but not significant at these repeats" in out
+    assert main(["compare", str(a), str(b), "--strict"]) == 1
+
+
+TINY = """name = "tiny"
+repeats = 2
+max_repeats = 4
+target_interval = 0.000001
+min_measured_s = 0.05
+[data]
+dataset = "synthetic"
+synthetic_samples = 400
+synthetic_features = 20
+synthetic_classes = 4
+[model]
+layers = [20, 8, 4]
+[train]
+epochs = 3
+[grid]
+backend = ["numpy-plain"]
+batch_size = [100]
+threads = [1]
+"""
+
+
+def test_short_epochs_are_timed_longer_and_wide_points_get_more_repeats(tmp_path):
+    """min_measured_s: a run whose steady epochs add up to less is timed again with more
+    epochs; max_repeats: a point whose interval stays wider than target_interval gets
+    repeats until max_repeats, and --resume keeps them."""
+    import csv
+
+    sweep = tmp_path / "tiny.toml"
+    sweep.write_text(TINY)
+    out = run_sweep(sweep, root=tmp_path / "results", quiet=True)
+    with (out / "runs.csv").open() as f:
+        runs = list(csv.DictReader(f))
+    assert sorted(int(r["repeat"]) for r in runs) == [0, 1, 2, 3]
+    assert len({r["run_id"] for r in runs}) == 4
+    for r in runs:
+        steady, epochs = float(r["steady_epoch_s"]), int(r["epochs"])
+        assert epochs > 3 and steady * (epochs - 1) >= 0.05 * 0.5, r  # timed longer
+    with (out / "epochs.csv").open() as f:
+        per_run = {}
+        for e in csv.DictReader(f):
+            per_run[e["run_id"]] = per_run.get(e["run_id"], 0) + 1
+    assert per_run == {r["run_id"]: int(r["epochs"]) for r in runs}  # the final fit's epochs
+    run_sweep(None, resume=out, quiet=True)
+    with (out / "runs.csv").open() as f:
+        assert len(list(csv.DictReader(f))) == 4  # nothing ran again
+
+
+@pytest.mark.parametrize(
+    "line, needle",
+    [
+        ("min_measured_s = -1", "min_measured_s"),
+        ("max_repeats = 1", "max_repeats"),
+        ("target_interval = 2", "target_interval"),
+    ],
+)
+def test_bad_gate_settings_are_one_line(tmp_path, capsys, line, needle):
+    sweep = tmp_path / "bad.toml"
+    sweep.write_text(line + "\n" + TINY.replace("max_repeats = 4\n", "").replace(
+        "min_measured_s = 0.05\n", "").replace("target_interval = 0.000001\n", ""))
+    assert main(["sweep", str(sweep), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and len(err.strip().splitlines()) == 1
