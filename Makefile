@@ -7,7 +7,7 @@ STAMP       := $(VENV)/.installed
 TORCH_PKG   ?= torch==2.13.0
 export PYTHONDONTWRITEBYTECODE=1
 
-.PHONY: install test test-fast bench quick benchmarks docs lint clean
+.PHONY: install test test-fast bench quick benchmarks docs screenshot readme-headline lint clean
 
 install: $(STAMP)
 
@@ -44,8 +44,18 @@ benchmarks: install
 	$(BIN)/python -m pytest -q -p no:zarr benchmarks --benchmark-columns=min,median,max,iqr,rounds
 	OPENBLAS_THREAD_TIMEOUT=4 $(BIN)/python -m pytest -q -p no:zarr benchmarks --benchmark-columns=min,median,max,iqr,rounds
 
+# The README's picture, from a real quick sweep's report (RESULTS=DIR to use another).
+RESULTS     ?= results/latest
+screenshot: install
+	test -e $(RESULTS)/report.html || $(BIN)/mlpbench sweep configs/quick.toml --report
+	$(BIN)/python docs/tools/screenshot.py $(RESULTS) docs/report.png
+
+# A results page in docs/results/ from a result set, and the README's headline cut from it.
+readme-headline: install
+	$(BIN)/mlpbench report $(RESULTS) --markdown docs/results --headline README.md
+
 lint: install
-	$(BIN)/ruff check mlpbench tests benchmarks examples
+	$(BIN)/ruff check mlpbench tests benchmarks examples docs/tools
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .benchmarks .hypothesis build *.egg-info

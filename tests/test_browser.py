@@ -68,6 +68,13 @@ def test_report_renders_cleanly_in_chromium(tmp_path):
                 ".filter(d => d.scrollWidth > d.clientWidth).length"
             )
             page.screenshot(path=str(page_path.with_name("report.png")), full_page=True)
+            # the answer first: on a 1400 x 900 laptop screen the verdict panel is in view
+            page.set_viewport_size({"width": 1400, "height": 900})
+            verdict = page.evaluate(
+                "(() => { const r = document.querySelector('#verdict table')"
+                ".getBoundingClientRect(); return [r.top, r.bottom]; })()"
+            )
+            page.screenshot(path=str(page_path.with_name("top.png")))
         finally:
             browser.close()
     assert errors == []
@@ -77,3 +84,4 @@ def test_report_renders_cleanly_in_chromium(tmp_path):
     assert max(widths[:2]) <= 1280, f"the page is wider than the viewport: {widths}"
     assert scrolling >= 1  # the wide summary table scrolls inside its box instead
     assert page_path.with_name("report.png").stat().st_size > 50_000
+    assert 0 <= verdict[0] and verdict[1] <= 900, f"the verdict is not in the top 900 px: {verdict}"

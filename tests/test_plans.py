@@ -460,3 +460,52 @@ def test_a_plans_worker_environment_removes_another_plans_variable(monkeypatch):
     assert env_for(2, sleep)["OPENBLAS_THREAD_TIMEOUT"] == "4"
     monkeypatch.delenv("OPENBLAS_THREAD_TIMEOUT")
     assert env_for(2, sleep)["OPENBLAS_THREAD_TIMEOUT"] == "4"
+
+
+def test_auto_is_the_tuned_plan_in_run_and_from_python(tmp_path, monkeypatch):
+    """plan = auto means this machine's tuned choice everywhere: `mlpbench run` prints the plan
+    and why, and a NumpyTrainer built from Python without a plan takes the same entry; with
+    no table the backend's default plan runs (not the plain defaults)."""
+    import subprocess
+    import sys
+
+    from mlpbench.api import plancache
+    from mlpbench.api.protocol import ModelSpec
+    from mlpbench.backends.numpy.trainer import default_plan
+    from mlpbench.machine import describe
+
+    monkeypatch.setenv("MLPBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("MLPBENCH_TUNE", "1")
+    plancache._this_machine.cache_clear()
+    env = describe.machine()
+    key = plancache.slot("numpy", "20-8-4", "float32", "cpu", 1, 50)
+    seconds = {"spin": 0.02, "spin-tgrad": 0.01}
+    plans.write_cache(
+        env, {key: {"choice": "spin-tgrad", "seconds": seconds, "candidates": sorted(THREAD_PLANS)}}
+    )
+    model, train = ModelSpec(layers=(20, 8, 4)), TrainSpec(batch_size=50)
+    t = NumpyTrainer(model, train, options={"threads": 1})
+    assert t.info()["plan"] == "spin-tgrad" and t.info()["plan_source"] == "tuned on this machine"
+    cmd = [sys.executable, "-m", "mlpbench", "run", "--dataset", "synthetic",
+           "--synthetic-features", "20", "--synthetic-classes", "4", "--layers", "20,8,4",
+           "--epochs", "2", "--batch-size", "50", "--threads", "1"]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "plan spin-tgrad (tuned on this machine (cached table): 0.0100 s" in out.stdout
+    monkeypatch.setenv("MLPBENCH_TUNE", "0")  # no table: the plan that won most often
+    t = NumpyTrainer(model, train, options={"threads": 1})
+    assert t.info()["plan"] == default_plan(1, 50) == "spin-tgrad-pad"
+    assert t.info()["plan_source"].startswith("no tuned table")
+    plancache._this_machine.cache_clear()
+
+
+def test_the_fingerprint_holds_the_users_blas_variables(monkeypatch):
+    """A table tuned with the image's OPENBLAS_CORETYPE unset is not used with it set; the
+    variables a sweep sets per point are not part of it."""
+    from mlpbench.api import plancache
+
+    base = {"cpu_model": "x", "blas_env": plancache.blas_environment({})}
+    other = {**base, "blas_env": plancache.blas_environment({"OPENBLAS_CORETYPE": "Haswell"})}
+    assert plancache.fingerprint(base) != plancache.fingerprint(other)
+    per_point = {"OPENBLAS_NUM_THREADS": "2", "OPENBLAS_THREAD_TIMEOUT": "4"}
+    assert plancache.blas_environment(per_point) == {}

@@ -416,3 +416,39 @@ def warnings(a: Analysis) -> list[str]:
             f"{100 * worst['spread']:.0f}%): rerun with more repeats"
         )
     return out
+
+
+def verdict_rows(a: Analysis) -> list[dict[str, Any]]:
+    """Per other backend and batch size (float32 where measured, most threads, baseline
+    variant): the ratio other/reference with its range, and the verdict in words."""
+    r = a.ratios
+    if r.empty:
+        return []
+    r = r[r["variant"].astype(str) == a.baseline] if "variant" in r else r
+    dtype = "float32" if (r["dtype"] == "float32").any() else r["dtype"].iloc[0]
+    r = r[(r["dtype"] == dtype) & (r["threads"] == r["threads"].max())]
+    out = []
+    for row in r.sort_values(["backend", "batch_size"]).itertuples():
+        lo, hi, ratio = float(row.ratio_low), float(row.ratio_high), float(row.ratio)
+        if int(row.pairs) < 2:
+            words = "1 repeat: direction only"
+        elif lo > 1:
+            words = f"{a.reference} faster"
+        elif hi < 1:
+            words = f"{row.backend} faster"
+        else:
+            words = "not settled (the range spans 1)"
+        out.append(
+            {
+                "other": row.backend,
+                "batch": int(row.batch_size),
+                "dtype": dtype,
+                "threads": int(row.threads),
+                "ratio": ratio,
+                "low": lo,
+                "high": hi,
+                "pairs": int(row.pairs),
+                "verdict": words,
+            }
+        )
+    return out

@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     a = parser.parse_args(argv)
+    a.raw_argv = list(sys.argv[1:] if argv is None else argv)  # `mlpbench run` may re-run it
     try:
         return int(a.func(a) or 0)
     except DataError as e:

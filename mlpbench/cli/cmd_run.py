@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import subprocess
 import sys
 from dataclasses import asdict, replace
 from typing import Any
@@ -72,28 +73,98 @@ def epoch_line(e: EpochRecord, epochs: int) -> str:
     )
 
 
-def with_named_plan(spec: RunSpec) -> RunSpec:
-    """The run with the thread plan named by ``-o plan=NAME`` applied as a sweep applies it
-    (mlpbench.sweep.tuning.settings). The plan's environment variables are read when the libraries
-    load, which in `mlpbench run` has happened already: a plan that the shell's variables would
-    change (one it needs missing, or another plan's set) is refused with the command to use."""
+RERUN_ENV = "MLPBENCH_RUN_PLAN"  # set in the re-run process: the plan line to print, once
+
+
+def resolve_plan(spec: RunSpec, mode: str) -> tuple[RunSpec, dict[str, str | None], str]:
+    """The run with its thread plan settled as a sweep settles it: ``-o plan=NAME`` as named;
+    ``auto`` (the default) this machine's tuned choice, tuning the one slot now when the table
+    lacks it (``MLPBENCH_TUNE=0`` skips that: the backend's default plan runs). Returns the
+    run with the plan's options, the environment the plan needs, and the line that says why.
+    Unchanged for a backend without plans."""
     from mlpbench.api import registry
+    from mlpbench.config.expand import Point
+    from mlpbench.config.points import PointKey
+    from mlpbench.machine import describe
     from mlpbench.sweep import tuning as plans
 
-    name = str(spec.options.get("plan", plans.AUTO))
     cls = registry.load(spec.backend).cls
     offered = cls.thread_plans() if callable(getattr(cls, "thread_plans", None)) else {}
-    if name not in offered:  # auto, no plans, or a name the backend's options check refuses
-        return spec
-    options, _ = plans.settings(dict(spec.options), name, offered)
-    change = plans.environment_mismatch(offered, name, os.environ)
-    if change:
-        raise SpecError(
-            f"-o plan={name} needs `env {' '.join(change)}` before NumPy loads: run "
-            f"`env {' '.join(change)} mlpbench run ...` (a sweep sets them for each point's "
-            "worker)"
-        )
-    return replace(spec, options=options)
+    if not offered:
+        return spec, {}, ""
+    check = getattr(cls, "check_options", None)
+    if callable(check):  # a bad option is one line before anything is tuned or run
+        check(dict(spec.options))
+    name = str(spec.options.get("plan", plans.AUTO))
+    why = "named with -o plan"
+    planned = {k for p in offered.values() for k in p.get("options", {})}
+    by_hand = sorted(planned & set(spec.options))
+    if name == plans.AUTO and by_hand:
+        return spec, {}, f"no plan: thread options given by hand ({', '.join(by_hand)})"
+    if name == plans.AUTO:
+        key = PointKey(
+            spec.backend, spec.train.batch_size, spec.dtype, spec.device, spec.threads,
+            layers="-".join(map(str, spec.model.layers)),
+        )  # fmt: skip
+        point = Point(key, 0, spec)
+        env = describe.machine()
+        table = plans.read_cache(env)
+        entry = table.get(plans.slot(key))
+        if os.environ.get(plans.TUNE_ENV) == "0":
+            entry, why = None, "MLPBENCH_TUNE=0: no table used"
+        elif not plans.is_current(table, point, offered):
+            hook = getattr(cls, "plans_that_differ", None)
+
+            def differing(k: PointKey) -> list[str]:
+                return list(hook(threads=k.threads, batch_size=k.batch_size, widths=k.widths))
+
+            print(
+                "tuning this point's thread plans first (once per machine; MLPBENCH_TUNE=0 "
+                "skips it)...",
+                file=sys.stderr,
+                flush=True,
+            )
+            chosen = plans.choose(
+                [point], {spec.backend: offered}, env,
+                differing=differing if callable(hook) else None,
+                python=sys.executable, pin=True, universe=usable_cpus(), timeout=600,
+                mode=mode,
+            )  # fmt: skip
+            entry, why = chosen.get(plans.slot(key)), "tuned on this machine just now"
+        else:
+            why = "tuned on this machine (cached table)"
+        if entry and entry.get("choice") in offered:
+            name = entry["choice"]
+            times = entry.get("seconds", {})
+            if times.get(name) and len(times) > 1:
+                runner_up = sorted((s, n) for n, s in times.items() if n != name)[0]
+                why += (
+                    f": {times[name]:.4f} s per trial epoch, next {runner_up[1]} "
+                    f"{runner_up[0]:.4f} s"
+                )
+        else:
+            default = getattr(cls, "default_plan", None)
+            name = default(spec.threads, spec.train.batch_size) if callable(default) else ""
+            why = f"{why}; the backend's default" if "TUNE" in why else "no table: the default"
+    if name not in offered:  # a name the backend's options check refuses, or no default
+        return spec, {}, ""
+    options, env = plans.settings(dict(spec.options), name, offered)
+    return replace(spec, options=options), env, f"plan {name} ({why})"
+
+
+def rerun_with(env: dict[str, str | None]) -> dict[str, str] | None:
+    """The environment this process must be re-run in for the plan's variables to hold (they
+    are read when NumPy loads, which has happened here), or None when it holds already."""
+    if all(os.environ.get(k) == v for k, v in env.items()):
+        return None
+    out = {k: v for k, v in os.environ.items() if k not in env or env[k] is not None}
+    out.update({k: v for k, v in env.items() if v is not None})
+    return out
+
+
+def plans_change(env: dict[str, str | None]) -> str:
+    """The plan's variables in ``env``'s own syntax (``-u VAR`` to unset one)."""
+    return " ".join(f"-u {k}" if v is None else f"{k}={v}" for k, v in sorted(env.items()))
 
 
 def run(a: argparse.Namespace) -> int:
@@ -103,7 +174,24 @@ def run(a: argparse.Namespace) -> int:
     from mlpbench.render.text import run_summary_lines
     from mlpbench.worker import train as runner
 
-    spec = with_named_plan(run_spec_from_args(a))
+    spec = run_spec_from_args(a)
+    mode = "lines" if not sys.stderr.isatty() else "bar"
+    spec, plan_env, plan_line = resolve_plan(spec, mode)
+    environ = rerun_with(plan_env)
+    if environ is not None:
+        if os.environ.get(RERUN_ENV):  # the re-run could not set them: never loop
+            raise SpecError(f"{plan_line}: its variables did not hold in the re-run")
+        change = plans_change(plan_env)
+        print(f"mlpbench run: {plan_line}; re-running with `env {change}` (read when NumPy "
+              "loads)", flush=True)
+        argv = list(getattr(a, "raw_argv", [])[1:])  # what followed `run`
+        name = spec.options["plan"]
+        child = subprocess.run(
+            [sys.executable, "-m", "mlpbench", "run", *argv, "-o", f"plan={name}"],
+            env={**environ, RERUN_ENV: plan_line},
+        )
+        return child.returncode
+    plan_line = os.environ.get(RERUN_ENV) or plan_line
     for key, value in thread_env(spec.threads).items():
         os.environ.setdefault(key, value)
     m, t = spec.model, spec.train
@@ -114,6 +202,9 @@ def run(a: argparse.Namespace) -> int:
         f"batch {t.batch_size}, {t.epochs} epochs",
         flush=True,
     )
+    if plan_line:
+        held = f"; {plans_change(plan_env)} in effect" if plan_env else ""
+        print(f"mlpbench run: {plan_line}{held}", flush=True)
     everything = usable_cpus()
     cpus, _ = pin_plan(spec.threads, everything, pin=spec.threads < len(everything))
     os.sched_setaffinity(0, cpus)  # as a sweep's worker is: `threads` cores

@@ -11,7 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from mlpbench.machine.threads import blas_info, cpu_count
+from mlpbench.machine.threads import blas_environment, blas_info, cpu_count
 
 PACKAGES = (
     "mlpbench",
@@ -95,10 +95,23 @@ def versions() -> dict[str, str]:
     return out
 
 
+def machine() -> dict[str, Any]:
+    """What a thread plan's speed depends on (the plan table's fingerprint): cheap to compute."""
+    return {
+        "cpu_model": cpu_model(),
+        "cpu_flags": cpu_flags(),
+        "cores_usable": cpu_count(),
+        "blas": blas_info(),
+        "versions": {"numpy": versions().get("numpy", "")},
+        "blas_env": blas_environment(),
+    }
+
+
 def describe() -> dict[str, Any]:
     import psutil
 
     return {
+        "blas_env": blas_environment(),
         "cpu_model": cpu_model(),
         "cpu_flags": cpu_flags(),
         "cores_logical": os.cpu_count(),

@@ -4,6 +4,7 @@ thread pools; threadpoolctl then confirms (and, in-process, enforces) what the B
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 THREAD_VARS = (
@@ -91,3 +92,15 @@ def blas_info() -> dict[str, Any]:
                 **{key.lower(): os.environ.get(key, "OpenBLAS's default") for key in BLAS_IDLE_ENV},
             }
     return {"blas": "unknown", "blas_threading": "", "blas_architecture": "", "blas_threads": 0}
+
+
+# What a sweep or a plan sets per point: not the user's environment.
+PER_POINT = re.compile(r".*_NUM_THREADS|OPENBLAS_THREAD_TIMEOUT|OPENBLAS_MAIN_FREE")
+BLAS_ENV = re.compile(r"OPENBLAS_\w+|GOTO_\w+|MKL_\w+|BLIS_\w+")
+
+
+def blas_environment(environ: Any = None) -> dict[str, str]:
+    """The BLAS variables of the user's environment that change what the BLAS runs."""
+    environ = os.environ if environ is None else environ
+    keep = (k for k in sorted(environ) if BLAS_ENV.fullmatch(k) and not PER_POINT.fullmatch(k))
+    return {k: environ[k] for k in keep}

@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from mlpbench.analysis.stats import host_ratios
-from mlpbench.analysis.tables import Analysis, warnings
+from mlpbench.analysis.tables import Analysis, verdict_rows, warnings
 from mlpbench.machine.describe import caption
 from mlpbench.render.format import count, one_decimal, percent, seconds, threads_label, times
 
@@ -298,6 +298,33 @@ ul.warn li { color: #8a4b00; }
 """
 
 
+def verdict_html(a: Analysis) -> str:
+    """The answer first: the reference against each other backend per batch size, in words,
+    and how far each backend gets to the machine's GEMM peak."""
+    rows = verdict_rows(a)
+    if not rows:
+        return "<p>No two backends ran the same points: no verdict.</p>"
+    head = (
+        "<tr><th>batch</th><th>against</th><th>time ratio (other / "
+        f"{html.escape(a.reference)})</th><th>range over repeats</th><th>verdict</th></tr>"
+    )
+    body = "".join(
+        f"<tr><td>{v['batch']}</td><td>{html.escape(v['other'])} ({v['dtype']}, "
+        f"{threads_label(v['threads'])})</td><td>{v['ratio']:.2f}x</td><td>"
+        + ("-" if v["pairs"] < 2 else f"{v['low']:.2f}-{v['high']:.2f}")
+        + f"</td><td><strong>{html.escape(v['verdict'])}</strong></td></tr>"
+        for v in rows
+    )
+    peak = ""
+    eff = a.efficiency
+    if not eff.empty:
+        best = eff.groupby("backend")["efficiency"].max()
+        peak = "<p>Best share of the calibrated GEMM peak: " + ", ".join(
+            f"{html.escape(str(b))} {100 * e:.0f}%" for b, e in best.items()
+        ) + ".</p>"
+    return f"<table>{head}{body}</table>{peak}"
+
+
 def write_report(a: Analysis, plots: list[Path]) -> Path:
     """report.html in the results folder, from the analysis and the plots drawn from it."""
     directory = a.results.directory
@@ -307,15 +334,16 @@ def write_report(a: Analysis, plots: list[Path]) -> Path:
         + ["reason"]
     ]
     cautions = warnings(a)
-    sections: list[tuple[str, str, str]] = []  # (id, title, html)
-    if cautions:
+    sections: list[tuple[str, str, str]] = [("verdict", "Verdict", verdict_html(a))]
+    if cautions:  # counted and folded: the answer comes first, the cautions one click away
         sections.append(
             (
                 "warnings",
                 "Warnings: numbers that may not be trusted",
-                '<ul class="warn">'
+                f"<details><summary>{len(cautions)} warning(s): read before trusting a "
+                'number</summary><ul class="warn">'
                 + "".join(f"<li>{html.escape(w)}</li>" for w in cautions)
-                + "</ul>",
+                + "</ul></details>",
             )
         )
     sections += [

@@ -19,62 +19,32 @@ process; tune measures only those. This module names no backend and no backend o
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
+from mlpbench.api import plancache
 from mlpbench.config.points import PointKey
 
-AUTO = "auto"
-TUNE_ENV = "MLPBENCH_TUNE"  # "0": no tuning; points without a forced plan run the defaults
+AUTO = plancache.AUTO
+TUNE_ENV = plancache.TUNE_ENV  # "0": no tuning; points without a forced plan run the defaults
 TUNE_STEPS = 100  # steps per trial epoch: one to warm up, one measured, per candidate
 TUNE_FLOPS = 2e10  # GEMM work per trial epoch, at most: 0.1-0.2 s on 2 cores
 CLOSE = 0.10  # plans this close to the fastest are measured a second time
 
 
-def fingerprint(env: dict[str, Any]) -> str:
-    """What makes a plan's speed this machine's: CPU, flags, usable cores, BLAS, NumPy."""
-    keys = (
-        env.get("cpu_model"),
-        env.get("cpu_flags"),
-        env.get("cores_usable"),
-        env.get("blas", {}).get("blas"),
-        env.get("blas", {}).get("blas_architecture"),
-        env.get("versions", {}).get("numpy"),
-    )
-    return hashlib.sha256(json.dumps(keys, default=str).encode()).hexdigest()[:16]
-
-
-def cache_path(env: dict[str, Any]) -> Path:
-    from mlpbench.data import cache_dir
-
-    return cache_dir() / f"plans-{fingerprint(env)}.json"
-
-
-def read_cache(env: dict[str, Any]) -> dict[str, Any]:
-    path = cache_path(env)
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def write_cache(env: dict[str, Any], table: dict[str, Any]) -> Path:
-    path = cache_path(env)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(table, indent=2, sort_keys=True))
-    tmp.replace(path)
-    return path
+fingerprint = plancache.fingerprint
+cache_path = plancache.cache_path
+read_cache = plancache.read
+write_cache = plancache.write
 
 
 def slot(key: PointKey) -> str:
     """The cache's key for a point: what a plan's speed depends on."""
-    return f"{key.backend}|{key.layers}|{key.dtype}|{key.device}|{key.threads}|{key.batch_size}"
+    return plancache.slot(
+        key.backend, key.layers, key.dtype, key.device, key.threads, key.batch_size
+    )
 
 
 def is_current(table: dict[str, Any], point: Any, plans: dict[str, dict[str, Any]]) -> bool:

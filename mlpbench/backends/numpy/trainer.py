@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from mlpbench.api import plancache
 from mlpbench.api.protocol import (
     Capabilities,
     EpochRecord,
@@ -67,6 +68,34 @@ def _with_named_plan(options: Mapping[str, Any]) -> dict[str, Any]:
     return {**options, **named.get("options", {})}
 
 
+def default_plan(threads: int, batch_size: int) -> str:
+    """The plan that won most often where no table exists yet, by the shape it won at: of the
+    32 slots `mlpbench tune` chose on the two machines measured so far (a 2-core Xeon with
+    AVX-512 and a 2-core AMD EPYC Zen 5; docs/numpy-backend.md), one thread went to the
+    spin family with the transposed gradient and padding, two threads at small batches to the
+    element-wise row split, and two threads at batch 2000 and up to the data-parallel step.
+    None of them needs an environment variable, so it runs as named wherever it is built."""
+    if threads == 1:
+        return "spin-tgrad-pad"
+    if batch_size < 500:
+        return "spin-split"
+    if batch_size < 2000:
+        return "spin-tgrad-pad"
+    return "data-parallel-pad"
+
+
+def auto_plan(
+    spec: ModelSpec, train: TrainSpec, device: str, dtype: str, threads: int
+) -> tuple[str, str]:
+    """``plan = "auto"``: this machine's tuned choice for the point if ``mlpbench tune`` (or a
+    sweep) measured it, else :func:`default_plan`; and where the name came from."""
+    layers = "-".join(map(str, spec.layers))
+    entry = plancache.lookup("numpy", layers, dtype, device, threads, train.batch_size)
+    if entry and entry["choice"] in THREAD_PLANS:
+        return entry["choice"], "tuned on this machine"
+    return default_plan(threads, train.batch_size), "no tuned table here: the default"
+
+
 THREAD_PLANS: dict[str, dict[str, Any]] = {
     "spin": {"env": {}, "options": {"split_rows": False}, "one_thread": True},  # as shipped
     "spin-tgrad": {
@@ -111,6 +140,10 @@ def _cupy_status() -> tuple[Any, str | None]:
     except Exception as e:
         return None, f"CuPy finds no usable GPU: {e}"
     return cupy, None
+
+
+PLAN_OPTIONS = {k for plan in THREAD_PLANS.values() for k in plan["options"]}
+"""The options a thread plan sets: given by hand, they replace ``auto``."""
 
 
 def differs_at(plan: dict[str, Any], threads: int, batch_size: int, widths: Sequence[int]) -> bool:
@@ -168,6 +201,11 @@ class NumpyTrainer:
         return THREAD_PLANS
 
     @classmethod
+    def default_plan(cls, threads: int, batch_size: int) -> str:
+        """The plan ``auto`` runs where this machine has no tuned table."""
+        return default_plan(threads, batch_size)
+
+    @classmethod
     def plans_that_differ(
         cls, threads: int, batch_size: int, widths: Sequence[int]
     ) -> list[str]:
@@ -183,7 +221,17 @@ class NumpyTrainer:
         dtype: str = "float32",
         options: Mapping[str, Any] | None = None,
     ) -> None:
-        options = _with_named_plan(self.check_options(options))
+        options = self.check_options(options)
+        self.plan_source = "named"
+        own = PLAN_OPTIONS & set(options)  # the caller picked the path by hand: no plan
+        if str(options.get("plan", plancache.AUTO)) == plancache.AUTO and own:
+            self.plan_source = f"by hand: {', '.join(sorted(own))}"
+        elif str(options.get("plan", plancache.AUTO)) == plancache.AUTO:
+            threads_ = int(options.get("threads", 1))
+            name, self.plan_source = auto_plan(spec, train, device, dtype, threads_)
+            options = {**options, **THREAD_PLANS[name]["options"], "plan": name}
+        else:
+            options = _with_named_plan(options)
         self.spec, self.train, self.device, self.dtype = spec, train, device, dtype
         self.xp: Any = np
         self._sync = None
@@ -248,6 +296,7 @@ class NumpyTrainer:
         out: dict[str, Any] = {"numpy": np.__version__, "array_module": self.xp.__name__}
         if self.plan and self.plan != "auto":
             out["plan"] = self.plan
+            out["plan_source"] = self.plan_source
         if self.xp is not np:
             out["cupy"] = self.xp.__version__
         return out
