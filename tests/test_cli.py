@@ -57,3 +57,25 @@ def test_bad_input_is_one_message_and_exit_2(args, needle):
     assert "Traceback" not in proc.stderr
     if "invalid choice" in proc.stderr:  # argparse lists the allowed values
         assert "choose from" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["run", "--batch-size", "abc"], "invalid int value: 'abc'"),
+        (["run", "--dtype", "float16"], "choose from 'float32', 'float64', 'bfloat16'"),
+    ],
+)
+def test_a_bad_argument_is_one_line_not_the_usage(args, needle):
+    out = subprocess.run(
+        [sys.executable, "-m", "mlpbench", *args], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) <= 2 and needle in lines[-1] and "usage:" not in out.stderr
+
+
+def test_bare_mlpbench_lists_the_commands(capsys):
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert all(name in err for name in ("run", "sweep", "compare", "doctor"))

@@ -152,3 +152,20 @@ def test_bad_gate_settings_are_one_line(tmp_path, capsys, line, needle):
     assert main(["sweep", str(sweep), "--dry-run"]) == 2
     err = capsys.readouterr().err
     assert needle in err and len(err.strip().splitlines()) == 1
+
+
+def test_compare_refuses_two_sides_that_measured_different_work(tmp_path, capsys):
+    """10,000 against 5,000 samples once reported "faster 0.34x" with no warning."""
+    from tests.fixture_results import make_results
+
+    a = make_results(tmp_path / "a", repeats=3)
+    b = make_results(tmp_path / "b", repeats=3)
+    for folder, n in ((a, 10000), (b, 5000)):
+        config = folder / "config.toml"
+        config.write_text(config.read_text() + f"[data]\nsubset = {n}\n")
+    assert main(["compare", str(a), str(b)]) == 2
+    err = capsys.readouterr().err
+    assert "data.subset: 10000 -> 5000" in err and "--force" in err
+    assert len(err.strip().splitlines()) == 1
+    assert main(["compare", str(a), str(b), "--force"]) == 0
+    assert "differs (data): data.subset: 10000 -> 5000" in capsys.readouterr().out

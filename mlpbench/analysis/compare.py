@@ -80,17 +80,79 @@ class Row:
         return self.slower and not self.fails
 
 
+GROUPS = ("data", "model", "train", "options")
+
+
+def differences(a: ResultSet, b: ResultSet) -> dict[str, list[str]]:
+    """What differs between the two sides beyond the points: the sweep's ``data``, ``model``,
+    ``train`` and backend ``options`` (from their config.toml) and the environment (versions,
+    BLAS and its kernels, CPU), as ``key: A -> B`` lines grouped by table."""
+    from dataclasses import asdict
+
+    out: dict[str, list[str]] = {}
+
+    def note(group: str, key: str, x: object, y: object) -> None:
+        if x != y:
+            out.setdefault(group, []).append(f"{key}: {x!r} -> {y!r}")
+
+    ca, cb = a.config, b.config
+    if ca is not None and cb is not None:  # the checked specs, defaults filled in
+        tables = [
+            ("data", asdict(ca.data), asdict(cb.data)),
+            ("model", asdict(ca.model), asdict(cb.model)),
+            ("train", asdict(ca.train), asdict(cb.train)),
+            ("options", dict(ca.options), dict(cb.options)),
+        ]
+    else:  # a folder whose config.toml no longer loads: its tables as written
+        from mlpbench.config.sweepfile import parse_toml
+
+        def raw(s: ResultSet) -> dict:
+            path = s.directory / "config.toml"
+            return parse_toml(path.read_text()) if path.exists() else {}
+
+        ta, tb = raw(a), raw(b)
+        tables = [(g, dict(ta.get(g, {})), dict(tb.get(g, {}))) for g in GROUPS]
+    for group, x, y in tables:
+        for key in sorted(set(x) | set(y)):
+            if group == "train" and key == "batch_size":
+                continue  # a grid axis: the points say it
+            note(group, f"{group}.{key}", x.get(key), y.get(key))
+    ea, eb = a.env, b.env
+    va, vb = ea.get("versions", {}), eb.get("versions", {})
+    for key in sorted(set(va) | set(vb)):
+        note("environment", f"versions.{key}", va.get(key), vb.get(key))
+    for key in ("cpu_model", "cores_usable"):
+        note("environment", key, ea.get(key), eb.get(key))
+    for key in ("blas", "blas_architecture"):
+        note("environment", f"blas.{key}", ea.get("blas", {}).get(key), eb.get("blas", {}).get(key))
+    note("environment", "blas_env", ea.get("blas_env", {}), eb.get("blas_env", {}))
+    return out
+
+
 def compare(
-    a: str | Path, b: str | Path, threshold: float = 0.10, alpha: float = 0.05
+    a: str | Path,
+    b: str | Path,
+    threshold: float = 0.10,
+    alpha: float = 0.05,
+    force: bool = False,
 ) -> list[Row]:
     """One row per point that both result sets ran successfully; a UserError when none did
-    (a comparison of nothing must never pass in CI)."""
+    (a comparison of nothing must never pass in CI), and when the two measured different
+    work (``data`` or ``model`` differ) unless ``force``."""
     if not (isinstance(threshold, (int, float)) and math.isfinite(threshold) and threshold > 0):
         raise UserError(f"--threshold = {threshold}: must be a finite number > 0 (0.10 = 10%)")
     if not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
         raise UserError(f"--alpha = {alpha}: must be a number between 0 and 1")
-    ok_a = ResultSet.load(a).ok.groupby(POINT)["steady_epoch_s"]
-    b_groups = dict(list(ResultSet.load(b).ok.groupby(POINT)["steady_epoch_s"]))
+    set_a, set_b = ResultSet.load(a), ResultSet.load(b)
+    diff = differences(set_a, set_b)
+    work = [line for group in ("data", "model") for line in diff.get(group, [])]
+    if work and not force:
+        raise UserError(
+            f"{a} and {b} measured different work ({'; '.join(work)}): their times do not "
+            "compare; rerun one side, or --force to compare anyway"
+        )
+    ok_a = set_a.ok.groupby(POINT)["steady_epoch_s"]
+    b_groups = dict(list(set_b.ok.groupby(POINT)["steady_epoch_s"]))
     pairs = []
     for values, times_a in ok_a:
         if values in b_groups:

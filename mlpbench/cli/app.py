@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 from types import ModuleType
+from typing import NoReturn
 
 from mlpbench.cli import (
     cmd_backends,
@@ -52,13 +53,23 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Bad arguments are one line naming the argument and what is allowed, and where the
+    options are listed; not 25 lines of usage first."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} ({self.prog} -h lists the options)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="mlpbench",
         description="Benchmark a NumPy MLP against the same network in Keras and others.",
     )
     p.add_argument("--version", action="version", version=f"mlpbench {_version()}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = p.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser
+    )
     for command in COMMANDS:
         command.add(sub)
     return p
@@ -66,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    if not (sys.argv[1:] if argv is None else list(argv)):  # bare `mlpbench`: the commands
+        parser.print_help(sys.stderr)
+        return 2
     a = parser.parse_args(argv)
     a.raw_argv = list(sys.argv[1:] if argv is None else argv)  # `mlpbench run` may re-run it
     try:

@@ -27,14 +27,22 @@ def add(sub: Any) -> None:
         action="store_true",
         help="exit 1 also on a slowdown these repeats cannot decide, and on unstable points",
     )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="compare even when the two sides' [data] or [model] differ",
+    )
     p.set_defaults(func=run)
 
 
 def run(a: argparse.Namespace) -> int:
-    from mlpbench.analysis.compare import Gate, compare
+    from mlpbench.analysis.compare import Gate, compare, differences
+    from mlpbench.analysis.tables import ResultSet
     from mlpbench.render.text import compare_lines, gate_lines
 
-    rows = compare(a.a, a.b, a.threshold, a.alpha)
+    rows = compare(a.a, a.b, a.threshold, a.alpha, force=a.force)
+    for group, lines in differences(ResultSet.load(a.a), ResultSet.load(a.b)).items():
+        print(f"differs ({group}): " + "; ".join(lines))
     gate = Gate.of(rows, a.strict)
     print("\n".join(compare_lines(rows, a.a, a.b)))
     print("\n".join(gate_lines(gate, a.threshold)))
