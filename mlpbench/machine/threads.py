@@ -80,10 +80,16 @@ def pin_plan(threads: int, cpus: list[int], pin: bool = True) -> tuple[list[int]
 
 def blas_info() -> dict[str, Any]:
     """The BLAS NumPy uses: library, version, threading layer and effective thread count."""
+    import numpy  # noqa: F401  (its BLAS loaded, so that it is the one described)
     from threadpoolctl import threadpool_info
 
-    for pool in threadpool_info():
-        if pool.get("user_api") == "blas":
+    pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
+    # NumPy's own first: SciPy, PyTorch or TensorFlow may have loaded other BLAS copies, and
+    # which one comes first must not change what this process reports (or the plan table's
+    # machine fingerprint).
+    pools.sort(key=lambda p: "numpy" not in str(p.get("filepath", "")).lower())
+    for pool in pools:
+        if pool:
             return {
                 "blas": f"{pool.get('internal_api')} {pool.get('version') or ''}".strip(),
                 "blas_threading": pool.get("threading_layer", ""),
