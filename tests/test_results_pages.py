@@ -17,7 +17,10 @@ PAGES = sorted((ROOT / "docs" / "results").glob("*.md"))
 
 def test_a_page_regenerates_from_its_result_set(tmp_path):
     res = make_results(tmp_path / "res", repeats=3)
-    written = markdown.write_page(Analysis.of(res), tmp_path / "pages")
+    from mlpbench.render.plots import plot_all
+
+    analysis = Analysis.of(res)
+    written = markdown.write_page(analysis, tmp_path / "pages", plot_all(analysis))
     beside = written.with_suffix("")
     assert (beside / "runs.csv").exists() and (beside / "plots" / "epoch_time.png").exists()
     again = markdown.page(Analysis.of(beside), plots_dir=f"{written.stem}/plots")

@@ -130,8 +130,8 @@ def differences(a: ResultSet, b: ResultSet) -> dict[str, list[str]]:
 
 
 def compare(
-    a: str | Path,
-    b: str | Path,
+    a: str | Path | ResultSet,
+    b: str | Path | ResultSet,
     threshold: float = 0.10,
     alpha: float = 0.05,
     force: bool = False,
@@ -143,7 +143,9 @@ def compare(
         raise UserError(f"--threshold = {threshold}: must be a finite number > 0 (0.10 = 10%)")
     if not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
         raise UserError(f"--alpha = {alpha}: must be a number between 0 and 1")
-    set_a, set_b = ResultSet.load(a), ResultSet.load(b)
+    set_a = a if isinstance(a, ResultSet) else ResultSet.load(a)
+    set_b = b if isinstance(b, ResultSet) else ResultSet.load(b)
+    a, b = set_a.directory, set_b.directory
     diff = differences(set_a, set_b)
     work = [line for group in ("data", "model") for line in diff.get(group, [])]
     if work and not force:

@@ -40,8 +40,9 @@ def run(a: argparse.Namespace) -> int:
     from mlpbench.analysis.tables import ResultSet
     from mlpbench.render.text import compare_lines, gate_lines
 
-    rows = compare(a.a, a.b, a.threshold, a.alpha, force=a.force)
-    for group, lines in differences(ResultSet.load(a.a), ResultSet.load(a.b)).items():
+    set_a, set_b = ResultSet.load(a.a), ResultSet.load(a.b)
+    rows = compare(set_a, set_b, a.threshold, a.alpha, force=a.force)
+    for group, lines in differences(set_a, set_b).items():
         print(f"differs ({group}): " + "; ".join(lines))
     gate = Gate.of(rows, a.strict)
     print("\n".join(compare_lines(rows, a.a, a.b)))

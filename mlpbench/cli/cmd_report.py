@@ -33,13 +33,14 @@ def run(a: argparse.Namespace) -> int:
 
     analysis = Analysis.of(a.directory)
     print("\n".join(summary_lines(analysis)))
-    print(f"\nreport: {write_report(analysis, plot_all(analysis))}")
+    plots = plot_all(analysis)
+    print(f"\nreport: {write_report(analysis, plots)}")
     if a.markdown:
         from pathlib import Path
 
         from mlpbench.render import markdown
 
-        written = markdown.write_page(analysis, Path(a.markdown))
+        written = markdown.write_page(analysis, Path(a.markdown), plots)
         print(f"results page: {written}")
         if a.headline:
             readme = Path(a.headline)

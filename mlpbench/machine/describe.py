@@ -102,7 +102,7 @@ def machine() -> dict[str, Any]:
         "cpu_flags": cpu_flags(),
         "cores_usable": cpu_count(),
         "blas": blas_info(),
-        "versions": {"numpy": versions().get("numpy", "")},
+        "versions": {"numpy": version("numpy")},
         "blas_env": blas_environment(),
     }
 

@@ -108,12 +108,11 @@ def replace_headline(readme: str, block: str) -> str:
     return readme[:i] + block + readme[j:]
 
 
-def write_page(a: Analysis, folder: Path) -> Path:
+def write_page(a: Analysis, folder: Path, plots: list[Path]) -> Path:
     """``<folder>/<slug>.md``, the result set copied beside it (``<slug>/``) so the page can
-    be regenerated from it, and the key plots under ``<slug>/plots``."""
+    be regenerated from it, and the key plots (of ``plots``, already drawn) under
+    ``<slug>/plots``."""
     import shutil
-
-    from mlpbench.render.plots import plot_all
 
     name = slug(a)
     data = folder / name
@@ -121,7 +120,7 @@ def write_page(a: Analysis, folder: Path) -> Path:
     for f in ("runs.csv", "epochs.csv", "environment.json", "config.toml"):
         if (a.results.directory / f).exists() and a.results.directory != data:
             shutil.copyfile(a.results.directory / f, data / f)
-    drawn = {p.stem: p for p in plot_all(a)}
+    drawn = {p.stem: p for p in plots}
     (data / "plots").mkdir(exist_ok=True)
     for stem in PLOTS:
         if stem in drawn and drawn[stem].parent != data / "plots":

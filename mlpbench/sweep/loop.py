@@ -291,6 +291,20 @@ Results = Iterator[tuple[int, Point, dict[str, Any], list[dict[str, Any]]]]
 """What an executor yields as points finish: index, point, result, the peaks of its host."""
 
 
+def run_one(sweep: Sweep, point: Point) -> dict[str, Any]:
+    """One point in a fresh worker pinned to its cores (this process moved off them), with
+    its thread plan's options and variables: the local executor's step."""
+    sweep.progress.running(point)
+    cpus, own = pin_plan(point.key.threads, sweep.universe, sweep.pin)
+    if sweep.pin:
+        os.sched_setaffinity(0, own)
+    runs_as, plan_env = sweep.planned(point, sweep.env.get("plans", {}))
+    cpu_arg = cpus if sweep.pin else None
+    return run_worker(
+        runs_as, sweep.cfg.timeout_s, sweep.progress, sweep.python, cpu_arg, plan_env
+    )
+
+
 def run_locally(sweep: Sweep) -> Results:
     """The local executor: calibrate what is missing, tune, then each point in a fresh pinned
     worker, one at a time; the GEMM peak again every ``recalibrate_every`` runs and at the end
@@ -325,20 +339,7 @@ def run_locally(sweep: Sweep) -> Results:
     every = cfg.recalibrate_every
     try:
         for n, (index, point) in enumerate(todo, start=1):
-            sweep.progress.running(point)
-            cpus, own = pin_plan(point.key.threads, sweep.universe, sweep.pin)
-            if sweep.pin:
-                os.sched_setaffinity(0, own)
-            runs_as, plan_env = sweep.planned(point, env["plans"])
-            result = run_worker(
-                runs_as,
-                cfg.timeout_s,
-                sweep.progress,
-                sweep.python,
-                cpus if sweep.pin else None,
-                plan_env,
-            )
-            yield index, point, result, env["peaks"]
+            yield index, point, run_one(sweep, point), env["peaks"]
             if n == len(todo) or (every and n % every == 0):  # drift: the peak again
                 again = calibrate(combos, **calibrated)
                 env.setdefault("recalibrations", []).append(
@@ -385,16 +386,7 @@ def run_points(sweep: Sweep, todo: list[tuple[int, Point]]) -> Results:
     sweep.progress.add(len(todo))
     try:
         for index, point in todo:
-            sweep.progress.running(point)
-            cpus, own = pin_plan(point.key.threads, sweep.universe, sweep.pin)
-            if sweep.pin:
-                os.sched_setaffinity(0, own)
-            runs_as, plan_env = sweep.planned(point, sweep.env.get("plans", {}))
-            result = run_worker(
-                runs_as, sweep.cfg.timeout_s, sweep.progress, sweep.python,
-                cpus if sweep.pin else None, plan_env,
-            )  # fmt: skip
-            yield index, point, result, sweep.env["peaks"]
+            yield index, point, run_one(sweep, point), sweep.env["peaks"]
     finally:
         if sweep.pin:
             os.sched_setaffinity(0, sweep.universe)
