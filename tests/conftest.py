@@ -32,7 +32,7 @@ def rng() -> np.random.Generator:
 
 FAKE_MODULE = '''
 """Misbehaving backends for harness tests, registered through a real entry point."""
-import math, os, time
+import dataclasses, math, os, time
 import numpy as np
 from mlpbench.api.protocol import Capabilities, EpochRecord
 from mlpbench.backends.numpy.trainer import NumpyTrainer
@@ -65,7 +65,125 @@ class Works(NumpyTrainer):
 
 class NotATrainer:
     pass
+
+
+# Records a backend with bugs hands back (issue 30): each makes its run a failed row.
+def _passing(change):
+    class Bad(NumpyTrainer):
+        def fit(self, data, on_epoch_end=None):
+            return super().fit(data, lambda e: on_epoch_end(change(e)))
+
+    return Bad
+
+
+NegativeWall = _passing(lambda e: dataclasses.replace(e, wall_s=-0.5))
+FractionalEpoch = _passing(lambda e: dataclasses.replace(e, epoch=e.epoch + 0.5))
+StringLoss = _passing(lambda e: dataclasses.replace(e, loss="low"))
+StringPhase = _passing(lambda e: dataclasses.replace(e, phases={**e.phases, "forward": "fast"}))
+UnknownPhase = _passing(lambda e: dataclasses.replace(e, phases={**e.phases, "warp": 0.1}))
+InfiniteAccuracy = _passing(lambda e: dataclasses.replace(e, accuracy=math.inf))
+
+
+class HugeInfo(NumpyTrainer):
+    def info(self):
+        return {**super().info(), "blob": "x" * 200_000}
+
+
+class ObjectInfo(NumpyTrainer):
+    def info(self):
+        return {**super().info(), "thing": object()}
+
+
+class HtmlInfo(NumpyTrainer):
+    def info(self):
+        return {**super().info(), "note": "<script>alert('info')</script>"}
+
+
+class StringEvaluate(NumpyTrainer):
+    def evaluate(self, x, y):
+        return "good", 0.5
+
+
+# Misbehaviour the harness already survived (issue 30's "held" list), kept tested.
+class HangThread(NumpyTrainer):
+    def fit(self, data, on_epoch_end=None):
+        import threading
+
+        threading.Thread(target=time.sleep, args=(600,)).start()  # not a daemon
+        return super().fit(data, on_epoch_end)
+
+
+class Segfault(NumpyTrainer):
+    def fit(self, data, on_epoch_end=None):
+        import ctypes
+
+        ctypes.string_at(0)
+
+
+class Greedy(NumpyTrainer):
+    def fit(self, data, on_epoch_end=None):
+        hoard = []
+        while True:
+            hoard.append(np.ones(2**23))  # 64 MiB, written
+            time.sleep(0.01)
+
+
+class Spam(NumpyTrainer):
+    def fit(self, data, on_epoch_end=None):
+        for i in range(100_000):
+            print("spam line", i)
+        os.write(1, b"\\xff\\xfe not UTF-8 \\x80\\n" * 1000)
+        return super().fit(data, on_epoch_end)
+
+
+class ChangesDirectory(NumpyTrainer):
+    def fit(self, data, on_epoch_end=None):
+        os.chdir("/")
+        return super().fit(data, on_epoch_end)
+
+
+class ExitsInFit(NumpyTrainer):
+    def fit(self, data, on_epoch_end=None):
+        import sys
+
+        sys.exit(3)
+
+
+class ClosesOutput(NumpyTrainer):
+    def fit(self, data, on_epoch_end=None):
+        os.close(0)
+        os.close(1)
+        os.close(2)
+        return super().fit(data, on_epoch_end)
+
+
+class BadCapabilities(NumpyTrainer):
+    @classmethod
+    def capabilities(cls):
+        raise RuntimeError("capabilities exploded")
 '''
+
+BAD_RECORDS = {  # backend -> what its failed row's reason names
+    "negativewall": "wall_s = -0.5 is below 0",
+    "fractionalepoch": "epoch = 0.5",
+    "stringloss": "loss = 'low' is not a number",
+    "stringphase": "phase forward = 'fast' is not a number",
+    "unknownphase": "unknown phase 'warp'",
+    "infiniteaccuracy": "accuracy = inf is not finite",
+    "objectinfo": "info()['thing']",
+    "stringevaluate": "test loss = 'good' is not a number",
+}
+HELD = {  # backend -> (status, what its reason names)
+    "hugeinfo": ("ok", ""),
+    "htmlinfo": ("ok", ""),
+    "hangthread": ("ok", ""),
+    "spam": ("ok", ""),
+    "changesdirectory": ("ok", ""),
+    "closesoutput": ("ok", ""),
+    "segfault": ("failed", "SIGSEGV"),
+    "greedy": ("failed", "out of memory"),
+    "exitsinfit": ("failed", "exited with code 3"),
+}
 
 FAKE_ENTRY_POINTS = """[mlpbench.backends]
 crash = fakebackends:Crash
@@ -75,6 +193,24 @@ gpuonly = fakebackends:GpuOnly
 notatrainer = fakebackends:NotATrainer
 works = fakebackends:Works
 broken = fakebackends_missing:Thing
+negativewall = fakebackends:NegativeWall
+fractionalepoch = fakebackends:FractionalEpoch
+stringloss = fakebackends:StringLoss
+stringphase = fakebackends:StringPhase
+unknownphase = fakebackends:UnknownPhase
+infiniteaccuracy = fakebackends:InfiniteAccuracy
+hugeinfo = fakebackends:HugeInfo
+objectinfo = fakebackends:ObjectInfo
+htmlinfo = fakebackends:HtmlInfo
+stringevaluate = fakebackends:StringEvaluate
+hangthread = fakebackends:HangThread
+segfault = fakebackends:Segfault
+greedy = fakebackends:Greedy
+spam = fakebackends:Spam
+changesdirectory = fakebackends:ChangesDirectory
+exitsinfit = fakebackends:ExitsInFit
+closesoutput = fakebackends:ClosesOutput
+badcapabilities = fakebackends:BadCapabilities
 """
 
 

@@ -147,8 +147,13 @@ def test_short_epochs_are_timed_longer_and_wide_points_get_more_repeats(tmp_path
 )
 def test_bad_gate_settings_are_one_line(tmp_path, capsys, line, needle):
     sweep = tmp_path / "bad.toml"
-    sweep.write_text(line + "\n" + TINY.replace("max_repeats = 4\n", "").replace(
-        "min_measured_s = 0.05\n", "").replace("target_interval = 0.000001\n", ""))
+    sweep.write_text(
+        line
+        + "\n"
+        + TINY.replace("max_repeats = 4\n", "")
+        .replace("min_measured_s = 0.05\n", "")
+        .replace("target_interval = 0.000001\n", "")
+    )
     assert main(["sweep", str(sweep), "--dry-run"]) == 2
     err = capsys.readouterr().err
     assert needle in err and len(err.strip().splitlines()) == 1

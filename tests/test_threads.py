@@ -9,8 +9,7 @@ import sys
 import pytest
 
 SHOW = (
-    "from mlpbench.machine.threads import blas_info; "
-    "print(blas_info()['openblas_thread_timeout'])"
+    "from mlpbench.machine.threads import blas_info; print(blas_info()['openblas_thread_timeout'])"
 )
 
 

@@ -145,9 +145,7 @@ def test_a_loaded_machine_is_flagged_in_summary_and_report(tmp_path):
     # measured the hog's own share of the machine over each run's window; the probe must
     # count at least most of it as other processes' load, whatever else loads the machine.
     n_cpu = os.cpu_count() or 1
-    shares = [
-        100 * (c1 - c0) / ((w1 - w0) * n_cpu) for (w0, c0), (w1, c1) in zip(marks, marks[1:])
-    ]
+    shares = [100 * (c1 - c0) / ((w1 - w0) * n_cpu) for (w0, c0), (w1, c1) in zip(marks, marks[1:])]
     loaded = [(loads[k], shares[k]) for k in range(0, min(len(loads), len(shares)), 2)]
     assert loaded and max(s for _, s in loaded) > 10, (loads, shares)  # the hog did run
     for seen, share in loaded:

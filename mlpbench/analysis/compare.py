@@ -62,9 +62,7 @@ class Row:
 
     @property
     def slower(self) -> bool:
-        return self.verdict.startswith("slower") or (
-            self.verdict == "unclear" and self.ratio > 1
-        )
+        return self.verdict.startswith("slower") or (self.verdict == "unclear" and self.ratio > 1)
 
     @property
     def fails(self) -> bool:
@@ -189,7 +187,19 @@ def compare(
         key = PointKey.from_row(dict(zip(POINT, values)))
         rows.append(
             Row(
-                key, len(ta), len(tb), ma, mb, ratio, lo, hi, p, p_adj, floor, verdict, unstable,
+                key,
+                len(ta),
+                len(tb),
+                ma,
+                mb,
+                ratio,
+                lo,
+                hi,
+                p,
+                p_adj,
+                floor,
+                verdict,
+                unstable,
                 threshold,
             )  # fmt: skip
         )

@@ -50,14 +50,22 @@ class ResultSet:
     config: SweepConfig | None
 
     @classmethod
-    def load(cls, directory: str | Path) -> ResultSet:
+    def load(cls, directory: str | Path, strict: bool = False) -> ResultSet:
+        """Read a folder; a bad row leaves its run out with a warning, or with ``strict`` is
+        an error (mlpbench.results.store.read_table)."""
         directory = resolve(directory)
         env = read_environment(directory)
         try:
             config = load_config(directory / "config.toml")
         except UserError:  # a hand-made or older folder: the CSVs alone still tell a lot
             config = None
-        return cls(directory, load_runs(directory), load_epochs(directory), env, config)
+        return cls(
+            directory,
+            load_runs(directory, strict),
+            load_epochs(directory, strict),
+            env,
+            config,
+        )
 
     @property
     def ok(self) -> pd.DataFrame:
@@ -91,8 +99,8 @@ class Analysis:
         self.baseline: str = first if first in present or not present else present[0]
 
     @classmethod
-    def of(cls, directory: str | Path) -> Analysis:
-        return cls(ResultSet.load(directory))
+    def of(cls, directory: str | Path, strict: bool = False) -> Analysis:
+        return cls(ResultSet.load(directory, strict))
 
     # Helpers
 

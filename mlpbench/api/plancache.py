@@ -24,6 +24,8 @@ __all__ = ["blas_environment"]
 
 AUTO = "auto"
 TUNE_ENV = "MLPBENCH_TUNE"  # "0": no tuning and no table; the backends' defaults run
+
+
 def fingerprint(env: dict[str, Any]) -> str:
     """What makes a plan's speed this machine's (``env``: environment.json's machine part)."""
     keys = (

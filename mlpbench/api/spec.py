@@ -29,6 +29,9 @@ class RunSpec:
     # Steady epochs shorter than this in all are timed again with more epochs (a few
     # milliseconds are one scheduler hiccup away from 20%): the sweep's min_measured_s.
     min_measured_s: float = 0.0
+    # The worker (with its children) is killed past this resident memory, so that one point
+    # cannot swap or OOM the machine; 0: 80% of the memory of the host it runs on.
+    memory_limit_mb: float = 0.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.threads, int) or isinstance(self.threads, bool) or self.threads < 1:
@@ -51,4 +54,5 @@ class RunSpec:
             data=DataSpec(**d["data"]),
             options=dict(d.get("options", {})),
             min_measured_s=float(d.get("min_measured_s", 0.0)),
+            memory_limit_mb=float(d.get("memory_limit_mb", 0.0)),
         )

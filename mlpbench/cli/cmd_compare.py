@@ -3,7 +3,8 @@
 Exit 0: no slowdown by the gate's rules (``mlpbench.analysis.compare``); 1: at least one point
 is slower beyond the threshold, significantly after the Holm correction or, where the repeats
 cannot reach significance, with its whole bootstrap interval beyond the threshold (``--strict``:
-also any undecided or unstable point); 2: bad input or nothing to compare."""
+also any undecided or unstable point, and a bad row in either folder); 2: bad input or nothing
+to compare."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ def add(sub: Any) -> None:
     p.add_argument(
         "--strict",
         action="store_true",
-        help="exit 1 also on a slowdown these repeats cannot decide, and on unstable points",
+        help="exit 1 also on a slowdown these repeats cannot decide, and on unstable points; "
+        "refuse a folder with a bad row (default: leave that run out, with a warning)",
     )
     p.add_argument(
         "--force",
@@ -40,7 +42,7 @@ def run(a: argparse.Namespace) -> int:
     from mlpbench.analysis.tables import ResultSet
     from mlpbench.render.text import compare_lines, gate_lines
 
-    set_a, set_b = ResultSet.load(a.a), ResultSet.load(a.b)
+    set_a, set_b = ResultSet.load(a.a, a.strict), ResultSet.load(a.b, a.strict)
     rows = compare(set_a, set_b, a.threshold, a.alpha, force=a.force)
     for group, lines in differences(set_a, set_b).items():
         print(f"differs ({group}): " + "; ".join(lines))

@@ -18,6 +18,6 @@ def run(a: argparse.Namespace) -> int:
     from mlpbench.analysis.tables import Analysis
     from mlpbench.render.plots import plot_all
 
-    for path in plot_all(Analysis.of(a.directory)):
+    for path in plot_all(Analysis.of(a.directory, a.strict)):
         print(path)
     return 0

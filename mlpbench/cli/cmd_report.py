@@ -31,7 +31,7 @@ def run(a: argparse.Namespace) -> int:
     from mlpbench.render.report import write_report
     from mlpbench.render.text import summary_lines
 
-    analysis = Analysis.of(a.directory)
+    analysis = Analysis.of(a.directory, a.strict)
     print("\n".join(summary_lines(analysis)))
     plots = plot_all(analysis)
     print(f"\nreport: {write_report(analysis, plots)}")

@@ -182,8 +182,10 @@ def run(a: argparse.Namespace) -> int:
         if os.environ.get(RERUN_ENV):  # the re-run could not set them: never loop
             raise SpecError(f"{plan_line}: its variables did not hold in the re-run")
         change = plans_change(plan_env)
-        print(f"mlpbench run: {plan_line}; re-running with `env {change}` (read when NumPy "
-              "loads)", flush=True)
+        print(
+            f"mlpbench run: {plan_line}; re-running with `env {change}` (read when NumPy loads)",
+            flush=True,
+        )
         argv = list(getattr(a, "raw_argv", [])[1:])  # what followed `run`
         name = spec.options["plan"]
         child = subprocess.run(

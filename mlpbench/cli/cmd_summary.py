@@ -18,5 +18,5 @@ def run(a: argparse.Namespace) -> int:
     from mlpbench.analysis.tables import Analysis
     from mlpbench.render.text import summary_lines
 
-    print("\n".join(summary_lines(Analysis.of(a.directory))))
+    print("\n".join(summary_lines(Analysis.of(a.directory, a.strict))))
     return 0

@@ -75,6 +75,11 @@ def add_results_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "directory", nargs="?", default="results/latest", help="a results directory"
     )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse a folder with a bad row (default: leave that run out, with a warning)",
+    )
 
 
 def add_results_root(parser: argparse.ArgumentParser) -> None:

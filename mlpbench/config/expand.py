@@ -82,9 +82,7 @@ def point(cfg: SweepConfig, key: PointKey, repeat: int) -> Point:
     layers = tuple(int(n) for n in key.layers.split("-"))
     model = replace(cfg.model, **{**variant.model, "layers": layers})
     train = replace(cfg.train, batch_size=key.batch_size, **variant.train)
-    grid = next(
-        (o for o in cfg.option_sets(key.backend) if options_label(o) == key.options), {}
-    )
+    grid = next((o for o in cfg.option_sets(key.backend) if options_label(o) == key.options), {})
     options = {
         **cfg.options.get(key.backend, {}),
         **grid,
@@ -100,5 +98,6 @@ def point(cfg: SweepConfig, key: PointKey, repeat: int) -> Point:
         data=cfg.data,
         options=options,
         min_measured_s=cfg.min_measured_s,
+        memory_limit_mb=cfg.memory_limit_mb,
     )
     return Point(key, repeat, run)

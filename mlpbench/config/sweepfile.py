@@ -38,6 +38,7 @@ TOP_KEYS = (
     "min_measured_s",
     "max_repeats",
     "target_interval",
+    "memory_limit_mb",
     "data",
     "model",
     "train",
@@ -99,6 +100,7 @@ class SweepConfig:
     min_measured_s: float = 0.0
     max_repeats: int = 0  # 0: repeats, no extra ones
     target_interval: float = 0.10
+    memory_limit_mb: float = 0.0  # a worker past this resident memory is killed (0: 80% of RAM)
     report: Mapping[str, Any] = field(default_factory=dict)  # reference backend, colors
     cluster: str = ""  # a Dask scheduler's address or local:N ([cluster] address)
     # [grid.options.BACKEND]: backend -> option -> the values the grid crosses
@@ -220,12 +222,18 @@ def parse_config(
             "max_repeats", f"{max_repeats!r}: must be 0 (off) or an integer from repeats to 100"
         )
     target = doc.get("target_interval", 0.10)
-    if (
-        not isinstance(target, (int, float))
-        or isinstance(target, bool)
-        or not 0 < target < 1
-    ):
+    if not isinstance(target, (int, float)) or isinstance(target, bool) or not 0 < target < 1:
         raise r.error("target_interval", f"{target!r}: must be a fraction between 0 and 1")
+    memory = doc.get("memory_limit_mb", 0)
+    if (
+        not isinstance(memory, (int, float))
+        or isinstance(memory, bool)
+        or not math.isfinite(memory)
+        or (memory != 0 and memory < 64)
+    ):
+        raise r.error(
+            "memory_limit_mb", f"{memory!r}: must be 0 (80% of the machine's memory) or >= 64"
+        )
     data = r.spec(DataSpec, "[data]", r.table(doc, "data"))
     model = r.spec(ModelSpec, "[model]", r.table(doc, "model"))
     train = r.spec(TrainSpec, "[train]", r.table(doc, "train"), batch_size=1)
@@ -254,7 +262,7 @@ def parse_config(
         for e in extra
     )
     combos = max([1, *(math.prod(map(len, o.values())) for o in grid_options.values())])
-    size = (math.prod(len(v) for v in grid.values()) * combos * len(variants) + len(extra))
+    size = math.prod(len(v) for v in grid.values()) * combos * len(variants) + len(extra)
     size *= repeats
     if size > MAX_POINTS:
         raise r.error("[grid]", f"expands to {size} runs; at most {MAX_POINTS} in one sweep")
@@ -278,6 +286,7 @@ def parse_config(
         min_measured_s=float(min_measured),
         max_repeats=max_repeats,
         target_interval=float(target),
+        memory_limit_mb=float(memory),
         report=report,
         cluster=address,
         grid_options=grid_options,

@@ -68,8 +68,7 @@ def page(a: Analysis, plots_dir: str = "plots") -> str:
         "",
         f"- machine: {caption(env)}",
         f"- commit: `{env.get('git_commit') or 'unknown'}`; first run {started}",
-        f"- command: `mlpbench sweep {env.get('config_path', '')}` "
-        f"({len(runs)} runs, {ok} ok)",
+        f"- command: `mlpbench sweep {env.get('config_path', '')}` ({len(runs)} runs, {ok} ok)",
         "",
         "## Findings",
         "",
@@ -128,4 +127,3 @@ def write_page(a: Analysis, folder: Path, plots: list[Path]) -> Path:
     out = folder / f"{name}.md"
     out.write_text(page(Analysis.of(data), plots_dir=f"{name}/plots"))
     return out
-

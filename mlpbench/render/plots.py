@@ -419,9 +419,7 @@ def plot_crossover(ctx: Context) -> Path | None:
         if np.nanmin(z) < 0 < np.nanmax(z) and min(z.shape) > 1:
             ax.contour(z, levels=[0.0], colors="black", linewidths=1.5)
         ref_dtype = g["reference_dtype"].iloc[0]
-        ax.set_title(
-            f"{series} {dtype} vs {ctx.reference} {ref_dtype}, {depth} hidden", fontsize=9
-        )
+        ax.set_title(f"{series} {dtype} vs {ctx.reference} {ref_dtype}, {depth} hidden", fontsize=9)
         ax.set_xlabel("hidden width")
         ax.set_ylabel("batch size")
     for ax in list(axes.flat)[len(panels) :]:

@@ -319,9 +319,11 @@ def verdict_html(a: Analysis) -> str:
     eff = a.efficiency
     if not eff.empty:
         best = eff.groupby("backend")["efficiency"].max()
-        peak = "<p>Best share of the calibrated GEMM peak: " + ", ".join(
-            f"{html.escape(str(b))} {100 * e:.0f}%" for b, e in best.items()
-        ) + ".</p>"
+        peak = (
+            "<p>Best share of the calibrated GEMM peak: "
+            + ", ".join(f"{html.escape(str(b))} {100 * e:.0f}%" for b, e in best.items())
+            + ".</p>"
+        )
     return f"<table>{head}{body}</table>{peak}"
 
 

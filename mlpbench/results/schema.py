@@ -60,7 +60,10 @@ class RunSummary:
     blas_threads: int = column("BLAS threads in effect during the run")
     framework_threads: str = column("the framework's own pool sizes, as the backend reports them")
     backend_version: str = column("the backend's version (its package's)")
-    backend_info: str = column("the backend's info() as JSON: versions and effective settings")
+    backend_info: str = column(
+        "the backend's info(): versions and effective settings as key=value pairs joined by ;, "
+        "cut at 4096 characters with a marker"
+    )
     # What the machine did during the run (mlpbench.machine.probe.RunProbe).
     cpus: str = column("the CPUs the worker was pinned to (a list such as 0-1)", "")
     plan: str = column(
@@ -131,7 +134,7 @@ RUN_COLUMNS: list[str] = [
     "host",
     "hostname",
 ]
-_SUMMARY_TYPES = get_type_hints(RunSummary)
+SUMMARY_TYPES = get_type_hints(RunSummary)
 RUN_TYPES: dict[str, Any] = {
     "run_id": str,
     **AXIS_TYPES,
@@ -140,7 +143,7 @@ RUN_TYPES: dict[str, Any] = {
     "reason": str,
     **{  # empty unless the run is ok
         name: t if t is str else t | None
-        for name, t in ((n, _SUMMARY_TYPES[n]) for n in SUMMARY_FIELDS)
+        for name, t in ((n, SUMMARY_TYPES[n]) for n in SUMMARY_FIELDS)
     },
     "peak_gflops": float,
     "efficiency": float,
@@ -185,5 +188,3 @@ FILES = ("runs.csv", "epochs.csv", "environment.json", "config.toml")
 def columns_record() -> dict[str, Any]:
     """What environment.json stores beside ``schema_version``: the columns of each CSV."""
     return {"runs.csv": list(RUN_COLUMNS), "epochs.csv": list(EPOCH_COLUMNS)}
-
-

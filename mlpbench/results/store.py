@@ -3,7 +3,8 @@
 Rows are appended with one ``write`` and an ``fsync``, epochs before their run: a run is done
 when its runs.csv row is complete and parses, and a kill loses at most the running point.
 Readers check the header, every cell's type and the schema version, and name the file and line
-of a bad row.
+of a bad row: the analysis leaves that run out with a warning (``strict=False``), resume and
+``--strict`` refuse the folder.
 """
 
 from __future__ import annotations
@@ -81,14 +82,28 @@ def repair_tail(path: Path) -> int:
     return len(data) - keep
 
 
+FIELD_LIMIT = 2**31 - 1
+"""Python's csv module refuses fields over 128 KiB by default; the reader accepts any field
+the writer can produce."""
+
+
+def warn_skipped(where: str, problem: str) -> None:
+    print(
+        f"warning: {where}: {problem}; that run is left out (--strict refuses the folder)",
+        file=sys.stderr,
+    )
+
+
 def read_table(
-    path: Path, columns: list[str], types: Mapping[str, Any]
+    path: Path, columns: list[str], types: Mapping[str, Any], strict: bool = True
 ) -> tuple[list[dict[str, Any]], int]:
     """Typed rows of a CSV we wrote, and the size of a partial last line (ignored, not read).
 
     A header of an older schema is migrated (``migrations``: columns added since get their
-    default). A column no version wrote, a row with the wrong number of fields or a cell of
-    the wrong type is a :class:`ResultsError` naming the file and line.
+    default). A column no version wrote is a :class:`ResultsError` naming the file. A row with
+    the wrong number of fields or a cell of the wrong type is one too when ``strict``;
+    otherwise that row's run is left out of this file (every row of its run_id) with a warning
+    naming the file and line.
     """
     if not path.exists():
         return [], 0
@@ -100,6 +115,7 @@ def read_table(
     if not complete:  # not even a whole header yet
         return [], len(torn)
     lines = complete.split("\n")
+    csv.field_size_limit(FIELD_LIMIT)
     parsed = list(csv.reader(line.rstrip("\r") for line in lines))
     header = parsed[0]
     unknown = [c for c in migrations.known_after(header) if c not in columns]
@@ -111,42 +127,59 @@ def read_table(
         )
     old = header != columns
     apart = old and migrations.options_apart(path.parent)
-    rows = []
+    rows: list[dict[str, Any]] = []
+    bad_runs: set[str] = set()
     for lineno, cells in enumerate(parsed[1:], start=2):
         where = f"{path}:{lineno}"
-        if len(cells) != len(header):
-            raise ResultsError(f"{where}: {len(cells)} fields, expected {len(header)}")
-        raw = dict(zip(header, cells))
-        if old:
-            raw = migrations.migrate(raw, apart)
-        rows.append(
-            {
-                c: parse_cell(raw.get(c, migrations.DEFAULT_CELLS.get(c, "")), types[c], c, where)
-                for c in columns
-            }
-        )
+        try:
+            if len(cells) != len(header):
+                raise ResultsError(f"{where}: {len(cells)} fields, expected {len(header)}")
+            raw = dict(zip(header, cells))
+            if old:
+                raw = migrations.migrate(raw, apart)
+            rows.append(
+                {
+                    c: parse_cell(
+                        raw.get(c, migrations.DEFAULT_CELLS.get(c, "")), types[c], c, where
+                    )
+                    for c in columns
+                }
+            )
+        except ResultsError as e:
+            if strict:
+                raise
+            warn_skipped(where, str(e).removeprefix(f"{where}: "))
+            bad_runs.add(cells[0] if cells else "")
+    if bad_runs:
+        rows = [r for r in rows if r["run_id"] not in bad_runs]
     return rows, len(torn)
 
 
-def read_runs(directory: Path) -> list[dict[str, Any]]:
-    """runs.csv's complete rows, typed and checked (status, a time for every ok run)."""
+def read_runs(directory: Path, strict: bool = True) -> list[dict[str, Any]]:
+    """runs.csv's complete rows, typed and checked (status, a time for every ok run); a bad
+    row is an error when ``strict``, else a warning and that run left out."""
     path = Path(directory) / "runs.csv"
-    rows, torn = read_table(path, RUN_COLUMNS, RUN_TYPES)
+    rows, torn = read_table(path, RUN_COLUMNS, RUN_TYPES, strict)
     if torn:
         print(f"note: {path} ends in a partial line of {torn} bytes; not read", file=sys.stderr)
+    kept = []
     for lineno, row in enumerate(rows, start=2):
-        where = f"{path}:{lineno}"
+        problem = ""
         if row["status"] not in STATUSES:
-            raise ResultsError(
-                f"{where}: status = {row['status']!r}; allowed: {', '.join(STATUSES)}"
-            )
-        if row["status"] == "ok" and not (row["steady_epoch_s"] or 0) > 0:
-            raise ResultsError(f"{where}: an ok run without a steady_epoch_s > 0")
-    return rows
+            problem = f"status = {row['status']!r}; allowed: {', '.join(STATUSES)}"
+        elif row["status"] == "ok" and not (row["steady_epoch_s"] or 0) > 0:
+            problem = "an ok run without a steady_epoch_s > 0"
+        if not problem:
+            kept.append(row)
+        elif strict:
+            raise ResultsError(f"{path}:{lineno}: {problem}")
+        else:
+            warn_skipped(f"{path}:{lineno}", problem)
+    return kept
 
 
-def read_epochs(directory: Path) -> list[dict[str, Any]]:
-    rows, _ = read_table(Path(directory) / "epochs.csv", EPOCH_COLUMNS, EPOCH_TYPES)
+def read_epochs(directory: Path, strict: bool = True) -> list[dict[str, Any]]:
+    rows, _ = read_table(Path(directory) / "epochs.csv", EPOCH_COLUMNS, EPOCH_TYPES, strict)
     return rows
 
 
@@ -216,17 +249,17 @@ def _frame(rows: list[dict[str, Any]], columns: list[str]) -> Any:
     return frame
 
 
-def load_runs(directory: str | Path) -> Any:
+def load_runs(directory: str | Path, strict: bool = True) -> Any:
     """runs.csv as a typed pandas DataFrame (one row per complete run)."""
     directory = Path(directory)
     read_environment(directory)  # the schema check
     if not (directory / "runs.csv").exists():
         raise ResultsError(f"{directory} has no runs.csv: is it a results directory?")
-    return _frame(read_runs(directory), RUN_COLUMNS)
+    return _frame(read_runs(directory, strict), RUN_COLUMNS)
 
 
-def load_epochs(directory: str | Path) -> Any:
-    return _frame(read_epochs(Path(directory)), EPOCH_COLUMNS)
+def load_epochs(directory: str | Path, strict: bool = True) -> Any:
+    return _frame(read_epochs(Path(directory), strict), EPOCH_COLUMNS)
 
 
 def resolve(directory: str | Path) -> Path:

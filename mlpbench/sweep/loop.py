@@ -24,12 +24,14 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from mlpbench.api.protocol import PHASES
+from mlpbench.api import records as checks
+from mlpbench.api.protocol import EpochRecord
+from mlpbench.api.records import RecordError
 from mlpbench.config import expand
 from mlpbench.config.expand import Point
 from mlpbench.config.points import KEY_COLUMNS, PointKey
@@ -46,6 +48,8 @@ from mlpbench.results.schema import (
     EPOCH_COLUMNS,
     RUN_COLUMNS,
     SCHEMA_VERSION,
+    STATUSES,
+    SUMMARY_TYPES,
     RunRecord,
     RunSummary,
     columns_record,
@@ -130,10 +134,42 @@ def preflight(cfg: SweepConfig, python: str = sys.executable) -> Checked:
     return Checked(skips, answer["plans"], answer.get("differ", {}))
 
 
+EPOCH_FIELDS = {f.name for f in fields(EpochRecord)} - {"phases"}
+
+
+def checked_result(result: dict[str, Any]) -> dict[str, Any]:
+    """The worker's result as it may be written, or a failed result saying what was wrong
+    with it: the worker checks what its backend returns, and this checks what reached the
+    sweep (a worker of another mlpbench, a garbled pipe), so nothing invalid is written."""
+    try:
+        if result.get("status") not in STATUSES:
+            raise RecordError(f"status = {result.get('status')!r} is not one of {STATUSES}")
+        summary = result.get("summary")
+        if result["status"] == "ok":
+            if not isinstance(summary, dict) or set(summary) - set(SUMMARY_TYPES):
+                raise RecordError("the summary does not have runs.csv's columns")
+            for name, kind in SUMMARY_TYPES.items():
+                if name in summary and kind in (int, float):
+                    checks.number(summary[name], name, nan_ok=kind is float)
+            checks.number(summary.get("steady_epoch_s"), "steady_epoch_s", minimum=1e-12)
+        for i, e in enumerate(result.get("epochs", [])):
+            phases = e.get("phases", {})
+            known = {k: v for k, v in e.items() if k in EPOCH_FIELDS}
+            checks.check_epoch(EpochRecord(**{**known, "phases": phases}), i)
+    except (RecordError, TypeError, AttributeError, KeyError) as error:
+        return {
+            **{k: result[k] for k in ("started_at", "worker_s", "host", "hostname") if k in result},
+            "status": "failed",
+            "reason": f"the worker's result is invalid: {error}",
+        }
+    return result
+
+
 def records_for(
     point: Point, run_id: str, result: dict[str, Any], peaks: list[dict[str, Any]]
 ) -> tuple[RunRecord, list[dict[str, Any]]]:
     """The run's runs.csv record and its epochs.csv rows."""
+    result = checked_result(result)
     summary = RunSummary(**result["summary"]) if result.get("summary") else None
     key = point.key
     record = RunRecord(
@@ -165,8 +201,7 @@ def records_for(
             "loss": e["loss"],
             "accuracy": e["accuracy"],
         }
-        # Phases the protocol names; a backend's own extra phases are not columns.
-        row.update({f"phase_{k}": v for k, v in e.get("phases", {}).items() if k in PHASES})
+        row.update({f"phase_{k}": v for k, v in e.get("phases", {}).items()})  # checked: known
         epochs.append(row)
     return record, epochs
 
@@ -300,9 +335,7 @@ def run_one(sweep: Sweep, point: Point) -> dict[str, Any]:
         os.sched_setaffinity(0, own)
     runs_as, plan_env = sweep.planned(point, sweep.env.get("plans", {}))
     cpu_arg = cpus if sweep.pin else None
-    return run_worker(
-        runs_as, sweep.cfg.timeout_s, sweep.progress, sweep.python, cpu_arg, plan_env
-    )
+    return run_worker(runs_as, sweep.cfg.timeout_s, sweep.progress, sweep.python, cpu_arg, plan_env)
 
 
 def run_locally(sweep: Sweep) -> Results:

@@ -171,6 +171,7 @@ def run_worker(
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            errors="replace",  # a backend may print any bytes
             env=env_for(point.key.threads, env),
             pass_fds=(write_fd,),
             start_new_session=True,
@@ -213,9 +214,14 @@ def run_worker(
             proc.stdin.close()
         except BrokenPipeError:  # died at start; its exit code says why
             pass
-        code = proc.wait(timeout=timeout)
+        limit_mb = point.run.memory_limit_mb or default_memory_limit_mb()
+        code, used_mb = wait_within(proc, t0 + timeout, limit_mb)
     except subprocess.TimeoutExpired:
         _kill(proc)
+        for r in readers:
+            r.join(timeout=5)
+        if result:  # it had finished and then hung on the way out: the result stands
+            return result
         return {
             "status": "failed",
             "reason": f"timeout after {timeout:g} s",
@@ -230,6 +236,13 @@ def run_worker(
         for pipe in (proc.stdin, proc.stdout):
             if pipe is not None and not pipe.closed:
                 pipe.close()
+    if used_mb:
+        return {
+            "status": "failed",
+            "reason": f"out of memory: the worker used {used_mb:.0f} MiB, over the limit of "
+            f"{limit_mb:.0f} MiB (memory_limit_mb)",
+            "worker_s": time.perf_counter() - t0,
+        }
     if result:
         return result
     if code < 0 and -code == signal.SIGKILL:
@@ -244,6 +257,51 @@ def run_worker(
         "reason": f"{why}{': ' + last if last else ''}",
         "worker_s": time.perf_counter() - t0,
     }
+
+
+MEMORY_POLL_S = 0.25
+
+
+def default_memory_limit_mb() -> float:
+    """80% of this host's memory: a worker past it is stopped before it swaps the machine."""
+    import psutil
+
+    return 0.8 * psutil.virtual_memory().total / 2**20
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its children, MiB (0 once it is gone)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        members = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0
+    for member in members:
+        try:
+            total += member.memory_info().rss
+        except psutil.Error:
+            pass
+    return total / 2**20
+
+
+def wait_within(proc: subprocess.Popen, deadline: float, limit_mb: float) -> tuple[int, float]:
+    """Wait for the worker until ``deadline`` (perf_counter; TimeoutExpired after it), killing
+    it when its process tree's resident memory passes ``limit_mb``: (exit code, MiB used when
+    killed, else 0)."""
+    while True:
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            raise subprocess.TimeoutExpired(proc.args, 0)
+        try:
+            return proc.wait(timeout=min(MEMORY_POLL_S, left)), 0.0
+        except subprocess.TimeoutExpired:
+            used = tree_rss_mb(proc.pid)
+            if used > limit_mb:
+                _kill(proc)
+                return proc.wait(), used
 
 
 def _kill(proc: subprocess.Popen) -> None:

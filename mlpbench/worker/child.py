@@ -6,7 +6,8 @@ left behind. The parent has already set the thread variables in this process's e
 the BLAS and the framework start with the right pools. The worker dies with its parent (Linux:
 ``PR_SET_PDEATHSIG``; elsewhere a thread watches the parent), so a killed sweep never leaves a
 point running that would slow the next one. Whatever happens in the run, the worker sends a
-result (ok, skipped or failed with the reason); only a hard crash sends none, and the parent
+result (ok, skipped or failed with the reason; everything the backend returned checked by
+``mlpbench.api.records``) and exits at once; only a hard crash sends none, and the parent
 reports that as failed.
 """
 
@@ -80,7 +81,9 @@ def main(argv: list[str]) -> int:
     try:
         spec = RunSpec.from_json(json.loads(sys.stdin.read()))
 
-        def progress(e: EpochRecord) -> None:
+        def progress(e: EpochRecord) -> None:  # only records that passed the checks
+            if e.epoch == 0:  # a run timed again with more epochs starts over
+                epochs.clear()
             epochs.append(e)
             send(out, progress={"epoch": e.epoch + 1, "of": spec.train.epochs})
 
@@ -100,7 +103,14 @@ def main(argv: list[str]) -> int:
     result["epochs"] = [asdict(e) for e in epochs]
     result["worker_s"] = time.time() - started
     send(out, result=result)
-    return 0
+    # Done: a thread or an exit handler the backend left behind must not hang or crash the
+    # worker after its result is out.
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(0)
 
 
 if __name__ == "__main__":

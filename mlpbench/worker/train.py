@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from mlpbench import data as datasets
+from mlpbench.api import records as checks
 from mlpbench.api import registry
 from mlpbench.api.protocol import EpochRecord, SpecError
 from mlpbench.api.spec import RunSpec
@@ -80,31 +81,56 @@ def run(
             spec.model, train, device=spec.device, dtype=spec.dtype, options=options
         )
         build_s = time.perf_counter() - t0
-        info = trainer.info()
-        framework_import_s = float(info.pop("import_s", 0.0))
+        info = checks.check_info(trainer.info())
+        framework_import_s = checks.number(info.pop("import_s", 0.0), "info()['import_s']")
         epochs: list[EpochRecord] = []
+        violations: list[checks.RecordError] = []
 
-        def record(e: EpochRecord, into: list[EpochRecord] = epochs) -> None:
+        def record(
+            e: EpochRecord,
+            into: list[EpochRecord] = epochs,
+            bad: list[checks.RecordError] = violations,
+            of: int = train.epochs,
+        ) -> None:
+            # Checked as it arrives: a bad record stops the fit and is never passed on, even
+            # if the backend swallows the exception.
+            try:
+                checks.check_epoch(e, len(into), of)
+            except checks.RecordError as error:
+                bad.append(error)
+                raise
             into.append(e)
             if on_epoch_end:
                 on_epoch_end(e)
 
         probe = RunProbe()
         c0, t0 = time.process_time(), time.perf_counter()
-        trainer.fit(data, record)
+        try:
+            trainer.fit(data, record)
+        except Exception:
+            if violations:
+                raise violations[0] from None
+            raise
         train_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
         machine = probe.finish()
-        if not epochs:
-            raise RuntimeError(f"backend {spec.backend!r} reported no epochs")
+        if violations:
+            raise violations[0]
+        checks.check_epochs(epochs, train.epochs)
         more = epochs_for(epochs, spec.min_measured_s, train.epochs)
         if more == train.epochs:
             break
         train = replace(train, epochs=more)  # too short to time well: once more, longer
-    test_loss, test_acc = trainer.evaluate(data.x_test, data.y_test)
+    answer = trainer.evaluate(data.x_test, data.y_test)
+    if not isinstance(answer, (tuple, list)) or len(answer) != 2:
+        raise checks.RecordError(f"evaluate() returned {answer!r:.60}, not (loss, accuracy)")
+    test_loss = checks.number(answer[0], "evaluate()'s test loss", nan_ok=True)
+    test_acc = checks.number(answer[1], "evaluate()'s test accuracy", nan_ok=True)
     last = epochs[-1]
-    if not math.isfinite(last.loss):
-        raise FloatingPointError(f"training loss is {last.loss} at epoch {last.epoch + 1}")
     steady, lo, hi = steady_stats(epochs)
+    if steady <= 0:
+        raise checks.RecordError(
+            f"the steady epoch took {steady:g} s: wall_s must be each epoch's measured seconds"
+        )
     _, train_flops = spec.model.flops_per_sample()
     blas = blas_info()
     summary = RunSummary(
@@ -128,10 +154,12 @@ def run(
         peak_rss_mb=peak_rss_mb(),
         blas=blas["blas"],
         blas_threads=int(blas["blas_threads"]),
-        framework_threads=str(info.pop("framework_threads", "")),
-        plan=str(info.pop("plan", "")),
+        framework_threads=checks.bounded(
+            str(info.pop("framework_threads", "")), checks.MAX_LABEL_CHARS
+        ),
+        plan=checks.bounded(str(info.pop("plan", "")), checks.MAX_LABEL_CHARS),
         backend_version=entry.version,
-        backend_info=";".join(f"{k}={v}" for k, v in sorted(info.items())),
+        backend_info=checks.info_text(info),
         cpus=cpu_list(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "",
         **machine,
     )

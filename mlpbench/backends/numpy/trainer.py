@@ -206,9 +206,7 @@ class NumpyTrainer:
         return default_plan(threads, batch_size)
 
     @classmethod
-    def plans_that_differ(
-        cls, threads: int, batch_size: int, widths: Sequence[int]
-    ) -> list[str]:
+    def plans_that_differ(cls, threads: int, batch_size: int, widths: Sequence[int]) -> list[str]:
         """The plans worth a trial at a point of this shape (the harness's tuner asks)."""
         plans = THREAD_PLANS.items()
         return [n for n, plan in plans if differs_at(plan, threads, batch_size, widths)]

@@ -1,0 +1,197 @@
+"""One misbehaving backend cannot poison a results folder (issue 30).
+
+Every record a backend hands back is checked where it is written (the worker, and again the
+sweep): a bad one is that run's failed row with a sentence naming the field and the value, and
+nothing invalid reaches a file. Readers leave a bad row's run out with a warning (``--strict``
+refuses). Each test here failed on 9e91f54, where such records were written as ``ok`` rows and
+every reader then refused the whole folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from mlpbench.api import records
+from mlpbench.api.conformance import KitFailure, check_epoch_records
+from mlpbench.api.protocol import EpochRecord
+from mlpbench.cli.app import main
+from mlpbench.config.sweepfile import ConfigError, parse_config
+from mlpbench.results.schema import RUN_COLUMNS
+from mlpbench.results.store import append_rows, read_runs
+from mlpbench.sweep.loop import checked_result
+from tests.conftest import BAD_RECORDS, HELD
+
+SWEEP = """
+name = "faults"
+timeout_s = 60
+memory_limit_mb = 400
+[data]
+dataset = "synthetic"
+synthetic_samples = 400
+synthetic_features = 20
+synthetic_classes = 4
+[model]
+layers = [20, 8, 4]
+l2 = 0.001
+[train]
+epochs = 2
+learning_rate = 0.01
+[grid]
+backend = {backends}
+batch_size = [50]
+threads = [1]
+"""
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def sweep(tmp_path: Path, backends: list[str], *extra: str) -> tuple[int, Path]:
+    path = tmp_path / "faults.toml"
+    path.write_text(SWEEP.format(backends=json.dumps(backends)))
+    code = main(["sweep", str(path), "--quiet", "--results", str(tmp_path / "r"), *extra])
+    (out,) = (tmp_path / "r").glob("*-faults")
+    return code, out
+
+
+@pytest.mark.slow
+def test_bad_records_are_failed_rows_and_the_folder_stays_readable(tmp_path, fake_plugins, capsys):
+    code, out = sweep(tmp_path, ["numpy", *BAD_RECORDS, *HELD], "--report")
+    assert code == 1  # failed rows
+    by = {r["backend"]: r for r in rows(out / "runs.csv")}
+    assert by["numpy"]["status"] == "ok"
+    for backend, needle in BAD_RECORDS.items():
+        assert by[backend]["status"] == "failed", backend
+        assert needle in by[backend]["reason"], (backend, by[backend]["reason"])
+    for backend, (status, needle) in HELD.items():
+        assert by[backend]["status"] == status, (backend, by[backend]["reason"])
+        assert needle in by[backend]["reason"], (backend, by[backend]["reason"])
+    info = by["hugeinfo"]["backend_info"]
+    assert len(info) <= records.MAX_INFO_CHARS and "truncated" in info
+    assert "<script>alert('info')" not in (out / "report.html").read_text()
+    # Nothing invalid was written: even the strict readers take the whole folder.
+    capsys.readouterr()
+    for command in (
+        ["summary", str(out), "--strict"],
+        ["report", str(out), "--strict"],
+        ["plot", str(out), "--strict"],
+        ["compare", str(out), str(out), "--strict"],
+    ):
+        assert main(command) == 0, command
+    assert "warning" not in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_hand_corrupted_row_is_left_out_with_a_warning_and_refused_with_strict(tmp_path, capsys):
+    path = tmp_path / "faults.toml"
+    path.write_text(SWEEP.format(backends='["numpy"]').replace("[50]", "[50, 100]"))
+    assert main(["sweep", str(path), "--quiet", "--results", str(tmp_path / "r")]) == 0
+    (out,) = (tmp_path / "r").glob("*-faults")
+    epochs = (out / "epochs.csv").read_text().splitlines()
+    header = epochs[0].split(",")
+    cells = epochs[2].split(",")  # line 3: the first run's second epoch
+    cells[header.index("loss")] = "low"
+    epochs[2] = ",".join(cells)
+    (out / "epochs.csv").write_text("\n".join(epochs) + "\n")
+    capsys.readouterr()
+    for command in (["summary", str(out)], ["report", str(out)], ["plot", str(out)]):
+        assert main(command) == 0, command
+        err = capsys.readouterr().err
+        assert "epochs.csv:3" in err and "'low'" in err and "left out" in err
+    assert main(["compare", str(out), str(out)]) == 0
+    for command in (["summary", str(out), "--strict"], ["compare", str(out), str(out), "--strict"]):
+        assert main(command) == 2, command
+        err = capsys.readouterr().err
+        assert "epochs.csv:3" in err and "'low'" in err
+
+
+def test_the_reader_takes_any_field_the_writer_writes(tmp_path):
+    """A reason or an info string over the csv module's default 128 KiB field limit."""
+    row = {c: "" for c in RUN_COLUMNS}
+    row.update(run_id="r0000", backend="numpy", batch_size=50, dtype="float32", device="cpu")
+    row.update(threads=1, layers="20-8-4", variant="default", options="", repeat=0)
+    row.update(status="failed", reason="x" * 300_000)
+    append_rows(tmp_path / "runs.csv", RUN_COLUMNS, [row])
+    (got,) = read_runs(tmp_path)
+    assert len(got["reason"]) == 300_000
+
+
+def test_a_result_that_reached_the_sweep_invalid_becomes_a_failed_row():
+    """The sweep checks the worker's result too (a worker of another version, a garbled
+    pipe): the epochs are not written, the row says why."""
+    good = {"epoch": 0, "wall_s": 0.1, "cpu_s": 0.1, "loss": 1.0, "accuracy": 0.5, "phases": {}}
+    bad = {**good, "epoch": 1, "wall_s": "fast"}
+    result = checked_result({"status": "skipped", "reason": "x", "epochs": [good, bad]})
+    assert result["status"] == "failed" and "epochs" not in result
+    assert "epoch 2: wall_s = 'fast' is not a number" in result["reason"]
+    result = checked_result({"status": "ok", "summary": {"steady_epoch_s": 0.0}, "epochs": []})
+    assert result["status"] == "failed" and "steady_epoch_s" in result["reason"]
+
+
+@pytest.mark.parametrize(
+    "change, needle",
+    [
+        ({"wall_s": -1.0}, "epoch 1: wall_s = -1 is below 0"),
+        ({"epoch": 1}, "epoch record 1 has epoch = 1"),
+        ({"epoch": True}, "epoch record 1 has epoch = True"),
+        ({"loss": "low"}, "epoch 1: loss = 'low' is not a number"),
+        ({"loss": math.nan}, "the training loss is nan at epoch 1"),
+        ({"cpu_s": math.inf}, "epoch 1: cpu_s = inf is not finite"),
+        ({"accuracy": 1.5}, "epoch 1: accuracy = 1.5 is not between 0 and 1"),
+        ({"phases": {"forward": "fast"}}, "epoch 1: phase forward = 'fast' is not a number"),
+        ({"phases": {"warp": 0.1}}, "epoch 1: unknown phase 'warp'; known phases: shuffle"),
+        ({"phases": [1]}, "epoch 1: phases = [1] is not a dict"),
+    ],
+)
+def test_each_rule_is_one_sentence_naming_the_field_and_value(change, needle):
+    fields = {"epoch": 0, "wall_s": 0.1, "cpu_s": 0.1, "loss": 1.0, **change}
+    with pytest.raises(records.RecordError) as caught:
+        records.check_epoch(EpochRecord(**fields), 0, 2)
+    assert needle in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_records_that_keep_the_rules_pass_and_info_is_bounded():
+    import numpy as np
+
+    ok = EpochRecord(np.int64(0), np.float32(0.1), math.nan, np.float64(0.5), math.nan)
+    assert records.check_epochs([ok], 1) == [ok]
+    with pytest.raises(records.RecordError, match="reported 1 epochs for a run of 2"):
+        records.check_epochs([ok], 2)
+    text = records.info_text({"blob": "y" * 10_000, "a": 1})
+    assert len(text) == records.MAX_INFO_CHARS and text.endswith("characters]")
+    with pytest.raises(records.RecordError, match="keys must be strings"):
+        records.check_info({1: "x"})
+
+
+@pytest.mark.parametrize("backend", ["negativewall", "stringloss", "stringphase", "unknownphase"])
+def test_the_kit_says_the_same_sentence_as_the_worker(backend, fake_plugins):
+    with pytest.raises(KitFailure) as caught:
+        check_epoch_records(backend)
+    assert BAD_RECORDS[backend] in str(caught.value)
+
+
+def test_a_plugin_whose_capabilities_raise_is_refused_before_anything_runs(
+    tmp_path, fake_plugins, capsys
+):
+    path = tmp_path / "faults.toml"
+    path.write_text(SWEEP.format(backends='["numpy", "badcapabilities"]'))
+    assert main(["sweep", str(path), "--quiet", "--results", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "capabilities exploded" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").glob("*-faults/runs.csv"))
+
+
+def test_memory_limit_is_checked():
+    import tomllib
+
+    doc = tomllib.loads(SWEEP.format(backends='["numpy"]'))
+    assert parse_config(doc).memory_limit_mb == 400
+    with pytest.raises(ConfigError, match="memory_limit_mb"):
+        parse_config({**doc, "memory_limit_mb": 10})
