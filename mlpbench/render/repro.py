@@ -1,0 +1,141 @@
+"""``mlpbench repro``: one point of a result set as a self-contained folder a maintainer can
+run without mlpbench: ``run.py`` (only NumPy, or Keras and its framework), a pinned
+``requirements.txt`` from the run's environment, the data (``mnist.npz``, or the seeded
+synthetic problem drawn in the script), and a README with the command and what the sweep
+measured.
+
+The scripts print the per-epoch lines of ``mlpbench run`` (``epoch   N/M   S s (cpu ...)``)
+and the steady epoch (median of epochs 2..N), so the two can be set side by side.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+from dataclasses import asdict
+from pathlib import Path
+
+from mlpbench.analysis.tables import ResultSet
+from mlpbench.config import expand
+from mlpbench.config.points import CURRENT_ENV, PointKey, match_key
+from mlpbench.errors import UserError
+
+TEMPLATES = {"numpy": "repro_numpy.py", "numpy-plain": "repro_numpy.py"}
+"""The backends a reproducer can be written for, and the template of each."""
+PINNED = {"numpy": ("numpy",)}  # template -> the distributions its requirements pin
+
+
+def select(results: ResultSet, selector: str) -> PointKey:
+    """The one point ``selector`` names: a run id (``r0003``) or ``axis=value,...`` matching
+    exactly one point of the folder's runs."""
+    runs = results.runs
+    if re.fullmatch(r"r\d{4,}", selector):
+        hit = runs[runs["run_id"] == selector]
+        if hit.empty:
+            raise UserError(f"--point {selector}: no run {selector} in {results.directory}")
+        return PointKey.from_row(hit.iloc[0].to_dict())
+    keys = [PointKey.from_row(r) for r in runs.to_dict("records")]
+    return match_key(keys, selector)
+
+
+def versions_of(results: ResultSet, key: PointKey) -> dict[str, str]:
+    """The package versions the point ran with (its stack's, or the sweep's own)."""
+    env = results.env
+    if key.env != CURRENT_ENV:
+        return dict(env.get("stacks", {}).get(key.env, {}).get("versions", {}))
+    return dict(env.get("versions", {}))
+
+
+def measured(results: ResultSet, key: PointKey) -> list[float]:
+    runs = results.ok
+    rows = [r for r in runs.to_dict("records") if PointKey.from_row(r) == key]
+    return [float(r["steady_epoch_s"]) for r in rows]
+
+
+def write(results: ResultSet, selector: str, out: Path) -> Path:
+    """The reproducer folder of one point; returns it."""
+    key = select(results, selector)
+    if key.backend not in TEMPLATES:
+        raise UserError(
+            f"--point: a reproducer is written for {', '.join(TEMPLATES)} points; "
+            f"{key.backend} is not one (yet)"
+        )
+    if results.config is None:
+        raise UserError(f"{results.directory} has no readable config.toml: its settings are lost")
+    run = expand.point(results.config, key, 0).run
+    settings = {
+        "title": f"mlpbench point {key.label()}",
+        "threads": key.threads,
+        "dtype": key.dtype,
+        "model": {**asdict(run.model), "layers": list(run.model.layers)},
+        "train": asdict(run.train),
+        "data": asdict(run.data),
+    }
+    template = (Path(__file__).with_name(TEMPLATES[key.backend])).read_text()
+    script = template.replace("__SETTINGS__", json.dumps(settings, indent=1))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "run.py").write_text(script)
+    versions = versions_of(results, key)
+    lower = {k.lower(): v for k, v in versions.items()}
+    pins = [f"{name}=={lower[name]}" for name in PINNED["numpy"] if name in lower]
+    (out / "requirements.txt").write_text("\n".join(pins or ["numpy"]) + "\n")
+    if run.data.dataset == "mnist":
+        import numpy as np
+
+        from mlpbench.data import load_raw
+
+        raw, _ = load_raw(run.data)
+        np.savez_compressed(out / "mnist.npz", **raw)
+    elif run.data.dataset != "synthetic":
+        raise UserError(
+            f"--point: a reproducer carries mnist or synthetic data, not {run.data.dataset}"
+        )
+    times = measured(results, key)
+    (out / "README.md").write_text(readme(results, key, times, pins))
+    return out
+
+
+def readme(results: ResultSet, key: PointKey, times: list[float], pins: list[str]) -> str:
+    env = results.env
+    plan = f" with thread plan {plan_of(results, key)!r}" if plan_of(results, key) else ""
+    median = statistics.median(times) if times else float("nan")
+    spread = f"{min(times):.4f}-{max(times):.4f} s" if times else "-"
+    blas = (
+        env.get("blas", {}).get("blas", "?")
+        if key.env == CURRENT_ENV
+        else (env.get("stacks", {}).get(key.env, {}).get("blas", {}).get("blas", "?"))
+    )
+    return f"""# Reproducer: {key.label()}
+
+Written by `mlpbench repro` from the result set `{results.directory.name}`. It needs only
+{", ".join(pins) or "NumPy"} (no mlpbench):
+
+```sh
+python -m venv .venv && .venv/bin/pip install -r requirements.txt
+OMP_NUM_THREADS={key.threads} .venv/bin/python run.py
+```
+
+It prints one line per epoch, as `mlpbench run` does, then the steady epoch (the median of
+epochs 2..N; epoch 1 carries the warm-up). The maths is the one every mlpbench backend
+computes (the same loss definitions, clipping and update rules, from the same initial weights),
+written plainly; mlpbench's `{key.backend}` backend ran it{plan}.
+
+## What the sweep measured
+
+| | |
+|---|---|
+| point | {key.label()} |
+| runs | {len(times)} |
+| steady epoch, median | {median:.4f} s |
+| min-max | {spread} |
+| CPU | {env.get("cpu_model", "?")} |
+| BLAS | {blas} |
+| stack | {key.env} |
+"""
+
+
+def plan_of(results: ResultSet, key: PointKey) -> str:
+    rows = [r for r in results.ok.to_dict("records") if PointKey.from_row(r) == key]
+    plans = sorted({str(r.get("plan") or "") for r in rows} - {""})
+    return ", ".join(plans)

@@ -1,0 +1,339 @@
+"""Version stacks: a named list of requirements (and a Python) built once into the cache, so
+that one sweep can measure the same point on several releases (asv's dependency ``matrix``).
+
+A stack is built with ``uv`` (pip + venv where uv is missing) into
+``<cache>/stacks/<name>-<key>/``, keyed by a hash of the Python, the requirements and
+mlpbench's version; mlpbench itself is installed into it without dependencies, from this
+checkout (re-installed when the checkout changed), with the few packages its worker needs. It
+is then verified in a fresh process of its own Python (``python -m mlpbench.worker describe``:
+imports, resolved versions, BLAS). A stack is ready when its ``stack.json`` exists: a build
+that died half-way is built again, never used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlpbench.data import cache_dir
+from mlpbench.errors import UserError
+
+CURRENT = "current"
+"""The ``env`` axis value of the running environment (no stack is built for it)."""
+WORKER_NEEDS = ("numpy", "psutil", "threadpoolctl")
+"""What ``python -m mlpbench.worker`` imports besides the standard library and a backend."""
+BUILD_TIMEOUT_S = 1800
+
+
+class StackError(UserError):
+    """A stack that cannot be built or verified; the message is one line."""
+
+
+@dataclass(frozen=True)
+class StackSpec:
+    """One ``[environments.NAME]`` table: requirement strings and, optionally, a Python (a
+    version such as ``"3.11"`` or an interpreter path; empty: the running one)."""
+
+    name: str
+    requirements: tuple[str, ...]
+    python: str = ""
+
+    def key(self) -> str:
+        """What the cached build depends on (mlpbench's own code is refreshed apart)."""
+        from mlpbench import __version__
+
+        text = json.dumps(
+            [self.python or sys.executable, sorted(self.requirements), __version__],
+            sort_keys=True,
+        )
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    @property
+    def folder(self) -> Path:
+        """Named by the key alone: two stacks of the same software share one build."""
+        return stacks_dir() / self.key()
+
+    @property
+    def python_path(self) -> Path:
+        return self.folder / "venv" / "bin" / "python"
+
+
+@dataclass
+class Stack:
+    """A built, verified stack: its interpreter and what it resolved to."""
+
+    spec: StackSpec
+    python: str
+    versions: dict[str, str] = field(default_factory=dict)
+    python_version: str = ""
+    blas: dict[str, Any] = field(default_factory=dict)
+    backends: list[str] = field(default_factory=list)
+    build_s: float = 0.0
+    built_at: str = ""
+    source: str = ""
+    names: list[str] = field(default_factory=list)  # the stack names that used this build
+
+    def record(self) -> dict[str, Any]:
+        """What environment.json keeps of it."""
+        out = asdict(self)
+        out["spec"] = {**asdict(self.spec), "requirements": list(self.spec.requirements)}
+        return out
+
+
+def stacks_dir() -> Path:
+    return cache_dir() / "stacks"
+
+
+def source_dir() -> Path | None:
+    """The checkout mlpbench runs from (with its pyproject.toml), or None for an installed
+    wheel (then the stack installs mlpbench of this version from the index)."""
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "pyproject.toml").exists() and (root / "mlpbench").is_dir() else None
+
+
+def source_hash() -> str:
+    """The code a stack's mlpbench must match: every file of the package, hashed."""
+    from mlpbench import __version__
+
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256(__version__.encode())
+    for path in sorted(package.rglob("*")):
+        if path.is_file() and path.suffix in (".py", ".json", ".toml"):
+            digest.update(str(path.relative_to(package)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def uv_binary() -> str | None:
+    try:
+        import uv
+
+        return uv.find_uv_bin()
+    except (ImportError, FileNotFoundError):
+        return shutil.which("uv")
+
+
+def find_python(wanted: str) -> str:
+    """An interpreter for ``wanted``: a path, a version (found on PATH as pythonX.Y or under
+    pyenv), or empty for the running one."""
+    if not wanted:
+        return sys.executable
+    if os.sep in wanted:
+        if not Path(wanted).exists():
+            raise StackError(f"python = {wanted!r}: no such interpreter")
+        return wanted
+    if not re.fullmatch(r"\d+\.\d+(\.\d+)?", wanted):
+        raise StackError(f"python = {wanted!r}: a version such as '3.11', or a path")
+    short = ".".join(wanted.split(".")[:2])
+    found = shutil.which(f"python{short}")
+    if found:
+        return found
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    for candidate in sorted(pyenv.glob(f"{wanted}*"), reverse=True):
+        binary = candidate / "bin" / f"python{short}"
+        if binary.exists():
+            return str(binary)
+    raise StackError(
+        f"python = {wanted!r}: no Python {wanted} found (on PATH as python{short}, or under "
+        f"{pyenv}); give the interpreter's path instead"
+    )
+
+
+def _run(command: Sequence[str], what: str, env: Mapping[str, str] | None = None) -> str:
+    try:
+        out = subprocess.run(
+            list(command),
+            capture_output=True,
+            text=True,
+            timeout=BUILD_TIMEOUT_S,
+            env={**os.environ, **(env or {})},
+        )
+    except subprocess.TimeoutExpired:
+        raise StackError(f"{what}: no answer after {BUILD_TIMEOUT_S} s") from None
+    except OSError as e:
+        raise StackError(f"{what}: {e.strerror}") from None
+    if out.returncode != 0:
+        lines = [line.strip() for line in (out.stderr + out.stdout).splitlines() if line.strip()]
+        # uv says "cause: Because ..."; pip "ERROR: Could not find a version ..."
+        useful = [
+            line.removeprefix("cause: ")
+            for line in lines
+            if line.startswith(("cause:", "ERROR:", "error:", "×"))
+        ]
+        detail = " ".join((useful or lines or ["no output"])[-2:])
+        raise StackError(f"{what} failed: {detail[:400]}")
+    return out.stdout
+
+
+def _install(python: Path, packages: Sequence[str], what: str, no_deps: bool = False) -> None:
+    uv = uv_binary()
+    flags = ["--no-deps"] if no_deps else []
+    if uv:
+        _run([uv, "pip", "install", "--python", str(python), *flags, *packages], what)
+    else:
+        _run([str(python), "-m", "pip", "install", "-q", *flags, *packages], what)
+
+
+def _mlpbench_requirement() -> str:
+    from mlpbench import __version__
+
+    src = source_dir()
+    return str(src) if src else f"mlpbench=={__version__}"
+
+
+def cached(spec: StackSpec) -> Stack | None:
+    """The ready stack of ``spec`` in the cache, or None."""
+    path = spec.folder / "stack.json"
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        data.pop("spec_requirements", None)
+        data["spec"] = spec
+        return Stack(**data)
+    except (ValueError, TypeError):
+        return None
+
+
+def describe(python: str, imports: Sequence[str] = ()) -> dict[str, Any]:
+    """What a stack's Python resolves to, asked of a fresh process of it."""
+    out = _run(
+        [python, "-m", "mlpbench.worker", "describe", *imports],
+        f"verifying {python}",
+        env={"PYTHONNOUSERSITE": "1"},
+    )
+    try:
+        answer = json.loads(out.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        raise StackError(f"verifying {python}: no answer") from None
+    if answer.get("problems"):
+        raise StackError(f"verifying {python}: {'; '.join(answer['problems'])}")
+    return answer
+
+
+def ensure(spec: StackSpec, say: Callable[[str], None] = lambda _: None) -> Stack:
+    """The stack of ``spec``, built (or its mlpbench refreshed) where it is not ready."""
+    stack = cached(spec)
+    wanted = source_hash()
+    if stack is not None and stack.source == wanted and Path(stack.python).exists():
+        if spec.name not in stack.names:
+            stack.names.append(spec.name)
+            _save(stack)
+        return stack
+    folder = spec.folder
+    t0 = time.perf_counter()
+    if stack is None:
+        say(f"building stack {spec.name!r} ({', '.join(spec.requirements) or 'no requirements'})")
+        if folder.exists():  # a build that died half-way
+            shutil.rmtree(folder)
+    else:
+        say(f"stack {spec.name!r}: refreshing its mlpbench (this checkout changed)")
+        (folder / "stack.json").unlink()
+    try:
+        if stack is None:
+            _create(spec)
+        _install(spec.python_path, [_mlpbench_requirement()], "installing mlpbench", no_deps=True)
+        imports = [_import_name(r) for r in spec.requirements]
+        answer = describe(str(spec.python_path), [i for i in imports if i])
+    except StackError:
+        shutil.rmtree(folder, ignore_errors=True)  # nothing half-built stays in the cache
+        raise
+    stack = Stack(
+        spec=spec,
+        python=str(spec.python_path),
+        versions=answer["versions"],
+        python_version=answer["python"],
+        blas=answer["blas"],
+        backends=answer["backends"],
+        build_s=round(time.perf_counter() - t0, 1) + (stack.build_s if stack else 0.0),
+        built_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
+        source=wanted,
+        names=sorted({*(stack.names if stack else []), spec.name}),
+    )
+    _save(stack)  # the stack is ready only now
+    say(f"stack {spec.name!r} ready in {stack.build_s:.0f} s: {summary(stack)}")
+    return stack
+
+
+def _save(stack: Stack) -> None:
+    data = stack.record()
+    data["spec_requirements"] = data.pop("spec")["requirements"]
+    tmp = stack.spec.folder / "stack.json.tmp"
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+    tmp.replace(stack.spec.folder / "stack.json")
+
+
+def _create(spec: StackSpec) -> None:
+    """A fresh virtual environment for ``spec`` with its requirements and the worker's."""
+    spec.folder.mkdir(parents=True)
+    base = find_python(spec.python)
+    uv = uv_binary()
+    venv = spec.folder / "venv"
+    if uv:
+        _run([uv, "venv", "--quiet", "--python", base, str(venv)], f"creating {venv}")
+    else:
+        _run([base, "-m", "venv", str(venv)], f"creating {venv}")
+    listed = ", ".join(spec.requirements) or "the worker's packages"
+    _install(spec.python_path, [*spec.requirements, *WORKER_NEEDS], f"installing {listed}")
+
+
+def _import_name(requirement: str) -> str:
+    """The module a requirement's distribution is imported as, for the verification (its own
+    name with - as _; tensorflow-cpu is tensorflow)."""
+    name = re.split(r"[\s<>=!~;\[@]", requirement.strip(), maxsplit=1)[0].lower()
+    known = {"tensorflow-cpu": "tensorflow", "tf-keras": "tf_keras", "jax[cpu]": "jax"}
+    return known.get(name, name.replace("-", "_"))
+
+
+def summary(stack: Stack) -> str:
+    """The resolved versions of the packages a stack names, and its Python."""
+    names = [re.split(r"[\s<>=!~;\[@]", r, maxsplit=1)[0] for r in stack.spec.requirements]
+    lower = {k.lower(): (k, v) for k, v in stack.versions.items()}
+    parts = [f"{lower[n.lower()][0]} {lower[n.lower()][1]}" for n in names if n.lower() in lower]
+    return ", ".join([*parts, f"Python {stack.python_version.split()[0]}"])
+
+
+def listed() -> list[dict[str, Any]]:
+    """Every stack folder in the cache: names, state, size (``mlpbench envs``)."""
+    out = []
+    root = stacks_dir()
+    for folder in sorted(root.iterdir()) if root.exists() else []:
+        if not folder.is_dir():
+            continue
+        meta = folder / "stack.json"
+        data = json.loads(meta.read_text()) if meta.exists() else {}
+        files = [p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()]
+        out.append(
+            {
+                "folder": folder,
+                "names": data.get("names", []),
+                "requirements": data.get("spec_requirements", []),
+                "ready": bool(data),
+                "versions": data.get("versions", {}),
+                "python": data.get("python_version", ""),
+                "size_mb": sum(p.stat().st_size for p in files) / 2**20,
+                "built_at": data.get("built_at", ""),
+            }
+        )
+    return out
+
+
+def remove(name: str) -> list[Path]:
+    """Delete the cached stacks a stack called ``name`` used (or the folder of that key);
+    returns the folders removed."""
+    gone = []
+    for entry in listed():
+        if name in entry["names"] or entry["folder"].name == name:
+            shutil.rmtree(entry["folder"])
+            gone.append(entry["folder"])
+    return gone
