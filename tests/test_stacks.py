@@ -155,3 +155,26 @@ def test_a_folder_of_schema_v4_reads_as_the_running_stack(tmp_path, capsys):
     for command in (["summary"], ["report"], ["compare", str(folder)]):
         assert main([*command[:1], str(folder), *command[1:]]) == 0, capsys.readouterr().err
     assert "@" not in capsys.readouterr().out.split("steady-state")[1].split("\n\n")[0]
+
+
+@pytest.mark.slow
+def test_the_conformance_kit_and_parity_hold_on_an_older_numpy():
+    """The NumPy backends on NumPy 1.26, inside its stack: every kit check, parity with the
+    built-in NumPy backend included."""
+    import subprocess
+
+    stack = stacks.ensure(stacks.StackSpec("np126", (OLD_NUMPY,)))
+    code = (
+        "import json, numpy\n"
+        "from mlpbench.api.conformance import run_all\n"
+        "print(json.dumps({'numpy': numpy.__version__, 'plain': run_all('numpy-plain'),"
+        " 'numpy_kit': run_all('numpy')}))\n"
+    )
+    out = subprocess.run(
+        [stack.python, "-c", code], capture_output=True, text=True, timeout=600, cwd="/"
+    )
+    assert out.returncode == 0, out.stderr
+    answer = json.loads(out.stdout.strip().splitlines()[-1])
+    assert answer["numpy"] == "1.26.4"
+    for kit in ("plain", "numpy_kit"):
+        assert set(answer[kit].values()) == {"ok"}, answer[kit]

@@ -136,6 +136,12 @@ class KerasTrainer:
         import keras
 
         self.keras = keras
+        self.keras2 = int(keras.__version__.split(".")[0]) < 3  # tf.keras / tf-keras
+        if self.keras2 and self.keras_backend != "tensorflow":
+            raise SpecError(
+                f"keras_backend = {self.keras_backend!r} needs Keras 3; Keras "
+                f"{keras.__version__} runs on TensorFlow only"
+            )
         if keras.backend.backend() != self.keras_backend:
             raise RuntimeError(
                 f"Keras already runs on {keras.backend.backend()!r} in this process; "
@@ -182,7 +188,7 @@ class KerasTrainer:
         recommends: bfloat16 compute, float32 variables, and the output layer in float32."""
         keras, spec = self.keras, self.spec
         dt = self.storage_dtype
-        keras.config.set_floatx(dt)
+        (keras.backend if self.keras2 else keras.config).set_floatx(dt)
         policy = "mixed_bfloat16" if self.dtype == "bfloat16" else dt
         layers: list[Any] = [keras.Input(shape=(spec.layers[0],), dtype=dt)]
         last = spec.n_layers - 1
@@ -212,7 +218,8 @@ class KerasTrainer:
             optimizer=self._optimizer(),
             loss=self._loss(),
             metrics=["accuracy"] if self.train.train_accuracy == "batch" else [],
-            jit_compile=self.jit_compile,
+            # Keras 2 knows True, False and None (its "auto")
+            jit_compile=None if self.keras2 and self.jit_compile == "auto" else self.jit_compile,
             steps_per_execution=steps_per_execution,
         )
         self.effective_steps_per_execution = steps_per_execution
@@ -222,10 +229,11 @@ class KerasTrainer:
         if self.logits_shortcut:
             return name
         fn = getattr(keras.losses, name)
+        ops = ops_of(keras)
 
         def loss(y_true: Any, y_pred: Any) -> Any:
             # A new tensor carries no cached logits, so Keras uses the documented formula.
-            return fn(y_true, keras.ops.multiply(y_pred, 1.0))
+            return fn(y_true, ops.multiply(y_pred, 1.0))
 
         loss.__name__ = name
         return loss
@@ -361,8 +369,8 @@ class EpochSchedule:
                 self.steps = 1  # steps per epoch, set by fit()
 
             def __call__(self, step: Any) -> Any:
-                ops = keras.ops
-                table = ops.convert_to_tensor(self.rates, dtype=keras.config.floatx())
+                ops = ops_of(keras)
+                table = ops.convert_to_tensor(self.rates, dtype=keras.backend.floatx())
                 epoch = ops.minimum(ops.floor_divide(step, self.steps), len(self.rates) - 1)
                 return ops.take(table, ops.cast(epoch, "int32"))
 
@@ -370,3 +378,22 @@ class EpochSchedule:
                 return {"rates": self.rates, "steps": self.steps}
 
         return _Schedule()
+
+
+def ops_of(keras: Any) -> Any:
+    """``keras.ops`` (Keras 3), or TensorFlow's functions of the same names (Keras 2, which
+    runs on TensorFlow only): multiply, convert_to_tensor, minimum, floor_divide, take, cast."""
+    if hasattr(keras, "ops"):
+        return keras.ops
+    import types
+
+    import tensorflow as tf
+
+    return types.SimpleNamespace(
+        multiply=tf.multiply,
+        convert_to_tensor=tf.convert_to_tensor,
+        minimum=tf.minimum,
+        floor_divide=tf.math.floordiv,
+        take=tf.gather,
+        cast=tf.cast,
+    )

@@ -210,7 +210,7 @@ def describe(python: str, imports: Sequence[str] = ()) -> dict[str, Any]:
     out = _run(
         [python, "-m", "mlpbench.worker", "describe", *imports],
         f"verifying {python}",
-        env={"PYTHONNOUSERSITE": "1"},
+        env={"PYTHONNOUSERSITE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"},
     )
     try:
         answer = json.loads(out.strip().splitlines()[-1])
