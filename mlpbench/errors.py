@@ -6,6 +6,8 @@ bad input, a results folder that is not what it claims, a folder another sweep h
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class UserError(Exception):
     """Bad input or state the user can fix: one line, exit code 2."""
@@ -26,3 +28,12 @@ class Interrupted(Exception):
         super().__init__(f"interrupted by signal {signum}")
         self.signum = signum
         self.code = 128 + signum
+
+
+def did_you_mean(value: object, allowed: Iterable[object]) -> str:
+    """`` (did you mean 'batch_size'?)`` for a near miss among ``allowed``, else ""."""
+    import difflib
+
+    names = [str(a) for a in allowed]
+    close = difflib.get_close_matches(str(value), names, n=1, cutoff=0.7)
+    return f" (did you mean {close[0]!r}?)" if close else ""

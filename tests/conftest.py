@@ -157,6 +157,27 @@ class ClosesOutput(NumpyTrainer):
         return super().fit(data, on_epoch_end)
 
 
+# Maths a plugin author gets wrong (issue 26): the kit names each in one sentence.
+from mlpbench.backends.numpy.plain import PlainTrainer
+
+
+class Transposed(PlainTrainer):
+    def weights(self):
+        return [a.T if a.ndim == 2 else a for a in super().weights()]
+
+
+class DropsPartialBatch(PlainTrainer):
+    def step(self, x, y, lr):
+        if len(y) < self.train.batch_size:  # skips the update of the last, partial batch
+            return self.data_loss(self.forward(x)[-1], y) + self.penalty()
+        return super().step(x, y, lr)
+
+
+class NoPenalty(PlainTrainer):
+    def __init__(self, spec, train, **kw):
+        super().__init__(dataclasses.replace(spec, l1=0.0, l2=0.0), train, **kw)
+
+
 class BadCapabilities(NumpyTrainer):
     @classmethod
     def capabilities(cls):
@@ -211,6 +232,9 @@ changesdirectory = fakebackends:ChangesDirectory
 exitsinfit = fakebackends:ExitsInFit
 closesoutput = fakebackends:ClosesOutput
 badcapabilities = fakebackends:BadCapabilities
+transposed = fakebackends:Transposed
+dropspartialbatch = fakebackends:DropsPartialBatch
+nopenalty = fakebackends:NoPenalty
 """
 
 

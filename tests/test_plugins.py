@@ -104,3 +104,20 @@ def test_whole_epoch_modes_train_the_same_weights(backend, option):
         weights.append(t.weights())
     for a, b in zip(*weights):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "backend, needle",
+    [
+        ("transposed", "the kernel is transposed (kernels are (n_in, n_out)"),
+        ("dropspartialbatch", "the last batch (30 of 50 samples) is handled differently"),
+        ("nopenalty", "without L1/L2 the two agree, so the penalty differs"),
+    ],
+)
+def test_the_kit_names_a_wrong_maths_in_one_sentence(backend, needle, fake_plugins):
+    """Each failed on 9e91f54: a raw broadcast ValueError, 'does not learn', and the generic
+    parity sentence."""
+    report = run_all(backend)
+    said = report["check_parity_with_numpy"]
+    assert needle in said, said
+    assert "\n" not in said and "broadcast" not in said

@@ -176,8 +176,12 @@ def test_a_ratio_without_pairs_says_it_is_the_unpaired_bound(tmp_path):
 
     one = Analysis.of(make_results(tmp_path / "one", repeats=1))
     assert (one.ratios["pairs"] < 2).all()
-    assert all(line.endswith("unpaired") for line in summary_lines(one) if "x  (" in line)
-    assert "unpaired bound" in " ".join(findings(one))
+    ratio_lines = [line for line in summary_lines(one) if line.startswith("  batch ")]
+    assert ratio_lines and all(line.endswith("1 repeat: direction only") for line in ratio_lines)
+    assert not any("-" in line.split(":")[-1] for line in ratio_lines)  # no 4.01-4.01 range
+    assert "1 repeat, no range: a direction, not a verdict" in " ".join(findings(one))
+    table = [line for line in summary_lines(one) if " 1 repeat " in line]
+    assert table and all(line.rstrip().endswith("-") for line in table)  # no spread of 0%
     five = Analysis.of(make_results(tmp_path / "five", repeats=5))
     assert (five.ratios["pairs"] == 5).all()
     assert not any("unpaired" in line for line in summary_lines(five) if "x  (" in line)

@@ -85,6 +85,16 @@ def test_a_sweep_across_stacks_runs_each_in_its_own_numpy(tmp_path, capsys):
     assert by[("numpy", "np126")]["blas"] and float(by[("numpy", "np126")]["efficiency"]) > 0
     a = Analysis.of(out)
     assert "numpy@np126" in "\n".join(main_lines(a))
+    # The version axis: a table, a finding per backend and stack, a plot.
+    from mlpbench.render.plots import plot_all
+    from mlpbench.render.report import findings
+
+    v = a.versions
+    assert set(v["env"]) == {"current", "np126"} and set(v["backend"]) == {"numpy", "numpy-plain"}
+    assert (v[v["env"] == "current"]["ratio"] == 1.0).all()
+    said = [f for f in findings(a) if " in np126 (numpy 1.26.4) takes " in f]
+    assert len(said) == 2 and all("x the time of current" in f for f in said), said
+    assert "versions" in {p.stem for p in plot_all(a)}
     # The stack is cached: a second sweep builds nothing.
     assert main(["sweep", str(path), "--quiet", "--results", str(tmp_path / "r2")]) == 0
     assert "building stack 'np126'" not in capsys.readouterr().err

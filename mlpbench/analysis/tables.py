@@ -9,6 +9,7 @@ places.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -22,6 +23,7 @@ from mlpbench.config.points import PointKey, series_name
 from mlpbench.config.sweepfile import SweepConfig, load_config
 from mlpbench.errors import UserError
 from mlpbench.results.store import load_epochs, load_runs, read_environment, resolve
+from mlpbench.stacks.build import norm
 
 # A neutral palette (matplotlib's tab10): any backend, built in or plugin, gets a color by its
 # place in the sweep's backend order; a sweep file's [report] colors override it.
@@ -161,7 +163,10 @@ class Analysis:
         s = self.summary
         s = s[s["layers"] == self.network]
         counts = s[["backend", "options", "env"]].drop_duplicates().groupby("backend").size()
-        return {b for b, n in counts.items() if n > 1 and b != self.reference}
+        stacks = s[["backend", "env"]].drop_duplicates().groupby("backend").size()
+        # The reference keeps its name (the ratios are over it) unless it ran in several
+        # version stacks: then each stack is a series of its own, like any backend's.
+        return {b for b, n in counts.items() if n > 1 and (b != self.reference or stacks[b] > 1)}
 
     def _series_apart(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``frame`` with the rows of :attr:`_apart`'s backends named by series."""
@@ -175,6 +180,62 @@ class Analysis:
                 )
             ]
         return s
+
+    @cached_property
+    def versions(self) -> pd.DataFrame:
+        """Each point measured in several version stacks ([environments]): per stack its
+        median time and that time over the first stack's (the grid's order), baseline variant.
+        Column ``stack`` names the stack with the versions it resolved to."""
+        cols = [
+            "backend", "options", "batch_size", "dtype", "device", "threads", "layers",
+            "env", "stack", "median_s", "min_s", "max_s", "ratio", "baseline_env",
+        ]  # fmt: skip
+        s = self.default_variant(self.summary)
+        if s.empty or s["env"].nunique() < 2:
+            return pd.DataFrame(columns=cols)
+        cfg = self.results.config
+        order = list(cfg.grid["env"]) if cfg else []
+        order += [e for e in dict.fromkeys(s["env"]) if e not in order]
+        group = ["backend", "options", "batch_size", "dtype", "device", "threads", "layers"]
+        rows = []
+        for _, g in s.groupby(group, sort=True):
+            if g["env"].nunique() < 2:
+                continue
+            g = g.assign(_o=g["env"].map(order.index)).sort_values("_o")
+            base = g.iloc[0]
+            for r in g.itertuples():
+                rows.append(
+                    {
+                        **{c: getattr(r, c) for c in group},
+                        "env": r.env,
+                        "stack": self.stack_label(r.env),
+                        "median_s": r.median_s,
+                        "min_s": r.min_s,
+                        "max_s": r.max_s,
+                        "ratio": r.median_s / base["median_s"],
+                        "baseline_env": base["env"],
+                    }
+                )
+        return pd.DataFrame(rows, columns=cols)
+
+    def stack_label(self, env: str) -> str:
+        """A stack's name with the versions that set it apart: ``keras2 (tensorflow-cpu
+        2.15.1, keras 2.15.0)``; the sweep's own environment is ``current``."""
+        stacks = self.results.env.get("stacks", {})
+        entry = stacks.get(env)
+        if not entry or "versions" not in entry:
+            return env
+
+        versions = {norm(k): (k, v) for k, v in entry["versions"].items()}
+        names = [
+            norm(re.split(r"[\s<>=!~;\[@]", q, maxsplit=1)[0])
+            for q in entry.get("spec", {}).get("requirements", [])
+        ]
+        for extra in ("keras", "numpy"):  # what a stack's backends run on, when not named
+            if extra not in names and extra in versions:
+                names.append(extra)
+        shown = [f"{versions[n][0]} {versions[n][1]}" for n in names if n in versions]
+        return f"{env} ({', '.join(shown)})" if shown else env
 
     @cached_property
     def ratios(self) -> pd.DataFrame:

@@ -15,7 +15,7 @@ from typing import Any, Protocol, get_type_hints, runtime_checkable
 
 import numpy as np
 
-from mlpbench.errors import UserError
+from mlpbench.errors import UserError, did_you_mean
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu")
 OUTPUT_ACTIVATIONS = ("sigmoid", "softmax")
@@ -85,8 +85,10 @@ def nvidia_gpu_present() -> bool:
 
 def _choice(name: str, value: Any, allowed: Sequence[Any]) -> None:
     if isinstance(value, (dict, list)) or value not in allowed:
+        hint = "" if isinstance(value, (dict, list)) else did_you_mean(value, allowed)
         raise SpecError(
-            f"{name} = {value!r} is not allowed; choose one of: {', '.join(map(str, allowed))}"
+            f"{name} = {value!r} is not allowed{hint}; choose one of: "
+            + ", ".join(map(str, allowed))
         )
 
 
@@ -244,8 +246,8 @@ def backend_options(
     unknown = sorted(set(options) - set(allowed), key=str)
     if unknown:
         raise SpecError(
-            f"unknown {backend} backend option(s) {', '.join(map(repr, unknown))}; "
-            f"allowed: {', '.join(allowed)}"
+            f"unknown {backend} backend option(s) {', '.join(map(repr, unknown))}"
+            f"{did_you_mean(unknown[0], allowed)}; allowed: {', '.join(allowed)}"
         )
     if isinstance(allowed, Mapping):
         for key, value in options.items():

@@ -64,6 +64,14 @@ class OneLineParser(argparse.ArgumentParser):
     options are listed; not 25 lines of usage first."""
 
     def error(self, message: str) -> NoReturn:
+        import re
+
+        from mlpbench.errors import did_you_mean
+
+        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if choice:  # argparse names the choices; add the near miss
+            allowed = re.findall(r"'([^']*)'", choice.group(2))
+            message += did_you_mean(choice.group(1), allowed)
         self.exit(2, f"{self.prog}: error: {message} ({self.prog} -h lists the options)\n")
 
 

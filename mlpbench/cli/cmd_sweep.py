@@ -67,7 +67,9 @@ def run(a: argparse.Namespace) -> int:
         from mlpbench.sweep.loop import preflight
 
         cfg = load_config(catalog.find(a.config))
-        print("\n".join(render(make_plan(cfg, preflight(cfg).skips, Path(a.results)))))
+        checked = preflight(cfg)
+        plan = make_plan(cfg, checked.skips, Path(a.results), checked.plans)
+        print("\n".join(render(plan)))
         return 0
     if a.resume:
         directory = run_sweep(

@@ -21,6 +21,7 @@ from mlpbench.api.protocol import DEVICES, DTYPES, ModelSpec, SpecError, TrainSp
 from mlpbench.config import expand
 from mlpbench.config.points import CURRENT_ENV, GRID_AXES, options_label
 from mlpbench.data import DataSpec
+from mlpbench.errors import did_you_mean
 from mlpbench.machine.threads import cpu_count
 from mlpbench.stacks.build import StackSpec
 
@@ -147,9 +148,11 @@ class _Reader:
     ) -> None:
         unknown = sorted(set(got) - set(allowed))
         if unknown:
+            hint = did_you_mean(unknown[0], allowed)
             raise self.error(
                 where,
-                f"unknown key {', '.join(map(repr, unknown))}; allowed keys: {', '.join(allowed)}",
+                f"unknown key {', '.join(map(repr, unknown))}{hint}; allowed keys: "
+                + ", ".join(allowed),
             )
 
     def spec(self, cls: type, where: str, values: Mapping[str, Any], **fixed: Any) -> Any:

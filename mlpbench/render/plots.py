@@ -19,6 +19,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from mlpbench.analysis.tables import Analysis  # noqa: E402
+from mlpbench.config.points import series_name  # noqa: E402
 from mlpbench.machine.describe import caption as machine_caption  # noqa: E402
 from mlpbench.render.format import threads_label  # noqa: E402
 
@@ -466,7 +467,40 @@ def plot_cost_per_sample(ctx: Context) -> Path | None:
     return ctx.save(fig, "cost_per_sample")
 
 
+def plot_versions(ctx: Context) -> Path | None:
+    """The version axis: time per epoch in each version stack, one panel per backend, a line
+    per (batch size, threads); the stacks in the grid's order, named with their versions."""
+    table = ctx.a.versions
+    if table.empty:
+        return None
+    panels = list(table.groupby(["backend", "options"], sort=False))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.8), squeeze=False)
+    for ax, ((backend, options), g) in zip(axes.flat, panels):
+        envs = list(dict.fromkeys(g["env"]))
+        labels = [ctx.a.stack_label(e).replace(" (", "\n(") for e in envs]
+        for (batch, threads), h in g.groupby(["batch_size", "threads"], sort=True):
+            h = h.set_index("env").reindex(envs)
+            x = np.arange(len(envs))
+            style = "-" if threads == ctx.max_threads() else "--"
+            ax.plot(
+                x,
+                h["median_s"],
+                style,
+                marker="o",
+                label=f"batch {batch}, {threads_label(threads)}",
+            )
+            ax.fill_between(x, h["min_s"], h["max_s"], alpha=0.15)
+        ax.set_xticks(np.arange(len(envs)), labels, fontsize=7)
+        _log_y(ax)
+        ax.set_ylabel("seconds per epoch (steady state)")
+        ax.set_title(f"{series_name(backend, options)} across version stacks")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    return ctx.save(fig, "versions")
+
+
 PLOTS: list[Callable[[Context], Path | None]] = [
+    plot_versions,
     plot_epoch_time,
     plot_speedup,
     plot_thread_scaling,

@@ -21,6 +21,7 @@ import pandas as pd
 
 from mlpbench.analysis.stats import host_ratios
 from mlpbench.analysis.tables import Analysis, verdict_rows, warnings
+from mlpbench.config.points import series_name
 from mlpbench.machine.describe import caption
 from mlpbench.render.format import count, one_decimal, percent, seconds, threads_label, times
 
@@ -55,6 +56,7 @@ def findings(a: Analysis) -> list[str]:
     if s.empty:
         return ["No run succeeded; see the table of runs that did not run."]
     s = a.default_variant(s)
+    out += version_findings(a)
     top = a.max_threads
     ratios = a.default_variant(a.ratios)
     for other, r in ratios.groupby("backend", sort=False):
@@ -66,11 +68,15 @@ def findings(a: Analysis) -> list[str]:
             x = at.iloc[0]
             word = "faster" if x["ratio"] >= 1 else "slower"
             factor = x["ratio"] if x["ratio"] >= 1 else 1 / x["ratio"]
+            if x["ratio_low"] == x["ratio_high"]:
+                evidence = "1 repeat, no range: a direction, not a verdict"
+            else:
+                evidence = (
+                    "range over repeats" if x["pairs"] >= 2 else "unpaired bound"
+                ) + f" {x['ratio_low']:.2f}-{x['ratio_high']:.2f}x, {ref}'s speed-up"
             out.append(
                 f"At the article's batch size 500 (float32, {threads_label(top)}) {ref} is "
-                f"{_x(factor)} {word} than {other} per epoch ("
-                + ("range over repeats" if x["pairs"] >= 2 else "unpaired bound")
-                + f" {x['ratio_low']:.2f}-{x['ratio_high']:.2f}x, {ref}'s speed-up)."
+                f"{_x(factor)} {word} than {other} per epoch ({evidence})."
             )
         wins = r[r["ratio"] < 1]
         lo, hi = int(r["batch_size"].min()), int(r["batch_size"].max())
@@ -139,6 +145,45 @@ def findings(a: Analysis) -> list[str]:
     n_bad = len(a.results.not_run)
     if n_bad:
         out.append(f"{n_bad} run(s) did not run or failed; their reasons are listed below.")
+    return out
+
+
+CHANGE = 1.10  # a stack's time beyond this factor of the baseline stack's, at every point
+
+
+def version_findings(a: Analysis) -> list[str]:
+    """Per backend and version stack: its time over the baseline stack's across the points
+    both ran, and whether that is a change at every point (beyond 10% either way)."""
+    v, out = a.versions, []
+    if v.empty:
+        return out
+    for (backend, options), g in v.groupby(["backend", "options"], sort=False):
+        base = g["baseline_env"].iloc[0]
+        base_label = a.stack_label(base)
+        for env, h in g[g["env"] != base].groupby("env", sort=False):
+            r = h["ratio"]
+            pct = f"{100 * (CHANGE - 1):.0f}%"
+            slower, faster = int((r > CHANGE).sum()), int((r < 1 / CHANGE).sum())
+            if slower == len(r):
+                verdict = f"slower by more than {pct} at every point"
+            elif faster == len(r):
+                verdict = f"faster by more than {pct} at every point"
+            elif not slower and not faster:
+                verdict = f"within {pct} at every point"
+            else:
+                verdict = (
+                    f"beyond {pct} at {slower + faster} of {len(r)} points "
+                    f"({faster} faster, {slower} slower)"
+                )
+            worst = h.loc[(r - 1).abs().idxmax()]
+            name = series_name(backend, options)
+            out.append(
+                f"{name} in {a.stack_label(env)} takes {r.median():.2f}x the time of "
+                f"{base_label} (median over {len(h)} points, {r.min():.2f}-{r.max():.2f}x): "
+                f"{verdict}; the largest change is {worst['ratio']:.2f}x at batch "
+                f"{int(worst['batch_size'])}, {worst['dtype']}, "
+                f"{threads_label(int(worst['threads']))}."
+            )
     return out
 
 

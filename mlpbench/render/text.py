@@ -73,11 +73,14 @@ def summary_lines(a: Analysis) -> list[str]:
             ci = "" if math.isnan(r.ci_low) else f"{r.ci_low:.3f}-{r.ci_high:.3f}"
             eff = "-" if math.isnan(r.efficiency) else f"{100 * r.efficiency:.0f}%"
             net = f"{r.layers:<{nw}}" if nets else ""
+            # One repeat has no range and no spread: say so rather than print 0.175-0.175, 0%.
+            span = f"{r.min_s:.3f}-{r.max_s:.3f}" if r.n > 1 else "1 repeat"
+            spread = f"{100 * r.spread:4.0f}%" if r.n > 1 else "   -"
             lines.append(
                 f"{label:<{bw}}{net}{r.batch_size:>7} {r.dtype:<9}{r.device:<4}{r.threads:>4} "
                 f"{str(r.variant):<{vw}}{r.n:>3}{r.median_s:>9.3f}"
-                f"{f'{r.min_s:.3f}-{r.max_s:.3f}':>17}{ci:>17}{_fmt(r.gflops, '.1f'):>9}"
-                f"{eff:>7}{_fmt(r.test_accuracy, '.4f'):>9}  {100 * r.spread:4.0f}%"
+                f"{span:>17}{ci:>17}{_fmt(r.gflops, '.1f'):>9}"
+                f"{eff:>7}{_fmt(r.test_accuracy, '.4f'):>9}  {spread}"
                 + ("  unstable: rerun with more repeats" if r.unstable else "")
             )
         for other, ratios in a.ratios.groupby("backend", sort=False):
@@ -93,10 +96,14 @@ def summary_lines(a: Analysis) -> list[str]:
                 if several_hosts:
                     variant += f" @{names.get(r.host, r.host)}"
                 unsettled = r.ratio_low <= 1 <= r.ratio_high and r.ratio != 1
+                single = r.ratio_low == r.ratio_high  # one repeat: a direction, not a range
+                span = "1 repeat: direction only" if single else (
+                    f"({r.ratio_low:.2f}-{r.ratio_high:.2f})"
+                    + ("  unpaired" if r.pairs < 2 else "")
+                )  # fmt: skip
                 lines.append(
                     f"  batch {r.batch_size:>6} {r.dtype:<8} {r.device} threads {r.threads:<3}"
-                    f"{variant}: {r.ratio:5.2f}x  ({r.ratio_low:.2f}-{r.ratio_high:.2f})"
-                    + ("  unpaired" if r.pairs < 2 else "")
+                    f"{variant}: {r.ratio:5.2f}x  {span}"
                     + (
                         "  unstable: the range spans 1, the winner is not settled"
                         if unsettled

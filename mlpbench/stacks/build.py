@@ -295,11 +295,16 @@ def _import_name(requirement: str) -> str:
     return known.get(name, name.replace("-", "_"))
 
 
+def norm(name: str) -> str:
+    """A distribution's name as the index compares it (tensorflow_cpu is tensorflow-cpu)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def summary(stack: Stack) -> str:
     """The resolved versions of the packages a stack names, and its Python."""
-    names = [re.split(r"[\s<>=!~;\[@]", r, maxsplit=1)[0] for r in stack.spec.requirements]
-    lower = {k.lower(): (k, v) for k, v in stack.versions.items()}
-    parts = [f"{lower[n.lower()][0]} {lower[n.lower()][1]}" for n in names if n.lower() in lower]
+    names = [norm(re.split(r"[\s<>=!~;\[@]", r, maxsplit=1)[0]) for r in stack.spec.requirements]
+    lower = {norm(k): (k, v) for k, v in stack.versions.items()}
+    parts = [f"{lower[n][0]} {lower[n][1]}" for n in names if n in lower]
     return ", ".join([*parts, f"Python {stack.python_version.split()[0]}"])
 
 

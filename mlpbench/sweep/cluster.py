@@ -88,9 +88,28 @@ def run_point(
     from mlpbench.machine.threads import pin_plan, usable_cpus
     from mlpbench.sweep.spawn import Progress, run_worker
 
+    python, variables = _sys.executable, dict(env or {})
+    if point.stack is not None:  # a version stack: this host builds it (once) and runs in it
+        from mlpbench.stacks.build import StackError, ensure
+
+        try:
+            python = ensure(point.stack).python
+        except StackError as e:
+            reason = f"stack {point.stack.name!r}: {e}"
+            return {
+                "status": "skipped",
+                "reason": reason,
+                "host": host_id(),
+                "hostname": hostname(),
+            }
+        variables = {"PYTHONNOUSERSITE": "1", **variables}
+        if point.run.data.dataset == "mnist" and not point.run.data.path:
+            from mlpbench.data import export_mnist_npz
+
+            variables["MLPBENCH_MNIST"] = str(export_mnist_npz())
     cpus, _ = pin_plan(point.key.threads, usable_cpus(), pin)
     result = run_worker(
-        point, timeout, Progress(0, mode="none"), _sys.executable, cpus if pin else None, env
+        point, timeout, Progress(0, mode="none"), python, cpus if pin else None, variables
     )
     return {**result, "host": host_id(), "hostname": hostname()}
 

@@ -7,6 +7,7 @@ this sweep's epochs and training-set size; points never measured are counted as 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,11 @@ class Plan:
     skips: dict[PointKey, str]
     seconds: dict[PointKey, float] = field(default_factory=dict)  # per run, where known
     sources: list[str] = field(default_factory=list)
+    # The work before the first point: GEMM calibrations, thread-plan slots to tune (not in
+    # this machine's table), version stacks to build (not in the cache).
+    calibrations: int = 0
+    tuning: list[str] = field(default_factory=list)
+    stacks: list[str] = field(default_factory=list)
 
     @property
     def runs(self) -> int:
@@ -60,7 +66,14 @@ def per_run_seconds(cfg: SweepConfig, row: dict[str, Any]) -> float:
     return fixed + scale * (row["first_epoch_s"] + (epochs - 1) * row["steady_epoch_s"])
 
 
-def make_plan(cfg: SweepConfig, skips: dict[tuple[str, str, str], str], root: Path) -> Plan:
+def make_plan(
+    cfg: SweepConfig,
+    skips: dict[tuple[str, str, str], str],
+    root: Path,
+    plans: dict[str, dict[str, Any]] | None = None,
+) -> Plan:
+    """What the sweep will run, the time its points took before, and the work before them
+    (``plans``: each backend's thread plans, from the preflight)."""
     keys = expand.keys(cfg)
     plan = Plan(
         cfg,
@@ -80,6 +93,26 @@ def make_plan(cfg: SweepConfig, skips: dict[tuple[str, str, str], str], root: Pa
             plan.seconds[key] = per_run_seconds(cfg, row)
             if folder not in plan.sources:
                 plan.sources.append(folder)
+    plan.calibrations = len({(k.env, k.dtype, k.threads, k.device) for k in keys})
+    if plans and os.environ.get("MLPBENCH_TUNE") != "0":
+        from mlpbench.api import plancache
+        from mlpbench.sweep import tuning
+
+        table = plancache.read(plancache.this_machine())
+        wanted = {
+            tuning.slot(k): k.label()
+            for k in keys
+            if plans.get(k.backend) and k not in plan.skips
+            and expand.point(cfg, k, 0).run.options.get("plan", tuning.AUTO) == tuning.AUTO
+        }  # fmt: skip
+        plan.tuning = [label for key, label in wanted.items() if key not in table]
+    from mlpbench.stacks import build as stacks
+
+    plan.stacks = [
+        name
+        for name in dict.fromkeys(k.env for k in keys)
+        if name in cfg.environments and stacks.cached(cfg.environments[name]) is None
+    ]
     return plan
 
 
@@ -121,6 +154,15 @@ def render(plan: Plan, limit: int = 64) -> list[str]:
     if len(plan.keys) > limit:
         lines.append(f"... and {len(plan.keys) - limit} more points")
     lines.append("")
+    before = [f"the GEMM peak of {plan.calibrations} (dtype, threads, device) combination(s)"]
+    if plan.tuning:
+        before.append(
+            f"tuning the thread plans of {len(plan.tuning)} point(s) this machine's table "
+            "lacks (one trial per plan each; MLPBENCH_TUNE=0 skips it)"
+        )
+    if plan.stacks:
+        before.append(f"building the version stack(s) {', '.join(plan.stacks)} (cached after)")
+    lines.append("before the points: " + "; ".join(before))
     measured = [k for k in plan.keys if k in plan.seconds and k not in plan.skips]
     unknown = sum(1 for k in plan.keys if k not in plan.seconds)
     if unknown and not measured:

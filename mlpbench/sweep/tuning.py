@@ -197,6 +197,8 @@ def choose(
     if missing and mode != "none":
         print(f"tuning thread plans for {len(missing)} point(s)...", file=sys.stderr, flush=True)
 
+    trials = [0]
+
     def measure(point: Any, plan_env: dict[str, str | None]) -> float:
         cpus, own = pin_plan(point.key.threads, universe, pin)
         if pin:
@@ -204,7 +206,16 @@ def choose(
         result = run_worker(
             point, timeout, Progress(0, mode="none"), python, cpus if pin else None, plan_env
         )
-        return float((result.get("summary") or {}).get("steady_epoch_s", math.inf))
+        seconds = float((result.get("summary") or {}).get("steady_epoch_s", math.inf))
+        trials[0] += 1
+        if mode != "none":  # progress: tuning takes a trial per plan per point
+            print(
+                f"  tuning trial {trials[0]}: {point.key.label()} plan "
+                f"{point.run.options.get('plan', '?')}: {seconds:.3f} s/epoch",
+                file=sys.stderr,
+                flush=True,
+            )
+        return seconds
 
     table = tune(missing, plans_of, measure, table, differing=differing)
     if missing:
