@@ -23,8 +23,22 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
+TEMPLATES = BENCH / "worker" / "templates"  # scripts mlpbench writes out; never imported
+
+
 def modules() -> dict[str, Path]:
-    return {module_name(p): p for p in sorted(BENCH.rglob("*.py"))}
+    return {
+        module_name(p): p
+        for p in sorted(BENCH.rglob("*.py"))
+        if TEMPLATES not in p.parents or p.name == "__init__.py"
+    }
+
+
+def test_the_templates_are_never_imported():
+    mods = modules()
+    for name, path in mods.items():
+        for imported in imports(path, name, set(mods)):
+            assert not imported.startswith("mlpbench.worker.templates."), f"{name} imports it"
 
 
 def _type_checking_only(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:

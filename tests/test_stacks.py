@@ -188,3 +188,34 @@ def test_the_conformance_kit_and_parity_hold_on_an_older_numpy():
     assert answer["numpy"] == "1.26.4"
     for kit in ("plain", "numpy_kit"):
         assert set(answer[kit].values()) == {"ok"}, answer[kit]
+
+
+@pytest.mark.slow
+def test_a_stack_mlpbench_cannot_run_in_runs_its_points_as_standalone_scripts(
+    tmp_path, monkeypatch, capsys
+):
+    """A stack whose Python is older than mlpbench needs (here: the bar raised past this
+    Python, so CI needs no old interpreter) gets no mlpbench; its numpy-plain points run as the
+    standalone script, and train the same numbers as the backend does in the sweep's own
+    environment; a backend with no script is skipped with the reason."""
+    monkeypatch.setattr(stacks, "MIN_WORKER_PYTHON", (99, 0))
+    path = tmp_path / "old.toml"
+    text = SWEEP.format(old=OLD_NUMPY, envs='["current", "old"]')
+    text = text.replace("[environments.np126]", "[environments.old]").replace(
+        f'requirements = ["{OLD_NUMPY}"]', f'requirements = ["{OLD_NUMPY}", "pip"]', 1
+    )
+    path.write_text(text)
+    assert main(["sweep", str(path), "--quiet", "--results", str(tmp_path / "r")]) == 0
+    (out,) = (tmp_path / "r").glob("*-stacks")
+    by = {(r["backend"], r["env"]): r for r in rows(out / "runs.csv")}
+    script = by[("numpy-plain", "old")]
+    assert script["status"] == "ok" and "runner=standalone script" in script["backend_info"]
+    assert "numpy=1.26.4" in script["backend_info"]
+    assert float(script["final_loss"]) == pytest.approx(
+        float(by[("numpy-plain", "current")]["final_loss"]), rel=1e-4
+    )  # the same maths, in another NumPy
+    assert by[("numpy", "old")]["status"] == "skipped"
+    assert "standalone scripts" in by[("numpy", "old")]["reason"]
+    env = json.loads((out / "environment.json").read_text())
+    assert env["stacks"]["old"]["runner"] == "script"
+    assert "mlpbench" not in {k.lower() for k in env["stacks"]["old"]["versions"]}

@@ -10,10 +10,8 @@ and the steady epoch (median of epochs 2..N), so the two can be set side by side
 
 from __future__ import annotations
 
-import json
 import re
 import statistics
-from dataclasses import asdict
 from pathlib import Path
 
 from mlpbench.analysis.tables import ResultSet
@@ -21,9 +19,12 @@ from mlpbench.config import expand
 from mlpbench.config.points import CURRENT_ENV, PointKey, match_key
 from mlpbench.errors import UserError
 
-TEMPLATES = {"numpy": "repro_numpy.py", "numpy-plain": "repro_numpy.py"}
-"""The backends a reproducer can be written for, and the template of each."""
-PINNED = {"numpy": ("numpy",)}  # template -> the distributions its requirements pin
+PINNED = {  # what a script's requirements pin, from the versions the run had
+    "numpy": ("numpy",),
+    "numpy-plain": ("numpy",),
+    "keras": ("numpy", "keras", "tensorflow-cpu", "tensorflow", "tf-keras"),
+}
+NOT_PINNED = {"mlpbench", "psutil", "threadpoolctl", "pip", "setuptools", "wheel"}
 
 
 def select(results: ResultSet, selector: str) -> PointKey:
@@ -53,8 +54,24 @@ def measured(results: ResultSet, key: PointKey) -> list[float]:
     return [float(r["steady_epoch_s"]) for r in rows]
 
 
+def requirements(results: ResultSet, key: PointKey) -> list[str]:
+    """``name==version`` lines for the script: a stack's every distribution (the stack, as
+    resolved), else the framework packages of the sweep's own environment."""
+    from mlpbench.stacks.build import norm
+
+    versions = versions_of(results, key)
+    if key.env != CURRENT_ENV:
+        return sorted(
+            f"{name}=={v}" for name, v in versions.items() if norm(name) not in NOT_PINNED
+        )
+    lower = {norm(k): v for k, v in versions.items()}
+    return [f"{name}=={lower[name]}" for name in PINNED[key.backend] if name in lower]
+
+
 def write(results: ResultSet, selector: str, out: Path) -> Path:
     """The reproducer folder of one point; returns it."""
+    from mlpbench.worker.standalone import TEMPLATES, script_for
+
     key = select(results, selector)
     if key.backend not in TEMPLATES:
         raise UserError(
@@ -64,21 +81,13 @@ def write(results: ResultSet, selector: str, out: Path) -> Path:
     if results.config is None:
         raise UserError(f"{results.directory} has no readable config.toml: its settings are lost")
     run = expand.point(results.config, key, 0).run
-    settings = {
-        "title": f"mlpbench point {key.label()}",
-        "threads": key.threads,
-        "dtype": key.dtype,
-        "model": {**asdict(run.model), "layers": list(run.model.layers)},
-        "train": asdict(run.train),
-        "data": asdict(run.data),
-    }
-    template = (Path(__file__).with_name(TEMPLATES[key.backend])).read_text()
-    script = template.replace("__SETTINGS__", json.dumps(settings, indent=1))
+    if run.data.dataset not in ("mnist", "synthetic"):
+        raise UserError(
+            f"--point: a reproducer carries mnist or synthetic data, not {run.data.dataset}"
+        )
     out.mkdir(parents=True, exist_ok=True)
-    (out / "run.py").write_text(script)
-    versions = versions_of(results, key)
-    lower = {k.lower(): v for k, v in versions.items()}
-    pins = [f"{name}=={lower[name]}" for name in PINNED["numpy"] if name in lower]
+    (out / "run.py").write_text(script_for(run, f"mlpbench point {key.label()}"))
+    pins = requirements(results, key)
     (out / "requirements.txt").write_text("\n".join(pins or ["numpy"]) + "\n")
     if run.data.dataset == "mnist":
         import numpy as np
@@ -87,10 +96,6 @@ def write(results: ResultSet, selector: str, out: Path) -> Path:
 
         raw, _ = load_raw(run.data)
         np.savez_compressed(out / "mnist.npz", **raw)
-    elif run.data.dataset != "synthetic":
-        raise UserError(
-            f"--point: a reproducer carries mnist or synthetic data, not {run.data.dataset}"
-        )
     times = measured(results, key)
     (out / "README.md").write_text(readme(results, key, times, pins))
     return out

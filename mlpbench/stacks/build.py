@@ -82,6 +82,9 @@ class Stack:
     built_at: str = ""
     source: str = ""
     names: list[str] = field(default_factory=list)  # the stack names that used this build
+    # "worker": mlpbench's worker runs there; "script": its Python is older than mlpbench
+    # needs (3.10), so points run as standalone scripts (mlpbench.worker.standalone)
+    runner: str = "worker"
 
     def record(self) -> dict[str, Any]:
         """What environment.json keeps of it."""
@@ -135,18 +138,32 @@ def find_python(wanted: str) -> str:
     if not re.fullmatch(r"\d+\.\d+(\.\d+)?", wanted):
         raise StackError(f"python = {wanted!r}: a version such as '3.11', or a path")
     short = ".".join(wanted.split(".")[:2])
-    found = shutil.which(f"python{short}")
-    if found:
-        return found
     pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    for candidate in sorted(pyenv.glob(f"{wanted}*"), reverse=True):
-        binary = candidate / "bin" / f"python{short}"
-        if binary.exists():
-            return str(binary)
+    candidates = [shutil.which(f"python{short}")] + [
+        str(c / "bin" / f"python{short}") for c in sorted(pyenv.glob(f"{wanted}*"), reverse=True)
+    ]
+    for candidate in candidates:  # a pyenv shim on PATH may not run: try each
+        if candidate and Path(candidate).exists() and _runs(candidate, wanted):
+            return candidate
     raise StackError(
         f"python = {wanted!r}: no Python {wanted} found (on PATH as python{short}, or under "
         f"{pyenv}); give the interpreter's path instead"
     )
+
+
+def _runs(python: str, wanted: str) -> bool:
+    """Whether ``python`` starts and is the version ``wanted`` (3.8, 3.8.18)."""
+    try:
+        out = subprocess.run(
+            [python, "-c", "import platform; print(platform.python_version())"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    got = out.stdout.strip()
+    return out.returncode == 0 and (got == wanted or got.startswith(wanted + "."))
 
 
 def _run(command: Sequence[str], what: str, env: Mapping[str, str] | None = None) -> str:
@@ -157,7 +174,8 @@ def _run(command: Sequence[str], what: str, env: Mapping[str, str] | None = None
             text=True,
             timeout=BUILD_TIMEOUT_S,
             env={**os.environ, **(env or {})},
-        )
+            cwd=stacks_dir() if stacks_dir().is_dir() else None,  # not a checkout: its
+        )  # mlpbench.egg-info would show as installed
     except subprocess.TimeoutExpired:
         raise StackError(f"{what}: no answer after {BUILD_TIMEOUT_S} s") from None
     except OSError as e:
@@ -225,7 +243,8 @@ def ensure(spec: StackSpec, say: Callable[[str], None] = lambda _: None) -> Stac
     """The stack of ``spec``, built (or its mlpbench refreshed) where it is not ready."""
     stack = cached(spec)
     wanted = source_hash()
-    if stack is not None and stack.source == wanted and Path(stack.python).exists():
+    current = stack is not None and (stack.runner == "script" or stack.source == wanted)
+    if stack is not None and current and Path(stack.python).exists():
         if spec.name not in stack.names:
             stack.names.append(spec.name)
             _save(stack)
@@ -240,11 +259,15 @@ def ensure(spec: StackSpec, say: Callable[[str], None] = lambda _: None) -> Stac
         say(f"stack {spec.name!r}: refreshing its mlpbench (this checkout changed)")
         (folder / "stack.json").unlink()
     try:
-        if stack is None:
-            _create(spec)
-        _install(spec.python_path, [_mlpbench_requirement()], "installing mlpbench", no_deps=True)
-        imports = [_import_name(r) for r in spec.requirements]
-        answer = describe(str(spec.python_path), [i for i in imports if i])
+        runner = stack.runner if stack else _create(spec)
+        imports = [i for i in (_import_name(r) for r in spec.requirements) if i]
+        if runner == "worker":
+            _install(
+                spec.python_path, [_mlpbench_requirement()], "installing mlpbench", no_deps=True
+            )
+            answer = describe(str(spec.python_path), imports)
+        else:
+            answer = describe_bare(str(spec.python_path), imports)
     except StackError:
         shutil.rmtree(folder, ignore_errors=True)  # nothing half-built stays in the cache
         raise
@@ -259,6 +282,7 @@ def ensure(spec: StackSpec, say: Callable[[str], None] = lambda _: None) -> Stac
         built_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
         source=wanted,
         names=sorted({*(stack.names if stack else []), spec.name}),
+        runner=runner,
     )
     _save(stack)  # the stack is ready only now
     say(f"stack {spec.name!r} ready in {stack.build_s:.0f} s: {summary(stack)}")
@@ -273,10 +297,16 @@ def _save(stack: Stack) -> None:
     tmp.replace(stack.spec.folder / "stack.json")
 
 
-def _create(spec: StackSpec) -> None:
-    """A fresh virtual environment for ``spec`` with its requirements and the worker's."""
+MIN_WORKER_PYTHON = (3, 10)
+
+
+def _create(spec: StackSpec) -> str:
+    """A fresh virtual environment for ``spec`` with its requirements, and the worker's where
+    its Python can run mlpbench; returns the runner ("worker" or "script")."""
     spec.folder.mkdir(parents=True)
     base = find_python(spec.python)
+    version = _run([base, "-c", "import sys; print(*sys.version_info[:2])"], f"running {base}")
+    runner = "worker" if tuple(map(int, version.split())) >= MIN_WORKER_PYTHON else "script"
     uv = uv_binary()
     venv = spec.folder / "venv"
     if uv:
@@ -284,15 +314,65 @@ def _create(spec: StackSpec) -> None:
     else:
         _run([base, "-m", "venv", str(venv)], f"creating {venv}")
     listed = ", ".join(spec.requirements) or "the worker's packages"
-    _install(spec.python_path, [*spec.requirements, *WORKER_NEEDS], f"installing {listed}")
+    needs = WORKER_NEEDS if runner == "worker" else ("numpy",)
+    _install(spec.python_path, [*spec.requirements, *needs], f"installing {listed}")
+    return runner
+
+
+BARE_DESCRIBE = """
+import importlib, json, sys
+try:
+    from importlib.metadata import distributions
+except ImportError:
+    distributions = lambda: []
+problems = []
+for name in sys.argv[1:]:
+    try:
+        importlib.import_module(name)
+    except Exception as e:
+        problems.append("import %s failed: %s: %s" % (name, type(e).__name__, e))
+versions = {d.metadata["Name"]: d.version for d in distributions() if d.metadata["Name"]}
+print(json.dumps({"python": sys.version, "versions": versions, "problems": problems}))
+"""
+
+
+def describe_bare(python: str, imports: Sequence[str] = ()) -> dict[str, Any]:
+    """What a Python mlpbench cannot run in resolves to (the standard library only)."""
+    out = _run(
+        [python, "-c", BARE_DESCRIBE, *imports],
+        f"verifying {python}",
+        env={"PYTHONNOUSERSITE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    try:
+        answer = json.loads(out.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        raise StackError(f"verifying {python}: no answer") from None
+    if answer.get("problems"):
+        raise StackError(f"verifying {python}: {'; '.join(answer['problems'])}")
+    return {**answer, "blas": {}, "backends": []}
+
+
+IMPORT_NAMES = {
+    "tensorflow": "tensorflow",
+    "tensorflow-cpu": "tensorflow",
+    "tf-keras": "tf_keras",
+    "keras": "keras",
+    "numpy": "numpy",
+    "jax": "jax",
+    "torch": "torch",
+    "scipy": "scipy",
+    "protobuf": "google.protobuf",
+    "h5py": "h5py",
+}
+"""The module each known distribution imports as; the verification imports these (another
+requirement is checked by its install alone)."""
 
 
 def _import_name(requirement: str) -> str:
-    """The module a requirement's distribution is imported as, for the verification (its own
-    name with - as _; tensorflow-cpu is tensorflow)."""
-    name = re.split(r"[\s<>=!~;\[@]", requirement.strip(), maxsplit=1)[0].lower()
-    known = {"tensorflow-cpu": "tensorflow", "tf-keras": "tf_keras", "jax[cpu]": "jax"}
-    return known.get(name, name.replace("-", "_"))
+    """The module a requirement's distribution is imported as, for the verification ("" for
+    a distribution not in IMPORT_NAMES)."""
+    name = norm(re.split(r"[\s<>=!~;\[@]", requirement.strip(), maxsplit=1)[0])
+    return IMPORT_NAMES.get(name, "")
 
 
 def norm(name: str) -> str:

@@ -72,7 +72,15 @@ from mlpbench.sweep.folder import (
     point_link,
     terminated_as_interrupt,
 )
-from mlpbench.sweep.spawn import Progress, calibrate, env_for, peak_for, run_worker
+from mlpbench.sweep.spawn import (
+    Progress,
+    calibrate,
+    env_for,
+    peak_for,
+    run_script,
+    run_worker,
+)
+from mlpbench.worker import standalone
 
 
 @dataclass
@@ -246,7 +254,8 @@ def prepare_stacks(cfg: SweepConfig, mode: str) -> dict[str, stacks.Stack | str]
     for name in used:
         try:
             stack = stacks.ensure(cfg.environments[name], say)
-            preflight(cfg, stack.python, env=name, extra_env=stack_env(cfg))
+            if stack.runner == "worker":  # a script stack has no mlpbench to check with
+                preflight(cfg, stack.python, env=name, extra_env=stack_env(cfg))
             out[name] = stack
         except UserError as e:
             reason = str(e).removeprefix(f"{cfg.path}: ")
@@ -350,15 +359,23 @@ class Sweep:
     progress: Progress = field(default_factory=lambda: Progress(total=0, mode="none"))
     stacks: dict[str, stacks.Stack | str] = field(default_factory=dict)
 
-    def python_for(self, point: Point) -> tuple[str, dict[str, str | None], str]:
-        """The interpreter a point runs in, the variables its stack needs, and why it cannot
-        run ("" when it can)."""
+    def python_for(self, point: Point) -> tuple[str, dict[str, str | None], str, str]:
+        """The interpreter a point runs in, the variables its stack needs, why it cannot run
+        ("" when it can), and how: mlpbench's worker, or a standalone script (a stack whose
+        Python is older than mlpbench needs)."""
         if point.key.env == CURRENT_ENV:
-            return self.python, {}, ""
+            return self.python, {}, "", "worker"
         stack = self.stacks.get(point.key.env, "the stack was not prepared")
         if not isinstance(stack, stacks.Stack):
-            return "", {}, f"stack {point.key.env!r}: {stack}"
-        return stack.python, stack_env(self.cfg), ""
+            return "", {}, f"stack {point.key.env!r}: {stack}", ""
+        if stack.runner == "script" and point.key.backend not in standalone.AS_SCRIPT:
+            why = (
+                f"stack {point.key.env!r} runs Python {stack.python_version.split()[0]}, which "
+                f"mlpbench cannot run in: its points run as standalone scripts, which exist "
+                f"for {', '.join(standalone.AS_SCRIPT)}"
+            )
+            return "", {}, why, ""
+        return stack.python, stack_env(self.cfg), "", stack.runner
 
     def run_id(self, index: int) -> str:
         rid = f"r{index:04d}"
@@ -396,14 +413,17 @@ def run_one(sweep: Sweep, point: Point) -> dict[str, Any]:
     """One point in a fresh worker pinned to its cores (this process moved off them), with
     its thread plan's options and variables: the local executor's step."""
     sweep.progress.running(point)
-    python, stack_vars, why_not = sweep.python_for(point)
+    python, stack_vars, why_not, runner = sweep.python_for(point)
     if why_not:
         return {"status": "skipped", "reason": why_not, "started_at": time.time()}
     cpus, own = pin_plan(point.key.threads, sweep.universe, sweep.pin)
     if sweep.pin:
         os.sched_setaffinity(0, own)
-    runs_as, plan_env = sweep.planned(point, sweep.env.get("plans", {}))
     cpu_arg = cpus if sweep.pin else None
+    if runner == "script":
+        timeout = sweep.cfg.timeout_s
+        return run_script(point, timeout, sweep.progress, python, cpu_arg, stack_vars)
+    runs_as, plan_env = sweep.planned(point, sweep.env.get("plans", {}))
     variables = {**stack_vars, **plan_env}
     return run_worker(runs_as, sweep.cfg.timeout_s, sweep.progress, python, cpu_arg, variables)
 
@@ -416,9 +436,10 @@ def run_locally(sweep: Sweep) -> Results:
     peaks = env.get("peaks", [])
     have = {(p.get("env", CURRENT_ENV), p["dtype"], int(p["threads"]), p["device"]) for p in peaks}
     need = sorted({(p.key.env, p.key.dtype, p.key.threads, p.key.device) for _, p in todo} - have)
-    need = [
-        n for n in need if n[0] == CURRENT_ENV or isinstance(sweep.stacks.get(n[0]), stacks.Stack)
-    ]
+    calibrated_in = {CURRENT_ENV} | {  # a script stack has no mlpbench worker to calibrate
+        n for n, s in sweep.stacks.items() if isinstance(s, stacks.Stack) and s.runner == "worker"
+    }
+    need = [n for n in need if n[0] in calibrated_in]
     if need and sweep.mode != "none":
         print(
             f"calibrating GEMM peak for {len(need)} (dtype, threads, device) combination(s)...",

@@ -269,6 +269,76 @@ def run_worker(
     }
 
 
+def run_script(
+    point: Point,
+    timeout: float,
+    progress: Progress,
+    python: str,
+    cpus: list[int] | None = None,
+    env: dict[str, str | None] | None = None,
+) -> dict[str, Any]:
+    """Run one point as a standalone script (``mlpbench.worker.standalone``) in a Python
+    mlpbench cannot run in: pinned, threaded, timed out and memory-watched like a worker,
+    and dying with the sweep; the script's RESULT line becomes the worker's result."""
+    from mlpbench.worker.standalone import result_of, script_for
+
+    script = script_for(point.run, f"mlpbench point {point.label()}")
+
+    def prepare() -> None:  # in the child, before it runs: die with us, then pin
+        import ctypes
+
+        try:
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+        if cpus:
+            os.sched_setaffinity(0, cpus)
+
+    started, t0 = time.time(), time.perf_counter()
+    proc = subprocess.Popen(
+        [python, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        errors="replace",
+        env=env_for(point.key.threads, env),
+        start_new_session=True,
+        preexec_fn=prepare,  # noqa: PLW1509 (no threads of ours touch the child before exec)
+    )
+    lines: list[str] = []
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            if line.startswith("epoch "):
+                progress.running(point, line.split("  ")[0].replace("epoch", "epoch").strip())
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    limit_mb = point.run.memory_limit_mb or default_memory_limit_mb()
+    try:
+        code, used_mb = wait_within(proc, t0 + timeout, limit_mb)
+    except subprocess.TimeoutExpired:
+        _kill(proc)
+        reader.join(timeout=5)
+        if proc.stdout is not None:
+            proc.stdout.close()
+        return {"status": "failed", "reason": f"timeout after {timeout:g} s", "worker_s": timeout}
+    reader.join(timeout=5)
+    if proc.stdout is not None:
+        proc.stdout.close()
+    timing = {"started_at": started, "worker_s": time.perf_counter() - t0}
+    if used_mb:
+        reason = f"out of memory: the script used {used_mb:.0f} MiB, over {limit_mb:.0f} MiB"
+        return {"status": "failed", "reason": reason, **timing}
+    result = result_of("\n".join(lines), point.run)
+    if code != 0 and result["status"] == "ok":
+        result = {"status": "failed", "reason": f"the standalone script exited with code {code}"}
+    return {**result, **timing}
+
+
 MEMORY_POLL_S = 0.25
 
 

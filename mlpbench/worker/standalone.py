@@ -1,0 +1,97 @@
+"""Standalone scripts of one point: the reproducer ``mlpbench repro`` writes, and the worker a
+sweep runs in a version stack whose Python mlpbench cannot run in (older than 3.10, such as
+the article's 2020 stack on Python 3.8).
+
+A script needs only its framework and NumPy; it prints the per-epoch lines of ``mlpbench run``
+and, last, ``RESULT {json}`` (per-epoch wall, CPU and loss; import and train time; test loss and
+accuracy; the versions it ran with), which :func:`result_of` turns into the worker's result.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from mlpbench.api.spec import RunSpec
+
+TEMPLATES = {
+    "numpy": "standalone_numpy.py",
+    "numpy-plain": "standalone_numpy.py",
+    "keras": "standalone_keras.py",
+}
+"""The backends a standalone script exists for, and its template (``templates/``)."""
+AS_SCRIPT = ("numpy-plain", "keras")
+"""The backends a sweep runs as a script in a stack mlpbench cannot run in: those the script
+is (numpy-plain's maths, plainly; Keras's fit). The tuned NumPy backend is not a script."""
+
+
+def script_for(run: RunSpec, title: str) -> str:
+    """The script of ``run``: its template with the point's settings filled in."""
+    if run.backend not in TEMPLATES:
+        raise ValueError(
+            f"a standalone script exists for {', '.join(TEMPLATES)}; not for {run.backend}"
+        )
+    settings = {
+        "title": title,
+        "threads": run.threads,
+        "dtype": run.dtype,
+        "model": {**asdict(run.model), "layers": list(run.model.layers)},
+        "train": asdict(run.train),
+        "data": asdict(run.data),
+    }
+    template = (Path(__file__).parent / "templates" / TEMPLATES[run.backend]).read_text()
+    return template.replace("__SETTINGS__", json.dumps(settings, indent=1))
+
+
+def result_of(output: str, run: RunSpec) -> dict[str, Any]:
+    """The worker's result from a script's output: ok with a summary and the epochs, or
+    failed naming the last line the script printed."""
+    line = next((x for x in reversed(output.splitlines()) if x.startswith("RESULT ")), "")
+    if not line:
+        last = next((x for x in reversed(output.splitlines()) if x.strip()), "no output")
+        return {"status": "failed", "reason": f"the standalone script failed: {last[-300:]}"}
+    got = json.loads(line[len("RESULT ") :])
+    rows = got["epochs"]
+    epochs = [
+        {"epoch": i, "wall_s": w, "cpu_s": c, "loss": v, "accuracy": math.nan, "phases": {}}
+        for i, (w, c, v) in enumerate(rows)
+    ]
+    walls = [w for w, _, _ in rows]
+    steady_walls = walls[1:] or walls
+    steady = statistics.median(steady_walls)
+    n = int(got["n_train"])
+    _, flops = run.model.flops_per_sample()
+    versions = got.get("versions", {})
+    framework = versions.get("keras") or versions.get("numpy", "")
+    summary = {
+        "dataset": run.data.dataset,
+        "n_train": n,
+        "epochs": len(rows),
+        "import_s": float(got.get("import_s", 0.0)),
+        "setup_s": math.nan,
+        "first_epoch_s": walls[0],
+        "steady_epoch_s": steady,
+        "steady_epoch_min_s": min(steady_walls),
+        "steady_epoch_max_s": max(steady_walls),
+        "train_s": float(got.get("train_s", sum(walls))),
+        "cpu_s": sum(c for _, c, _ in rows),
+        "samples_per_s": n / steady if steady > 0 else math.nan,
+        "gflops": flops * n / steady / 1e9 if steady > 0 else math.nan,
+        "final_loss": rows[-1][2],
+        "final_accuracy": math.nan,
+        "test_loss": float(got["test_loss"]),
+        "test_accuracy": float(got["test_accuracy"]),
+        "peak_rss_mb": math.nan,
+        "blas": "",
+        "blas_threads": run.threads,
+        "framework_threads": f"standalone script, {run.threads} thread(s)",
+        "backend_version": framework,
+        "backend_info": ";".join(
+            ["runner=standalone script", *(f"{k}={v}" for k, v in sorted(versions.items()))]
+        ),
+    }
+    return {"status": "ok", "reason": "", "summary": summary, "epochs": epochs}
