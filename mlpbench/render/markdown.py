@@ -124,7 +124,7 @@ def stack_lines(a: Analysis) -> list[str]:
             continue
         spec = entry.get("spec", {})
         python = str(entry.get("python_version", "?")).split()[0]
-        blas = entry.get("blas", {}).get("blas", "?")
+        blas = entry.get("blas", {}).get("blas") or "BLAS not recorded (a script stack)"
         out.append(
             f"- stack {a.stack_label(name)}: `{' '.join(spec.get('requirements', []))}`, "
             f"Python {python}, {blas}, built in {entry.get('build_s', 0):.0f} s"
