@@ -104,9 +104,8 @@ def write(results: ResultSet, selector: str, out: Path) -> Path:
 def readme(results: ResultSet, key: PointKey, times: list[float], pins: list[str]) -> str:
     env = results.env
     plan = f" with thread plan {plan_of(results, key)!r}" if plan_of(results, key) else ""
-    run = expand.point(results.config, key, 0).run if results.config else None
-    shown = {k: v for k, v in (run.options if run else {}).items() if k != "threads"}
-    options = ", ".join(f"{k} = {v!r}" for k, v in sorted(shown.items())) or "none"
+    rows = [r for r in results.ok.to_dict("records") if PointKey.from_row(r) == key]
+    options = f"`{rows[0]['backend_info']}`" if rows and rows[0].get("backend_info") else "-"
     median = statistics.median(times) if times else float("nan")
     spread = f"{min(times):.4f}-{max(times):.4f} s" if times else "-"
     blas = (
@@ -140,11 +139,11 @@ written plainly; mlpbench's `{key.backend}` backend ran it{plan}.
 | CPU | {env.get("cpu_model", "?")} |
 | BLAS | {blas} |
 | stack | {key.env} |
-| backend options | {options} |
+| the backend's settings | {options} |
 
 The script runs the Keras way (one `fit()`, one step per call) or plainly (NumPy); options of
-mlpbench's backend that have no place in it (`steps_per_execution`, thread plans) are listed
-above, so that a difference from the sweep's time can be read against them.
+mlpbench's backend that have no place in it (`steps_per_execution`, a thread plan) are in the
+backend's settings above, so that a difference from the sweep's time can be read against them.
 """
 
 
