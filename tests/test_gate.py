@@ -42,11 +42,11 @@ def test_a_a_never_fails_and_a_planted_slowdown_always_does(tmp_path, capsys):
     slow.write_text(SWEEP.replace('name = "gate"', 'name = "planted"') + PLANTED)
     root = tmp_path / "results"
     base = run_sweep(sweep, root=root, quiet=True)
-    for _ in range(5):
+    for _ in range(3):
         again = run_sweep(sweep, root=root, quiet=True)
         assert main(["compare", str(base), str(again)]) == 0, capsys.readouterr().out
     capsys.readouterr()
-    for _ in range(5):
+    for _ in range(3):
         planted = run_sweep(slow, root=root, quiet=True)
         assert main(["compare", str(base), str(planted)]) == 1, capsys.readouterr().out
         assert "FAIL: 2 point(s) slower" in capsys.readouterr().out

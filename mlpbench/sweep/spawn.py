@@ -282,17 +282,14 @@ def run_script(
     and dying with the sweep; the script's RESULT line becomes the worker's result."""
     from mlpbench.worker.standalone import result_of, script_for
 
-    script = script_for(point.run, f"mlpbench point {point.label()}")
-
-    def prepare() -> None:  # in the child, before it runs: die with us, then pin
-        import ctypes
-
-        try:
-            ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
-        if cpus:
-            os.sched_setaffinity(0, cpus)
+    # First in the child: die with this process (PR_SET_PDEATHSIG), then pin, before NumPy or
+    # a framework starts its threads (plain code: the stack's Python may be 3.8).
+    prologue = (
+        "import ctypes as _c, os as _o\n"
+        "try:\n    _c.CDLL(None).prctl(1, 9, 0, 0, 0)\nexcept Exception:\n    pass\n"
+        + (f"_o.sched_setaffinity(0, {sorted(cpus)!r})\n" if cpus else "")
+    )
+    script = prologue + script_for(point.run, f"mlpbench point {point.label()}")
 
     started, t0 = time.time(), time.perf_counter()
     proc = subprocess.Popen(
@@ -304,7 +301,6 @@ def run_script(
         errors="replace",
         env=env_for(point.key.threads, env),
         start_new_session=True,
-        preexec_fn=prepare,  # noqa: PLW1509 (no threads of ours touch the child before exec)
     )
     lines: list[str] = []
 
