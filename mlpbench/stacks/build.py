@@ -225,10 +225,13 @@ def cached(spec: StackSpec) -> Stack | None:
 
 def describe(python: str, imports: Sequence[str] = ()) -> dict[str, Any]:
     """What a stack's Python resolves to, asked of a fresh process of it."""
+    return _verify([python, "-m", "mlpbench.worker", "describe", *imports], python)
+
+
+def _verify(command: list[str], python: str) -> dict[str, Any]:
+    """A verification's one JSON line, or a StackError naming what failed to import."""
     out = _run(
-        [python, "-m", "mlpbench.worker", "describe", *imports],
-        f"verifying {python}",
-        env={"PYTHONNOUSERSITE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"},
+        command, f"verifying {python}", env={"PYTHONNOUSERSITE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
     )
     try:
         answer = json.loads(out.strip().splitlines()[-1])
@@ -338,17 +341,7 @@ print(json.dumps({"python": sys.version, "versions": versions, "problems": probl
 
 def describe_bare(python: str, imports: Sequence[str] = ()) -> dict[str, Any]:
     """What a Python mlpbench cannot run in resolves to (the standard library only)."""
-    out = _run(
-        [python, "-c", BARE_DESCRIBE, *imports],
-        f"verifying {python}",
-        env={"PYTHONNOUSERSITE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"},
-    )
-    try:
-        answer = json.loads(out.strip().splitlines()[-1])
-    except (IndexError, ValueError):
-        raise StackError(f"verifying {python}: no answer") from None
-    if answer.get("problems"):
-        raise StackError(f"verifying {python}: {'; '.join(answer['problems'])}")
+    answer = _verify([python, "-c", BARE_DESCRIBE, *imports], python)
     return {**answer, "blas": {}, "backends": []}
 
 

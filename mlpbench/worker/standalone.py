@@ -24,6 +24,8 @@ TEMPLATES = {
     "keras": "standalone_keras.py",
 }
 """The backends a standalone script exists for, and its template (``templates/``)."""
+SHARED_IMPORT = "from standalone_data import load_data"  # a template's line, replaced by...
+INLINE_MARK = "# --- inlined below this line ---"  # ...what standalone_data.py has below this
 AS_SCRIPT = ("numpy-plain", "keras")
 """The backends a sweep runs as a script in a stack mlpbench cannot run in: those the script
 is (numpy-plain's maths, plainly; Keras's fit). The tuned NumPy backend is not a script."""
@@ -43,8 +45,11 @@ def script_for(run: RunSpec, title: str) -> str:
         "train": asdict(run.train),
         "data": asdict(run.data),
     }
-    template = (Path(__file__).parent / "templates" / TEMPLATES[run.backend]).read_text()
-    return template.replace("__SETTINGS__", json.dumps(settings, indent=1))
+    folder = Path(__file__).parent / "templates"
+    template = (folder / TEMPLATES[run.backend]).read_text()
+    shared = (folder / "standalone_data.py").read_text().split(INLINE_MARK, 1)[1].lstrip("\n")
+    lines = [shared if line.startswith(SHARED_IMPORT) else line for line in template.split("\n")]
+    return "\n".join(lines).replace("__SETTINGS__", json.dumps(settings, indent=1))
 
 
 def result_of(output: str, run: RunSpec) -> dict[str, Any]:
