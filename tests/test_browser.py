@@ -56,6 +56,8 @@ def test_report_renders_cleanly_in_chromium(tmp_path):
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(str(e)))
+            requests: list[str] = []
+            page.on("request", lambda r: requests.append(r.url))
             page.goto(page_path.as_uri(), wait_until="load")
             images = page.evaluate(
                 "Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth])"
@@ -75,6 +77,17 @@ def test_report_renders_cleanly_in_chromium(tmp_path):
                 ".getBoundingClientRect(); return [r.top, r.bottom]; })()"
             )
             page.screenshot(path=str(page_path.with_name("top.png")))
+            # the interactive view (Vega-Lite, inlined) draws, offline, and its menus filter
+            frame = page.frame_locator("#interactive-frame")
+            frame.locator("#interactive-view svg, #interactive-view canvas").first.wait_for(
+                timeout=20_000
+            )
+            menus = frame.locator("#interactive-view select").count()
+            marks_all = frame.locator("#interactive-view path[aria-roledescription]").count()
+            frame.locator("#interactive-view select").first.select_option(index=1)
+            page.wait_for_timeout(500)
+            marks_one = frame.locator("#interactive-view path[aria-roledescription]").count()
+            network = [r for r in requests if not r.startswith(("file:", "data:", "about:"))]
         finally:
             browser.close()
     assert errors == []
@@ -85,3 +98,5 @@ def test_report_renders_cleanly_in_chromium(tmp_path):
     assert scrolling >= 1  # the wide summary table scrolls inside its box instead
     assert page_path.with_name("report.png").stat().st_size > 50_000
     assert 0 <= verdict[0] and verdict[1] <= 900, f"the verdict is not in the top 900 px: {verdict}"
+    assert menus >= 2 and network == [], (menus, network)  # dtype, threads...; nothing fetched
+    assert marks_all > 0 and 0 < marks_one <= marks_all, (marks_all, marks_one)

@@ -24,6 +24,7 @@ from mlpbench.analysis.tables import Analysis, verdict_rows, warnings
 from mlpbench.config.points import series_name
 from mlpbench.machine.describe import caption
 from mlpbench.render.format import count, one_decimal, percent, seconds, threads_label, times
+from mlpbench.render.interactive import view_html
 
 FIGURES = {  # plot file stem -> what it shows (caption and alt text)
     "epoch_time": "Steady-state time per epoch against batch size, one panel per thread count",
@@ -416,6 +417,9 @@ def write_report(a: Analysis, plots: list[Path]) -> Path:
         sections.append(("hosts", "Host vs host", _table(hosts, {"ratio": lambda v: _x(v)})))
     if plots:
         sections.append(("plots", "Plots", "".join(_figure(p) for p in plots)))
+    view = view_html(a)
+    if view:
+        sections.append(("interactive", "Interactive view", view))
     if len(bad):
         sections.append(("not-run", "Runs that did not run", _table(bad)))
     toc = "".join(f'<li><a href="#{i}">{html.escape(t)}</a></li>' for i, t, _ in sections)

@@ -1,0 +1,91 @@
+"""The report's interactive view of the multi-axis results: time per epoch against batch size,
+a line per series, filtered by dtype, threads, network and version stack (menus), the series
+picked by clicking the legend. Vega-Lite through altair, with its scripts inlined
+(``vl-convert``), so the single report.html works offline.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlpbench.analysis.tables import Analysis
+from mlpbench.config.points import series_name
+
+ALL = "all"
+
+
+def _menu(values: list[Any], name: str) -> Any:
+    """A select bound to ``values`` (and "all"), as an altair parameter."""
+    import altair as alt
+
+    options = [ALL, *[str(v) for v in values]]
+    return alt.param(name=name, value=ALL, bind=alt.binding_select(options=options, name=name))
+
+
+def chart(a: Analysis) -> Any:
+    """The altair chart (None without successful runs)."""
+    import altair as alt
+
+    s = a.summary
+    if s.empty:
+        return None
+    frame = s.assign(
+        series=[series_name(*k) for k in zip(s["backend"], s["options"], s["env"])],
+        threads=s["threads"].astype(str),
+        seconds=s["median_s"],
+        low=s["min_s"],
+        high=s["max_s"],
+    )[
+        ["series", "backend", "batch_size", "dtype", "threads", "layers", "env", "variant",
+         "seconds", "low", "high", "n"]
+    ]  # fmt: skip
+    menus = {
+        axis: _menu(sorted(frame[axis].unique(), key=str), axis)
+        for axis in ("dtype", "threads", "layers", "env", "variant")
+        if frame[axis].nunique() > 1
+    }
+    picked = alt.selection_point(fields=["series"], bind="legend")
+    base = alt.Chart(frame)
+    for axis, menu in menus.items():
+        base = base.transform_filter(f"{menu.name} == '{ALL}' || datum.{axis} == {menu.name}")
+    x = alt.X("batch_size:Q", scale=alt.Scale(type="log", nice=False), title="batch size (samples)")
+    y = alt.Y(
+        "seconds:Q", scale=alt.Scale(type="log"), title="steady-state seconds per epoch (median)"
+    )
+    detail = [c for c in ("dtype", "threads", "layers", "env", "variant") if c in menus]
+    lines = base.mark_line(point=True).encode(
+        x=x,
+        y=y,
+        color=alt.Color("series:N", title="series (click to pick)"),
+        detail=detail or alt.Undefined,
+        strokeDash=alt.StrokeDash("dtype:N") if "dtype" in menus else alt.Undefined,
+        opacity=alt.condition(picked, alt.value(1.0), alt.value(0.12)),
+        tooltip=["series", "batch_size", "dtype", "threads", "layers", "env", "variant",
+                 alt.Tooltip("seconds:Q", format=".4f"), "n"],
+    )  # fmt: skip
+    band = base.mark_rule(opacity=0.4).encode(
+        x=x, y="low:Q", y2="high:Q", color="series:N",
+        opacity=alt.condition(picked, alt.value(0.4), alt.value(0.05)),
+    )  # fmt: skip
+    out = (band + lines).add_params(picked, *menus.values())
+    return out.properties(width=760, height=380, title="Time per epoch (filter with the menus)")
+
+
+def view_html(a: Analysis) -> str:
+    """The view for report.html: its own page (Vega, Vega-Lite and vega-embed inlined) in an
+    ``iframe srcdoc``, so its scripts and styles stay apart from the report's; "" when nothing
+    ran, or one line saying why it could not be drawn."""
+    import html
+
+    c = chart(a)
+    if c is None:
+        return ""
+    try:
+        page = c.to_html(inline=True, output_div="interactive-view")
+    except Exception as e:  # a missing vl-convert: the rest of the report stands
+        return f"<p>interactive view not drawn: {html.escape(f'{type(e).__name__}: {e}')}</p>"
+    return (
+        '<iframe id="interactive-frame" title="interactive view" loading="eager" '
+        f'style="width:100%;height:560px;border:0" srcdoc="{html.escape(page, quote=True)}">'
+        "</iframe>"
+    )
