@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 import pytest
 
@@ -186,3 +187,20 @@ def test_a_ratio_without_pairs_says_it_is_the_unpaired_bound(tmp_path):
     assert (five.ratios["pairs"] == 5).all()
     assert not any("unpaired" in line for line in summary_lines(five) if "x  (" in line)
     assert "range over repeats" in " ".join(findings(five))
+
+
+def test_low_accuracy_of_the_slow_on_purpose_workload_is_said_on_the_plot(tmp_path):
+    """The quick sweep's 0.11-0.27 test accuracy is the article's slow-on-purpose defaults
+    (issue 26): the accuracy panel says so; a workload that learns gets no such note."""
+    import shutil
+
+    from mlpbench.render.plots import Context, slow_on_purpose
+
+    quick = Path(__file__).resolve().parent.parent / "docs" / "results"
+    folder = tmp_path / "quick"
+    shutil.copytree(quick / "2026-12-02-intel-r-xeon-r-processor-quick", folder)
+    ctx = Context(Analysis.of(folder), tmp_path / "plots")
+    assert "Low accuracy is the workload, not a fault" in slow_on_purpose(ctx)
+    config = folder / "config.toml"
+    config.write_text(config.read_text().replace("learning_rate = 0.001", "learning_rate = 0.1"))
+    assert slow_on_purpose(Context(Analysis.of(folder), tmp_path / "plots")) == ""
