@@ -451,7 +451,13 @@ def run_locally(sweep: Sweep) -> Results:
     for name in dict.fromkeys(n[0] for n in need):  # each stack's own BLAS, in its Python
         python = sweep.python if name == CURRENT_ENV else sweep.stacks[name].python  # type: ignore[union-attr]
         measured = calibrate(
-            [n[1:] for n in need if n[0] == name], **{**calibrated, "python": python}
+            [n[1:] for n in need if n[0] == name],
+            **{**calibrated, "python": python},
+            say=None
+            if sweep.mode == "none"
+            else lambda line, at=name: print(
+                line + ("" if at == CURRENT_ENV else f" (stack {at})"), file=sys.stderr
+            ),
         )
         peaks = peaks + [{**m, "env": name} if name != CURRENT_ENV else m for m in measured]
     env["peaks"] = peaks

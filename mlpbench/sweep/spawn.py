@@ -97,12 +97,14 @@ def calibrate(
     timeout: float = 300,
     pin: bool = True,
     universe: list[int] | None = None,
+    say: Any = None,
 ) -> list[dict[str, Any]]:
     """GEMM peak per (dtype, threads, device), each in a fresh process pinned like a point
-    (out of ``universe``, the cores usable when the sweep started)."""
+    (out of ``universe``, the cores usable when the sweep started); ``say(line)`` hears each
+    one as it is measured."""
     peaks = []
     universe = universe or usable_cpus()
-    for dtype, threads, device in keys:
+    for n, (dtype, threads, device) in enumerate(keys, start=1):
         cpus, own = pin_plan(threads, universe, pin)
         if pin:
             os.sched_setaffinity(0, own)
@@ -132,6 +134,9 @@ def calibrate(
         except subprocess.TimeoutExpired:
             entry["error"] = f"timeout after {timeout} s"
         peaks.append(entry)
+        if say:
+            got = entry.get("error") or f"{entry['gflops']:.1f} GFLOP/s"
+            say(f"  GEMM peak {n}/{len(keys)}: {dtype}, {threads} thread(s), {device}: {got}")
     return peaks
 
 
