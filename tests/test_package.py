@@ -166,7 +166,8 @@ def test_dry_run_counts_points_and_estimates_from_an_earlier_sweep(tmp_path, cap
     assert ("skipped here: device 'gpu' unavailable" in out) != gpu_here
 
 
-def test_default_dry_run_is_40_points_x_3(capsys, tmp_path):
-    # 32 NumPy/Keras points (the article's grid) + 4 each for the raw engines tf and jax
+def test_default_dry_run_is_48_points_x_3(capsys, tmp_path):
+    # 32 NumPy/Keras points (the article's grid), 4 each for the raw engines tf and jax, 8 for
+    # numpy-plain (float32)
     assert main(["sweep", "default", "--dry-run", "--results", str(tmp_path)]) == 0
-    assert "40 points x 3 repeats = 120 runs" in capsys.readouterr().out
+    assert "48 points x 3 repeats = 144 runs" in capsys.readouterr().out

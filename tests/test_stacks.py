@@ -194,28 +194,58 @@ def test_the_conformance_kit_and_parity_hold_on_an_older_numpy():
 def test_a_stack_mlpbench_cannot_run_in_runs_its_points_as_standalone_scripts(
     tmp_path, monkeypatch, capsys
 ):
-    """A stack whose Python is older than mlpbench needs (here: the bar raised past this
-    Python, so CI needs no old interpreter) gets no mlpbench; its numpy-plain points run as the
-    standalone script, and train the same numbers as the backend does in the sweep's own
-    environment; a backend with no script is skipped with the reason."""
-    monkeypatch.setattr(stacks, "MIN_WORKER_PYTHON", (99, 0))
+    """A stack whose Python is older than mlpbench needs gets no mlpbench; its numpy-plain
+    points run as the standalone script and train the same numbers as the backend does in the
+    sweep's own environment; a backend with no script is skipped with the reason. The stack
+    here is this interpreter posing as one mlpbench cannot run in (so CI needs no old Python
+    and builds nothing more), and the build's choice of runner is checked on its own."""
+    import sys
+
+    old = stacks.StackSpec("old", (OLD_NUMPY,))
+    import numpy
+
+    posing = stacks.Stack(
+        old, sys.executable, versions={"numpy": numpy.__version__}, python_version=sys.version,
+        runner="script", names=["old"],
+    )  # fmt: skip
+    monkeypatch.setattr(stacks, "ensure", lambda spec, say=None: posing)
     path = tmp_path / "old.toml"
     text = SWEEP.format(old=OLD_NUMPY, envs='["current", "old"]')
-    text = text.replace("[environments.np126]", "[environments.old]").replace(
-        f'requirements = ["{OLD_NUMPY}"]', f'requirements = ["{OLD_NUMPY}", "pip"]', 1
-    )
-    path.write_text(text)
+    path.write_text(text.replace("[environments.np126]", "[environments.old]"))
     assert main(["sweep", str(path), "--quiet", "--results", str(tmp_path / "r")]) == 0
     (out,) = (tmp_path / "r").glob("*-stacks")
     by = {(r["backend"], r["env"]): r for r in rows(out / "runs.csv")}
     script = by[("numpy-plain", "old")]
     assert script["status"] == "ok" and "runner=standalone script" in script["backend_info"]
-    assert "numpy=1.26.4" in script["backend_info"]
+    assert f"numpy={numpy.__version__}" in script["backend_info"]
     assert float(script["final_loss"]) == pytest.approx(
         float(by[("numpy-plain", "current")]["final_loss"]), rel=1e-4
-    )  # the same maths, in another NumPy
+    )  # the same maths
+    assert float(script["steady_epoch_s"]) > 0 and int(script["epochs"]) == 3
     assert by[("numpy", "old")]["status"] == "skipped"
     assert "standalone scripts" in by[("numpy", "old")]["reason"]
     env = json.loads((out / "environment.json").read_text())
     assert env["stacks"]["old"]["runner"] == "script"
-    assert "mlpbench" not in {k.lower() for k in env["stacks"]["old"]["versions"]}
+
+
+def test_a_python_older_than_mlpbench_needs_makes_a_script_stack(tmp_path, monkeypatch):
+    """The build picks the runner from the interpreter's version: below 3.10 no mlpbench
+    and no worker packages are installed."""
+    installed: list[list[str]] = []
+    monkeypatch.setattr(stacks, "find_python", lambda wanted: "/usr/bin/python-old")
+    monkeypatch.setattr(stacks, "uv_binary", lambda: "uv")
+    monkeypatch.setattr(
+        stacks, "_run", lambda cmd, what, env=None: "3 8" if cmd[1:2] == ["-c"] else ""
+    )
+    monkeypatch.setattr(
+        stacks, "_install", lambda python, packages, what, no_deps=False: installed.append(
+            list(packages)
+        )
+    )  # fmt: skip
+    spec = stacks.StackSpec("py38", ("numpy==1.18.*",), "3.8")
+    assert stacks._create(spec) == "script"
+    assert installed == [["numpy==1.18.*", "numpy"]]
+    monkeypatch.setattr(stacks, "_run", lambda cmd, what, env=None: "3 11" if "-c" in cmd else "")
+    installed.clear()
+    assert stacks._create(stacks.StackSpec("py311", ("numpy==2.4.*",), "3.11")) == "worker"
+    assert installed == [["numpy==2.4.*", *stacks.WORKER_NEEDS]]
