@@ -204,3 +204,17 @@ def test_low_accuracy_of_the_slow_on_purpose_workload_is_said_on_the_plot(tmp_pa
     config = folder / "config.toml"
     config.write_text(config.read_text().replace("learning_rate = 0.001", "learning_rate = 0.1"))
     assert slow_on_purpose(Context(Analysis.of(folder), tmp_path / "plots")) == ""
+
+
+def test_report_tables_have_headers_in_words_with_units(tmp_path):
+    """Issue 26: the summary table's headers were snake_case (median_s, samples_per_s)."""
+    import re
+
+    from mlpbench.render.plots import plot_all
+    from mlpbench.render.report import write_report
+
+    analysis = Analysis.of(make_results(tmp_path / "r", repeats=3))
+    page = write_report(analysis, plot_all(analysis)).read_text()
+    headers = re.findall(r"<th>([^<]*)</th>", page)
+    assert "median (s)" in headers and "samples/s" in headers and "batch" in headers
+    assert not [h for h in headers if "_" in h], headers

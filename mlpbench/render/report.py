@@ -246,10 +246,38 @@ FORMATS: dict[str, Callable[[Any], str]] = {
 }
 
 
+HEADERS = {  # a column's header in the report: words and units, not snake_case
+    "batch_size": "batch",
+    "n": "repeats",
+    "median_s": "median (s)",
+    "min_s": "min (s)",
+    "max_s": "max (s)",
+    "ci_low": "95% CI from (s)",
+    "ci_high": "95% CI to (s)",
+    "first_epoch_s": "first epoch (s)",
+    "import_s": "import (s)",
+    "samples_per_s": "samples/s",
+    "gflops": "GFLOP/s",
+    "efficiency": "of GEMM peak",
+    "test_accuracy": "test accuracy",
+    "spread": "spread (max-min)/median",
+    "unstable": "stability",
+    "run_id": "run",
+    "env": "stack",
+    "options": "backend options",
+}
+
+
+def header(column: Any) -> str:
+    name = str(column)
+    return HEADERS.get(name, name.replace("_", " "))
+
+
 def _table(frame: pd.DataFrame, formats: dict[str, Callable[[Any], str]] | None = None) -> str:
-    """A table in a box that scrolls sideways by itself when it is wider than the page."""
+    """A table in a box that scrolls sideways by itself when it is wider than the page; the
+    headers in words with units (``HEADERS``)."""
     formats = formats or {}
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    head = "".join(f"<th>{html.escape(header(c))}</th>" for c in frame.columns)
     body = []
     for row in frame.itertuples(index=False):
         cells = []
