@@ -67,7 +67,7 @@ def test_bisect_resumes_from_what_it_measured(tmp_path):
     assert first and again == []  # everything came from the store
 
 
-def test_releases_come_from_the_index_and_bad_ranges_are_one_line():
+def test_a_bad_release_range_is_one_line():
     with pytest.raises(UserError, match="must be an earlier release"):
         finder.releases("numpy", "2.0.0", "1.26.0")
     with pytest.raises(UserError, match="release numbers such as"):

@@ -21,6 +21,7 @@ from mlpbench.api.conformance import KitFailure, check_epoch_records
 from mlpbench.api.protocol import EpochRecord
 from mlpbench.cli.app import main
 from mlpbench.config.sweepfile import ConfigError, parse_config
+from mlpbench.errors import ResultsError
 from mlpbench.results.schema import RUN_COLUMNS
 from mlpbench.results.store import append_rows, read_runs
 from mlpbench.sweep.loop import checked_result
@@ -195,3 +196,32 @@ def test_memory_limit_is_checked():
     assert parse_config(doc).memory_limit_mb == 400
     with pytest.raises(ConfigError, match="memory_limit_mb"):
         parse_config({**doc, "memory_limit_mb": 10})
+
+
+def test_a_left_out_row_does_not_shift_the_lines_later_warnings_name(tmp_path, capsys):
+    """Found in review: read_runs numbered its status checks over the rows read_table kept, so
+    after one left-out row every later warning named the line above the bad one."""
+    base = {c: "" for c in RUN_COLUMNS}
+    base.update(backend="numpy", batch_size=50, dtype="float32", device="cpu", threads=1)
+    base.update(layers="20-8-4", variant="default", options="-", env="current", repeat=0)
+    rows = [
+        {**base, "run_id": "r0000", "status": "skipped"},
+        {**base, "run_id": "r0001", "status": "skipped", "batch_size": "fifty"},  # line 3
+        {**base, "run_id": "r0002", "status": "ok"},  # line 4: ok without a time
+        {**base, "run_id": "r0003", "status": "failed"},
+    ]
+    append_rows(tmp_path / "runs.csv", RUN_COLUMNS, rows)
+    got = read_runs(tmp_path, strict=False)
+    assert [r["run_id"] for r in got] == ["r0000", "r0003"]
+    err = capsys.readouterr().err
+    assert "runs.csv:3: column 'batch_size'" in err
+    assert "runs.csv:4: an ok run without a steady_epoch_s > 0" in err
+    with pytest.raises(ResultsError, match=r"runs.csv:4: an ok run"):
+        read_runs(_only(tmp_path, rows[2]))  # strict: the same line, an error
+
+
+def _only(tmp_path, row):
+    folder = tmp_path / "one"
+    folder.mkdir()
+    append_rows(folder / "runs.csv", RUN_COLUMNS, [{**row, "status": "skipped"}] * 2 + [row])
+    return folder

@@ -9,7 +9,6 @@ places.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -23,7 +22,7 @@ from mlpbench.config.points import PointKey, series_name
 from mlpbench.config.sweepfile import SweepConfig, load_config
 from mlpbench.errors import UserError
 from mlpbench.results.store import load_epochs, load_runs, read_environment, resolve
-from mlpbench.stacks.build import norm
+from mlpbench.stacks.build import named_versions
 
 # A neutral palette (matplotlib's tab10): any backend, built in or plugin, gets a color by its
 # place in the sweep's backend order; a sweep file's [report] colors override it.
@@ -226,15 +225,11 @@ class Analysis:
         if not entry or "versions" not in entry:
             return env
 
-        versions = {norm(k): (k, v) for k, v in entry["versions"].items()}
-        names = [
-            norm(re.split(r"[\s<>=!~;\[@]", q, maxsplit=1)[0])
-            for q in entry.get("spec", {}).get("requirements", [])
-        ]
-        for extra in ("keras", "numpy"):  # what a stack's backends run on, when not named
-            if extra not in names and extra in versions:
-                names.append(extra)
-        shown = [f"{versions[n][0]} {versions[n][1]}" for n in names if n in versions]
+        shown = named_versions(
+            entry.get("spec", {}).get("requirements", []),
+            entry["versions"],
+            also=("keras", "numpy"),  # what a stack's backends run on, when not named
+        )
         return f"{env} ({', '.join(shown)})" if shown else env
 
     @cached_property

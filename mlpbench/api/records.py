@@ -87,9 +87,14 @@ def check_epoch(record: Any, index: int, of: int | None = None) -> EpochRecord:
 def check_epochs(records: Iterable[Any], of: int) -> list[EpochRecord]:
     """A whole run's records: each one checked, and exactly ``of`` of them."""
     checked = [check_epoch(r, i, of) for i, r in enumerate(records)]
-    if len(checked) != of:
-        raise RecordError(f"the backend reported {len(checked)} epochs for a run of {of}")
+    check_count(len(checked), of)
     return checked
+
+
+def check_count(reported: int, of: int) -> None:
+    """One record per epoch asked for (each record already checked as it came)."""
+    if reported != of:
+        raise RecordError(f"the backend reported {reported} epochs for a run of {of}")
 
 
 def bounded(text: str, limit: int) -> str:

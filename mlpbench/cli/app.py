@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import NoReturn
 
+import mlpbench
 from mlpbench.cli import (
     cmd_backends,
     cmd_bisect,
@@ -50,15 +51,6 @@ COMMANDS: tuple[ModuleType, ...] = (
 )
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("mlpbench")
-    except PackageNotFoundError:
-        return "unknown (not installed)"
-
-
 class OneLineParser(argparse.ArgumentParser):
     """Bad arguments are one line naming the argument and what is allowed, and where the
     options are listed; not 25 lines of usage first."""
@@ -80,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mlpbench",
         description="Benchmark a NumPy MLP against the same network in Keras and others.",
     )
-    p.add_argument("--version", action="version", version=f"mlpbench {_version()}")
+    p.add_argument("--version", action="version", version=f"mlpbench {mlpbench.__version__}")
     sub = p.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser
     )

@@ -70,11 +70,7 @@ def run(a: argparse.Namespace) -> int:
         f"bisect {a.package} {a.low}..{a.high}: {len(versions)} releases, point {key.label()}, "
         f"threshold {a.threshold:g}x, {a.rounds} rounds"
     )
-    extra = {"PYTHONNOUSERSITE": "1"}
-    if cfg.data.dataset == "mnist" and not cfg.data.path:
-        from mlpbench.data import export_mnist_npz
-
-        extra["MLPBENCH_MNIST"] = str(export_mnist_npz())
+    extra = stacks.worker_env(cfg.data)
     universe = usable_cpus()
     done: dict[str, int] = {}
 

@@ -155,6 +155,28 @@ class _Reader:
                 + ", ".join(allowed),
             )
 
+    def number(
+        self,
+        doc: Mapping[str, Any],
+        key: str,
+        default: Any,
+        ok: Any,
+        rule: str,
+        integer: bool = False,
+    ) -> Any:
+        """``doc[key]`` (``default`` when absent): a number (an int where ``integer``; never a
+        bool; finite) for which ``ok`` holds, else one error naming the key and ``rule``."""
+        value = doc.get(key, default)
+        kinds = (int,) if integer else (int, float)
+        if (
+            not isinstance(value, kinds)
+            or isinstance(value, bool)
+            or not math.isfinite(value)
+            or not ok(value)
+        ):
+            raise self.error(key, f"{value!r}: must be {rule}")
+        return value
+
     def spec(self, cls: type, where: str, values: Mapping[str, Any], **fixed: Any) -> Any:
         self.keys(where, values, [f.name for f in fields(cls) if f.name not in fixed])
         try:
@@ -195,53 +217,40 @@ def parse_config(
     description = doc.get("description", "")
     if not isinstance(description, str):
         raise r.error("description", f"{description!r}: must be a string")
-    repeats = doc.get("repeats", 1)
-    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
-        raise r.error("repeats", f"{repeats!r}: must be an integer >= 1")
-    timeout = doc.get("timeout_s", 600)
-    if (
-        not isinstance(timeout, (int, float))
-        or isinstance(timeout, bool)
-        or not math.isfinite(timeout)
-        or timeout <= 0
-    ):
-        raise r.error("timeout_s", f"{timeout!r}: must be a finite number of seconds > 0")
+    repeats = r.number(doc, "repeats", 1, lambda v: v >= 1, "an integer >= 1", integer=True)
+    timeout = r.number(doc, "timeout_s", 600, lambda v: v > 0, "a finite number of seconds > 0")
     oversubscribe = doc.get("oversubscribe", False)
     if not isinstance(oversubscribe, bool):
         raise r.error("oversubscribe", f"{oversubscribe!r}: must be true or false")
-    every = doc.get("recalibrate_every", 0)
-    if not isinstance(every, int) or isinstance(every, bool) or every < 0:
-        raise r.error("recalibrate_every", f"{every!r}: must be an integer >= 0 (0: at the end)")
-    min_measured = doc.get("min_measured_s", 0.0)
-    if (
-        not isinstance(min_measured, (int, float))
-        or isinstance(min_measured, bool)
-        or not math.isfinite(min_measured)
-        or not 0 <= min_measured <= 60
-    ):
-        raise r.error("min_measured_s", f"{min_measured!r}: must be seconds from 0 to 60")
-    max_repeats = doc.get("max_repeats", 0)
-    if (
-        not isinstance(max_repeats, int)
-        or isinstance(max_repeats, bool)
-        or (max_repeats and not repeats <= max_repeats <= 100)
-    ):
-        raise r.error(
-            "max_repeats", f"{max_repeats!r}: must be 0 (off) or an integer from repeats to 100"
-        )
-    target = doc.get("target_interval", 0.10)
-    if not isinstance(target, (int, float)) or isinstance(target, bool) or not 0 < target < 1:
-        raise r.error("target_interval", f"{target!r}: must be a fraction between 0 and 1")
-    memory = doc.get("memory_limit_mb", 0)
-    if (
-        not isinstance(memory, (int, float))
-        or isinstance(memory, bool)
-        or not math.isfinite(memory)
-        or (memory != 0 and memory < 64)
-    ):
-        raise r.error(
-            "memory_limit_mb", f"{memory!r}: must be 0 (80% of the machine's memory) or >= 64"
-        )
+    every = r.number(
+        doc,
+        "recalibrate_every",
+        0,
+        lambda v: v >= 0,
+        "an integer >= 0 (0: at the end)",
+        integer=True,
+    )
+    min_measured = r.number(
+        doc, "min_measured_s", 0.0, lambda v: 0 <= v <= 60, "seconds from 0 to 60"
+    )
+    max_repeats = r.number(
+        doc,
+        "max_repeats",
+        0,
+        lambda v: not v or repeats <= v <= 100,
+        "0 (off) or an integer from repeats to 100",
+        integer=True,
+    )
+    target = r.number(
+        doc, "target_interval", 0.10, lambda v: 0 < v < 1, "a fraction between 0 and 1"
+    )
+    memory = r.number(
+        doc,
+        "memory_limit_mb",
+        0,
+        lambda v: v == 0 or v >= 64,
+        "0 (80% of the machine's memory) or >= 64",
+    )
     data = r.spec(DataSpec, "[data]", r.table(doc, "data"))
     model = r.spec(ModelSpec, "[model]", r.table(doc, "model"))
     train = r.spec(TrainSpec, "[train]", r.table(doc, "train"), batch_size=1)

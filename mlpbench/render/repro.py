@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import statistics
 from pathlib import Path
+from typing import Any
 
 from mlpbench.analysis.tables import ResultSet
 from mlpbench.config import expand
@@ -48,10 +49,9 @@ def versions_of(results: ResultSet, key: PointKey) -> dict[str, str]:
     return dict(env.get("versions", {}))
 
 
-def measured(results: ResultSet, key: PointKey) -> list[float]:
-    runs = results.ok
-    rows = [r for r in runs.to_dict("records") if PointKey.from_row(r) == key]
-    return [float(r["steady_epoch_s"]) for r in rows]
+def runs_of(results: ResultSet, key: PointKey) -> list[dict[str, Any]]:
+    """The point's ok runs (the README's numbers, plan and backend settings come from them)."""
+    return [r for r in results.ok.to_dict("records") if PointKey.from_row(r) == key]
 
 
 def requirements(results: ResultSet, key: PointKey) -> list[str]:
@@ -96,15 +96,15 @@ def write(results: ResultSet, selector: str, out: Path) -> Path:
 
         raw, _ = load_raw(run.data)
         np.savez_compressed(out / "mnist.npz", **raw)
-    times = measured(results, key)
-    (out / "README.md").write_text(readme(results, key, times, pins))
+    (out / "README.md").write_text(readme(results, key, runs_of(results, key), pins))
     return out
 
 
-def readme(results: ResultSet, key: PointKey, times: list[float], pins: list[str]) -> str:
+def readme(results: ResultSet, key: PointKey, rows: list[dict[str, Any]], pins: list[str]) -> str:
     env = results.env
-    plan = f" with thread plan {plan_of(results, key)!r}" if plan_of(results, key) else ""
-    rows = [r for r in results.ok.to_dict("records") if PointKey.from_row(r) == key]
+    times = [float(r["steady_epoch_s"]) for r in rows]
+    plans = ", ".join(sorted({str(r.get("plan") or "") for r in rows} - {""}))
+    plan = f" with thread plan {plans!r}" if plans else ""
     options = f"`{rows[0]['backend_info']}`" if rows and rows[0].get("backend_info") else "-"
     median = statistics.median(times) if times else float("nan")
     spread = f"{min(times):.4f}-{max(times):.4f} s" if times else "-"
@@ -145,9 +145,3 @@ The script runs the Keras way (one `fit()`, one step per call) or plainly (NumPy
 mlpbench's backend that have no place in it (`steps_per_execution`, a thread plan) are in the
 backend's settings above, so that a difference from the sweep's time can be read against them.
 """
-
-
-def plan_of(results: ResultSet, key: PointKey) -> str:
-    rows = [r for r in results.ok.to_dict("records") if PointKey.from_row(r) == key]
-    plans = sorted({str(r.get("plan") or "") for r in rows} - {""})
-    return ", ".join(plans)

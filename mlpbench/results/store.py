@@ -15,7 +15,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +95,11 @@ def warn_skipped(where: str, problem: str) -> None:
 
 
 def read_table(
-    path: Path, columns: list[str], types: Mapping[str, Any], strict: bool = True
+    path: Path,
+    columns: list[str],
+    types: Mapping[str, Any],
+    strict: bool = True,
+    check: Callable[[dict[str, Any]], str] | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
     """Typed rows of a CSV we wrote, and the size of a partial last line (ignored, not read).
 
@@ -103,7 +107,8 @@ def read_table(
     default). A column no version wrote is a :class:`ResultsError` naming the file. A row with
     the wrong number of fields or a cell of the wrong type is one too when ``strict``;
     otherwise that row's run is left out of this file (every row of its run_id) with a warning
-    naming the file and line.
+    naming the file and line. ``check(row)`` names what else is wrong with a typed row ("" for
+    nothing), with the same consequence.
     """
     if not path.exists():
         return [], 0
@@ -137,14 +142,14 @@ def read_table(
             raw = dict(zip(header, cells))
             if old:
                 raw = migrations.migrate(raw, apart)
-            rows.append(
-                {
-                    c: parse_cell(
-                        raw.get(c, migrations.DEFAULT_CELLS.get(c, "")), types[c], c, where
-                    )
-                    for c in columns
-                }
-            )
+            row = {
+                c: parse_cell(raw.get(c, migrations.DEFAULT_CELLS.get(c, "")), types[c], c, where)
+                for c in columns
+            }
+            problem = check(row) if check else ""
+            if problem:
+                raise ResultsError(f"{where}: {problem}")
+            rows.append(row)
         except ResultsError as e:
             if strict:
                 raise
@@ -155,27 +160,23 @@ def read_table(
     return rows, len(torn)
 
 
+def run_problem(row: dict[str, Any]) -> str:
+    """What is wrong with a typed runs.csv row beyond its cells' types ("" for nothing)."""
+    if row["status"] not in STATUSES:
+        return f"status = {row['status']!r}; allowed: {', '.join(STATUSES)}"
+    if row["status"] == "ok" and not (row["steady_epoch_s"] or 0) > 0:
+        return "an ok run without a steady_epoch_s > 0"
+    return ""
+
+
 def read_runs(directory: Path, strict: bool = True) -> list[dict[str, Any]]:
     """runs.csv's complete rows, typed and checked (status, a time for every ok run); a bad
     row is an error when ``strict``, else a warning and that run left out."""
     path = Path(directory) / "runs.csv"
-    rows, torn = read_table(path, RUN_COLUMNS, RUN_TYPES, strict)
+    rows, torn = read_table(path, RUN_COLUMNS, RUN_TYPES, strict, check=run_problem)
     if torn:
         print(f"note: {path} ends in a partial line of {torn} bytes; not read", file=sys.stderr)
-    kept = []
-    for lineno, row in enumerate(rows, start=2):
-        problem = ""
-        if row["status"] not in STATUSES:
-            problem = f"status = {row['status']!r}; allowed: {', '.join(STATUSES)}"
-        elif row["status"] == "ok" and not (row["steady_epoch_s"] or 0) > 0:
-            problem = "an ok run without a steady_epoch_s > 0"
-        if not problem:
-            kept.append(row)
-        elif strict:
-            raise ResultsError(f"{path}:{lineno}: {problem}")
-        else:
-            warn_skipped(f"{path}:{lineno}", problem)
-    return kept
+    return rows
 
 
 def read_epochs(directory: Path, strict: bool = True) -> list[dict[str, Any]]:

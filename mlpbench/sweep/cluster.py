@@ -102,11 +102,9 @@ def run_point(
                 "host": host_id(),
                 "hostname": hostname(),
             }
-        variables = {"PYTHONNOUSERSITE": "1", **variables}
-        if point.run.data.dataset == "mnist" and not point.run.data.path:
-            from mlpbench.data import export_mnist_npz
+        from mlpbench.stacks.build import worker_env
 
-            variables["MLPBENCH_MNIST"] = str(export_mnist_npz())
+        variables = {**worker_env(point.run.data), **variables}
     cpus, _ = pin_plan(point.key.threads, usable_cpus(), pin)
     result = run_worker(
         point, timeout, Progress(0, mode="none"), python, cpus if pin else None, variables

