@@ -107,7 +107,7 @@ class MLP:
         self.dtype = np.dtype(dtype)
         self.ablation = ablation or Ablation()
         # A GPU array module runs element-wise work in parallel already.
-        self.split = RowSplit(workers if xp is np else 1)
+        self.split = RowSplit(workers if xp is np else 1, setup=ignore_overflow)
         self.sizes = sizes = padded_widths(spec.layers, pad_to)  # the buffers' widths
         # Asked once here rather than per layer per step: the step's fixed Python work counts
         # at small batches (`make benchmarks`' test_step_python_overhead).
@@ -119,11 +119,16 @@ class MLP:
         self.params = params if shared else xp.zeros(total, dtype=self.dtype)
         self.grads = xp.zeros(total, dtype=self.dtype)
         self.W_ext, self.G_ext = [], []
+        # 2*l2 on each regularized kernel's entries, 0 on biases and other kernels: the
+        # penalty's gradient in one whole-vector pass, not one per layer (None without l2)
+        self.decay = xp.zeros(total, dtype=self.dtype) if spec.l2 > 0 else None
         off = 0
-        for shape in shapes:
+        for l, shape in enumerate(shapes):
             n = shape[0] * shape[1]
             self.W_ext.append(self.params[off : off + n].reshape(shape))
             self.G_ext.append(self.grads[off : off + n].reshape(shape))
+            if self.decay is not None and l in self.regularized:
+                self.decay[off : off + n].reshape(shape)[1:] = 2.0 * spec.l2
             off += n
         # Views the fast path uses: kernel rows 1:, bias row 0 (both contiguous).
         self.W = [w[1:] for w in self.W_ext]
@@ -147,6 +152,7 @@ class MLP:
         # Optimizer state and scratch, whole-vector.
         self.state = xp.zeros(total, dtype=self.dtype)
         self.scratch = xp.zeros(total, dtype=self.dtype)
+        self.eye = xp.eye(sizes[-1], dtype=self.dtype)  # one-hot rows, gathered per batch
         self._batch = 0
         self._alloc(1)
 
@@ -160,6 +166,7 @@ class MLP:
         self.delta = [xp.zeros((batch, n), dtype=dt) for n in sizes]
         self.tmp = [xp.zeros((batch, n), dtype=dt) for n in sizes]
         self.rowsum = xp.zeros((batch, 1), dtype=dt)
+        self.onehot = xp.zeros((batch, sizes[-1]), dtype=dt)  # the batch's labels, one-hot
         self.rows = xp.arange(batch)
         self.ones = xp.ones(batch, dtype=dt)
         self.neg_b = [xp.zeros(n, dtype=dt) for n in sizes[1:]]
@@ -225,11 +232,12 @@ class MLP:
 
     def _sigmoid_of_negated(self, Z: Any) -> None:
         """Z <- 1 / (1 + exp(Z)) in place, for Z holding -z. exp overflows to inf for z < -88
-        (float32), giving exactly 0: the right limit, so the warning is silenced. Here rather
-        than around the training loop, because NumPy's error state is per thread."""
+        (float32), giving exactly 0: the right limit, so the warning is silenced: by
+        :func:`ignore_overflow` in the row split's threads and around the callers' loops
+        (NumPy's error state is per thread; entering it per call cost 1.5% of a batch-100
+        step)."""
         xp = self.xp
-        with np.errstate(over="ignore"):
-            xp.exp(Z, out=Z)
+        xp.exp(Z, out=Z)
         Z += 1.0
         xp.reciprocal(Z, out=Z)
 
@@ -257,6 +265,8 @@ class MLP:
 
     def _sum_over_rows(self, m: int, part: Callable[[int, int], float]) -> float:
         """The sum of ``part(lo, hi)`` over the row ranges of the output layer's split."""
+        if self.split.workers == 1:  # the usual case on the hot path: one range, no hand-off
+            return part(0, m)
         sums: dict[int, float] = {}  # keyed by each range's first row
 
         def job(lo: int, hi: int) -> None:
@@ -275,7 +285,8 @@ class MLP:
             return _nll_sum(xp, a[rows, yb] / s[:, 0])
         # binary cross-entropy, mean over the outputs: log a at the label, log(1-a) elsewhere
         t, u = self.tmp[-1][lo:hi], self.delta[-1][lo:hi]  # delta is free until output_delta()
-        xp.clip(a, EPS, 1 - EPS, out=t)
+        xp.maximum(a, EPS, out=t)  # clip(a, EPS, 1 - EPS) as two ufuncs: np.clip's Python
+        xp.minimum(t, 1 - EPS, out=t)  # wrapper cost more than the clipping at small batches
         xp.subtract(1, t, out=u)
         xp.log(u, out=u)
         xp.log(t, out=t)
@@ -311,12 +322,29 @@ class MLP:
                 d *= t
             d *= 1.0 / m
         else:
+            # binary cross-entropy on sigmoid outputs: dL/dz = (a - y) / (m * outputs). With
+            # the labels one-hot (one gather) the delta and the loss need no fancy indexing,
+            # whose cost dominated this step at small batches.
+            Y = self.onehot[lo:hi]
+            xp.take(self.eye, yb, axis=0, out=Y)
             if with_loss:
-                loss = self._data_loss_sum(y, lo, hi)
-            xp.copyto(d, a)
-            d[rows, yb] -= 1
+                loss = self._bce_sum(a, Y, lo, hi)
+            xp.subtract(a, Y, out=d)
             d *= 1.0 / (m * d.shape[1])
         return loss
+
+    def _bce_sum(self, a: Any, Y: Any, lo: int, hi: int) -> float:
+        """The summed binary cross-entropy of rows lo:hi (mean over the outputs), Keras's
+        clipping: sum(log(1 - t)) + sum(Y * (log t - log(1 - t))), t = clip(a)."""
+        xp = self.xp
+        t, u = self.tmp[-1][lo:hi], self.delta[-1][lo:hi]  # delta is free until it is written
+        xp.maximum(a, EPS, out=t)
+        xp.minimum(t, 1 - EPS, out=t)
+        xp.subtract(1, t, out=u)
+        xp.log(u, out=u)
+        xp.log(t, out=t)
+        t -= u
+        return -float(u.sum() + xp.vdot(Y, t)) / u.shape[1]
 
     def penalty(self) -> float:
         total, l1, l2 = 0.0, self.spec.l1, self.spec.l2
@@ -383,19 +411,18 @@ class MLP:
         self.split(m, derivative, d.shape[1])
 
     def _regularize_gradient(self) -> None:
-        l1, l2 = self.spec.l1, self.spec.l2
-        if l1 == 0 and l2 == 0:
+        if self.decay is not None:  # g += 2 l2 W on the regularized kernels
+            self.xp.multiply(self.params, self.decay, out=self.scratch)
+            self.grads += self.scratch
+        l1 = self.spec.l1
+        if l1 == 0:
             return
         for l in self.regularized:
             W, g = self.W[l], self.gW[l]
             s = self.scratch[: W.size].reshape(W.shape)
-            if l2 > 0:
-                self.xp.multiply(W, 2.0 * l2, out=s)
-                g += s
-            if l1 > 0:
-                self.xp.sign(W, out=s)
-                s *= l1
-                g += s
+            self.xp.sign(W, out=s)
+            s *= l1
+            g += s
 
     # ----------------------------------------------------------------- update
     def update(self, lr: float) -> None:
@@ -440,12 +467,13 @@ class MLP:
         n, B = len(order), self.train.batch_size
         self.ensure_batch(min(B, n))
         loss_sum, correct = 0.0, 0
-        for start in range(0, n, B):
-            clock.start()
-            idx = order[start : start + B]
-            loss, hits = self.step(x, y, idx, lr, clock, batch_accuracy)
-            loss_sum += loss * len(idx)
-            correct += hits
+        with np.errstate(over="ignore"):  # see _sigmoid_of_negated
+            for start in range(0, n, B):
+                clock.start()
+                idx = order[start : start + B]
+                loss, hits = self.step(x, y, idx, lr, clock, batch_accuracy)
+                loss_sum += loss * len(idx)
+                correct += hits
         return loss_sum / n, (correct / n if batch_accuracy else float("nan"))
 
     def step(
@@ -474,13 +502,14 @@ class MLP:
         self.ensure_batch(min(chunk, n))
         chunk = min(chunk, self._batch)
         loss_sum, correct = 0.0, 0
-        for start in range(0, n, chunk):
-            xs, ys = x[start : start + chunk], y[start : start + chunk]
-            m = len(xs)
-            self.X[:m] = xs
-            out = self.forward(m)
-            loss_sum += self.data_loss(ys, m) * m
-            correct += int((out.argmax(axis=1) == ys).sum())
+        with np.errstate(over="ignore"):  # see _sigmoid_of_negated
+            for start in range(0, n, chunk):
+                xs, ys = x[start : start + chunk], y[start : start + chunk]
+                m = len(xs)
+                self.X[:m] = xs
+                out = self.forward(m)
+                loss_sum += self.data_loss(ys, m) * m
+                correct += int((out.argmax(axis=1) == ys).sum())
         return loss_sum / n + self.penalty(), correct / n
 
 
@@ -488,6 +517,12 @@ def padded_widths(layers: Any, pad_to: int = 1) -> list[int]:
     """The layer widths with each hidden one rounded up to a multiple of ``pad_to``."""
     pad = max(1, int(pad_to))
     return [layers[0], *(-(-n // pad) * pad for n in layers[1:-1]), layers[-1]]
+
+
+def ignore_overflow() -> None:
+    """Set in each row-split thread, once: its exp overflows are the sigmoid's right limit
+    (:meth:`MLP._sigmoid_of_negated`)."""
+    np.seterr(over="ignore")
 
 
 def _nll_sum(xp: Any, p: Any) -> float:

@@ -26,7 +26,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from mlpbench.api.protocol import ModelSpec, TrainSpec
-from mlpbench.backends.numpy.model import MLP, Ablation, PhaseClock, gather
+from mlpbench.backends.numpy.model import MLP, Ablation, PhaseClock, gather, ignore_overflow
 from mlpbench.backends.numpy.rows import RowSplit
 
 
@@ -49,7 +49,7 @@ class DataParallelMLP(MLP):
         """``chunk_rows``: the most rows of a block one pass holds (0: the whole block)."""
         shape = {"transposed_gradient": transposed_gradient, "pad_to": pad_to}
         super().__init__(spec, train, dtype, np, ablation, initial_weights, workers=1, **shape)
-        self.blocks = RowSplit(workers)
+        self.blocks = RowSplit(workers, setup=ignore_overflow)
         self.replicas: list[MLP] = [self] + [
             MLP(spec, train, dtype, np, self.ablation, params=self.params, **shape)
             for _ in range(workers - 1)

@@ -26,10 +26,14 @@ class RowSplit:
     splits the batch gather from batch 500 and the 70-wide activations from batch 2000.
     """
 
-    def __init__(self, workers: int, min_range: int = 65536) -> None:
+    def __init__(
+        self, workers: int, min_range: int = 65536, setup: Callable[[], None] | None = None
+    ) -> None:
+        """``setup``: run once on each helper thread before its first job (per-thread state,
+        such as NumPy's error settings, that the jobs expect)."""
         self.workers = max(1, int(workers))
         self.min_range = min_range
-        self._helpers = [_Helper() for _ in range(self.workers - 1)]
+        self._helpers = [_Helper(setup) for _ in range(self.workers - 1)]
 
     def __call__(self, n: int, job: RowJob, width: int = 1) -> None:
         if self.workers == 1:  # the usual case on the hot path: no arithmetic, no hand-off
@@ -75,7 +79,8 @@ class RowSplit:
 class _Helper:
     """One daemon thread that runs one row range per hand-off."""
 
-    def __init__(self) -> None:
+    def __init__(self, setup: Callable[[], None] | None = None) -> None:
+        self._setup = setup
         self._go = threading.Event()
         self._done = threading.Event()
         self._task: tuple[RowJob, int, int] | None = None
@@ -96,6 +101,8 @@ class _Helper:
         self._go.set()
 
     def _loop(self) -> None:
+        if self._setup is not None:
+            self._setup()
         while True:
             self._go.wait()
             self._go.clear()
