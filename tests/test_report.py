@@ -218,3 +218,34 @@ def test_report_tables_have_headers_in_words_with_units(tmp_path):
     headers = re.findall(r"<th>([^<]*)</th>", page)
     assert "median (s)" in headers and "samples/s" in headers and "batch" in headers
     assert not [h for h in headers if "_" in h], headers
+
+
+def test_sweep_time_reads_the_sessions():
+    from mlpbench.render.format import duration, sweep_time
+
+    assert [duration(v) for v in (4.4, 252, 3725)] == ["4 s", "4 min 12 s", "1 h 2 min"]
+    one = {"sessions": [{"wall_s": 252.0, "prepare_s": 100.0, "runs": 16, "finished": True}]}
+    assert sweep_time(one) == "4 min 12 s (1 min 40 s of it calibrating and tuning)"
+    two = {"sessions": [{"wall_s": 60, "prepare_s": 0, "finished": False}, one["sessions"][0]]}
+    assert sweep_time(two) == (
+        "5 min 12 s (1 min 40 s of it calibrating and tuning; over 2 sessions)"
+    )
+    assert sweep_time({}) == "" and sweep_time({"sessions": [{"wall_s": 9}]}) == ""
+
+
+def test_configs_says_how_long_each_shipped_sweep_took_here(tmp_path, capsys):
+    import json
+
+    from mlpbench.cli.app import main
+
+    for stamp, wall in (("20261201-100000-quick", 999.0), ("20261202-100000-quick", 75.0)):
+        folder = tmp_path / stamp
+        folder.mkdir()
+        env = {"config_name": "quick", "sessions": [{"wall_s": wall, "finished": True}]}
+        (folder / "environment.json").write_text(json.dumps(env))
+    assert main(["configs", "--results", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    (quick,) = [line for line in out.splitlines() if line.startswith("quick ")]
+    assert "1 min 15 s, 20261202-100000-quick" in quick  # the newest folder's
+    (default,) = [line for line in out.splitlines() if line.startswith("default ")]
+    assert "not run here yet" in default

@@ -77,6 +77,29 @@ def test_gpu_absent_is_skipped(tmp_path):
     (row,) = rows(out / "runs.csv")
     if row["status"] != "ok":  # a machine with CuPy and a GPU really runs it
         assert row["status"] == "skipped" and "gpu" in row["reason"].lower()
+    (session,) = json.loads((out / "environment.json").read_text())["sessions"]
+    assert session["finished"] and session["runs"] == 1
+    assert session["wall_s"] >= session["prepare_s"] >= 0
+
+
+def test_an_interrupted_session_is_timed_too(tmp_path, monkeypatch):
+    """environment.json's sessions (what `mlpbench configs` and the results pages read the
+    sweep's wall time from) keep an interrupted session, marked unfinished."""
+    from mlpbench.errors import Interrupted
+    from mlpbench.render.format import sweep_time
+    from mlpbench.sweep import loop
+
+    def interrupted(sweep, point):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "run_one", interrupted)
+    with pytest.raises(Interrupted):
+        run_sweep(parse_config(config()), root=tmp_path, quiet=True)
+    (folder,) = [p for p in tmp_path.iterdir() if p.is_dir() and not p.is_symlink()]
+    env = json.loads((folder / "environment.json").read_text())
+    (session,) = env["sessions"]
+    assert not session["finished"] and session["runs"] == 0
+    assert sweep_time(env) == ""  # no finished session: no claim of how long it takes
 
 
 @pytest.mark.slow
@@ -134,6 +157,9 @@ def test_killed_sweep_resumes_without_duplicates(tmp_path):
     assert {e["run_id"] for e in epochs} == {r["run_id"] for r in runs}
     again = run_sweep(None, resume=out, quiet=True)  # nothing left: nothing added
     assert len(rows(again / "runs.csv")) == 6
+    # the killed session wrote no timing (SIGKILL); the resume and the empty re-run did
+    sessions = json.loads((out / "environment.json").read_text())["sessions"]
+    assert [s["runs"] for s in sessions] == [6 - before, 0]
 
 
 @pytest.mark.slow

@@ -1,14 +1,40 @@
-"""``mlpbench configs``: the sweeps shipped with the package, with their sizes."""
+"""``mlpbench configs``: the sweeps shipped with the package, with their sizes and how long
+each last took on this machine (measured, from the results folder)."""
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 from typing import Any
+
+from mlpbench.cli.common import add_results_root
 
 
 def add(sub: Any) -> None:
     p = sub.add_parser("configs", help="list the shipped sweeps (mlpbench sweep NAME)")
+    add_results_root(p)
     p.set_defaults(func=run)
+
+
+def last_times(root: Path) -> dict[str, str]:
+    """Each sweep name's wall time in its newest finished result folder under ``root``."""
+    from mlpbench.render.format import sweep_time
+
+    found: dict[str, str] = {}
+    if not root.is_dir():
+        return found
+    folders = [p for p in root.iterdir() if p.is_dir() and not p.is_symlink()]
+    for folder in sorted(folders, key=lambda p: p.name, reverse=True):  # names start with a stamp
+        try:
+            env = json.loads((folder / "environment.json").read_text())
+        except (OSError, ValueError):
+            continue
+        name = env.get("config_name") if isinstance(env, dict) else None
+        took = sweep_time(env) if isinstance(name, str) and name not in found else ""
+        if took:
+            found[name] = f"{took}, {folder.name}"  # type: ignore[index]
+    return found
 
 
 def run(a: argparse.Namespace) -> int:
@@ -16,11 +42,16 @@ def run(a: argparse.Namespace) -> int:
     from mlpbench.config.sweepfile import load_config
     from mlpbench.render.text import table_lines
 
-    rows = [("name", "points", "runs", "description")]
+    took = last_times(Path(a.results))
+    rows = [("name", "points", "runs", f"last run here ({a.results}/)", "description")]
     for name, path in catalog.shipped().items():
         cfg = load_config(path)
         points = len(expand.keys(cfg))
-        rows.append((name, str(points), str(points * cfg.repeats), cfg.description))
+        when = took.get(name, "not run here yet")
+        rows.append((name, str(points), str(points * cfg.repeats), when, cfg.description))
     print("\n".join(table_lines(rows)))
-    print("\nrun one: mlpbench sweep NAME; see it: mlpbench sweep NAME --show")
+    print(
+        "\nrun one: mlpbench sweep NAME; see it: mlpbench sweep NAME --show; "
+        "--dry-run names its points and the calibration and tuning it will do first"
+    )
     return 0

@@ -37,3 +37,28 @@ def percent(v: Any) -> str:
 
 def one_decimal(v: Any) -> str:
     return "-" if _missing(v) else f"{float(v):,.1f}"
+
+
+def duration(v: float) -> str:
+    """A wall time as people say it: ``48 s``, ``4 min 12 s``, ``1 h 3 min``."""
+    s = int(round(v))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s"
+    return f"{s // 3600} h {s % 3600 // 60} min"
+
+
+def sweep_time(env: dict[str, Any]) -> str:
+    """How long a sweep took, from environment.json's ``sessions`` (each run, resume or
+    interruption of it): ``4 min 12 s (1 min 40 s of it calibrating and tuning)``, with the
+    number of sessions when it took more than one; "" when no session finished."""
+    sessions = [s for s in env.get("sessions", []) if isinstance(s, dict)]
+    if not any(s.get("finished") for s in sessions):
+        return ""
+    wall = sum(float(s.get("wall_s", 0.0)) for s in sessions)
+    prepare = sum(float(s.get("prepare_s", 0.0)) for s in sessions)
+    parts = [f"{duration(prepare)} of it calibrating and tuning"] if prepare >= 1 else []
+    if len(sessions) > 1:
+        parts.append(f"over {len(sessions)} sessions")
+    return duration(wall) + (f" ({'; '.join(parts)})" if parts else "")

@@ -347,6 +347,8 @@ class Sweep:
     used: set[str]
     progress: Progress = field(default_factory=lambda: Progress(total=0, mode="none"))
     stacks: dict[str, stacks.Stack | str] = field(default_factory=dict)
+    prepare_s: float = 0.0  # this session's work before its first point (calibrate, tune)
+    recorded: int = 0  # runs this session wrote
 
     def python_for(self, point: Point) -> tuple[str, dict[str, str | None], str, str]:
         """The interpreter a point runs in, the variables its stack needs, why it cannot run
@@ -384,6 +386,7 @@ class Sweep:
         record, epochs = records_for(point, self.run_id(index), result, peaks)
         append_rows(self.directory / "epochs.csv", EPOCH_COLUMNS, epochs)
         append_rows(self.directory / "runs.csv", RUN_COLUMNS, [record.row()])
+        self.recorded += 1
         where = f" on {record.hostname}" if self.env.get("cluster") else ""
         detail = (
             f"{record.summary.steady_epoch_s:.3f} s/epoch{where}"
@@ -422,6 +425,7 @@ def run_locally(sweep: Sweep) -> Results:
     worker, one at a time; the GEMM peak again every ``recalibrate_every`` runs and at the end
     (drift)."""
     cfg, env, points, todo = sweep.cfg, sweep.env, sweep.points, sweep.todo
+    t0 = time.monotonic()
     peaks = env.get("peaks", [])
     have = {(p.get("env", CURRENT_ENV), p["dtype"], int(p["threads"]), p["device"]) for p in peaks}
     need = sorted({(p.key.env, p.key.dtype, p.key.threads, p.key.device) for _, p in todo} - have)
@@ -462,6 +466,7 @@ def run_locally(sweep: Sweep) -> Results:
         mode=sweep.mode,
     )
     write_json(sweep.directory / "environment.json", env)
+    sweep.prepare_s = time.monotonic() - t0
     sweep.progress = Progress(total=len(points), done=len(points) - len(todo), mode=sweep.mode)
     point_link(sweep.directory.parent, sweep.directory, sweep.progress)
     every = cfg.recalibrate_every
@@ -521,12 +526,38 @@ def run_points(sweep: Sweep, todo: list[tuple[int, Point]]) -> Results:
 
 
 @contextmanager
+def session_timed(sweep: Sweep, started: str, t0: float) -> Iterator[None]:
+    """environment.json's ``sessions``: each session's wall time, its work before the first
+    point and the runs it wrote, also when it is interrupted (``mlpbench configs`` and the
+    results pages state how long a sweep took from these, measured, never typed)."""
+    finished = False
+    try:
+        yield
+        finished = True
+    finally:
+        sweep.env.setdefault("sessions", []).append(
+            {
+                "started_at": started,
+                "wall_s": round(time.monotonic() - t0, 1),
+                "prepare_s": round(sweep.prepare_s, 1),
+                "runs": sweep.recorded,
+                "finished": finished,
+            }
+        )
+        try:
+            write_json(sweep.directory / "environment.json", sweep.env)
+        except OSError:  # the folder went away: the rows are what matters
+            pass
+
+
+@contextmanager
 def on_cluster(sweep: Sweep, address: str) -> Iterator[Results]:
     """The Dask executor (``mlpbench.sweep.cluster``): hosts checked, described and calibrated
     once each; points one per host at a time, as they complete. A forced thread plan runs with
     its variables; ``auto`` runs the backend's defaults (no host is tuned yet)."""
     combos = sorted({(p.key.dtype, p.key.threads, p.key.device) for p in sweep.points})
     env = sweep.env
+    t0 = time.monotonic()
     with cluster.connect(address) as client:
         workers = cluster.check_workers(client)
         n_hosts = len({w["host"] for w in workers.values()})
@@ -545,6 +576,7 @@ def on_cluster(sweep: Sweep, address: str) -> Iterator[Results]:
         env["cluster"] = address
         write_json(sweep.directory / "environment.json", env)
         point_link(sweep.directory.parent, sweep.directory, sweep.progress)
+        sweep.prepare_s = time.monotonic() - t0
 
         def results() -> Results:
             planned = {i: sweep.planned(p, {}) for i, p in sweep.todo}
@@ -589,7 +621,8 @@ def _run(
         set(done.values()), stacks=ready or {},
     )  # fmt: skip
     resume = f"mlpbench sweep --resume {directory}" + (f" --cluster {address}" if address else "")
-    with terminated_as_interrupt():
+    started, t0 = datetime.now().isoformat(timespec="seconds"), time.monotonic()
+    with terminated_as_interrupt(), session_timed(sweep, started, t0):
         try:
             with on_cluster(sweep, address) if address else nullcontext(run_locally(sweep)) as rs:
                 for index, point, result, peaks in rs:
