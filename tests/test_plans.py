@@ -509,3 +509,37 @@ def test_the_fingerprint_holds_the_users_blas_variables(monkeypatch):
     assert plancache.fingerprint(base) != plancache.fingerprint(other)
     per_point = {"OPENBLAS_NUM_THREADS": "2", "OPENBLAS_THREAD_TIMEOUT": "4"}
     assert plancache.blas_environment(per_point) == {}
+
+
+def test_tuning_and_calibration_show_their_progress_and_time_left(tmp_path, monkeypatch, capsys):
+    """Issue 26: tuning and calibration can take minutes on a machine's first sweep; each step
+    prints where it is of how many, and about how long the rest takes."""
+    from types import SimpleNamespace
+
+    from mlpbench.config import expand
+    from mlpbench.machine import describe as environment
+    from mlpbench.sweep import spawn
+
+    monkeypatch.setenv("MLPBENCH_CACHE", str(tmp_path))
+    monkeypatch.setenv("MLPBENCH_TUNE", "1")
+    cfg = parse_config({"grid": {"backend": ["numpy"], "batch_size": [100], "threads": [1]}})
+    points = expand.points(cfg)
+    monkeypatch.setattr(
+        spawn, "run_worker", lambda *a, **k: {"summary": {"steady_epoch_s": 0.01}}
+    )
+    plans.choose(
+        points, {"numpy": THREAD_PLANS}, environment.describe(),
+        differing=lambda key: ["spin", "spin-tgrad", "spin-pad"],
+        python="python", pin=False, universe=[0], timeout=60, mode="lines",
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert "tuning thread plans for 1 point(s): about 3 trials" in err
+    assert "tuning trial 1/~3: " in err and "s so far, about " in err and " s left" in err
+    assert "tuning trial 6/~6: " in err  # the three close plans ran once more
+
+    ran = SimpleNamespace(returncode=0, stdout='{"gflops": 10.0}\n', stderr="")
+    monkeypatch.setattr(spawn.subprocess, "run", lambda *a, **k: ran)
+    said: list[str] = []
+    spawn.calibrate([("float32", 1, "cpu"), ("float64", 1, "cpu")], pin=False, say=said.append)
+    assert said[0].startswith("  GEMM peak 1/2: float32") and "about" in said[0]
+    assert said[1].startswith("  GEMM peak 2/2: float64") and said[1].endswith("s so far")

@@ -75,6 +75,15 @@ class Progress:
             self.bar.close()
 
 
+def left(elapsed: float, done: int, planned: int) -> str:
+    """About how long the rest of ``planned`` steps takes at the pace of the ``done`` so far
+    (calibration's peaks, tuning's trials)."""
+    rest = max(planned - done, 0)
+    if rest == 0 or done <= 0:
+        return f"{elapsed:.0f} s so far"
+    return f"{elapsed:.0f} s so far, about {elapsed / done * rest:.0f} s left"
+
+
 def env_for(threads: int, extra: dict[str, str | None] | None = None) -> dict[str, str]:
     """A worker's environment: this process's, its thread settings, and ``extra`` (a thread
     plan's variables; None removes one)."""
@@ -104,6 +113,7 @@ def calibrate(
     one as it is measured."""
     peaks = []
     universe = universe or usable_cpus()
+    started = time.perf_counter()
     for n, (dtype, threads, device) in enumerate(keys, start=1):
         cpus, own = pin_plan(threads, universe, pin)
         if pin:
@@ -136,7 +146,10 @@ def calibrate(
         peaks.append(entry)
         if say:
             got = entry.get("error") or f"{entry['gflops']:.1f} GFLOP/s"
-            say(f"  GEMM peak {n}/{len(keys)}: {dtype}, {threads} thread(s), {device}: {got}")
+            say(
+                f"  GEMM peak {n}/{len(keys)}: {dtype}, {threads} thread(s), {device}: {got}; "
+                + left(time.perf_counter() - started, n, len(keys))
+            )
     return peaks
 
 

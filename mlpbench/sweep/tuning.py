@@ -20,6 +20,7 @@ process; tune measures only those. This module names no backend and no backend o
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -147,6 +148,21 @@ def tune(
     return table
 
 
+def planned_trials(
+    points: list[Any],
+    plans_of: dict[str, dict[str, Any]],
+    differing: Callable[[PointKey], list[str]] | None = None,
+) -> int:
+    """The trials :func:`tune` runs for these points before the close plans' second runs
+    (a point with fewer than two plans that differ runs none)."""
+    total = 0
+    for point in points:
+        plans = plans_of.get(point.key.backend, {})
+        names = [n for n in (differing(point.key) if differing else plans) if n in plans]
+        total += len(names) if len(names) >= 2 else 0
+    return total
+
+
 def lines(table: dict[str, Any]) -> list[str]:
     """The tuning table as text: each slot's candidates, fastest first, and the choice."""
     out = []
@@ -186,7 +202,7 @@ def choose(
     import sys
 
     from mlpbench.machine.threads import pin_plan
-    from mlpbench.sweep.spawn import Progress, run_worker
+    from mlpbench.sweep.spawn import Progress, left, run_worker
 
     needed = [p for p in points if needs_plan(p, plans_of.get(p.key.backend, {}))]
     if not needed or os.environ.get(TUNE_ENV) == "0":
@@ -194,10 +210,20 @@ def choose(
     once = list({slot(p.key): p for p in needed}.values())
     table = read_cache(env)
     missing = [p for p in once if not is_current(table, p, plans_of[p.key.backend])]
+    planned = planned_trials(missing, plans_of, differing)
     if missing and mode != "none":
-        print(f"tuning thread plans for {len(missing)} point(s)...", file=sys.stderr, flush=True)
+        print(
+            f"tuning thread plans for {len(missing)} point(s): about {planned} trials, each "
+            "a short run in a fresh process...",
+            file=sys.stderr,
+            flush=True,
+        )
+    bar = None
+    if missing and mode == "bar":
+        from tqdm import tqdm
 
-    trials = [0]
+        bar = tqdm(total=planned, unit="trial", desc="tuning", file=sys.stderr, leave=False)
+    trials, started = [0], time.perf_counter()
 
     def measure(point: Any, plan_env: dict[str, str | None]) -> float:
         cpus, own = pin_plan(point.key.threads, universe, pin)
@@ -208,16 +234,25 @@ def choose(
         )
         seconds = float((result.get("summary") or {}).get("steady_epoch_s", math.inf))
         trials[0] += 1
-        if mode != "none":  # progress: tuning takes a trial per plan per point
+        done = f"{point.key.label()} plan {point.run.options.get('plan', '?')}: {seconds:.3f} s"
+        if bar is not None:  # tqdm's own estimate of the time left
+            bar.total = max(bar.total, trials[0])  # close plans run once more
+            bar.set_postfix_str(done, refresh=False)
+            bar.update(1)
+        elif mode != "none":  # progress: tuning takes a trial per plan per point
             print(
-                f"  tuning trial {trials[0]}: {point.key.label()} plan "
-                f"{point.run.options.get('plan', '?')}: {seconds:.3f} s/epoch",
+                f"  tuning trial {trials[0]}/~{max(planned, trials[0])}: {done}/epoch; "
+                f"{left(time.perf_counter() - started, trials[0], planned)}",
                 file=sys.stderr,
                 flush=True,
             )
         return seconds
 
-    table = tune(missing, plans_of, measure, table, differing=differing)
+    try:
+        table = tune(missing, plans_of, measure, table, differing=differing)
+    finally:
+        if bar is not None:
+            bar.close()
     if missing:
         write_cache(env, table)
     return {slot(p.key): table[slot(p.key)] for p in once if slot(p.key) in table}
