@@ -1,6 +1,6 @@
 """compare as a CI gate (issue: A/A compares failed every other run on short points, a real
-1.4x slowdown passed as "unclear"): on one small sweep file, five A/A comparisons exit 0 and
-five against a planted slowdown (the NumPy backend's article paths, compute_input_delta and
+1.4x slowdown passed as "unclear"): on one small sweep file, three A/A comparisons exit 0 and
+three against a planted slowdown (the NumPy backend's article paths, compute_input_delta and
 bias_as_column) exit 1, every time."""
 
 from __future__ import annotations
