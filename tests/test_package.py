@@ -153,6 +153,7 @@ def test_dry_run_counts_points_and_estimates_from_an_earlier_sweep(tmp_path, cap
     assert main(["sweep", str(sweep), "--dry-run", "--results", str(results)]) == 0
     out = capsys.readouterr().out
     assert "4 points x 2 repeats = 8 runs" in out and "estimate: unknown" in out
+    assert "pace in earlier sweeps" not in out  # no earlier session to take a pace from
     assert not results.exists()
 
     run_sweep(sweep, root=results, quiet=True)
@@ -160,6 +161,8 @@ def test_dry_run_counts_points_and_estimates_from_an_earlier_sweep(tmp_path, cap
     out = capsys.readouterr().out
     assert "estimate: " in out and "estimate: unknown" not in out
     assert "-s" in out.split("from ")[-1]  # names the earlier folder
+    (before,) = [line for line in out.splitlines() if line.startswith("before the points:")]
+    assert "at this machine's pace in earlier sweeps" in before  # the calibration it timed
     from mlpbench.api import registry
 
     gpu_here = "gpu" not in registry.load("numpy").capabilities.unavailable
@@ -171,3 +174,26 @@ def test_default_dry_run_is_48_points_x_3(capsys, tmp_path):
     # numpy-plain (float32)
     assert main(["sweep", "default", "--dry-run", "--results", str(tmp_path)]) == 0
     assert "48 points x 3 repeats = 144 runs" in capsys.readouterr().out
+
+
+def test_the_dry_run_times_calibration_and_tuning_at_this_machines_pace(tmp_path):
+    """Issue 26: the work before the first point, estimated from what earlier sweeps here
+    recorded (environment.json sessions: seconds and counts of calibrations and tuned slots)."""
+    import json
+
+    from mlpbench.sweep.dryrun import earlier_pace
+
+    assert earlier_pace(tmp_path / "none") == (None, None)
+    sessions = [
+        {"finished": True, "calibrations": 2, "calibrate_s": 10.0, "tuned_slots": 4,
+         "tune_s": 60.0},
+        {"finished": True, "calibrations": 2, "calibrate_s": 6.0, "tuned_slots": 0,
+         "tune_s": 0.0},
+        {"finished": False, "calibrations": 9, "calibrate_s": 900.0},  # interrupted: not a pace
+    ]  # fmt: skip
+    for n, session in enumerate(sessions):
+        (tmp_path / f"f{n}").mkdir()
+        (tmp_path / f"f{n}" / "environment.json").write_text(json.dumps({"sessions": [session]}))
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "environment.json").write_text("{")
+    assert earlier_pace(tmp_path) == (4.0, 15.0)

@@ -7,6 +7,7 @@ this sweep's epochs and training-set size; points never measured are counted as 
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ class Plan:
     calibrations: int = 0
     tuning: list[str] = field(default_factory=list)
     stacks: list[str] = field(default_factory=list)
+    before_s: float | None = None  # that work, at this machine's earlier pace, where known
 
     @property
     def runs(self) -> int:
@@ -56,6 +58,30 @@ def earlier_runs(root: Path) -> dict[PointKey, tuple[dict[str, Any], str]]:
             if row["status"] == "ok":
                 found.setdefault(PointKey.from_row(row), (row, folder.name))
     return found
+
+
+def earlier_pace(root: Path) -> tuple[float | None, float | None]:
+    """Seconds per GEMM calibration and per tuned thread-plan slot, over the sessions the
+    sweeps in ``root`` recorded (environment.json ``sessions``); None where none did that
+    work."""
+    totals = {"calibrate_s": 0.0, "calibrations": 0.0, "tune_s": 0.0, "tuned_slots": 0.0}
+    folders = (
+        [p for p in root.iterdir() if p.is_dir() and not p.is_symlink()] if root.is_dir() else []
+    )
+    for folder in folders:
+        try:
+            env = json.loads((folder / "environment.json").read_text())
+        except (OSError, ValueError):
+            continue
+        for session in env.get("sessions", []) if isinstance(env, dict) else []:
+            if isinstance(session, dict) and session.get("finished"):
+                for k in totals:
+                    totals[k] += float(session.get(k, 0) or 0)
+    per_calibration = (
+        totals["calibrate_s"] / totals["calibrations"] if totals["calibrations"] else None
+    )
+    per_slot = totals["tune_s"] / totals["tuned_slots"] if totals["tuned_slots"] else None
+    return per_calibration, per_slot
 
 
 def per_run_seconds(cfg: SweepConfig, row: dict[str, Any]) -> float:
@@ -106,6 +132,9 @@ def make_plan(
             and expand.point(cfg, k, 0).run.options.get("plan", tuning.AUTO) == tuning.AUTO
         }  # fmt: skip
         plan.tuning = [label for key, label in wanted.items() if key not in table]
+    per_calibration, per_slot = earlier_pace(Path(root))
+    if per_calibration is not None and (per_slot is not None or not plan.tuning):
+        plan.before_s = per_calibration * plan.calibrations + (per_slot or 0.0) * len(plan.tuning)
     from mlpbench.stacks import build as stacks
 
     plan.stacks = [
@@ -162,7 +191,12 @@ def render(plan: Plan, limit: int = 64) -> list[str]:
         )
     if plan.stacks:
         before.append(f"building the version stack(s) {', '.join(plan.stacks)} (cached after)")
-    lines.append("before the points: " + "; ".join(before))
+    pace = (
+        f" (about {_duration(plan.before_s)} at this machine's pace in earlier sweeps)"
+        if plan.before_s is not None
+        else ""
+    )
+    lines.append("before the points: " + "; ".join(before) + pace)
     measured = [k for k in plan.keys if k in plan.seconds and k not in plan.skips]
     unknown = sum(1 for k in plan.keys if k not in plan.seconds)
     if unknown and not measured:

@@ -348,6 +348,7 @@ class Sweep:
     progress: Progress = field(default_factory=lambda: Progress(total=0, mode="none"))
     stacks: dict[str, stacks.Stack | str] = field(default_factory=dict)
     prepare_s: float = 0.0  # this session's work before its first point (calibrate, tune)
+    prepared: dict[str, Any] = field(default_factory=dict)  # that work, counted and timed
     recorded: int = 0  # runs this session wrote
 
     def python_for(self, point: Point) -> tuple[str, dict[str, str | None], str, str]:
@@ -454,6 +455,8 @@ def run_locally(sweep: Sweep) -> Results:
         )
         peaks = peaks + [{**m, "env": name} if name != CURRENT_ENV else m for m in measured]
     env["peaks"] = peaks
+    t1 = time.monotonic()
+    tuned: dict[str, int] = {}
     env["plans"] = tuning.choose(
         [p for _, p in todo],
         sweep.checked.plans,
@@ -464,9 +467,16 @@ def run_locally(sweep: Sweep) -> Results:
         universe=sweep.universe,
         timeout=cfg.timeout_s,
         mode=sweep.mode,
+        counted=tuned,
     )
     write_json(sweep.directory / "environment.json", env)
     sweep.prepare_s = time.monotonic() - t0
+    sweep.prepared = {
+        "calibrations": len(need),
+        "calibrate_s": round(t1 - t0, 1),
+        "tuned_slots": tuned.get("slots", 0),
+        "tune_s": round(time.monotonic() - t1, 1),
+    }
     sweep.progress = Progress(total=len(points), done=len(points) - len(todo), mode=sweep.mode)
     point_link(sweep.directory.parent, sweep.directory, sweep.progress)
     every = cfg.recalibrate_every
@@ -540,6 +550,7 @@ def session_timed(sweep: Sweep, started: str, t0: float) -> Iterator[None]:
                 "started_at": started,
                 "wall_s": round(time.monotonic() - t0, 1),
                 "prepare_s": round(sweep.prepare_s, 1),
+                **sweep.prepared,
                 "runs": sweep.recorded,
                 "finished": finished,
             }

@@ -194,6 +194,7 @@ def choose(
     universe: list[int],
     timeout: float,
     mode: str,
+    counted: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """The tuned plan of every point that needs one: from this machine's cache, measuring the
     missing ones now, each trial a fresh pinned worker as a point runs; returns the table of
@@ -211,6 +212,8 @@ def choose(
     table = read_cache(env)
     missing = [p for p in once if not is_current(table, p, plans_of[p.key.backend])]
     planned = planned_trials(missing, plans_of, differing)
+    if counted is not None:  # for the sweep's record of how long its tuning took
+        counted["slots"] = len(missing)
     if missing and mode != "none":
         print(
             f"tuning thread plans for {len(missing)} point(s): about {planned} trials, each "
