@@ -253,8 +253,8 @@ def test_a_training_step_stays_lean_in_python_calls():
     """At batch 100 the step's fixed Python work is a sizeable share of it (`make benchmarks`'
     test_step_python_overhead), so the hot path is guarded by its count of Python and builtin
     calls, which does not depend on the machine: 95 Python calls before the constants were
-    hoisted, 70 before the error state, the penalty's gradient and the binary cross-entropy's
-    labels left the per-call path (issue 27: the tuned run against a plain script), 59 now."""
+    hoisted, 70 before the error state and the binary cross-entropy's labels left the per-call
+    path (issue 27: the tuned run against a plain script), 59 now."""
 
     for loss in ("categorical_crossentropy", "binary_crossentropy"):
         _assert_lean_step(ModelSpec(loss=loss))

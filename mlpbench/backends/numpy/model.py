@@ -119,16 +119,11 @@ class MLP:
         self.params = params if shared else xp.zeros(total, dtype=self.dtype)
         self.grads = xp.zeros(total, dtype=self.dtype)
         self.W_ext, self.G_ext = [], []
-        # 2*l2 on each regularized kernel's entries, 0 on biases and other kernels: the
-        # penalty's gradient in one whole-vector pass, not one per layer (None without l2)
-        self.decay = xp.zeros(total, dtype=self.dtype) if spec.l2 > 0 else None
         off = 0
-        for l, shape in enumerate(shapes):
+        for shape in shapes:
             n = shape[0] * shape[1]
             self.W_ext.append(self.params[off : off + n].reshape(shape))
             self.G_ext.append(self.grads[off : off + n].reshape(shape))
-            if self.decay is not None and l in self.regularized:
-                self.decay[off : off + n].reshape(shape)[1:] = 2.0 * spec.l2
             off += n
         # Views the fast path uses: kernel rows 1:, bias row 0 (both contiguous).
         self.W = [w[1:] for w in self.W_ext]
@@ -411,18 +406,19 @@ class MLP:
         self.split(m, derivative, d.shape[1])
 
     def _regularize_gradient(self) -> None:
-        if self.decay is not None:  # g += 2 l2 W on the regularized kernels
-            self.xp.multiply(self.params, self.decay, out=self.scratch)
-            self.grads += self.scratch
-        l1 = self.spec.l1
-        if l1 == 0:
+        l1, l2 = self.spec.l1, self.spec.l2
+        if l1 == 0 and l2 == 0:
             return
         for l in self.regularized:
             W, g = self.W[l], self.gW[l]
             s = self.scratch[: W.size].reshape(W.shape)
-            self.xp.sign(W, out=s)
-            s *= l1
-            g += s
+            if l2 > 0:
+                self.xp.multiply(W, 2.0 * l2, out=s)
+                g += s
+            if l1 > 0:
+                self.xp.sign(W, out=s)
+                s *= l1
+                g += s
 
     # ----------------------------------------------------------------- update
     def update(self, lr: float) -> None:
@@ -444,14 +440,15 @@ class MLP:
             s *= lr
             p -= s
         elif t.momentum:
-            # v = m v - lr g ; w += v
+            # v = m v - lr g ; w += v. The gradient is scaled in place (the next backward
+            # overwrites it): no scratch vector passes through the caches.
             v *= t.momentum
-            xp.multiply(g, lr, out=s)
-            v -= s
+            g *= lr
+            v -= g
             p += v
         else:
-            xp.multiply(g, lr, out=s)
-            p -= s
+            g *= lr
+            p -= g
 
     # ----------------------------------------------------------------- epochs
     def train_epoch(
