@@ -76,8 +76,9 @@ def test_a_bad_release_range_is_one_line():
 
 @pytest.mark.slow
 def test_a_reproducer_runs_in_a_fresh_venv_without_mlpbench(tmp_path, capsys):
-    """The generated folder needs only NumPy; its steady epoch is within 30% of the sweep's on
-    the same point (both measured here) and its losses are the sweep's (the same maths)."""
+    """The generated folder needs only NumPy; its fastest steady epoch is within 30% of the
+    sweep's on the same point (both measured here) and its losses are the sweep's (the same
+    maths)."""
     sweep = tmp_path / "repro.toml"
     sweep.write_text(
         'name = "repro"\nrepeats = 3\n[data]\ndataset = "synthetic"\nsynthetic_samples = 3000\n'
@@ -110,11 +111,16 @@ def test_a_reproducer_runs_in_a_fresh_venv_without_mlpbench(tmp_path, capsys):
     lines = ran.stdout.splitlines()
     epochs = [line for line in lines if line.startswith("epoch ")]
     assert len(epochs) == 4 and re.match(r"epoch   1/4 +[\d.]+ s  \(cpu +[\d.]+ s\)", epochs[0])
-    script_s = float(re.search(r"steady epoch ([\d.]+) s", ran.stdout).group(1))
+    assert re.search(r"steady epoch ([\d.]+) s", ran.stdout)
     with (out / "runs.csv").open() as f:
         runs = list(csv.DictReader(f))
     sweep_s = sorted(float(r["steady_epoch_s"]) for r in runs)[1]  # the median of 3
-    assert 0.7 < script_s / sweep_s < 1.3, (script_s, sweep_s)
+    # Fastest steady epoch against fastest: a busy machine only adds time, and these epochs
+    # are some 20 ms, so a median of three moved past 30% on a noisy VM while the two sides
+    # ran the same code (0.027 s against 0.018 s)
+    script_min = min(float(re.match(r"epoch +\d+/4 +([\d.]+) s", e).group(1)) for e in epochs[1:])
+    sweep_min = min(float(r["steady_epoch_min_s"]) for r in runs)
+    assert 0.7 < script_min / sweep_min < 1.3, (script_min, sweep_min)
     script_loss = float(re.search(r"loss ([\d.]+)", epochs[-1]).group(1))
     assert abs(script_loss - float(runs[0]["final_loss"])) < 1e-3
     readme = (folder / "README.md").read_text()
