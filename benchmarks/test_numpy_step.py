@@ -16,7 +16,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from mlpbench.api.protocol import ModelSpec, TrainSpec
-from mlpbench.backends.numpy.model import MLP, PhaseClock, padded_widths
+from mlpbench.backends.numpy.model import MLP, PhaseClock
 
 SPEC = ModelSpec()  # 784-70-30-10 sigmoid, L2 0.01
 BATCHES = [100, 500, 2000, 10000]
@@ -74,6 +74,19 @@ def test_step_python_overhead(benchmark):
     benchmark(m.step, x, y, idx, 0.001, clock, False)
 
 
+@pytest.mark.parametrize("loss", ["binary_crossentropy", "categorical_crossentropy"])
+def test_output_delta_with_loss(benchmark, loss):
+    """The output layer's delta and the batch's loss at batch 100, as each step computes them
+    (the binary cross-entropy through one-hot labels: issue 27)."""
+    spec = ModelSpec(loss=loss, output_activation="sigmoid")
+    m = MLP(spec, TrainSpec(batch_size=100), dtype="float32")
+    m.ensure_batch(100)
+    rng = np.random.default_rng(0)
+    m.A[-1][:100] = rng.random((100, 10), dtype=np.float32)
+    y = rng.integers(0, 10, 100)
+    benchmark(m.output_delta, y, 100, True)
+
+
 @pytest.mark.parametrize("batch", BATCHES)
 def test_forward(benchmark, gflops, batch):
     m, _ = model(batch)
@@ -99,23 +112,11 @@ def test_gemm_only_step(benchmark, gflops, batch, dtype, padded):
     gradients, the deltas of the hidden layers), nothing between them; also at the padded
     shapes the -pad plans run (GFLOP/s of the specified work). A plan's step cannot pass its
     own shapes' bound; the gap between the two is the step's work outside GEMMs."""
+    from gemm_only import gemm_only_step
+
     from mlpbench.backends.numpy.trainer import PAD_TO
 
-    rng = np.random.default_rng(0)
-    sizes = padded_widths(SPEC.layers, PAD_TO if padded else 1)
-    A = [rng.random((batch, n)).astype(dtype) for n in sizes]
-    D = [rng.random((batch, n)).astype(dtype) for n in sizes]
-    W = [rng.random((a, b)).astype(dtype) for a, b in zip(sizes[:-1], sizes[1:])]
-    G = [np.empty_like(w) for w in W]
-
-    def gemms() -> None:
-        for l in range(len(W)):
-            np.matmul(A[l], W[l], out=A[l + 1])
-        for l in reversed(range(len(W))):
-            np.matmul(A[l].T, D[l + 1], out=G[l])
-            if l:
-                np.matmul(D[l + 1], W[l].T, out=D[l])
-
+    gemms = gemm_only_step(SPEC.layers, batch, dtype, PAD_TO if padded else 1)
     benchmark(gemms)
     gflops(benchmark, SPEC.flops_per_sample()[1] * batch, dtype)
 

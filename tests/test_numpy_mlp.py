@@ -7,7 +7,7 @@ import pytest
 
 from mlpbench import data as datasets
 from mlpbench.api.protocol import ModelSpec, SpecError, TrainSpec
-from mlpbench.backends.numpy.model import MLP, Ablation, PhaseClock
+from mlpbench.backends.numpy.model import EPS, MLP, Ablation, PhaseClock
 from mlpbench.backends.numpy.trainer import NumpyTrainer
 
 CASES = [
@@ -288,7 +288,16 @@ def _assert_lean_step(spec: ModelSpec) -> None:
 def test_the_step_loss_is_the_reference_loss(workers):
     """The loss the step returns with the delta (the binary cross-entropy through one-hot
     labels) equals the reference definition (``data_loss``), saturated outputs included
-    (Keras's clipping), in every row range of the split."""
+    (Keras's clipping), in every row range of the split; and both equal Keras's formulas
+    written out here."""
+
+    def keras(loss: str, a: np.ndarray, y: np.ndarray) -> float:
+        if loss == "binary_crossentropy":  # mean over outputs of -[y log t + (1-y) log(1-t)]
+            t, onehot = np.clip(a, EPS, 1 - EPS), np.eye(a.shape[1])[y]
+            return float(-(onehot * np.log(t) + (1 - onehot) * np.log(1 - t)).mean(axis=1).mean())
+        p = np.clip((a / a.sum(axis=1, keepdims=True))[np.arange(len(y)), y], EPS, 1 - EPS)
+        return float(-np.log(p).mean())
+
     for loss, out in (("binary_crossentropy", "sigmoid"), ("categorical_crossentropy", "softmax")):
         spec = ModelSpec(layers=(6, 5, 4), output_activation=out, loss=loss)
         m = MLP(spec, TrainSpec(batch_size=9), dtype="float64", workers=workers)
@@ -302,6 +311,7 @@ def test_the_step_loss_is_the_reference_loss(workers):
         y[0] = 0
         m.A[-1][:9] = a
         reference = m.data_loss(y, 9)
+        assert reference == pytest.approx(keras(loss, a, y), rel=1e-12)
         assert m.output_delta(y, 9, with_loss=True) == pytest.approx(reference, rel=1e-12)
 
 

@@ -23,40 +23,36 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 EPOCH = re.compile(r"^epoch\s+(\d+)/\d+\s+([\d.]+) s", re.M)
 PHASES = re.compile(r"^epoch\s+\d+/\d+ .*?loss \S+\s+(.*)$", re.M)
+PLAN = re.compile(r"mlpbench run: (plan [^;\n]*)")
+TARGET = 0.9  # issue 27: the tool at most 0.9x the script's time
+MATHS = ["--optimizer", "sgd", "--momentum", "0.9", "--learning-rate", "0.1",
+         "--loss", "binary_crossentropy", "--l2", "0.0001"]  # fmt: skip
 LAYERS = (784, 70, 30, 10)  # the article's network, which both sides train
-SAMPLES = 60000  # MNIST's training set, which both sides use whole
 GEMM_BOUND = """
-import sys, timeit, numpy as np
+import sys, timeit
 from threadpoolctl import threadpool_limits
-b, layers = int(sys.argv[1]), [int(v) for v in sys.argv[2].split("-")]
-rng = np.random.default_rng(0)
-total = 0.0
-with threadpool_limits(int(sys.argv[3])):
-    for l, (i, o) in enumerate(zip(layers, layers[1:])):
-        a = rng.random((b, i), dtype=np.float32)
-        w = rng.random((i, o), dtype=np.float32)
-        d = rng.random((b, o), dtype=np.float32)
-        z, g = np.empty((b, o), np.float32), np.empty((i, o), np.float32)
-        p = np.empty((b, i), np.float32)
-        calls = [lambda: np.matmul(a, w, out=z), lambda: np.matmul(a.T, d, out=g)]
-        if l:  # the delta of a hidden layer; the input layer's is never computed
-            calls.append(lambda: np.matmul(d, w.T, out=p))
-        for f in calls:
-            n = max(5, 20000 // b)
-            total += min(timeit.repeat(f, number=n, repeat=5)) / n
-print(total)
+sys.path.insert(0, sys.argv[1])
+from gemm_only import gemm_only_step
+step = gemm_only_step([int(v) for v in sys.argv[2].split("-")], int(sys.argv[3]))
+with threadpool_limits(int(sys.argv[4])):
+    n = max(5, 20000 // int(sys.argv[3]))
+    print(min(timeit.repeat(step, number=n, repeat=5)) / n)
 """
 
 
 def gemm_bound(batch: int, threads: int) -> float:
-    """Seconds per epoch that the step's GEMMs alone take at this shape, each timed at its
-    fastest with its operands in cache (the BLAS as shipped, the same thread cap): no
-    implementation of these maths can run an epoch faster than this."""
+    """Seconds per epoch that the step's GEMMs alone take at this shape (benchmarks/
+    gemm_only.py, at their fastest with the operands in cache; the BLAS as shipped, the same
+    thread cap): no implementation of these maths can run an epoch faster than this."""
     out = subprocess.run(
-        [sys.executable, "-c", GEMM_BOUND, str(batch), "-".join(map(str, LAYERS)), str(threads)],
+        [sys.executable, "-c", GEMM_BOUND, str(HERE.parent), "-".join(map(str, LAYERS)),
+         str(batch), str(threads)],
         capture_output=True, text=True, check=True, env=caps(threads),
     )  # fmt: skip
-    return float(out.stdout) * -(-SAMPLES // batch)
+    from mlpbench.data import DataSpec, train_size
+
+    samples = train_size(DataSpec(dataset="mnist"))  # both sides train on all of it
+    return float(out.stdout) * -(-samples // batch)
 
 
 def phases(text: str) -> dict[str, float]:
@@ -67,10 +63,6 @@ def phases(text: str) -> dict[str, float]:
         for name, value in zip(parts[::2], parts[1::2]):
             per.setdefault(name, []).append(float(value))
     return {k: statistics.median(v) for k, v in per.items()}
-PLAN = re.compile(r"mlpbench run: (plan [^;\n]*)")
-TARGET = 0.9
-MATHS = ["--optimizer", "sgd", "--momentum", "0.9", "--learning-rate", "0.1",
-         "--loss", "binary_crossentropy", "--l2", "0.0001"]  # fmt: skip
 
 
 def steady(text: str) -> float:

@@ -4,7 +4,6 @@ each last took on this machine (measured, from the results folder)."""
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -20,20 +19,13 @@ def add(sub: Any) -> None:
 def last_times(root: Path) -> dict[str, str]:
     """Each sweep name's wall time in its newest finished result folder under ``root``."""
     from mlpbench.render.format import sweep_time
+    from mlpbench.results.store import environments
 
     found: dict[str, str] = {}
-    if not root.is_dir():
-        return found
-    folders = [p for p in root.iterdir() if p.is_dir() and not p.is_symlink()]
-    for folder in sorted(folders, key=lambda p: p.name, reverse=True):  # names start with a stamp
-        try:
-            env = json.loads((folder / "environment.json").read_text())
-        except (OSError, ValueError):
-            continue
-        name = env.get("config_name") if isinstance(env, dict) else None
-        took = sweep_time(env) if isinstance(name, str) and name not in found else ""
-        if took:
-            found[name] = f"{took}, {folder.name}"  # type: ignore[index]
+    for folder, env in environments(root):
+        name, took = str(env.get("config_name", "")), sweep_time(env)
+        if name and took and name not in found:
+            found[name] = f"{took}, {folder.name}"
     return found
 
 

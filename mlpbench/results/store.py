@@ -15,7 +15,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -238,6 +238,28 @@ def read_environment(directory: Path) -> dict[str, Any]:
             f"v{SCHEMA_VERSION}): upgrade mlpbench (pip install -U mlpbench) to read it"
         )
     return env
+
+
+def result_folders(root: Path) -> list[Path]:
+    """The result folders under ``root``, newest first (their names start with a stamp); the
+    ``latest`` link is not one of them."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    folders = [p for p in root.iterdir() if p.is_dir() and not p.is_symlink()]
+    return sorted(folders, key=lambda p: p.name, reverse=True)
+
+
+def environments(root: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """Each result folder under ``root``, newest first, with its environment.json; a folder
+    without a readable one is passed over (a listing for estimates, not a check)."""
+    for folder in result_folders(root):
+        try:
+            env = read_environment(folder)
+        except (OSError, ResultsError):
+            continue
+        if env:
+            yield folder, env
 
 
 def _frame(rows: list[dict[str, Any]], columns: list[str]) -> Any:

@@ -7,7 +7,6 @@ this sweep's epochs and training-set size; points never measured are counted as 
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ from mlpbench.config.points import AXES, PointKey
 from mlpbench.config.sweepfile import SweepConfig
 from mlpbench.data import train_size
 from mlpbench.errors import ResultsError
-from mlpbench.results.store import read_runs
+from mlpbench.results.store import environments, read_runs, result_folders
 
 
 @dataclass
@@ -46,10 +45,7 @@ class Plan:
 def earlier_runs(root: Path) -> dict[PointKey, tuple[dict[str, Any], str]]:
     """The newest ok run of each point in ``root``'s result folders, and its folder."""
     found: dict[PointKey, tuple[dict[str, Any], str]] = {}
-    if not root.is_dir():
-        return found
-    folders = [p for p in root.iterdir() if p.is_dir() and not p.is_symlink()]
-    for folder in sorted(folders, key=lambda p: p.name, reverse=True):  # names start with a stamp
+    for folder in result_folders(root):
         try:
             rows = read_runs(folder)
         except ResultsError:  # another schema, or damaged: not a basis for an estimate
@@ -61,27 +57,20 @@ def earlier_runs(root: Path) -> dict[PointKey, tuple[dict[str, Any], str]]:
 
 
 def earlier_pace(root: Path) -> tuple[float | None, float | None]:
-    """Seconds per GEMM calibration and per tuned thread-plan slot, over the sessions the
-    sweeps in ``root`` recorded (environment.json ``sessions``); None where none did that
-    work."""
+    """Seconds per GEMM calibration and per tuned thread-plan slot, over the finished
+    sessions the sweeps in ``root`` recorded (environment.json ``sessions``); None where none
+    did that work."""
     totals = {"calibrate_s": 0.0, "calibrations": 0.0, "tune_s": 0.0, "tuned_slots": 0.0}
-    folders = (
-        [p for p in root.iterdir() if p.is_dir() and not p.is_symlink()] if root.is_dir() else []
-    )
-    for folder in folders:
-        try:
-            env = json.loads((folder / "environment.json").read_text())
-        except (OSError, ValueError):
-            continue
-        for session in env.get("sessions", []) if isinstance(env, dict) else []:
+    for _, env in environments(root):
+        for session in env.get("sessions", []):
             if isinstance(session, dict) and session.get("finished"):
                 for k in totals:
                     totals[k] += float(session.get(k, 0) or 0)
-    per_calibration = (
-        totals["calibrate_s"] / totals["calibrations"] if totals["calibrations"] else None
+    calibrations, slots = totals["calibrations"], totals["tuned_slots"]
+    return (
+        totals["calibrate_s"] / calibrations if calibrations else None,
+        totals["tune_s"] / slots if slots else None,
     )
-    per_slot = totals["tune_s"] / totals["tuned_slots"] if totals["tuned_slots"] else None
-    return per_calibration, per_slot
 
 
 def per_run_seconds(cfg: SweepConfig, row: dict[str, Any]) -> float:

@@ -347,8 +347,10 @@ class Sweep:
     used: set[str]
     progress: Progress = field(default_factory=lambda: Progress(total=0, mode="none"))
     stacks: dict[str, stacks.Stack | str] = field(default_factory=dict)
-    prepare_s: float = 0.0  # this session's work before its first point (calibrate, tune)
-    prepared: dict[str, Any] = field(default_factory=dict)  # that work, counted and timed
+    # this session's work before its first point, counted and timed (calibrate_s,
+    # calibrations; tune_s, tuned_slots; on a cluster hosts_s), which environment.json's
+    # sessions keep; its "_s" entries add up to the session's prepare_s
+    prepared: dict[str, Any] = field(default_factory=dict)
     recorded: int = 0  # runs this session wrote
 
     def python_for(self, point: Point) -> tuple[str, dict[str, str | None], str, str]:
@@ -470,7 +472,6 @@ def run_locally(sweep: Sweep) -> Results:
         counted=tuned,
     )
     write_json(sweep.directory / "environment.json", env)
-    sweep.prepare_s = time.monotonic() - t0
     sweep.prepared = {
         "calibrations": len(need),
         "calibrate_s": round(t1 - t0, 1),
@@ -549,7 +550,9 @@ def session_timed(sweep: Sweep, started: str, t0: float) -> Iterator[None]:
             {
                 "started_at": started,
                 "wall_s": round(time.monotonic() - t0, 1),
-                "prepare_s": round(sweep.prepare_s, 1),
+                "prepare_s": round(
+                    sum(v for k, v in sweep.prepared.items() if k.endswith("_s")), 1
+                ),
                 **sweep.prepared,
                 "runs": sweep.recorded,
                 "finished": finished,
@@ -587,7 +590,8 @@ def on_cluster(sweep: Sweep, address: str) -> Iterator[Results]:
         env["cluster"] = address
         write_json(sweep.directory / "environment.json", env)
         point_link(sweep.directory.parent, sweep.directory, sweep.progress)
-        sweep.prepare_s = time.monotonic() - t0
+        # describing and calibrating the hosts: no pace per calibration (dryrun.earlier_pace)
+        sweep.prepared = {"hosts_s": round(time.monotonic() - t0, 1)}
 
         def results() -> Results:
             planned = {i: sweep.planned(p, {}) for i, p in sweep.todo}

@@ -129,7 +129,7 @@ def tune(
         candidates = sorted(plans)
         if not plans or (is_current(table, point, plans) and not force):
             continue
-        names = [n for n in (differing(point.key) if differing else plans) if n in plans]
+        names = trial_plans(point, plans, differing)
         if len(names) < 2:  # nothing to choose from: the first plan, nothing measured
             table[key] = {"choice": next(iter(plans)), "seconds": {}, "candidates": candidates}
             continue
@@ -155,12 +155,15 @@ def planned_trials(
 ) -> int:
     """The trials :func:`tune` runs for these points before the close plans' second runs
     (a point with fewer than two plans that differ runs none)."""
-    total = 0
-    for point in points:
-        plans = plans_of.get(point.key.backend, {})
-        names = [n for n in (differing(point.key) if differing else plans) if n in plans]
-        total += len(names) if len(names) >= 2 else 0
-    return total
+    counts = [len(trial_plans(p, plans_of.get(p.key.backend, {}), differing)) for p in points]
+    return sum(n for n in counts if n >= 2)
+
+
+def trial_plans(
+    point: Any, plans: dict[str, Any], differing: Callable[[PointKey], list[str]] | None
+) -> list[str]:
+    """The plans :func:`tune` measures at a point: those that can run it differently."""
+    return [n for n in (differing(point.key) if differing else plans) if n in plans]
 
 
 def lines(table: dict[str, Any]) -> list[str]:

@@ -278,15 +278,15 @@ class MLP:
             s = self.rowsum[lo:hi]
             xp.sum(a, axis=1, keepdims=True, out=s)
             return _nll_sum(xp, a[rows, yb] / s[:, 0])
-        # binary cross-entropy, mean over the outputs: log a at the label, log(1-a) elsewhere
-        t, u = self.tmp[-1][lo:hi], self.delta[-1][lo:hi]  # delta is free until output_delta()
-        xp.maximum(a, EPS, out=t)  # clip(a, EPS, 1 - EPS) as two ufuncs: np.clip's Python
-        xp.minimum(t, 1 - EPS, out=t)  # wrapper cost more than the clipping at small batches
-        xp.subtract(1, t, out=u)
-        xp.log(u, out=u)
-        xp.log(t, out=t)
-        u[rows, yb] = t[rows, yb]
-        return float(-u.sum() / u.shape[1])
+        return self._bce_sum(a, self._one_hot(yb, lo, hi), lo, hi)
+
+    def _one_hot(self, yb: Any, lo: int, hi: int) -> Any:
+        """Rows lo:hi's labels as one-hot rows (one gather from an identity matrix): the
+        binary cross-entropy's delta and loss then need no fancy indexing, whose cost
+        dominated the step at small batches."""
+        Y = self.onehot[lo:hi]
+        self.xp.take(self.eye, yb, axis=0, out=Y)
+        return Y
 
     def output_delta(self, y: Any, m: int, with_loss: bool = False, batch: int = 0) -> float:
         """dL/dz of the mean batch loss at the output layer, into ``delta[-1]``; with
@@ -317,11 +317,8 @@ class MLP:
                 d *= t
             d *= 1.0 / m
         else:
-            # binary cross-entropy on sigmoid outputs: dL/dz = (a - y) / (m * outputs). With
-            # the labels one-hot (one gather) the delta and the loss need no fancy indexing,
-            # whose cost dominated this step at small batches.
-            Y = self.onehot[lo:hi]
-            xp.take(self.eye, yb, axis=0, out=Y)
+            # binary cross-entropy on sigmoid outputs: dL/dz = (a - y) / (m * outputs)
+            Y = self._one_hot(yb, lo, hi)
             if with_loss:
                 loss = self._bce_sum(a, Y, lo, hi)
             xp.subtract(a, Y, out=d)
@@ -333,8 +330,8 @@ class MLP:
         clipping: sum(log(1 - t)) + sum(Y * (log t - log(1 - t))), t = clip(a)."""
         xp = self.xp
         t, u = self.tmp[-1][lo:hi], self.delta[-1][lo:hi]  # delta is free until it is written
-        xp.maximum(a, EPS, out=t)
-        xp.minimum(t, 1 - EPS, out=t)
+        xp.maximum(a, EPS, out=t)  # clip(a, EPS, 1 - EPS) as two ufuncs: np.clip's Python
+        xp.minimum(t, 1 - EPS, out=t)  # wrapper cost more than the clipping at small batches
         xp.subtract(1, t, out=u)
         xp.log(u, out=u)
         xp.log(t, out=t)
