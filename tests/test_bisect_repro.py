@@ -81,7 +81,7 @@ def test_a_reproducer_runs_in_a_fresh_venv_without_mlpbench(tmp_path, capsys):
     maths)."""
     sweep = tmp_path / "repro.toml"
     sweep.write_text(
-        'name = "repro"\nrepeats = 3\n[data]\ndataset = "synthetic"\nsynthetic_samples = 3000\n'
+        'name = "repro"\nrepeats = 3\n[data]\ndataset = "synthetic"\nsynthetic_samples = 6000\n'
         "synthetic_features = 784\nsynthetic_classes = 10\n[model]\nlayers = [784, 70, 30, 10]\n"
         '[train]\nepochs = 4\n[grid]\nbackend = ["numpy-plain"]\nbatch_size = [100]\n'
         "threads = [1]\n"
@@ -104,21 +104,25 @@ def test_a_reproducer_runs_in_a_fresh_venv_without_mlpbench(tmp_path, capsys):
         [python, "-c", "import mlpbench"], capture_output=True, cwd=folder, env=bare
     )
     assert no_mlpbench.returncode != 0  # the venv has no mlpbench
-    ran = subprocess.run(
-        [python, "run.py"], cwd=folder, env=bare, capture_output=True, text=True, timeout=300
-    )
-    assert ran.returncode == 0, ran.stderr
-    lines = ran.stdout.splitlines()
-    epochs = [line for line in lines if line.startswith("epoch ")]
-    assert len(epochs) == 4 and re.match(r"epoch   1/4 +[\d.]+ s  \(cpu +[\d.]+ s\)", epochs[0])
-    assert re.search(r"steady epoch ([\d.]+) s", ran.stdout)
+    steady: list[float] = []  # the script's steady epochs over as many runs as the sweep's
+    for _ in range(3):
+        ran = subprocess.run(
+            [python, "run.py"], cwd=folder, env=bare, capture_output=True, text=True, timeout=300
+        )
+        assert ran.returncode == 0, ran.stderr
+        lines = ran.stdout.splitlines()
+        epochs = [line for line in lines if line.startswith("epoch ")]
+        assert len(epochs) == 4 and re.match(r"epoch   1/4 +[\d.]+ s  \(cpu +[\d.]+ s\)", epochs[0])
+        assert re.search(r"steady epoch ([\d.]+) s", ran.stdout)
+        steady += [float(re.match(r"epoch +\d+/4 +([\d.]+) s", e).group(1)) for e in epochs[1:]]
     with (out / "runs.csv").open() as f:
         runs = list(csv.DictReader(f))
     sweep_s = sorted(float(r["steady_epoch_s"]) for r in runs)[1]  # the median of 3
-    # Fastest steady epoch against fastest: a busy machine only adds time, and these epochs
-    # are some 20 ms, so a median of three moved past 30% on a noisy VM while the two sides
-    # ran the same code (0.027 s against 0.018 s)
-    script_min = min(float(re.match(r"epoch +\d+/4 +([\d.]+) s", e).group(1)) for e in epochs[1:])
+    # Fastest steady epoch against fastest, each over 3 runs of 3: a busy machine only adds
+    # time, and these epochs are some 40 ms. A median of one script run's three against the
+    # sweep's failed twice on a noisy VM (0.027 s against 0.018 s; and the fastest of three
+    # against the fastest of nine: 0.025 against 0.0186) where the two ran alike alone.
+    script_min = min(steady)
     sweep_min = min(float(r["steady_epoch_min_s"]) for r in runs)
     assert 0.7 < script_min / sweep_min < 1.3, (script_min, sweep_min)
     script_loss = float(re.search(r"loss ([\d.]+)", epochs[-1]).group(1))
