@@ -20,6 +20,13 @@ interval lies beyond the threshold. An untested point whose interval reaches bac
 threshold, an ``unclear`` slower one and an unstable one are reported on lines of their own and
 fail only with ``strict`` (a real slowdown may hide there: add repeats). Computation only:
 ``mlpbench.render.text.compare_lines`` renders.
+
+The machine moves between two sweeps (a VM's neighbours, its clock): repeats taken back to back
+inside one sweep cannot see that, so a whole sweep can come out 15% slower with a tiny p on the
+same code. Each sweep measures the machine's GEMM peak at its start and end; where B's machine
+ran slower by more than ``MACHINE_MOVED`` and the point's slowdown is within the threshold once
+divided by the machine's own, the point is ``undecided`` (reported, fails with ``strict``), not
+failed: rerun both sides on a quiet machine to decide it.
 """
 
 from __future__ import annotations
@@ -59,6 +66,13 @@ class Row:
     verdict: str
     unstable: bool
     threshold: float = 0.10
+    machine: float = float("nan")  # B's machine time over A's (GEMM peaks A / B); NaN: unknown
+
+    @property
+    def machine_explains(self) -> bool:
+        """B's machine itself ran slower, by enough to account for this point's slowdown."""
+        m = self.machine
+        return m == m and m > 1 + MACHINE_MOVED and self.ratio / m <= 1 + self.threshold
 
     @property
     def slower(self) -> bool:
@@ -68,17 +82,34 @@ class Row:
     def fails(self) -> bool:
         """A slowdown the gate stands on: significant, or (untestable repeats) with its whole
         interval beyond the threshold."""
+        if self.machine_explains:
+            return False
         if self.verdict == "slower":
             return True
         return self.verdict.startswith("slower (untested") and self.ci_low > 1 + self.threshold
 
     @property
     def undecided(self) -> bool:
-        """Slower past the threshold, but not by the gate's rules: more repeats may tell."""
+        """Slower past the threshold, but not by the gate's rules: more repeats (or, where the
+        machine explains it, a quieter machine) may tell."""
         return self.slower and not self.fails
 
 
 GROUPS = ("data", "model", "train", "options")
+MACHINE_MOVED = 0.05  # B's GEMM peak this much below A's: the machine moved between the sweeps
+
+
+def machine_speed(env: dict) -> dict[tuple[str, str, int], float]:
+    """GFLOP/s of the machine per (device, dtype, threads) over one sweep: the geometric mean of
+    its GEMM peak at the start and at each recalibration (the end, at least)."""
+    seen: dict[tuple[str, str, int], list[float]] = {}
+    for peaks in [env.get("peaks", [])] + [r.get("peaks", []) for r in env.get("recalibrations", [])]:
+        for p in peaks:
+            g = p.get("median_gflops") or p.get("gflops")
+            if isinstance(g, (int, float)) and g > 0 and math.isfinite(g):
+                key = (str(p.get("device", "cpu")), str(p["dtype"]), int(p["threads"]))
+                seen.setdefault(key, []).append(float(g))
+    return {k: float(np.exp(np.mean(np.log(v)))) for k, v in seen.items()}
 
 
 def differences(a: ResultSet, b: ResultSet) -> dict[str, list[str]]:
@@ -163,6 +194,7 @@ def compare(
             "(different grids, or no run succeeded)"
         )
     m = len(pairs)
+    speed_a, speed_b = machine_speed(set_a.env), machine_speed(set_b.env)
     raw = [mann_whitney_u(ta, tb)[1] for _, ta, tb in pairs]
     rows = []
     for (values, ta, tb), p, p_adj in zip(pairs, raw, holm(raw)):
@@ -185,6 +217,12 @@ def compare(
         wide = not math.isnan(lo) and (hi - lo) > abs(ratio - 1)
         unstable = spread > UNSTABLE_SPREAD or (beyond and wide)
         key = PointKey.from_row(dict(zip(POINT, values)))
+        slot = (key.device, key.dtype, int(key.threads))
+        machine = (
+            speed_a[slot] / speed_b[slot]
+            if slot in speed_a and slot in speed_b
+            else float("nan")
+        )
         rows.append(
             Row(
                 key,
@@ -201,6 +239,7 @@ def compare(
                 verdict,
                 unstable,
                 threshold,
+                machine,
             )  # fmt: skip
         )
     return rows

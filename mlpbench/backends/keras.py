@@ -179,6 +179,9 @@ class KerasTrainer:
             return f"torch {torch.get_num_threads()}"
         import jax
 
+        if self.storage_dtype == "float64":
+            # JAX keeps 32 bits unless told: Keras's float64 variables would silently be float32
+            jax.config.update("jax_enable_x64", True)
         if device == "gpu" and not any(d.platform == "gpu" for d in jax.devices()):
             raise RuntimeError("device 'gpu' asked, but JAX sees no GPU")
         return "jax (XLA's own pool)"
@@ -210,6 +213,9 @@ class KerasTrainer:
         for w, b in spec.initial_weights(self.train.seed):
             weights += [w.astype(dt), b.astype(dt)]
         model.set_weights(weights)
+        held = {str(w.dtype) for w in model.get_weights()}
+        if held != {dt}:  # a run labelled float64 must not train in float32
+            raise RuntimeError(f"Keras holds the weights as {sorted(held)}, not {dt}")
         self._compile(model, self.steps_per_execution)
         return model
 

@@ -146,6 +146,7 @@ def compare_lines(rows: list[Any], a: str, b: str) -> list[str]:
             f"{k.backend:<9}{k.batch_size:>7} {k.dtype:<8}{k.device:<4}{k.threads:>4} "
             f"{k.variant:<{vw}}{r.median_a:>10.4f}{r.median_b:>10.4f}{r.ratio:>7.2f}{ci:>13}"
             f"{r.p:>8.3f}{r.p_holm:>8.3f}{r.min_p:>8.4f}  {r.verdict}"
+            + (f"; B's machine ran {r.machine:.2f}x slower too" if r.machine_explains else "")
             + ("; unstable: rerun with more repeats" if r.unstable else "")
         )
     lines += [
@@ -167,11 +168,22 @@ def gate_lines(gate: Any, threshold: float) -> list[str]:
             "the whole interval beyond the threshold): "
             + ", ".join(r.key.label() for r in gate.failing)
         )
-    if gate.undecided:
+    machine = [r for r in gate.undecided if r.machine_explains]
+    untested = [r for r in gate.undecided if not r.machine_explains]
+    say = "FAIL (--strict)" if gate.strict else "note"
+    if untested:
         lines.append(
-            f"{'FAIL (--strict)' if gate.strict else 'note'}: {len(gate.undecided)} point(s) "
-            f"slower by more than {pct} but not significant at these repeats (add repeats: "
-            "max_repeats in the sweep file): " + ", ".join(r.key.label() for r in gate.undecided)
+            f"{say}: {len(untested)} point(s) slower by more than {pct} but not significant at "
+            "these repeats (add repeats: max_repeats in the sweep file): "
+            + ", ".join(r.key.label() for r in untested)
+        )
+    if machine:
+        worst = max(r.machine for r in machine)
+        lines.append(
+            f"{say}: {len(machine)} point(s) slower by no more than the machine itself: B's "
+            f"GEMM peak ran up to {worst:.2f}x slower than A's (environment.json peaks), so "
+            "these repeats cannot tell the code from the machine; rerun both sides on a quiet "
+            "machine: " + ", ".join(r.key.label() for r in machine)
         )
     if gate.unstable:
         lines.append(
