@@ -524,9 +524,7 @@ def test_tuning_and_calibration_show_their_progress_and_time_left(tmp_path, monk
     monkeypatch.setenv("MLPBENCH_TUNE", "1")
     cfg = parse_config({"grid": {"backend": ["numpy"], "batch_size": [100], "threads": [1]}})
     points = expand.points(cfg)
-    monkeypatch.setattr(
-        spawn, "run_worker", lambda *a, **k: {"summary": {"steady_epoch_s": 0.01}}
-    )
+    monkeypatch.setattr(spawn, "run_worker", lambda *a, **k: {"summary": {"steady_epoch_s": 0.01}})
     plans.choose(
         points, {"numpy": THREAD_PLANS}, environment.describe(),
         differing=lambda key: ["spin", "spin-tgrad", "spin-pad"],

@@ -103,7 +103,8 @@ def machine_speed(env: dict) -> dict[tuple[str, str, int], float]:
     """GFLOP/s of the machine per (device, dtype, threads) over one sweep: the geometric mean of
     its GEMM peak at the start and at each recalibration (the end, at least)."""
     seen: dict[tuple[str, str, int], list[float]] = {}
-    for peaks in [env.get("peaks", [])] + [r.get("peaks", []) for r in env.get("recalibrations", [])]:
+    later = [again.get("peaks", []) for again in env.get("recalibrations", [])]
+    for peaks in [env.get("peaks", []), *later]:
         for p in peaks:
             g = p.get("median_gflops") or p.get("gflops")
             if isinstance(g, (int, float)) and g > 0 and math.isfinite(g):
@@ -219,9 +220,7 @@ def compare(
         key = PointKey.from_row(dict(zip(POINT, values)))
         slot = (key.device, key.dtype, int(key.threads))
         machine = (
-            speed_a[slot] / speed_b[slot]
-            if slot in speed_a and slot in speed_b
-            else float("nan")
+            speed_a[slot] / speed_b[slot] if slot in speed_a and slot in speed_b else float("nan")
         )
         rows.append(
             Row(
