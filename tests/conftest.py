@@ -266,8 +266,10 @@ def fake_plugins(fake_plugin_dir, monkeypatch):
 
 @pytest.fixture(autouse=True)
 def short_machine_check(monkeypatch, tmp_path_factory):
-    """The sweep's machine check samples steal and load for 0.2 s here, not 2 s; sweeps do not
-    tune thread plans (tests/test_plans.py does, in a cache of its own)."""
+    """The sweep's machine check samples steal and load for 0.2 s here, not 2 s, and its GEMM
+    peaks use 256-wide matrices; sweeps do not tune thread plans (tests/test_plans.py does, in
+    a cache of its own)."""
     monkeypatch.setenv("MLPBENCH_DOCTOR_SAMPLE_S", "0.2")
     monkeypatch.setenv("MLPBENCH_TUNE", "0")
+    monkeypatch.setenv("MLPBENCH_GEMM_N", "256")  # each sweep's GEMM peaks in ms, not 3 s
     monkeypatch.setenv("MLPBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))

@@ -84,7 +84,7 @@ def sweep_file(tmp_path: Path, repeats: int, threads: str = '"all"') -> Path:
     path = tmp_path / "load.toml"
     path.write_text(
         f'name = "load"\nrepeats = {repeats}\n[data]\ndataset = "synthetic"\n'
-        "synthetic_samples = 10000\nsynthetic_features = 100\nsynthetic_classes = 4\n"
+        "synthetic_samples = 5000\nsynthetic_features = 100\nsynthetic_classes = 4\n"
         "[model]\nlayers = [100, 1000, 4]\n[train]\nepochs = 4\n"
         f'[grid]\nbackend = ["numpy"]\nbatch_size = [50]\nthreads = [{threads}]\n'
     )
