@@ -46,7 +46,7 @@ from mlpbench.analysis.stats import (
     ratio_ci,
 )
 from mlpbench.analysis.tables import ResultSet
-from mlpbench.config.points import PointKey
+from mlpbench.config.points import CURRENT_ENV, PointKey
 from mlpbench.errors import UserError
 
 
@@ -99,16 +99,18 @@ GROUPS = ("data", "model", "train", "options")
 MACHINE_MOVED = 0.05  # B's GEMM peak this much below A's: the machine moved between the sweeps
 
 
-def machine_speed(env: dict) -> dict[tuple[str, str, int], float]:
-    """GFLOP/s of the machine per (device, dtype, threads) over one sweep: the geometric mean of
-    its GEMM peak at the start and at each recalibration (the end, at least)."""
-    seen: dict[tuple[str, str, int], list[float]] = {}
+def machine_speed(env: dict) -> dict[tuple[str, str, int, str, int], float]:
+    """GFLOP/s of the machine over one sweep per (device, dtype, threads, stack, n): the
+    geometric mean of its GEMM peak at the start and at each recalibration (the end, at
+    least). n, the matrix size, is part of the key: a smaller one reads lower."""
+    seen: dict[tuple[str, str, int, str, int], list[float]] = {}
     later = [again.get("peaks", []) for again in env.get("recalibrations", [])]
     for peaks in [env.get("peaks", []), *later]:
         for p in peaks:
             g = p.get("median_gflops") or p.get("gflops")
             if isinstance(g, (int, float)) and g > 0 and math.isfinite(g):
-                key = (str(p.get("device", "cpu")), str(p["dtype"]), int(p["threads"]))
+                key = (str(p.get("device", "cpu")), str(p["dtype"]), int(p["threads"]),
+                       str(p.get("env", CURRENT_ENV)), int(p.get("n", 0)))  # fmt: skip
                 seen.setdefault(key, []).append(float(g))
     return {k: float(np.exp(np.mean(np.log(v)))) for k, v in seen.items()}
 
@@ -218,10 +220,9 @@ def compare(
         wide = not math.isnan(lo) and (hi - lo) > abs(ratio - 1)
         unstable = spread > UNSTABLE_SPREAD or (beyond and wide)
         key = PointKey.from_row(dict(zip(POINT, values)))
-        slot = (key.device, key.dtype, int(key.threads))
-        machine = (
-            speed_a[slot] / speed_b[slot] if slot in speed_a and slot in speed_b else float("nan")
-        )
+        slot = (key.device, key.dtype, int(key.threads), key.env)
+        same = [k for k in speed_a if k[:4] == slot and k in speed_b]  # measured alike
+        machine = speed_a[same[0]] / speed_b[same[0]] if same else float("nan")
         rows.append(
             Row(
                 key,
