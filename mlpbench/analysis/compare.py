@@ -14,19 +14,23 @@ assuming the points independent; Benjamini-Hochberg would bound only the share o
 A point is ``unstable`` when either side's repeats spread by more than 10% of their median or
 the ratio's interval is wider than the effect it reports.
 
-The gate (``Row.fails``, what makes ``mlpbench compare`` exit 1): a ``slower`` point, or, where
-the repeats cannot reach significance, a ``slower (untested)`` point whose whole bootstrap
-interval lies beyond the threshold. An untested point whose interval reaches back inside the
-threshold, an ``unclear`` slower one and an unstable one are reported on lines of their own and
-fail only with ``strict`` (a real slowdown may hide there: add repeats). Computation only:
+The gate (``Row.fails``, what makes ``mlpbench compare`` exit 1): a ``slower`` point whose
+repeats hold still, or else a slower point whose whole bootstrap interval lies beyond the
+threshold. "Else" is where the U test's p cannot be trusted to stand for the code: the repeats
+cannot reach significance (``untested``), they spread by more than 10% (``unstable``: a shared
+VM's fast and slow spells last seconds, so one sweep can draw more fast ones than the next), or
+the machine moved between the sweeps (below). No interval is given under
+``MIN_CI`` repeats, so such a point never fails. A slower point that misses these rules is
+``undecided``: reported on a line of its own, failing only with ``strict`` (a real slowdown
+may hide there: add repeats, use a quieter machine). Computation only:
 ``mlpbench.render.text.compare_lines`` renders.
 
-The machine moves between two sweeps (a VM's neighbours, its clock): repeats taken back to back
-inside one sweep cannot see that, so a whole sweep can come out 15% slower with a tiny p on the
-same code. Each sweep measures the machine's GEMM peak at its start and end; where B's machine
-ran slower by more than ``MACHINE_MOVED`` and the point's slowdown is within the threshold once
-divided by the machine's own, the point is ``undecided`` (reported, fails with ``strict``), not
-failed: rerun both sides on a quiet machine to decide it.
+The machine moves between two sweeps (a VM's neighbours, its clock): repeats taken inside one
+sweep cannot see that, so a whole sweep can come out 15% slower with a tiny p on the same code.
+Each sweep measures the machine's GEMM peak at its start and end; where B's ran slower by more
+than ``MACHINE_MOVED``, the point's interval is divided by the machine's own slowdown before it
+is held against the threshold. Only between sides with the same libraries: a slower BLAS in B
+slows its GEMM peak too, and that is the code's slowdown, not the machine's.
 """
 
 from __future__ import annotations
@@ -69,34 +73,48 @@ class Row:
     machine: float = float("nan")  # B's machine time over A's (GEMM peaks A / B); NaN: unknown
 
     @property
+    def machine_moved(self) -> bool:
+        """B's GEMM peak ran more than ``MACHINE_MOVED`` below A's (same libraries)."""
+        m = self.machine
+        return m == m and m > 1 + MACHINE_MOVED
+
+    @property
     def machine_explains(self) -> bool:
         """B's machine itself ran slower, by enough to account for this point's slowdown."""
-        m = self.machine
-        return m == m and m > 1 + MACHINE_MOVED and self.ratio / m <= 1 + self.threshold
+        return self.machine_moved and self.ratio / self.machine <= 1 + self.threshold
 
     @property
     def slower(self) -> bool:
         return self.verdict.startswith("slower") or (self.verdict == "unclear" and self.ratio > 1)
 
     @property
+    def clear(self) -> bool:
+        """The whole interval of the ratio, over the machine's own slowdown where it moved,
+        lies beyond the threshold (no interval under ``MIN_CI`` repeats: never clear)."""
+        scale = self.machine if self.machine_moved else 1.0
+        return self.ci_low / scale > 1 + self.threshold
+
+    @property
     def fails(self) -> bool:
-        """A slowdown the gate stands on: significant, or (untestable repeats) with its whole
-        interval beyond the threshold."""
-        if self.machine_explains:
+        """A slowdown the gate stands on: significant on repeats that hold still (stable, the
+        machine unmoved), or else with its whole interval beyond the threshold."""
+        if not self.verdict.startswith("slower"):
             return False
-        if self.verdict == "slower":
+        if self.verdict == "slower" and not (self.unstable or self.machine_moved):
             return True
-        return self.verdict.startswith("slower (untested") and self.ci_low > 1 + self.threshold
+        return self.clear
 
     @property
     def undecided(self) -> bool:
         """Slower past the threshold, but not by the gate's rules: more repeats (or, where the
-        machine explains it, a quieter machine) may tell."""
+        repeats spread or the machine moved, a quieter machine) may tell."""
         return self.slower and not self.fails
 
 
 GROUPS = ("data", "model", "train", "options")
 MACHINE_MOVED = 0.05  # B's GEMM peak this much below A's: the machine moved between the sweeps
+PEAK_LIBRARIES = ("versions.numpy:", "versions.python:", "blas.", "blas_env:")
+"""What the GEMM peaks run on: where it differs, a slower peak is the code's, not the machine's."""
 
 
 def machine_speed(env: dict) -> dict[tuple[str, str, int, str, int], float]:
@@ -198,6 +216,8 @@ def compare(
         )
     m = len(pairs)
     speed_a, speed_b = machine_speed(set_a.env), machine_speed(set_b.env)
+    if any(line.startswith(PEAK_LIBRARIES) for line in diff.get("environment", [])):
+        speed_a = {}  # another GEMM: its peaks measure the code as well as the machine
     raw = [mann_whitney_u(ta, tb)[1] for _, ta, tb in pairs]
     rows = []
     for (values, ta, tb), p, p_adj in zip(pairs, raw, holm(raw)):

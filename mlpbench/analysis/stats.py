@@ -35,7 +35,9 @@ SUMMARY_COLUMNS = [
     "unstable",
 ]
 UNSTABLE_SPREAD = 0.10  # (max - min) / median above which a point is flagged
-MIN_CI = 5  # repeats below which no bootstrap interval is given (it would be meaningless)
+MIN_CI = 5
+"""Values below which no bootstrap interval is given: a percentile interval lies inside
+[min, max], and [min, max] of 3 values holds the median only 75% of the time (5: 94%)."""
 
 
 def bootstrap_ci(
@@ -43,10 +45,11 @@ def bootstrap_ci(
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of the median (``scipy.stats.bootstrap``).
 
-    All-equal values give the degenerate interval (v, v); fewer than 2 values give NaNs.
+    All-equal values give the degenerate interval (v, v); fewer than ``MIN_CI`` values give
+    NaNs (no interval: more repeats needed).
     """
     x = np.asarray(values, dtype=float)
-    if len(x) < 2:
+    if len(x) < MIN_CI:
         return math.nan, math.nan
     if np.ptp(x) == 0:
         return float(x[0]), float(x[0])
@@ -103,9 +106,11 @@ def holm(pvalues: Sequence[float]) -> list[float]:
 def ratio_ci(
     a: Sequence[float], b: Sequence[float], level: float = 0.95, n: int = 2000, seed: int = 0
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of median(b) / median(a), the samples resampled apart."""
+    """Percentile bootstrap interval of median(b) / median(a), the samples resampled apart;
+    NaNs when either side has fewer than ``MIN_CI`` values (3 vs 3 gave 1.19-1.31 on an A/A
+    pair of the same code)."""
     a, b = np.asarray(a, float), np.asarray(b, float)
-    if len(a) < 2 or len(b) < 2:
+    if len(a) < MIN_CI or len(b) < MIN_CI:
         return math.nan, math.nan
     if np.ptp(a) == 0 and np.ptp(b) == 0:
         r = float(np.median(b) / np.median(a))

@@ -146,7 +146,7 @@ def compare_lines(rows: list[Any], a: str, b: str) -> list[str]:
             f"{k.backend:<9}{k.batch_size:>7} {k.dtype:<8}{k.device:<4}{k.threads:>4} "
             f"{k.variant:<{vw}}{r.median_a:>10.4f}{r.median_b:>10.4f}{r.ratio:>7.2f}{ci:>13}"
             f"{r.p:>8.3f}{r.p_holm:>8.3f}{r.min_p:>8.4f}  {r.verdict}"
-            + (f"; B's machine ran {r.machine:.2f}x slower too" if r.machine_explains else "")
+            + (f"; B's machine ran {r.machine:.2f}x slower too" if r.machine_moved else "")
             + ("; unstable: rerun with more repeats" if r.unstable else "")
         )
     lines += [
@@ -164,18 +164,27 @@ def gate_lines(gate: Any, threshold: float) -> list[str]:
     lines = [""]
     if gate.failing:
         lines.append(
-            f"FAIL: {len(gate.failing)} point(s) slower by more than {pct} (significant, or "
-            "the whole interval beyond the threshold): "
+            f"FAIL: {len(gate.failing)} point(s) slower by more than {pct} (significant on "
+            "steady repeats, or the whole interval beyond the threshold): "
             + ", ".join(r.key.label() for r in gate.failing)
         )
     machine = [r for r in gate.undecided if r.machine_explains]
-    untested = [r for r in gate.undecided if not r.machine_explains]
+    rest = [r for r in gate.undecided if not r.machine_explains]
+    shaky = [r for r in rest if r.unstable or r.machine_moved]
+    untested = [r for r in rest if not (r.unstable or r.machine_moved)]
     say = "FAIL (--strict)" if gate.strict else "note"
     if untested:
         lines.append(
             f"{say}: {len(untested)} point(s) slower by more than {pct} but not significant at "
             "these repeats (add repeats: max_repeats in the sweep file): "
             + ", ".join(r.key.label() for r in untested)
+        )
+    if shaky:
+        lines.append(
+            f"{say}: {len(shaky)} point(s) slower by more than {pct} on repeats that spread or a "
+            "machine that moved, with an interval reaching back inside the threshold (a "
+            "significant p is not enough there): rerun both sides with more repeats on a quiet "
+            "machine: " + ", ".join(r.key.label() for r in shaky)
         )
     if machine:
         worst = max(r.machine for r in machine)

@@ -497,7 +497,9 @@ def run_locally(sweep: Sweep) -> Results:
 
 def extra_repeats(sweep: Sweep) -> list[tuple[int, Point]]:
     """The next repeat of each point whose ok runs' 95% interval of the median is wider than
-    ``target_interval`` of it, while it has fewer than ``max_repeats``."""
+    ``target_interval`` of it, or that has too few ok runs for an interval (``MIN_CI``: three
+    fast processes in a row looked like a narrow interval), while it has fewer than
+    ``max_repeats``. A point with no ok run gets none."""
     cfg = sweep.cfg
     if cfg.max_repeats <= cfg.repeats:
         return []
@@ -516,11 +518,11 @@ def extra_repeats(sweep: Sweep) -> list[tuple[int, Point]]:
     for key in expand.keys(cfg):
         t = times.get(key, [])
         n = repeats.get(key, 0)
-        if len(t) < 2 or n >= cfg.max_repeats:
+        if not t or n >= cfg.max_repeats:
             continue
         lo, hi = bootstrap_ci(t)
         median = statistics.median(t)
-        if median > 0 and (hi - lo) / median > cfg.target_interval:
+        if math.isnan(lo) or (median > 0 and (hi - lo) / median > cfg.target_interval):
             out.append((base + len(out), expand.point(cfg, key, n)))
     return out
 
