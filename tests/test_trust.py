@@ -196,6 +196,26 @@ def test_drift_of_the_gemm_peak_is_a_warning(tmp_path, capsys):
     )
 
 
+def test_two_stacks_gemm_peaks_are_not_drift(tmp_path):
+    """A versions sweep measures the GEMM peak once per stack: NumPy 1.26's BLAS and 2.4's
+    differ at the start as at the end. Pooled under (dtype, threads, device), the last
+    stack's start was held against every stack's end and called the machine's drift."""
+    res = make_results(tmp_path / "stacks")
+    env_path = res / "environment.json"
+    env = json.loads(env_path.read_text())
+    old = [dict(p, env="np126", gflops=p["gflops"] * 0.7) for p in env["peaks"]]
+    env["peaks"] = env["peaks"] + old
+    env["recalibrations"] = [{"after_runs": 100, "peaks": env["peaks"]}]
+    env_path.write_text(json.dumps(env))
+    assert not [w for w in warnings(Analysis.of(res)) if w.startswith("drift:")]
+    env["recalibrations"][0]["peaks"] = env["peaks"][: len(old)] + [
+        dict(p, gflops=p["gflops"] * 0.85) for p in old
+    ]
+    env_path.write_text(json.dumps(env))
+    drifts = [w for w in warnings(Analysis.of(res)) if w.startswith("drift:")]
+    assert len(drifts) == len(old) and all("stack np126" in w and "-15%" in w for w in drifts)
+
+
 @pytest.mark.slow
 def test_sweep_recalibrates_at_its_end(tmp_path):
     out = run_sweep(sweep_file(tmp_path, 1, threads="1"), root=tmp_path, quiet=True)

@@ -49,8 +49,8 @@ from mlpbench.analysis.stats import (
     min_p_value,
     ratio_ci,
 )
-from mlpbench.analysis.tables import ResultSet
-from mlpbench.config.points import CURRENT_ENV, PointKey
+from mlpbench.analysis.tables import PeakKey, ResultSet, peak_key
+from mlpbench.config.points import PointKey
 from mlpbench.errors import UserError
 
 
@@ -117,19 +117,16 @@ PEAK_LIBRARIES = ("versions.numpy:", "versions.python:", "blas.", "blas_env:")
 """What the GEMM peaks run on: where it differs, a slower peak is the code's, not the machine's."""
 
 
-def machine_speed(env: dict) -> dict[tuple[str, str, int, str, int], float]:
-    """GFLOP/s of the machine over one sweep per (device, dtype, threads, stack, n): the
-    geometric mean of its GEMM peak at the start and at each recalibration (the end, at
-    least). n, the matrix size, is part of the key: a smaller one reads lower."""
-    seen: dict[tuple[str, str, int, str, int], list[float]] = {}
+def machine_speed(env: dict) -> dict[PeakKey, float]:
+    """GFLOP/s of the machine over one sweep per ``peak_key``: the geometric mean of its GEMM
+    peak at the start and at each recalibration (the end, at least)."""
+    seen: dict[PeakKey, list[float]] = {}
     later = [again.get("peaks", []) for again in env.get("recalibrations", [])]
     for peaks in [env.get("peaks", []), *later]:
         for p in peaks:
             g = p.get("median_gflops") or p.get("gflops")
             if isinstance(g, (int, float)) and g > 0 and math.isfinite(g):
-                key = (str(p.get("device", "cpu")), str(p["dtype"]), int(p["threads"]),
-                       str(p.get("env", CURRENT_ENV)), int(p.get("n", 0)))  # fmt: skip
-                seen.setdefault(key, []).append(float(g))
+                seen.setdefault(peak_key(p), []).append(float(g))
     return {k: float(np.exp(np.mean(np.log(v)))) for k, v in seen.items()}
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 
 from mlpbench.analysis.stats import speed_ratios, summarize
 from mlpbench.api.protocol import PHASES, ModelSpec
-from mlpbench.config.points import PointKey, series_name
+from mlpbench.config.points import CURRENT_ENV, PointKey, series_name
 from mlpbench.config.sweepfile import SweepConfig, load_config
 from mlpbench.errors import UserError
 from mlpbench.results.store import load_epochs, load_runs, read_environment, resolve
@@ -430,14 +430,25 @@ NOISY_LOAD_PCT = 10.0  # other processes' share of the CPU during a run
 NOISY_STEAL_PCT = 2.0
 
 
+PeakKey = tuple[str, str, int, str, int]
+
+
+def peak_key(p: dict[str, Any]) -> PeakKey:
+    """What makes two GEMM peaks comparable: (device, dtype, threads, stack, n). A stack runs
+    its own NumPy and BLAS, and a smaller matrix reads lower: peaks differing there differ by
+    what was measured, not by the machine."""
+    return (str(p.get("device", "cpu")), str(p["dtype"]), int(p["threads"]),
+            str(p.get("env", CURRENT_ENV)), int(p.get("n", 0)))  # fmt: skip
+
+
 def drift(env: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each (dtype, threads, device) whose GEMM peak changed beyond 5% between the start of
-    the sweep and a later calibration: start, end and the change."""
-    start = {(p["dtype"], p["threads"], p["device"]): p.get("gflops") for p in env.get("peaks", [])}
+    """Each GEMM peak (``peak_key``) that changed beyond 5% between the start of the sweep and
+    a later calibration: start, end and the change."""
+    start = {peak_key(p): p.get("gflops") for p in env.get("peaks", [])}
     out = []
     for again in env.get("recalibrations", []):
         for p in again["peaks"]:
-            key = (p["dtype"], p["threads"], p["device"])
+            key = peak_key(p)
             a, b = start.get(key), p.get("gflops")
             if a and b and a == a and b == b and abs(b / a - 1) > DRIFT_WARN:
                 out.append(
@@ -460,9 +471,10 @@ def warnings(a: Analysis) -> list[str]:
 
     out = [f"machine check at the start: {w}" for w in warnings_of(a.results.env)]
     for d in drift(a.results.env):
-        dtype, threads, device = d["key"]
+        device, dtype, threads, stack, _ = d["key"]
+        where = "" if stack == CURRENT_ENV else f", stack {stack}"
         out.append(
-            f"drift: the GEMM peak ({dtype}, {threads} thr, {device}) went from "
+            f"drift: the GEMM peak ({dtype}, {threads} thr, {device}{where}) went from "
             f"{d['start']:.1f} to {d['end']:.1f} GFLOP/s ({100 * d['change']:+.0f}%) by run "
             f"{d['after_runs']}: the machine's speed changed during the sweep; compare ratios "
             "within one repeat, or rerun on a quiet machine"
