@@ -99,8 +99,9 @@ class SweepConfig:
     recalibrate_every: int = 0  # runs between GEMM-peak measurements (0: only at the end)
     # Enough data to decide (compare as a CI gate): each run's steady epochs add up to at
     # least min_measured_s (more epochs where they are short), and a point whose repeats'
-    # 95% interval of the median is wider than target_interval (relative) gets more repeats,
-    # up to max_repeats (pyperf and asv sample short, noisy benchmarks more the same way).
+    # 95% interval of the median is wider than target_interval (relative), or that has too few
+    # repeats for an interval, gets more repeats, up to max_repeats (pyperf and asv sample
+    # short, noisy benchmarks more the same way).
     min_measured_s: float = 0.0
     max_repeats: int = 0  # 0: repeats, no extra ones
     target_interval: float = 0.10
