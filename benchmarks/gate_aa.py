@@ -31,6 +31,8 @@ def main() -> None:
     ap.add_argument("--planted", type=int, default=5, help="sweeps with the planted slowdown")
     ap.add_argument("--root", type=Path, default=Path("results/gate-aa"))
     args = ap.parse_args()
+    if args.aa < 2 or args.planted < 0:
+        ap.error("--aa must be 2 or more (pairs of the same code), --planted 0 or more")
     text = find(args.sweep).read_text()
     root = args.root / time.strftime("%Y%m%d-%H%M%S")
     root.mkdir(parents=True)
