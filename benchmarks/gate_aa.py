@@ -22,6 +22,7 @@ from mlpbench.config.catalog import find
 from mlpbench.sweep.loop import run_sweep
 
 PLANTED = "\n[options.numpy]\ncompute_input_delta = true\nbias_as_column = true\n"
+"""The planted slowdown: the NumPy backend's article paths (tests/test_gate.py plants it too)."""
 
 
 def main() -> None:
@@ -44,9 +45,10 @@ def main() -> None:
     planted = [
         run_sweep(files["planted"], root=root / "planted", quiet=True) for _ in range(args.planted)
     ]
+    same, planted = [ResultSet.load(d) for d in same], [ResultSet.load(d) for d in planted]
     aa = [compare(a, b) for a, b in itertools.combinations(same, 2)]
     ab = [compare(same[0], b) for b in planted]
-    cpu = ResultSet.load(same[0]).env.get("cpu_model", "?")
+    cpu = same[0].env.get("cpu_model", "?")
     print(f"{args.sweep}: {args.aa} A/A sweeps, {args.planted} planted, {time.time() - t0:.0f} s")
     print(f"CPU: {cpu}; result sets under {root}")
     print(f"A/A pairs failed by the gate: {sum(Gate.of(r).exit_code for r in aa)} of {len(aa)}")

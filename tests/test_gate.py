@@ -14,6 +14,7 @@ import math
 
 import pytest
 
+from benchmarks.gate_aa import PLANTED
 from mlpbench.analysis.compare import Gate, Row, compare
 from mlpbench.cli.app import main
 from mlpbench.config.points import PointKey
@@ -38,7 +39,6 @@ batch_size = [500, 1000]
 dtype = ["float32"]
 threads = [1]
 """
-PLANTED = "[options.numpy]\ncompute_input_delta = true\nbias_as_column = true\n"
 
 
 @pytest.mark.slow

@@ -88,6 +88,12 @@ class Row:
         return self.verdict.startswith("slower") or (self.verdict == "unclear" and self.ratio > 1)
 
     @property
+    def steady(self) -> bool:
+        """Repeats a p can stand on: they hold still (not unstable) on a machine that did not
+        move between the sweeps."""
+        return not (self.unstable or self.machine_moved)
+
+    @property
     def clear(self) -> bool:
         """The whole interval of the ratio, over the machine's own slowdown where it moved,
         lies beyond the threshold (no interval under ``MIN_CI`` repeats: never clear)."""
@@ -100,7 +106,7 @@ class Row:
         machine unmoved), or else with its whole interval beyond the threshold."""
         if not self.verdict.startswith("slower"):
             return False
-        if self.verdict == "slower" and not (self.unstable or self.machine_moved):
+        if self.verdict == "slower" and self.steady:
             return True
         return self.clear
 
@@ -113,8 +119,14 @@ class Row:
 
 GROUPS = ("data", "model", "train", "options")
 MACHINE_MOVED = 0.05  # B's GEMM peak this much below A's: the machine moved between the sweeps
-PEAK_LIBRARIES = ("versions.numpy:", "versions.python:", "blas.", "blas_env:")
-"""What the GEMM peaks run on: where it differs, a slower peak is the code's, not the machine's."""
+
+
+def gemm_stack(env: dict) -> tuple:
+    """What a sweep's GEMM peaks run on (NumPy, Python, the BLAS and its variables): where the
+    two sides differ in it, a slower peak is the code's, not the machine's."""
+    versions, blas = env.get("versions", {}), env.get("blas", {})
+    return (versions.get("numpy"), versions.get("python"), blas.get("blas"),
+            blas.get("blas_architecture"), env.get("blas_env"))  # fmt: skip
 
 
 def machine_speed(env: dict) -> dict[PeakKey, float]:
@@ -213,7 +225,7 @@ def compare(
         )
     m = len(pairs)
     speed_a, speed_b = machine_speed(set_a.env), machine_speed(set_b.env)
-    if any(line.startswith(PEAK_LIBRARIES) for line in diff.get("environment", [])):
+    if gemm_stack(set_a.env) != gemm_stack(set_b.env):
         speed_a = {}  # another GEMM: its peaks measure the code as well as the machine
     raw = [mann_whitney_u(ta, tb)[1] for _, ta, tb in pairs]
     rows = []

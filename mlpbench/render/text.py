@@ -170,8 +170,8 @@ def gate_lines(gate: Any, threshold: float) -> list[str]:
         )
     machine = [r for r in gate.undecided if r.machine_explains]
     rest = [r for r in gate.undecided if not r.machine_explains]
-    shaky = [r for r in rest if r.unstable or r.machine_moved]
-    untested = [r for r in rest if not (r.unstable or r.machine_moved)]
+    shaky = [r for r in rest if not r.steady]
+    untested = [r for r in rest if r.steady]
     say = "FAIL (--strict)" if gate.strict else "note"
     if untested:
         lines.append(
