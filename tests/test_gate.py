@@ -3,10 +3,15 @@
 three against a planted slowdown (the NumPy backend's article paths, compute_input_delta and
 bias_as_column) exit 1, every time.
 
-The sweep's batch sizes are 500 and 1000, where the planted paths cost 1.6x or more: at batch
-100 they cost about 1.4x, and two sweeps of the same code on a 2-vCPU VM differ by up to 1.3x
-there (CI failed on a 1.32x A/A point), so no rule can hold both promises at that point.
-``python benchmarks/gate_aa.py --sweep FILE`` measures both sides of that on a machine."""
+The sweep's batch sizes are 500 and 1000. At batch 100 the two promises overlap on a 2-vCPU
+AMD EPYC VM (`lscpu` family 25 model 17): `python benchmarks/gate_aa.py --sweep FILE --aa 10
+--planted 4`, FILE this SWEEP with batch_size = [100, 500], gave A/A pairs up to 1.36x and
+planted pairs down to 1.29x, both at batch 100 (CI failed on a 1.32x A/A point there). With
+this SWEEP and `--threshold 0.1 0.25` it gave A/A ratios up to 1.23x and planted ones from
+1.49x; at 0.10 the gate failed 1 A/A pair of 45 (another run: 1.32x, its whole interval past
+10% after the machine's own 1.09x), at 0.25 none, and every planted point at both. So the gate
+here runs at --threshold 0.25, above the VM's swing between two sweeps of the same code, as
+docs/trust.md tells users to set it."""
 
 from __future__ import annotations
 
@@ -39,6 +44,7 @@ batch_size = [500, 1000]
 dtype = ["float32"]
 threads = [1]
 """
+GATE = ["--threshold", "0.25"]  # above a 2-vCPU VM's swing between two sweeps (docstring)
 
 
 @pytest.mark.slow
@@ -51,11 +57,11 @@ def test_a_a_never_fails_and_a_planted_slowdown_always_does(tmp_path, capsys):
     base = run_sweep(sweep, root=root, quiet=True)
     for _ in range(3):
         again = run_sweep(sweep, root=root, quiet=True)
-        assert main(["compare", str(base), str(again)]) == 0, capsys.readouterr().out
+        assert main(["compare", str(base), str(again), *GATE]) == 0, capsys.readouterr().out
     capsys.readouterr()
     for _ in range(3):
         planted = run_sweep(slow, root=root, quiet=True)
-        assert main(["compare", str(base), str(planted)]) == 1, capsys.readouterr().out
+        assert main(["compare", str(base), str(planted), *GATE]) == 1, capsys.readouterr().out
         assert "FAIL: 2 point(s) slower" in capsys.readouterr().out
 
 
