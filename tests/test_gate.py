@@ -1,34 +1,28 @@
-"""compare as a CI gate (issue: A/A compares failed every other run on short points, a real
-1.4x slowdown passed as "unclear"): on one small sweep file, three A/A comparisons exit 0 and
-three against a planted slowdown (the NumPy backend's article paths, compute_input_delta and
-bias_as_column) exit 1, every time.
+"""compare as a CI gate: its rules on made-up rows, and the whole path on a real sweep.
 
-The sweep's batch sizes are 500 and 1000. At batch 100 the two promises overlap on a 2-vCPU
-AMD EPYC VM (`lscpu` family 25 model 17): `python benchmarks/gate_aa.py --sweep FILE --aa 10
---planted 4`, FILE this SWEEP with batch_size = [100, 500], gave A/A pairs up to 1.36x and
-planted pairs down to 1.29x, both at batch 100 (CI failed on a 1.32x A/A point there). With
-this SWEEP and `--threshold 0.1 0.25` it gave A/A ratios up to 1.23x and planted ones from
-1.49x; at 0.10 the gate failed 1 A/A pair of 45 (another run: 1.32x, its whole interval past
-10% after the machine's own 1.09x), at 0.25 none, and every planted point at both. So the gate
-here runs at --threshold 0.25, above the VM's swing between two sweeps of the same code, as
-docs/trust.md tells users to set it."""
+Whether two sweeps of the same code pass the gate on a given machine, and a planted
+slowdown fails it, is a property of the machine, not of the code: it is measured by
+`python benchmarks/gate_aa.py --sweep FILE --aa 10 --planted 4 --threshold 0.1 0.25`, not
+asserted here (issue 36: a unit test asserts no ratio of two timings; on a 2-vCPU AMD EPYC
+VM, sweeps of the same code landed up to 1.32x apart). Here a real sweep is compared with
+itself and with a copy whose times were multiplied by a known factor, so that compare's
+reading of real folders is tested without depending on the machine's speed."""
 
 from __future__ import annotations
 
+import csv
 import math
+import shutil
 
 import pytest
 
-from benchmarks.gate_aa import PLANTED
 from mlpbench.analysis.compare import Gate, Row, compare
 from mlpbench.cli.app import main
 from mlpbench.config.points import PointKey
 from mlpbench.sweep.loop import run_sweep
 
 SWEEP = """name = "gate"
-repeats = 3
-max_repeats = 6
-min_measured_s = 0.2
+repeats = 5
 [data]
 dataset = "synthetic"
 synthetic_samples = 2000
@@ -40,29 +34,50 @@ layers = [784, 32, 10]
 epochs = 3
 [grid]
 backend = ["numpy"]
-batch_size = [500, 1000]
+batch_size = [250, 500]
 dtype = ["float32"]
 threads = [1]
 """
-GATE = ["--threshold", "0.25"]  # above a 2-vCPU VM's swing between two sweeps (docstring)
+TIMES = ("first_epoch_s", "steady_epoch_s", "steady_epoch_min_s", "steady_epoch_max_s",
+         "train_s", "cpu_s", "worker_s")  # fmt: skip
+
+
+def _slowed(folder, to, factor: float):
+    """A copy of a result set whose every timing is ``factor`` times the original's (and its
+    speeds 1/factor): a slowdown planted in the numbers, not in the machine."""
+    shutil.copytree(folder, to)
+    for name, columns in (("runs.csv", TIMES), ("epochs.csv", ("wall_s", "cpu_s"))):
+        with (to / name).open(newline="") as f:
+            reader = csv.DictReader(f)
+            header, rows = reader.fieldnames, list(reader)
+        for row in rows:
+            for c in columns:
+                if row.get(c):
+                    row[c] = repr(float(row[c]) * factor)
+            for c in ("samples_per_s", "gflops", "efficiency"):
+                if row.get(c):
+                    row[c] = repr(float(row[c]) / factor)
+        with (to / name).open("w", newline="") as f:
+            writer = csv.DictWriter(f, header)
+            writer.writeheader()
+            writer.writerows(rows)
+    return to
 
 
 @pytest.mark.slow
-def test_a_a_never_fails_and_a_planted_slowdown_always_does(tmp_path, capsys):
+def test_compare_reads_a_real_sweep_against_itself_and_a_planted_slowdown(tmp_path, capsys):
     sweep = tmp_path / "gate.toml"
     sweep.write_text(SWEEP)
-    slow = tmp_path / "planted.toml"
-    slow.write_text(SWEEP.replace('name = "gate"', 'name = "planted"') + PLANTED)
-    root = tmp_path / "results"
-    base = run_sweep(sweep, root=root, quiet=True)
-    for _ in range(3):
-        again = run_sweep(sweep, root=root, quiet=True)
-        assert main(["compare", str(base), str(again), *GATE]) == 0, capsys.readouterr().out
-    capsys.readouterr()
-    for _ in range(3):
-        planted = run_sweep(slow, root=root, quiet=True)
-        assert main(["compare", str(base), str(planted), *GATE]) == 1, capsys.readouterr().out
-        assert "FAIL: 2 point(s) slower" in capsys.readouterr().out
+    base = run_sweep(sweep, root=tmp_path / "results", quiet=True)
+    assert main(["compare", str(base), str(base)]) == 0, capsys.readouterr().out
+    assert "FAIL" not in capsys.readouterr().out
+    planted = _slowed(base, tmp_path / "planted", 3.0)  # beyond any machine's own swing
+    assert main(["compare", str(base), str(planted)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL: 2 point(s) slower" in out, out
+    assert out.count("   3.00   ") == 2, out  # each point's B/A, exactly as planted
+    faster = _slowed(base, tmp_path / "faster", 0.5)
+    assert main(["compare", str(base), str(faster)]) == 0  # faster is not a failure
 
 
 def _row(verdict: str, ratio: float, lo: float, hi: float, unstable: bool = False) -> Row:

@@ -105,6 +105,29 @@ PER_POINT = re.compile(r".*_NUM_THREADS|OPENBLAS_THREAD_TIMEOUT|OPENBLAS_MAIN_FR
 BLAS_ENV = re.compile(r"OPENBLAS_\w+|GOTO_\w+|MKL_\w+|BLIS_\w+")
 
 
+# Every variable that sets a thread pool's size or a BLAS's kernel and idle behaviour: what a
+# worker records of its environment (runs.csv run_env) and a reproducer sets again.
+RUN_ENV = re.compile(r"(?:OMP|OPENBLAS|GOTO|MKL|BLIS|VECLIB|NUMEXPR)_\w+|TF_NUM_\w+_THREADS")
+
+
+def run_environment(environ: Any = None) -> dict[str, str]:
+    """The thread and BLAS variables of this process (``environ``): the ones its timing
+    depends on beside the versions."""
+    environ = os.environ if environ is None else environ
+    return {k: environ[k] for k in sorted(environ) if RUN_ENV.fullmatch(k)}
+
+
+def env_text(variables: dict[str, str]) -> str:
+    """``{"A": "1", "B": "x"}`` as ``A=1;B=x`` (runs.csv's run_env)."""
+    return ";".join(f"{k}={v}" for k, v in sorted(variables.items()))
+
+
+def env_of_text(text: str) -> dict[str, str]:
+    """The inverse of :func:`env_text`."""
+    pairs = (part.partition("=") for part in str(text or "").split(";") if "=" in part)
+    return {k: v for k, _, v in pairs}
+
+
 def blas_environment(environ: Any = None) -> dict[str, str]:
     """The BLAS variables of the user's environment that change what the BLAS runs."""
     environ = os.environ if environ is None else environ

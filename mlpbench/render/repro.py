@@ -21,11 +21,11 @@ from mlpbench.config.points import CURRENT_ENV, PointKey, match_key
 from mlpbench.errors import UserError
 
 PINNED = {  # what a script's requirements pin, from the versions the run had
-    "numpy": ("numpy",),
-    "numpy-plain": ("numpy",),
-    "keras": ("numpy", "keras", "tensorflow-cpu", "tensorflow", "tf-keras"),
+    "numpy": ("numpy", "threadpoolctl"),
+    "numpy-plain": ("numpy", "threadpoolctl"),
+    "keras": ("numpy", "threadpoolctl", "keras", "tensorflow-cpu", "tensorflow", "tf-keras"),
 }
-NOT_PINNED = {"mlpbench", "psutil", "threadpoolctl", "pip", "setuptools", "wheel"}
+NOT_PINNED = {"mlpbench", "psutil", "pip", "setuptools", "wheel"}
 
 
 def select(results: ResultSet, selector: str) -> PointKey:
@@ -54,6 +54,34 @@ def runs_of(results: ResultSet, key: PointKey) -> list[dict[str, Any]]:
     return [r for r in results.ok.to_dict("records") if PointKey.from_row(r) == key]
 
 
+def execution(
+    results: ResultSet, key: PointKey, rows: list[dict[str, Any]]
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """The thread and BLAS variables the point's worker ran with and the BLAS it got: what its
+    runs recorded (runs.csv run_env, blas_architecture), else, for a folder older than those
+    columns, the sweep's BLAS variables (environment.json) with the point's thread counts."""
+    from mlpbench.machine.threads import env_of_text, thread_env
+
+    row = rows[0] if rows else {}
+    variables = env_of_text(str(row.get("run_env") or ""))
+    if not variables:
+        variables = {**dict(results.env.get("blas_env", {})), **thread_env(key.threads)}
+    recorded = results.env.get("blas", {}) if key.env == CURRENT_ENV else {}
+    blas = {
+        "internal_api": str(row.get("blas") or recorded.get("blas") or "").split(" ")[0],
+        "architecture": str(row.get("blas_architecture") or recorded.get("blas_architecture", "")),
+        "num_threads": _count(row.get("blas_threads")),
+    }
+    return variables, {k: v for k, v in blas.items() if v not in ("", None)}
+
+
+def _count(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):  # empty, or NaN in an older row
+        return None
+
+
 def requirements(results: ResultSet, key: PointKey) -> list[str]:
     """``name==version`` lines for the script: a stack's every distribution (the stack, as
     resolved), else the framework packages of the sweep's own environment."""
@@ -61,11 +89,15 @@ def requirements(results: ResultSet, key: PointKey) -> list[str]:
 
     versions = versions_of(results, key)
     if key.env != CURRENT_ENV:
-        return sorted(
+        pins = sorted(
             f"{name}=={v}" for name, v in versions.items() if norm(name) not in NOT_PINNED
         )
-    lower = {norm(k): v for k, v in versions.items()}
-    return [f"{name}=={lower[name]}" for name in PINNED[key.backend] if name in lower]
+    else:
+        lower = {norm(k): v for k, v in versions.items()}
+        pins = [f"{name}=={lower[name]}" for name in PINNED[key.backend] if name in lower]
+    if not any(norm(p.split("==")[0]) == "threadpoolctl" for p in pins):
+        pins.append("threadpoolctl")  # the script prints the BLAS kernel it got with it
+    return pins
 
 
 def write(results: ResultSet, selector: str, out: Path) -> Path:
@@ -86,7 +118,9 @@ def write(results: ResultSet, selector: str, out: Path) -> Path:
             f"--point: a reproducer carries mnist or synthetic data, not {run.data.dataset}"
         )
     out.mkdir(parents=True, exist_ok=True)
-    (out / "run.py").write_text(script_for(run, f"mlpbench point {key.label()}"))
+    rows = runs_of(results, key)
+    variables, blas = execution(results, key, rows)
+    (out / "run.py").write_text(script_for(run, f"mlpbench point {key.label()}", variables, blas))
     pins = requirements(results, key)
     (out / "requirements.txt").write_text("\n".join(pins or ["numpy"]) + "\n")
     if run.data.dataset == "mnist":
@@ -96,12 +130,21 @@ def write(results: ResultSet, selector: str, out: Path) -> Path:
 
         raw, _ = load_raw(run.data)
         np.savez_compressed(out / "mnist.npz", **raw)
-    (out / "README.md").write_text(readme(results, key, runs_of(results, key), pins))
+    (out / "README.md").write_text(readme(results, key, rows, pins, variables, blas))
     return out
 
 
-def readme(results: ResultSet, key: PointKey, rows: list[dict[str, Any]], pins: list[str]) -> str:
+def readme(
+    results: ResultSet,
+    key: PointKey,
+    rows: list[dict[str, Any]],
+    pins: list[str],
+    variables: dict[str, str],
+    blas: dict[str, Any],
+) -> str:
     env = results.env
+    settings = "\n".join(f"    {k}={v}" for k, v in sorted(variables.items())) or "    (none)"
+    kernel = " ".join(str(blas.get(k, "?")) for k in ("internal_api", "architecture"))
     times = [float(r["steady_epoch_s"]) for r in rows]
     plans = ", ".join(sorted({str(r.get("plan") or "") for r in rows} - {""}))
     plan = f" with thread plan {plans!r}" if plans else ""
@@ -120,8 +163,22 @@ Written by `mlpbench repro` from the result set `{results.directory.name}`. It n
 
 ```sh
 python -m venv .venv && .venv/bin/pip install -r requirements.txt
-OMP_NUM_THREADS={key.threads} .venv/bin/python run.py
+.venv/bin/python run.py                      # the run's thread and BLAS settings
+.venv/bin/python run.py --machine-defaults   # this machine's own, with {key.threads} thread(s)
 ```
+
+Before NumPy loads, `run.py` sets the thread and BLAS variables the sweep's worker ran with, as
+it recorded them, and unsets any other such variable of your shell (an image's
+`OPENBLAS_CORETYPE` picks another OpenBLAS kernel, which can change the time by more than the
+versions do):
+
+```
+{settings}
+```
+
+It then prints the BLAS library, kernel and thread count it got (threadpoolctl) beside the
+run's ({kernel}), and one line more when they differ. `--machine-defaults` keeps your shell's
+variables instead (only the point's thread count is set where none is).
 
 It prints one line per epoch, as `mlpbench run` does, then the steady epoch (the median of
 epochs 2..N; epoch 1 carries the warm-up). The maths is the one every mlpbench backend

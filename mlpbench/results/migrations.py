@@ -11,6 +11,8 @@ History (runs.csv; epochs.csv carries the key columns the same way):
   environment.json stores the column lists it was written with.
 - v5: ``env``, the version stack a point ran in (``current`` before: the sweep's own); the
   ``stacks`` of environment.json.
+- v6: ``blas_architecture`` and ``run_env`` (the BLAS kernel and the thread and BLAS variables
+  each worker ran with: a reproducer sets them again); empty in older folders.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from typing import Any, get_type_hints
 
 from mlpbench.config.points import AXIS_TYPES, KEY_COLUMNS, PointKey
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """Bumped whenever a column is added, removed or changes meaning (with a migration in
 ``migrations`` and the new column lists in ``tests/golden/schema.json``: a test fails when the
 columns change without both)."""
@@ -56,13 +56,23 @@ class RunSummary:
     test_loss: float = column("loss on the test split after training")
     test_accuracy: float = column("accuracy on the test split after training")
     peak_rss_mb: float = column("the worker's peak resident memory, MiB")
-    blas: str = column("the BLAS NumPy used (threadpoolctl: vendor, version, architecture)")
+    blas: str = column("the BLAS NumPy used (threadpoolctl: vendor and version)")
     blas_threads: int = column("BLAS threads in effect during the run")
     framework_threads: str = column("the framework's own pool sizes, as the backend reports them")
     backend_version: str = column("the backend's version (its package's)")
     backend_info: str = column(
         "the backend's info(): versions and effective settings as key=value pairs joined by ;, "
         "cut at 4096 characters with a marker"
+    )
+    blas_architecture: str = column(
+        "the BLAS kernel the run got (threadpoolctl's architecture, such as Haswell or Zen; "
+        "OPENBLAS_CORETYPE changes it)",
+        "",
+    )
+    run_env: str = column(
+        "the thread and BLAS variables the worker ran with (OMP_*, OPENBLAS_*, MKL_*, ...), "
+        "as VAR=value joined by ; (a reproducer sets them again)",
+        "",
     )
     # What the machine did during the run (mlpbench.machine.probe.RunProbe).
     cpus: str = column("the CPUs the worker was pinned to (a list such as 0-1)", "")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import statistics
 from dataclasses import asdict
 from pathlib import Path
@@ -24,15 +25,24 @@ TEMPLATES = {
     "keras": "standalone_keras.py",
 }
 """The backends a standalone script exists for, and its template (``templates/``)."""
-SHARED_IMPORT = "from standalone_data import load_data"  # a template's line, replaced by...
-INLINE_MARK = "# --- inlined below this line ---"  # ...what standalone_data.py has below this
+SHARED_IMPORT = re.compile(r"from (standalone_\w+) import ")  # a template's line, replaced by...
+INLINE_MARK = "# --- inlined below this line ---"  # ...what that module has below this line
 AS_SCRIPT = ("numpy-plain", "keras")
 """The backends a sweep runs as a script in a stack mlpbench cannot run in: those the script
 is (numpy-plain's maths, plainly; Keras's fit). The tuned NumPy backend is not a script."""
 
 
-def script_for(run: RunSpec, title: str) -> str:
-    """The script of ``run``: its template with the point's settings filled in."""
+def script_for(
+    run: RunSpec,
+    title: str,
+    environment: dict[str, str] | None = None,
+    blas: dict[str, Any] | None = None,
+) -> str:
+    """The script of ``run``: its template with the point's settings filled in.
+    ``environment``: the thread and BLAS variables the script sets before NumPy loads (the
+    run's, as recorded; None: only the point's thread count, where the shell sets none);
+    ``blas``: the BLAS the run got (internal_api, architecture, num_threads), which the script
+    prints beside its own."""
     if run.backend not in TEMPLATES:
         raise ValueError(
             f"a standalone script exists for {', '.join(TEMPLATES)}; not for {run.backend}"
@@ -44,11 +54,20 @@ def script_for(run: RunSpec, title: str) -> str:
         "model": {**asdict(run.model), "layers": list(run.model.layers)},
         "train": asdict(run.train),
         "data": asdict(run.data),
+        "environment": dict(environment or {}),
+        "blas": dict(blas or {}),
     }
     folder = Path(__file__).parent / "templates"
+
+    def inlined(line: str) -> str:
+        shared = SHARED_IMPORT.match(line)
+        if not shared:
+            return line
+        text = (folder / f"{shared.group(1)}.py").read_text()
+        return text.split(INLINE_MARK, 1)[1].lstrip("\n")
+
     template = (folder / TEMPLATES[run.backend]).read_text()
-    shared = (folder / "standalone_data.py").read_text().split(INLINE_MARK, 1)[1].lstrip("\n")
-    lines = [shared if line.startswith(SHARED_IMPORT) else line for line in template.split("\n")]
+    lines = [inlined(line) for line in template.split("\n")]
     return "\n".join(lines).replace("__SETTINGS__", json.dumps(settings, indent=1))
 
 

@@ -19,7 +19,7 @@ from mlpbench.api import registry
 from mlpbench.api.protocol import EpochRecord, SpecError
 from mlpbench.api.spec import RunSpec
 from mlpbench.machine.probe import RunProbe
-from mlpbench.machine.threads import blas_info, cpu_list
+from mlpbench.machine.threads import blas_info, cpu_list, env_text, run_environment
 from mlpbench.results.schema import RunSummary
 
 
@@ -154,6 +154,8 @@ def run(
         peak_rss_mb=peak_rss_mb(),
         blas=blas["blas"],
         blas_threads=int(blas["blas_threads"]),
+        blas_architecture=str(blas.get("blas_architecture", "")),
+        run_env=checks.bounded(env_text(run_environment()), checks.MAX_LABEL_CHARS),
         framework_threads=checks.bounded(
             str(info.pop("framework_threads", "")), checks.MAX_LABEL_CHARS
         ),

@@ -9,6 +9,7 @@ point's, built the Keras way (Sequential of Dense layers, one fit() call, Keras'
 shuffling, one step per call). Usage:
 
     python run.py            # prints one line per epoch, then the steady epoch
+    python run.py --machine-defaults   # this machine's BLAS settings, not the run's
 """
 
 import json
@@ -21,8 +22,9 @@ from pathlib import Path
 SETTINGS = json.loads(r"""__SETTINGS__""")
 HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
 THREADS = str(SETTINGS["threads"])
-for variable in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
-    os.environ.setdefault(variable, THREADS)  # before TensorFlow starts its pools
+from standalone_env import prepare_environment, report_blas  # noqa: E402  (inlined)
+
+prepare_environment(("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
 
@@ -42,6 +44,7 @@ def main():
     except (RuntimeError, AttributeError):
         pass
     import_s = time.perf_counter() - t0
+    report_blas()
     x, y, xt, yt = load_data(SETTINGS["data"], dtype)
     classes = int(max(y.max(), yt.max())) + 1
     onehot = np.eye(classes, dtype=dtype)[y]

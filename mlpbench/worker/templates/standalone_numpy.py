@@ -8,6 +8,7 @@ mlpbench backend computes (Keras's loss definitions, clipping and update rules);
 the straightforward way to write it (mlpbench's numpy-plain backend). Usage:
 
     python run.py            # prints one line per epoch, then the steady epoch
+    python run.py --machine-defaults   # this machine's BLAS settings, not the run's
 """
 
 import json
@@ -19,8 +20,9 @@ from pathlib import Path
 
 SETTINGS = json.loads(r"""__SETTINGS__""")
 HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
-for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(variable, str(SETTINGS["threads"]))  # before NumPy starts its pool
+from standalone_env import prepare_environment, report_blas  # noqa: E402  (inlined)
+
+prepare_environment(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"))
 
 import numpy as np  # noqa: E402
 
@@ -129,6 +131,7 @@ def main():
     shuffle = np.random.default_rng(train["seed"])
     lr, times, cpus, losses = train["learning_rate"], [], [], []
     print(f"{SETTINGS['title']}: numpy {np.__version__}, {n} samples", flush=True)
+    report_blas()
     for epoch in range(epochs):
         lr = lr / (1.0 + train["decay"] * epoch)  # the article's compounding decay
         w0, c0 = time.perf_counter(), time.process_time()
