@@ -69,5 +69,5 @@ def report_blas():
     differ = [k for k in keys if str(got.get(k)) != str(run.get(k))]
     if differ:
         print("BLAS differs from the sweep's run (" + ", ".join(
-            "{} {} here, {} there".format(k, got.get(k), run.get(k)) for k in differ
+            f"{k} {got.get(k)} here, {run.get(k)} there" for k in differ
         ) + "): times are not comparable with the sweep's", flush=True)

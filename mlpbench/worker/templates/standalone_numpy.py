@@ -13,7 +13,6 @@ the straightforward way to write it (mlpbench's numpy-plain backend). Usage:
 
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
