@@ -11,7 +11,9 @@ import sys
 SETTINGS = {"environment": {}, "threads": 1, "blas": {}}  # the script's own, in run.py
 
 # --- inlined below this line ---
-import re  # noqa: E402  (the scripts import os and sys themselves)
+import os  # noqa: E402, F811  (the inlined part stands alone in a script)
+import re  # noqa: E402
+import sys  # noqa: E402, F811
 
 RUN_VARIABLES = re.compile(r"(?:OMP|OPENBLAS|GOTO|MKL|BLIS|VECLIB|NUMEXPR)_\w+|TF_NUM_\w+_THREADS")
 MACHINE_DEFAULTS = "--machine-defaults"
