@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import types
 
+import numpy as np
 import pytest
 
 from mlpbench.cli.app import main
@@ -79,3 +81,39 @@ def test_bare_mlpbench_lists_the_commands(capsys):
     assert main([]) == 2
     err = capsys.readouterr().err
     assert all(name in err for name in ("run", "sweep", "compare", "doctor"))
+
+
+class _FakeCupy(types.ModuleType):
+    """A stand-in for CuPy on a machine without a GPU: NumPy's functions under CuPy's name,
+    with a device whose synchronize() counts its calls."""
+
+    def __init__(self) -> None:
+        super().__init__("cupy")
+        self.__version__ = "0.0-fake"
+        self.syncs = 0
+
+        def synchronize() -> None:
+            self.syncs += 1
+
+        self.cuda = types.SimpleNamespace(Device=lambda: types.SimpleNamespace(
+            synchronize=synchronize))  # fmt: skip
+
+    def __getattr__(self, name: str):
+        return getattr(np, name)
+
+
+def test_run_on_a_gpu_prints_no_cpu_thread_plan(monkeypatch, capsys):
+    """Issue 37: `mlpbench run --device gpu` printed a CPU thread plan and `BLAS openblas with
+    16 threads`; on the GPU neither applies. The GPU is faked (CuPy's place taken by NumPy),
+    so this runs without one; the run must also synchronise the device around its clocks."""
+    from mlpbench.backends.numpy import trainer
+
+    fake = _FakeCupy()
+    monkeypatch.setattr(trainer, "_cupy_status", lambda: (fake, None))
+    monkeypatch.setenv("MLPBENCH_TUNE", "1")
+    assert main(["run", "--backend", "numpy", "--device", "gpu", *SMALL]) == 0
+    out = capsys.readouterr().out
+    assert "on gpu" in out and "no CPU thread plan" in out
+    assert "mlpbench run: plan " not in out and "OPENBLAS" not in out
+    assert "BLAS " not in out.split("steady-state epoch", 1)[1]  # no BLAS-threads line
+    assert fake.syncs >= 2 * 3  # before and after each epoch's clock at least

@@ -16,6 +16,8 @@ from typing import Any
 
 import pandas as pd
 
+from mlpbench.analysis import costs
+from mlpbench.analysis.axes import KeyAxes
 from mlpbench.analysis.stats import speed_ratios, summarize
 from mlpbench.api.protocol import PHASES, ModelSpec
 from mlpbench.config.points import CURRENT_ENV, PointKey, series_name
@@ -131,6 +133,48 @@ class Analysis:
         if self.primary_host is None or "host" not in frame:
             return frame
         return frame[frame["host"] == self.primary_host]
+
+    @cached_property
+    def axes(self) -> KeyAxes:
+        """Which key axes vary among the runs that succeeded (each labels every row) and which
+        are fixed (said once)."""
+        ok = self.results.ok
+        return KeyAxes.of(ok if len(ok) else self.results.runs)
+
+    @cached_property
+    def costs(self) -> pd.DataFrame:
+        """The per-step cost model of each series over the batch axis
+        (:func:`mlpbench.analysis.costs.cost_models`), primary host."""
+        return costs.cost_models(self.on_primary_host(self.results.runs))
+
+    @cached_property
+    def gpu_speedups(self) -> pd.DataFrame:
+        """CPU time over GPU time per series, context and batch; empty without both devices."""
+        return costs.device_speedups(self.on_primary_host(self.summary))
+
+    @cached_property
+    def device_verdict(self) -> pd.DataFrame:
+        """The device question per series (and varying context): the GPU's speed-up over
+        the CPU at each batch size ("2.28x" or with its range "2.28x (2.1-2.4)"), and the
+        batch from which the GPU pays off, or "nowhere in this sweep". Empty without both
+        devices."""
+        g_all = self.gpu_speedups
+        if g_all.empty:
+            return pd.DataFrame()
+        rows = []
+        skip = ("batch_size", "device")
+        for key, g in self.axes.groups(g_all, by=("backend", "options", "env"), skip=skip):
+            row = {"series": self.axes.label(key, skip=skip)}
+            for r in g.sort_values("batch_size").itertuples():
+                ranged = f" ({r.low:.2f}-{r.high:.2f})" if r.low != r.high else ""
+                row[f"batch {int(r.batch_size)}"] = f"{r.speedup:.2f}x{ranged}"
+            first = costs.pays_off_from(g)
+            row["GPU pays off from"] = f"batch {first}" if first else "nowhere in this sweep"
+            rows.append(row)
+        frame = pd.DataFrame(rows).fillna("-")
+        batches = sorted((c for c in frame.columns if c.startswith("batch ")),
+                         key=lambda c: int(c.split()[1]))  # fmt: skip
+        return frame[["series", *batches, "GPU pays off from"]]
 
     @property
     def max_threads(self) -> int:
@@ -268,12 +312,27 @@ class Analysis:
 
     @cached_property
     def phases(self) -> pd.DataFrame:
-        """Median seconds per phase per steady-state epoch of the reference backend, by batch
-        size (float32 where measured, most threads, baseline variant)."""
+        """The phase table of the first device measured (cpu before gpu)."""
+        tables = self.phases_by_device
+        return next(iter(tables.values())) if tables else pd.DataFrame()
+
+    @cached_property
+    def phases_by_device(self) -> dict[str, pd.DataFrame]:
+        """Per device (cpu first), :meth:`phases_on` that device; devices without phases left
+        out. A CPU and a GPU epoch are never stacked into one bar."""
+        e = self.results.epochs
+        devices = sorted(e["device"].astype(str).unique()) if len(e) else []
+        tables = {d: self.phases_on(d) for d in devices}
+        return {d: t for d, t in tables.items() if not t.empty}
+
+    def phases_on(self, device: str) -> pd.DataFrame:
+        """Median seconds per phase per steady-state epoch of the reference backend on
+        ``device``, by batch size (float32 where measured, most threads, baseline variant)."""
         e = self.results.epochs
         cols = [f"phase_{p}" for p in PHASES if f"phase_{p}" in e.columns]
         if e.empty or not cols:
             return pd.DataFrame()
+        e = e[e["device"].astype(str) == device]
         e = self.default_variant(e[(e["backend"] == self.reference) & (e["epoch"] > 1)])
         if self.primary_host is not None:  # epochs.csv names no host: its runs do
             e = e[e["run_id"].isin(self.on_primary_host(self.results.runs)["run_id"])]
@@ -335,6 +394,7 @@ class Analysis:
         if ok.empty or s.empty:
             return pd.DataFrame(columns=cols)
         s = s[(s["dtype"] == "float32") & (s["threads"] == s["threads"].max())]
+        s = s[s["device"] == sorted(s["device"].unique())[0]] if len(s) else s  # cpu first
         medians = s.pivot_table(index="batch_size", columns="backend", values="median_s")
         engines = ok["backend_info"].astype(str).str.extract(r"(?:^|;)engine=([\w.-]+)")[0]
         named = ok.assign(engine=engines).dropna(subset=["engine"])
@@ -368,7 +428,7 @@ class Analysis:
             return pd.DataFrame(columns=cols)
         s = s[s["threads"] == s["threads"].max()]
         ref = s[s["backend"] == self.reference].set_index(
-            ["layers", "batch_size", "dtype", "host", "env"]
+            ["layers", "batch_size", "dtype", "host", "env", "device"]
         )
         rows = []
         for k in s[s["backend"] != self.reference].itertuples():
@@ -376,7 +436,7 @@ class Analysis:
             if not widths or len(set(widths)) != 1:
                 continue
             for ref_dtype in (k.dtype, "float32"):
-                at = (k.layers, k.batch_size, ref_dtype, k.host, k.env)  # same host and stack
+                at = (k.layers, k.batch_size, ref_dtype, k.host, k.env, k.device)  # same place
                 if at in ref.index:
                     r = ref.loc[at]
                     rows.append(
@@ -394,7 +454,9 @@ class Analysis:
         threads, baseline variant): flat where overhead rules, rising where GEMMs do."""
         s = self.default_variant(self.summary)
         if s.empty:
-            return pd.DataFrame(columns=["series", "dtype", "flops", "seconds", "batch_size"])
+            return pd.DataFrame(
+                columns=["series", "dtype", "device", "flops", "seconds", "batch_size"]
+            )
         s = s[s["threads"] == s["threads"].max()]
         flops = {
             layers: ModelSpec(layers=tuple(int(v) for v in layers.split("-"))).flops_per_sample()[1]
@@ -406,6 +468,7 @@ class Analysis:
                     series_name(b, o, e) for b, o, e in zip(s["backend"], s["options"], s["env"])
                 ],
                 "dtype": s["dtype"],
+                "device": s["device"],
                 "flops": s["layers"].map(flops),
                 "seconds": 1.0 / s["samples_per_s"],
                 "batch_size": s["batch_size"],
@@ -421,8 +484,16 @@ class Analysis:
         if ok.empty:
             return pd.DataFrame(columns=cols)
         ok = ok.assign(first_extra_s=(ok["first_epoch_s"] - ok["steady_epoch_s"]).clip(lower=0))
-        table = ok.groupby("backend")[cols].median()
-        return table.reindex([b for b in self.backends if b in table.index])
+        apart = [a for a in ("options", "env", "device") if a in self.axes.varying]
+        table = ok.groupby(["backend", *apart])[cols].median()
+        order = {b: i for i, b in enumerate(self.backends)}
+        keys = sorted(table.index, key=lambda k: (order.get(k[0] if apart else k, 99), k))
+        table = table.reindex(keys)
+        if apart:  # one row per series and device: "keras/jax (gpu)"
+            table.index = [
+                self.axes.label(dict(zip(["backend", *apart], k))) for k in table.index
+            ]
+        return table
 
 
 DRIFT_WARN = 0.05  # a change of the GEMM peak beyond this over a sweep is a warning
@@ -502,6 +573,11 @@ def warnings(a: Analysis) -> list[str]:
     return out
 
 
+def threads_word(n: Any) -> str:
+    n = int(n)
+    return f"{n} thread{'s' if n != 1 else ''}"
+
+
 def verdict_rows(a: Analysis) -> list[dict[str, Any]]:
     """Per other backend and batch size (float32 where measured, most threads, baseline
     variant): the ratio other/reference with its range, and the verdict in words."""
@@ -512,7 +588,8 @@ def verdict_rows(a: Analysis) -> list[dict[str, Any]]:
     dtype = "float32" if (r["dtype"] == "float32").any() else r["dtype"].iloc[0]
     r = r[(r["dtype"] == dtype) & (r["threads"] == r["threads"].max())]
     out = []
-    for row in r.sort_values(["backend", "batch_size"]).itertuples():
+    axes = a.axes
+    for row in r.sort_values(["device", "backend", "batch_size"]).itertuples():
         lo, hi, ratio = float(row.ratio_low), float(row.ratio_high), float(row.ratio)
         if int(row.pairs) < 2:
             words = "1 repeat: direction only"
@@ -522,9 +599,13 @@ def verdict_rows(a: Analysis) -> list[dict[str, Any]]:
             words = f"{row.backend} faster"
         else:
             words = "not settled (the range spans 1)"
+        device = [str(row.device)] if "device" in axes.varying else []  # device first
+        label = f"{row.backend} ({', '.join([*device, dtype, threads_word(row.threads)])})"
         out.append(
             {
                 "other": row.backend,
+                "label": label,
+                "device": str(row.device),
                 "batch": int(row.batch_size),
                 "dtype": dtype,
                 "threads": int(row.threads),

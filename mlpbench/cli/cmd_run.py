@@ -96,6 +96,8 @@ def resolve_plan(spec: RunSpec, mode: str) -> tuple[RunSpec, dict[str, str | Non
     if callable(check):  # a bad option is one line before anything is tuned or run
         check(dict(spec.options))
     name = str(spec.options.get("plan", plans.AUTO))
+    if name == plans.AUTO and spec.device != "cpu":
+        return spec, {}, ""  # a CPU thread plan has no say on a GPU: none is chosen or tuned
     why = "named with -o plan"
     planned = {k for p in offered.values() for k in p.get("options", {})}
     by_hand = sorted(planned & set(spec.options))
@@ -196,6 +198,7 @@ def run(a: argparse.Namespace) -> int:
     plan_line = os.environ.get(RERUN_ENV) or plan_line
     for key, value in thread_env(spec.threads).items():
         os.environ.setdefault(key, value)
+    on_gpu = spec.device != "cpu"
     m, t = spec.model, spec.train
     print(
         f"mlpbench run: {spec.backend} on {spec.device}, {spec.dtype}, {spec.threads} threads | "
@@ -204,7 +207,9 @@ def run(a: argparse.Namespace) -> int:
         f"batch {t.batch_size}, {t.epochs} epochs",
         flush=True,
     )
-    if plan_line:
+    if on_gpu:
+        print(f"mlpbench run: on the {spec.device.upper()}: no CPU thread plan", flush=True)
+    elif plan_line:
         held = f"; {plans_change(plan_env)} in effect" if plan_env else ""
         print(f"mlpbench run: {plan_line}{held}", flush=True)
     everything = usable_cpus()
@@ -218,5 +223,5 @@ def run(a: argparse.Namespace) -> int:
         return 3
     finally:
         os.sched_setaffinity(0, everything)
-    print("\n".join(run_summary_lines(asdict(summary))))
+    print("\n".join(run_summary_lines(asdict(summary), device=spec.device)))
     return 0

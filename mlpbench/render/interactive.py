@@ -1,7 +1,8 @@
 """The report's interactive view of the multi-axis results: time per epoch against batch size,
-a line per series, filtered by dtype, threads, network and version stack (menus), the series
-picked by clicking the legend. Vega-Lite through altair, with its scripts inlined
-(``vl-convert``), so the single report.html works offline.
+a line per series and every other key axis the sweep varies (device, dtype, threads, network,
+variant, version stack), each with a menu; the series picked by clicking the legend.
+Vega-Lite through altair, with its scripts inlined (``vl-convert``), so the single report.html
+works offline.
 """
 
 from __future__ import annotations
@@ -36,14 +37,14 @@ def chart(a: Analysis) -> Any:
         low=s["min_s"],
         high=s["max_s"],
     )[
-        ["series", "backend", "batch_size", "dtype", "threads", "layers", "env", "variant",
-         "seconds", "low", "high", "n"]
+        ["series", "backend", "batch_size", "device", "dtype", "threads", "layers", "env",
+         "variant", "seconds", "low", "high", "n"]
     ]  # fmt: skip
-    menus = {
-        axis: _menu(sorted(frame[axis].unique(), key=str), axis)
-        for axis in ("dtype", "threads", "layers", "env", "variant")
-        if frame[axis].nunique() > 1
-    }
+    # A menu for every key axis that varies beside the series and the x axis (device first),
+    # and each of them splits the lines: no line joins a cpu point to a gpu point.
+    apart = [axis for axis in a.axes.context(skip=("batch_size",)) if axis in frame]
+    apart += ["env"] if "env" in a.axes.varying else []
+    menus = {axis: _menu(sorted(frame[axis].unique(), key=str), axis) for axis in apart}
     picked = alt.selection_point(fields=["series"], bind="legend")
     base = alt.Chart(frame)
     for axis, menu in menus.items():
@@ -52,15 +53,16 @@ def chart(a: Analysis) -> Any:
     y = alt.Y(
         "seconds:Q", scale=alt.Scale(type="log"), title="steady-state seconds per epoch (median)"
     )
-    detail = [c for c in ("dtype", "threads", "layers", "env", "variant") if c in menus]
+    detail = list(menus)
     lines = base.mark_line(point=True).encode(
         x=x,
         y=y,
         color=alt.Color("series:N", title="series (click to pick)"),
         detail=detail or alt.Undefined,
-        strokeDash=alt.StrokeDash("dtype:N") if "dtype" in menus else alt.Undefined,
+        strokeDash=alt.StrokeDash("device:N") if "device" in menus else alt.Undefined,
+        shape=alt.Shape("dtype:N") if "dtype" in menus else alt.Undefined,
         opacity=alt.condition(picked, alt.value(1.0), alt.value(0.12)),
-        tooltip=["series", "batch_size", "dtype", "threads", "layers", "env", "variant",
+        tooltip=["series", "batch_size", "device", "dtype", "threads", "layers", "env", "variant",
                  alt.Tooltip("seconds:Q", format=".4f"), "n"],
     )  # fmt: skip
     band = base.mark_rule(opacity=0.4).encode(

@@ -24,6 +24,17 @@ from mlpbench.machine.describe import caption as machine_caption  # noqa: E402
 from mlpbench.render.format import threads_label  # noqa: E402
 
 STYLES = {"float32": "-", "float64": "--"}
+MARKERS = {"float32": "o", "float64": "s", "bfloat16": "^", "float16": "v"}
+DEVICE_LINES = {"cpu": "-", "gpu": "--"}
+
+
+def look(key: dict[str, Any]) -> dict[str, Any]:
+    """How a series' context shows: a marker per dtype (never only a dash pattern, which a
+    short legend sample hides) and a dashed line on the GPU."""
+    return {
+        "marker": MARKERS.get(str(key.get("dtype", "float32")), "D"),
+        "linestyle": DEVICE_LINES.get(str(key.get("device", "cpu")), ":"),
+    }
 
 
 class Context:
@@ -97,36 +108,32 @@ def _log_y(ax: Any) -> None:
     ax.tick_params(axis="y", which="minor", labelsize=7)
 
 
-def _series_label(backend: str, dtype: str, device: str, many_devices: bool) -> str:
-    return f"{backend} {dtype}" + (f" ({device})" if many_devices else "")
-
-
 def plot_epoch_time(ctx: Context) -> Path | None:
-    """(a) Steady-state time per epoch against batch size, a panel per thread count."""
+    """(a) Steady-state time per epoch against batch size, a panel per thread count; a line
+    per series and every other axis the sweep varies (device, dtype, network, ...)."""
     s = ctx.default_variant(ctx.summary)
     if s.empty:
         return None
+    axes_ = ctx.a.axes
     threads = sorted(s["threads"].unique())
-    many_devices = s["device"].nunique() > 1
     fig, axes = plt.subplots(
         1, len(threads), figsize=(5.2 * len(threads), 4.4), squeeze=False, sharey=True
     )
+    skip = ("batch_size", "threads", "variant")
     for ax, t in zip(axes[0], threads):
-        for (backend, dtype, device), g in s[s["threads"] == t].groupby(
-            ["backend", "dtype", "device"]
-        ):
+        for key, g in axes_.groups(s[s["threads"] == t], by=("backend",), skip=skip):
             g = g.sort_values("batch_size")
             ax.plot(
                 g["batch_size"],
                 g["median_s"],
-                STYLES.get(dtype, "-"),
-                marker="o",
-                color=ctx.color(backend),
-                label=_series_label(backend, dtype, device, many_devices),
+                color=ctx.color(key["backend"]),
+                label=axes_.label(key, skip=skip),
+                **look(key),
             )
             ax.fill_between(
-                g["batch_size"], g["min_s"], g["max_s"], color=ctx.color(backend), alpha=0.15
-            )
+                g["batch_size"], g["min_s"], g["max_s"], color=ctx.color(key["backend"]),
+                alpha=0.15,
+            )  # fmt: skip
         _log_x(ax, s["batch_size"])
         _log_y(ax)
         ax.set_title(threads_label(t))
@@ -138,6 +145,48 @@ def plot_epoch_time(ctx: Context) -> Path | None:
     return ctx.save(fig, "epoch_time")
 
 
+def plot_gpu_speedup(ctx: Context) -> Path | None:
+    """CPU against GPU: each series' CPU time over its GPU time against batch size (above 1
+    the GPU is faster), and beside it the per-step cost model's two terms."""
+    table = ctx.a.gpu_speedups
+    if table.empty:
+        return None
+    axes_ = ctx.a.axes
+    fig, (ax, right) = plt.subplots(1, 2, figsize=(12, 4.6))
+    skip = ("batch_size", "device", "variant")
+    for key, g in axes_.groups(table, by=("backend", "options", "env"), skip=skip):
+        g = g.sort_values("batch_size")
+        color = ctx.color(series_name(key["backend"], key["options"], key["env"]))
+        label = axes_.label(key, skip=skip)
+        ax.plot(g["batch_size"], g["speedup"], color=color, marker="o", label=label)
+        ax.fill_between(g["batch_size"], g["low"], g["high"], color=color, alpha=0.12)
+    ax.axhline(1.0, color="black", lw=1.2)
+    _log_x(ax, table["batch_size"])
+    _log_y(ax)
+    ax.set_xlabel("batch size (samples)")
+    ax.set_ylabel("CPU time / GPU time (x)")
+    ax.set_title("What the GPU buys: above 1, the GPU is faster")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    c = ctx.a.costs.dropna(subset=["fixed_s"])
+    for key, g in axes_.groups(c, by=("backend", "options", "env"), skip=("batch_size",)):
+        r = g.iloc[0]
+        right.scatter(
+            1e3 * r["fixed_s"], max(1e6 * r["per_sample_s"], 1e-3),
+            color=ctx.color(series_name(key["backend"], key["options"], key["env"])),
+            marker="^" if key.get("device") == "gpu" else "o", s=40,
+            label=axes_.label(key, skip=("batch_size",)),
+        )  # fmt: skip
+    right.set_xscale("log")
+    right.set_yscale("log")
+    right.set_xlabel("fixed cost per step (ms): launches, dispatch, syncs")
+    right.set_ylabel("cost per sample (us): compute, copies")
+    right.set_title("Per-step cost model (triangles: GPU)")
+    right.grid(True, which="both", alpha=0.3)
+    right.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return ctx.save(fig, "gpu_speedup")
+
+
 def plot_speedup(ctx: Context) -> Path | None:
     """(b) How many times faster the reference backend is than each other, against batch."""
     s = ctx.default_variant(ctx.summary)
@@ -147,21 +196,21 @@ def plot_speedup(ctx: Context) -> Path | None:
     ref = ctx.reference
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
     top = ctx.max_threads()
-    for other, r in ratios.groupby("backend", sort=False):
-        for (dtype, device, threads), g in r.groupby(["dtype", "device", "threads"]):
-            g = g.sort_values("batch_size")
-            ax.plot(
-                g["batch_size"],
-                g["ratio"],
-                STYLES.get(dtype, "-"),
-                marker="o" if threads == top else "s",
-                alpha=1.0 if threads == top else 0.55,
-                color=ctx.color(other),
-                label=f"vs {other}: {dtype}, {device}, {threads} thr",
-            )
-            ax.fill_between(
-                g["batch_size"], g["ratio_low"], g["ratio_high"], color=ctx.color(other), alpha=0.12
-            )
+    axes_ = ctx.a.axes
+    for key, g in axes_.groups(ratios, by=("backend",), skip=("batch_size", "variant")):
+        other = key["backend"]
+        g = g.sort_values("batch_size")
+        ax.plot(
+            g["batch_size"],
+            g["ratio"],
+            alpha=1.0 if key.get("threads", top) == top else 0.55,
+            color=ctx.color(other),
+            label="vs " + axes_.label(key, skip=("batch_size", "variant")),
+            **look(key),
+        )
+        ax.fill_between(
+            g["batch_size"], g["ratio_low"], g["ratio_high"], color=ctx.color(other), alpha=0.12
+        )
     ax.axhline(1.0, color="black", lw=1.2)
     _log_x(ax, s["batch_size"])
     _log_y(ax)
@@ -193,10 +242,11 @@ def plot_thread_scaling(ctx: Context) -> Path | None:
     )
     top = int(s["threads"].max())
     flagged = False
+    axes_ = ctx.a.axes
+    skip = ("batch_size", "threads", "variant")
     for ax, b in zip(axes[0], batches):
-        for (backend, dtype, _device), g in s[s["batch_size"] == b].groupby(
-            ["backend", "dtype", "device"]
-        ):
+        for key, g in axes_.groups(s[s["batch_size"] == b], by=("backend",), skip=skip):
+            backend, dtype = key["backend"], g["dtype"].iloc[0]
             g = g.sort_values("threads")
             base = g[g["threads"] == g["threads"].min()]["median_s"]
             if base.empty:
@@ -208,7 +258,7 @@ def plot_thread_scaling(ctx: Context) -> Path | None:
                 STYLES.get(dtype, "-"),
                 marker="o",
                 color=ctx.color(backend),
-                label=f"{backend} {dtype}",
+                label=axes_.label(key, skip=skip),
             )
             # Beyond the ideal line is not a result: noise (or a slow 1-thread run). Ring it.
             beyond = speedup > g["threads"] * 1.05
@@ -239,15 +289,19 @@ def plot_dtype(ctx: Context) -> Path | None:
     if gain.empty:
         return None
     fig, ax = plt.subplots(figsize=(7, 4.4))
-    for (backend, threads), g in gain.groupby(["backend", "threads"]):
+    axes_ = ctx.a.axes
+    skip = ("batch_size", "dtype", "variant", "layers")
+    for key, g in axes_.groups(gain, by=("backend",), skip=skip):
         g = g.sort_values("batch_size")
+        threads = key.get("threads", ctx.max_threads())
         ax.plot(
             g["batch_size"],
             g["gain"],
             marker="o" if threads == ctx.max_threads() else "s",  # the legend tells them apart
-            ls="-" if threads == ctx.max_threads() else "--",
-            color=ctx.color(backend),
-            label=f"{backend}, {threads} thr",
+            ls=DEVICE_LINES.get(str(key.get("device", "cpu")), ":"),
+            alpha=1.0 if threads == ctx.max_threads() else 0.6,
+            color=ctx.color(key["backend"]),
+            label=axes_.label(key, skip=skip),
         )
     ax.axhline(1.0, color="black", lw=1)
     ax.axhline(2.0, color="gray", lw=1, ls=":")
@@ -270,21 +324,23 @@ def plot_dtype(ctx: Context) -> Path | None:
 
 
 def plot_phases(ctx: Context) -> Path | None:
-    """(e) Where the reference backend's epoch goes: stacked phases per batch size."""
-    table = ctx.a.phases
-    if table.empty:
+    """(e) Where the reference backend's epoch goes: stacked phases per batch size, a panel
+    per device (a CPU and a GPU epoch are never stacked into one bar)."""
+    tables = ctx.a.phases_by_device
+    if not tables:
         return None
-    fig, ax = plt.subplots(figsize=(7, 4.4))
-    bottom = np.zeros(len(table))
-    labels = [str(b) for b in table.index]
-    for phase in table.columns:
-        ax.bar(labels, table[phase], bottom=bottom, label=phase)
-        bottom += table[phase].to_numpy()
-    ax.set_xlabel("batch size (samples)")
-    ax.set_ylabel("seconds per epoch")
-    ax.set_title(f"{ctx.reference} backend: time per phase (steady-state epochs)")
-    ax.legend(fontsize=8)
-    ax.grid(True, axis="y", alpha=0.3)
+    fig, axes = plt.subplots(1, len(tables), figsize=(7 * len(tables), 4.4), squeeze=False)
+    for ax, (device, table) in zip(axes[0], tables.items()):
+        bottom = np.zeros(len(table))
+        labels = [str(b) for b in table.index]
+        for phase in table.columns:
+            ax.bar(labels, table[phase], bottom=bottom, label=phase)
+            bottom += table[phase].to_numpy()
+        ax.set_xlabel("batch size (samples)")
+        ax.set_ylabel("seconds per epoch")
+        ax.set_title(f"{ctx.reference} on the {device.upper()}: time per phase (steady epochs)")
+        ax.legend(fontsize=8)
+        ax.grid(True, axis="y", alpha=0.3)
     return ctx.save(fig, "phases")
 
 
@@ -294,16 +350,17 @@ def plot_efficiency(ctx: Context) -> Path | None:
     if s.empty:
         return None
     fig, ax = plt.subplots(figsize=(9.5, 4.4))
-    for (backend, dtype, threads), g in s.groupby(["backend", "dtype", "threads"]):
+    axes_ = ctx.a.axes
+    skip = ("batch_size", "variant")
+    for key, g in axes_.groups(s, by=("backend",), skip=skip):
         g = g.sort_values("batch_size")
         ax.plot(
             g["batch_size"],
             100 * g["efficiency"],
-            STYLES.get(dtype, "-"),
-            marker="o",
-            color=ctx.color(backend),
-            alpha=1.0 if threads == ctx.max_threads() else 0.5,
-            label=f"{backend} {dtype}, {threads} thr",
+            color=ctx.color(key["backend"]),
+            alpha=1.0 if key.get("threads", ctx.max_threads()) == ctx.max_threads() else 0.5,
+            label=axes_.label(key, skip=skip, always=("dtype", "threads")),
+            **look(key),
         )
     ax.axhline(100, color="black", lw=1)
     _log_x(ax, s["batch_size"])
@@ -325,27 +382,31 @@ def plot_accuracy_time(ctx: Context) -> Path | None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.4))
     pick = ok[(ok["dtype"] == ok["dtype"].iloc[0]) & (ok["threads"] == ok["threads"].max())]
     batch = 500 if (pick["batch_size"] == 500).any() else int(pick["batch_size"].iloc[0])
-    for backend, g in pick[pick["batch_size"] == batch].groupby("backend"):
+    axes_ = ctx.a.axes
+    skip = ("batch_size", "dtype", "threads", "variant")
+    for key, g in axes_.groups(pick[pick["batch_size"] == batch], skip=skip):
         run = g.iloc[0]["run_id"]
         curve = e[e["run_id"] == run].sort_values("epoch")
         left.plot(
             curve["wall_s"].cumsum(),
             curve["loss"],
-            marker=".",
-            color=ctx.color(backend),
-            label=backend,
+            color=ctx.color(key["backend"]),
+            label=axes_.label(key, skip=skip),
+            **{**look(key), "marker": "."},
         )
     left.set_xlabel("cumulative training wall time (s)")
     left.set_ylabel("training loss (incl. penalty)")
     left.set_title(f"Loss vs time, batch {batch}, {pick['dtype'].iloc[0]}")
     left.grid(True, alpha=0.3)
     left.legend(fontsize=8)
-    for backend, g in ok.groupby("backend"):
+    apart = tuple(a for a in axes_.context() if a not in ("device", "dtype"))
+    for key, g in axes_.groups(ok, skip=apart):  # a marker per device and dtype
         right.scatter(
             g["train_s"],
             g["test_accuracy"],
-            color=ctx.color(backend),
-            label=backend,
+            color=ctx.color(key["backend"]),
+            label=axes_.label(key, skip=apart),
+            marker="^" if key.get("device") == "gpu" else MARKERS.get(str(key.get("dtype")), "o"),
             s=18,
             alpha=0.7,
         )
@@ -493,15 +554,15 @@ def plot_cost_per_sample(ctx: Context) -> Path | None:
     if table.empty or table["flops"].nunique() < 2:
         return None
     fig, ax = plt.subplots(figsize=(8, 5))
-    for (series, dtype), g in table.groupby(["series", "dtype"]):
+    for (series, dtype, device), g in table.groupby(["series", "dtype", "device"]):
         g = g.groupby("flops")["seconds"].min().sort_index()  # the best batch size
+        key = {"dtype": dtype, "device": device}
         ax.plot(
             g.index,
             g.to_numpy(),
-            STYLES.get(dtype, ":"),
-            marker="o",
             color=ctx.color(series),
-            label=f"{series} {dtype}",
+            label=f"{series} ({device}, {dtype})",
+            **look(key),
         )
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -548,6 +609,7 @@ def plot_versions(ctx: Context) -> Path | None:
 PLOTS: list[Callable[[Context], Path | None]] = [
     plot_versions,
     plot_epoch_time,
+    plot_gpu_speedup,
     plot_speedup,
     plot_thread_scaling,
     plot_dtype,

@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from mlpbench.analysis import costs
 from mlpbench.analysis.stats import host_ratios
 from mlpbench.analysis.tables import Analysis, verdict_rows, warnings
 from mlpbench.config.points import series_name
@@ -28,6 +29,8 @@ from mlpbench.render.interactive import view_html
 
 FIGURES = {  # plot file stem -> what it shows (caption and alt text)
     "epoch_time": "Steady-state time per epoch against batch size, one panel per thread count",
+    "gpu_speedup": "CPU time over GPU time per series against batch size, and each series' "
+    "per-step cost model (fixed cost per step against cost per sample)",
     "speedup": "How many times faster the reference backend is than each other backend",
     "thread_scaling": "Speed-up over one thread against the thread count, with the ideal line",
     "dtype_speedup": "float64 time over float32 time per backend against batch size",
@@ -59,41 +62,56 @@ def findings(a: Analysis) -> list[str]:
     s = a.default_variant(s)
     out += version_findings(a)
     top = a.max_threads
+    axes = a.axes
     ratios = a.default_variant(a.ratios)
-    for other, r in ratios.groupby("backend", sort=False):
-        r = r[(r["threads"] == top) & (r["dtype"] == "float32")].sort_values("batch_size")
-        if r.empty:
-            continue
+    ratios = ratios[(ratios["threads"] == top) & (ratios["dtype"] == "float32")]
+    for key, r in axes.groups(ratios, by=("backend",), skip=("batch_size", "dtype", "threads")):
+        other = key["backend"]
+        r = r.sort_values("batch_size")
+        where = ", ".join([*axes.words(key, skip=("batch_size", "dtype", "threads")),
+                           "float32", threads_label(top)])  # fmt: skip
         at = r[r["batch_size"] == 500]
         if not at.empty:
             x = at.iloc[0]
             word = "faster" if x["ratio"] >= 1 else "slower"
             factor = x["ratio"] if x["ratio"] >= 1 else 1 / x["ratio"]
-            if x["ratio_low"] == x["ratio_high"]:
+            if x["pairs"] < 2 or x["ratio_low"] == x["ratio_high"]:
                 evidence = "1 repeat, no range: a direction, not a verdict"
             else:
-                evidence = (
-                    "range over repeats" if x["pairs"] >= 2 else "unpaired bound"
-                ) + f" {x['ratio_low']:.2f}-{x['ratio_high']:.2f}x, {ref}'s speed-up"
+                evidence = f"range over repeats {x['ratio_low']:.2f}-{x['ratio_high']:.2f}x"
             out.append(
-                f"At the article's batch size 500 (float32, {threads_label(top)}) {ref} is "
-                f"{_x(factor)} {word} than {other} per epoch ({evidence})."
+                f"At batch size 500 ({where}) {ref} is {_x(factor)} {word} than {other} per "
+                f"epoch ({evidence})."
             )
-        wins = r[r["ratio"] < 1]
+        decided = r[(r["pairs"] >= 2) & (r["ratio_high"] < 1)]  # the verdict's own rule
+        hinted = r[(r["ratio"] < 1) & ~r.index.isin(decided.index)]
         lo, hi = int(r["batch_size"].min()), int(r["batch_size"].max())
-        if wins.empty:
-            best = r.loc[r["ratio"].idxmin()]
+        if not decided.empty:
+            first = decided.iloc[0]
             out.append(
-                f"{other} does not overtake {ref} anywhere from batch {lo} to {hi} "
-                f"(float32, {threads_label(top)}); its best is {_x(1 / best['ratio'])} of "
-                f"{ref}'s speed, at batch {int(best['batch_size'])}."
+                f"{other} is faster than {ref} from batch size {int(first['batch_size'])} "
+                f"({where}): {_x(1 / float(first['ratio']))} faster, range over repeats "
+                f"{1 / first['ratio_high']:.2f}-{1 / first['ratio_low']:.2f}x."
+            )
+        elif not hinted.empty:
+            batches = ", ".join(str(int(b)) for b in hinted["batch_size"])
+            out.append(
+                f"{other} may be faster than {ref} at batch {batches} ({where}), but the "
+                "repeats do not settle it (one repeat, or a range that spans 1): rerun with "
+                "more repeats to decide."
             )
         else:
-            first = int(wins["batch_size"].iloc[0])
+            best = r.loc[r["ratio"].idxmin()]
+            settled = bool(((r["pairs"] >= 2) & (r["ratio_low"] > 1)).all())
             out.append(
-                f"{other} overtakes {ref} from batch size {first} (float32, {threads_label(top)}"
-                f"), where it is {_x(1 / float(wins['ratio'].iloc[0]))} faster."
+                f"{other} does not overtake {ref} anywhere from batch {lo} to {hi} ({where}); "
+                f"at best it takes {best['ratio']:.2f}x {ref}'s time, at batch "
+                f"{int(best['batch_size'])}"
+                + ("." if settled else " (by the medians; the repeats do not settle every "
+                   "batch: rerun with more repeats to decide).")
             )
+    out += device_findings(a)
+    out += cost_findings(a)
     for r in a.engine_split.itertuples():
         fw = r.framework
         head = (
@@ -120,24 +138,34 @@ def findings(a: Analysis) -> list[str]:
             f"float32 over float64: {backend} gains {g['gain'].min():.2f}-{g['gain'].max():.2f}x "
             f"(median {g['gain'].median():.2f}x) across batch sizes and threads."
         )
-    for backend, g in a.efficiency.groupby("backend", sort=False):
+    eff_skip = ("batch_size", "dtype", "threads")
+    for key, g in axes.groups(a.efficiency, by=("backend",), skip=eff_skip):
         best = g.loc[g["efficiency"].idxmax()]
+        where = axes.where(key, skip=eff_skip)
+        if key.get("device", best["device"]) == "gpu" and best["efficiency"] < LAUNCH_BOUND:
+            out.append(
+                f"{key['backend']}{where} on the GPU reaches at most "
+                f"{100 * best['efficiency']:.1f}% of the device's GEMM peak: the step is "
+                "bound by launches and dispatch, not by arithmetic, so its share of the peak "
+                "says nothing of its kernels (the cost model above says where the time goes)."
+            )
+            continue
         out.append(
-            f"{backend} reaches at best {100 * best['efficiency']:.0f}% of the calibrated "
-            f"GEMM peak ({best['gflops']:.1f} GFLOP/s at batch {int(best['batch_size'])}, "
-            f"{best['dtype']}, {threads_label(int(best['threads']))})."
+            f"{key['backend']}{where} reaches at best {100 * best['efficiency']:.0f}% of the "
+            f"calibrated GEMM peak ({best['gflops']:.1f} GFLOP/s at batch "
+            f"{int(best['batch_size'])}, {best['dtype']}, {threads_label(int(best['threads']))})."
         )
-    for backend, r in a.startup.iterrows():
+    for label, r in a.startup.iterrows():
         out.append(
-            f"{backend} start-up: import {r['import_s']:.2f} s; first epoch "
+            f"{label} start-up: import {r['import_s']:.2f} s; first epoch "
             f"{r['first_epoch_s']:.2f} s against {r['steady_epoch_s']:.2f} s in steady state."
         )
-    phases = a.phases
-    if not phases.empty:
+    for device, phases in a.phases_by_device.items():
         b = 500 if 500 in phases.index else phases.index[0]
         row = phases.loc[b]
         share = ", ".join(f"{k} {100 * v / row.sum():.0f}%" for k, v in row.items())
-        out.append(f"{ref}'s epoch at batch {b}: {share}.")
+        on = f" on the {device.upper()}" if len(a.phases_by_device) > 1 else ""
+        out.append(f"{ref}'s epoch{on} at batch {b}: {share}.")
     for r in a.ablation.itertuples():
         out.append(
             f"{r.switch}: {_x(r.cost)} the time of {a.baseline} at batch {r.batch_size} "
@@ -146,6 +174,66 @@ def findings(a: Analysis) -> list[str]:
     n_bad = len(a.results.not_run)
     if n_bad:
         out.append(f"{n_bad} run(s) did not run or failed; their reasons are listed below.")
+    return out
+
+
+LAUNCH_BOUND = 0.03  # a GPU series under this share of the GEMM peak is launch-bound
+
+
+def device_findings(a: Analysis) -> list[str]:
+    """CPU against GPU, per series: the GPU's speed-up at each batch with its range, the
+    batch from which the GPU pays off, and which series is fastest on each device."""
+    g_all, axes, out = a.gpu_speedups, a.axes, []
+    if g_all.empty:
+        return out
+    for key, g in axes.groups(g_all, by=("backend", "options", "env"), skip=("batch_size",)):
+        name = series_name(key["backend"], key["options"], key["env"])
+        steps = "; ".join(
+            f"batch {int(r.batch_size)} {_x(r.speedup)}"
+            + (f" ({r.low:.2f}-{r.high:.2f})" if r.low != r.high else "")
+            for r in g.sort_values("batch_size").itertuples()
+        )
+        first = costs.pays_off_from(g)
+        pays = f"pays off from batch {first}" if first else "pays off nowhere in this sweep"
+        out.append(
+            f"GPU against CPU, {name}{axes.where(key, skip=('batch_size', 'device'))}: the GPU "
+            f"is {steps} (CPU time / GPU time); the GPU {pays}."
+        )
+    best = costs.fastest_per_device(a.summary, axes)
+    for device, g in best.groupby("device", sort=True):
+        parts = "; ".join(
+            f"batch {int(r.batch_size)} {r.series} {seconds(r.median_s)} s"
+            for r in g.sort_values("batch_size").itertuples()
+        )
+        out.append(f"Fastest on the {str(device).upper()} (seconds per epoch): {parts}.")
+    return out
+
+
+def cost_findings(a: Analysis) -> list[str]:
+    """Each series' per-step cost: fixed part, per-sample part, the fit's misfit, and the
+    regime in words; "needs 3 or more batch sizes" where a series has fewer."""
+    c, axes, out = a.costs, a.axes, []
+    for r in c.sort_values(["device", "backend", "options"]).to_dict("records"):
+        name = series_name(r["backend"], r["options"], r["env"]) + axes.where(
+            r, skip=("batch_size",)
+        )
+        if not r["fixed_s"] == r["fixed_s"]:  # NaN: too few batch sizes
+            out.append(
+                f"Cost per step, {name}: needs {costs.MIN_BATCHES} or more batch sizes "
+                f"(this sweep ran {r['batches']})."
+            )
+            continue
+        batches = sorted(
+            int(b) for b in a.results.ok[
+                (a.results.ok["backend"] == r["backend"]) & (a.results.ok["device"] == r["device"])
+            ]["batch_size"].unique()
+        )
+        out.append(
+            f"Cost per step, {name}: {1e3 * r['fixed_s']:.3g} ms fixed + "
+            f"{1e6 * r['per_sample_s']:.3g} us per sample (fit within "
+            f"{max(1, round(100 * r['residual']))}% at batches {', '.join(map(str, batches))}): "
+            f"{costs.regime(r['fixed_s'], r['per_sample_s'], batches)}."
+        )
     return out
 
 
@@ -383,8 +471,7 @@ def verdict_html(a: Analysis) -> str:
         f"{html.escape(a.reference)})</th><th>range over repeats</th><th>verdict</th></tr>"
     )
     body = "".join(
-        f"<tr><td>{v['batch']}</td><td>{html.escape(v['other'])} ({v['dtype']}, "
-        f"{threads_label(v['threads'])})</td><td>{v['ratio']:.2f}x</td><td>"
+        f"<tr><td>{v['batch']}</td><td>{html.escape(v['label'])}</td><td>{v['ratio']:.2f}x</td><td>"
         + ("-" if v["pairs"] < 2 else f"{v['low']:.2f}-{v['high']:.2f}")
         + f"</td><td><strong>{html.escape(v['verdict'])}</strong></td></tr>"
         for v in rows
@@ -398,7 +485,34 @@ def verdict_html(a: Analysis) -> str:
             + ", ".join(f"{html.escape(str(b))} {100 * e:.0f}%" for b, e in best.items())
             + ".</p>"
         )
-    return f"<table>{head}{body}</table>{peak}"
+    fixed = a.axes.header(skip=("batch_size",))
+    said = f"<p>Held fixed in this sweep: {html.escape(fixed)}.</p>" if fixed else ""
+    device = ""
+    if not a.device_verdict.empty:
+        device = (
+            "<h3>GPU against CPU (CPU time / GPU time; above 1: the GPU is faster)</h3>"
+            + _table(a.device_verdict)
+        )
+        best = costs.fastest_per_device(a.summary, a.axes)
+        if not best.empty:
+            device += "<p>" + " ".join(
+                f"Fastest on the {html.escape(str(d).upper())}: "
+                + "; ".join(
+                    f"batch {int(r.batch_size)} {html.escape(r.series)}"
+                    for r in g.sort_values("batch_size").itertuples()
+                )
+                + "."
+                for d, g in best.groupby("device", sort=True)
+            ) + "</p>"
+    if peak and "device" in a.axes.varying:  # a GPU's share is no verdict (see findings)
+        cpu = eff[eff["device"] == "cpu"].groupby("backend")["efficiency"].max()
+        peak = (
+            "<p>Best share of the calibrated GEMM peak on the CPU: "
+            + ", ".join(f"{html.escape(str(b))} {100 * e:.0f}%" for b, e in cpu.items())
+            + " (on the GPU the steps are launch-bound: the findings give their cost model)."
+            + "</p>"
+        ) if len(cpu) else ""
+    return f"{said}<table>{head}{body}</table>{device}{peak}"
 
 
 def write_report(a: Analysis, plots: list[Path]) -> Path:

@@ -214,8 +214,9 @@ def table_lines(rows: list[tuple[str, ...]], last_free: bool = True) -> list[str
     ]
 
 
-def run_summary_lines(s: dict[str, Any]) -> list[str]:
-    """``mlpbench run``'s closing summary of one run."""
+def run_summary_lines(s: dict[str, Any], device: str = "cpu") -> list[str]:
+    """``mlpbench run``'s closing summary of one run (on a GPU, no BLAS thread line: the
+    host's BLAS pool does not train the network there)."""
     n_steady = max(s["epochs"] - 1, 1)
     rows = [
         ("data", f"{s['dataset']}, {s['n_train']} training samples"),
@@ -238,9 +239,13 @@ def run_summary_lines(s: dict[str, Any]) -> list[str]:
         ),
         ("test", f"loss {s['test_loss']:.4f}, accuracy {s['test_accuracy']:.4f}"),
         (
-            "threads",
-            f"BLAS {s['blas']} with {s['blas_threads']} threads"
-            + (f"; framework {s['framework_threads']}" if s["framework_threads"] else ""),
+            ("device", f"{device}; framework {s['framework_threads'] or '-'}")
+            if device != "cpu"
+            else (
+                "threads",
+                f"BLAS {s['blas']} with {s['blas_threads']} threads"
+                + (f"; framework {s['framework_threads']}" if s["framework_threads"] else ""),
+            )
         ),
         ("peak memory", f"{s['peak_rss_mb']:.0f} MiB"),
     ]

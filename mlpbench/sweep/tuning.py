@@ -56,7 +56,12 @@ def is_current(table: dict[str, Any], point: Any, plans: dict[str, dict[str, Any
 
 
 def needs_plan(point: Any, plans: dict[str, dict[str, Any]]) -> bool:
-    return bool(plans) and point.run.options.get("plan", AUTO) == AUTO
+    """Whether the point's plan is to be chosen by measurement: a backend with plans, no plan
+    named, on the CPU (a thread plan sets CPU threads and BLAS variables: on a GPU it has no
+    say, and tuning it there would measure noise)."""
+    return (
+        bool(plans) and point.run.options.get("plan", AUTO) == AUTO and point.key.device == "cpu"
+    )
 
 
 def settings(

@@ -224,6 +224,8 @@ class NumpyTrainer:
         own = PLAN_OPTIONS & set(options)  # the caller picked the path by hand: no plan
         if str(options.get("plan", plancache.AUTO)) == plancache.AUTO and own:
             self.plan_source = f"by hand: {', '.join(sorted(own))}"
+        elif str(options.get("plan", plancache.AUTO)) == plancache.AUTO and device != "cpu":
+            self.plan_source = "none: a CPU thread plan has no say on the GPU"
         elif str(options.get("plan", plancache.AUTO)) == plancache.AUTO:
             threads_ = int(options.get("threads", 1))
             name, self.plan_source = auto_plan(spec, train, device, dtype, threads_)
@@ -295,6 +297,8 @@ class NumpyTrainer:
         if self.plan and self.plan != "auto":
             out["plan"] = self.plan
             out["plan_source"] = self.plan_source
+        elif self.device != "cpu":
+            out["plan"] = f"none ({self.device}: no CPU thread plan)"
         if self.xp is not np:
             out["cupy"] = self.xp.__version__
         return out
