@@ -125,7 +125,7 @@ def device_speedups(summary: pd.DataFrame) -> pd.DataFrame:
     keys = [c for c in cols[:9]]
     cpu = summary[summary["device"] == "cpu"].set_index(keys)
     gpu = summary[summary["device"] == "gpu"].set_index(keys)
-    both = cpu.join(gpu, lsuffix="_cpu", rsuffix="_gpu", how="inner")
+    both = cpu.join(gpu, suffixes=("_cpu", "_gpu"), how="inner")
     if both.empty:
         return pd.DataFrame(columns=cols)
     out = pd.DataFrame(
