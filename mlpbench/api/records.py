@@ -97,8 +97,24 @@ def check_count(reported: int, of: int) -> None:
         raise RecordError(f"the backend reported {reported} epochs for a run of {of}")
 
 
+def valid_text(text: Any) -> str:
+    """``text`` as valid UTF-8: a lone surrogate (a plugin's bytes decoded with
+    surrogateescape, or a bad escape) becomes "?" so that no write can fail on it."""
+    text = str(text)
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+
+
+MAX_REASON_CHARS = 1000
+
+
 def bounded(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters with a marker saying how much was cut."""
+    """``text`` cut to ``limit`` characters with a marker saying how much was cut (and made
+    valid UTF-8: backend-controlled text passes here on its way in)."""
+    text = valid_text(text)
     if len(text) <= limit:
         return text
     marker = TRUNCATED.format(n=len(text) - limit)

@@ -1,42 +1,77 @@
-"""``mlpbench backends``: installed backends, their devices and dtypes, and why not here."""
+"""``mlpbench backends``: installed backends, their devices and dtypes, and why not here.
+
+Each backend is described in a fresh process of its own, all at once, each within
+``--timeout``: a plugin whose import or capabilities() hangs or fails is listed as broken with
+the reason, and never holds up the others or the command."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
+DESCRIBE_TIMEOUT_S = 60.0
+
 
 def add(sub: Any) -> None:
     p = sub.add_parser("backends", help="list installed backends and what they can do here")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=DESCRIBE_TIMEOUT_S,
+        metavar="S",
+        help="seconds each backend may take to import and describe itself; past it, it is "
+        "listed as broken (default: %(default)g)",
+    )
     p.set_defaults(func=run)
 
 
-def run(a: argparse.Namespace) -> int:
+def describe_all(timeout: float) -> list[dict[str, Any]]:
+    """Every installed backend described in its own process, in parallel."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from mlpbench.api import registry
+    from mlpbench.sweep.spawn import ask
+
+    names = registry.available()
+    if not names:
+        return []
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        asked = [pool.submit(ask, {"describe": name}, timeout) for name in names]
+        answers = [f.result() for f in asked]
+    out = []
+    for name, (answer, why) in zip(names, answers):
+        out.append(answer if answer is not None else {"name": name, "version": "", "error": why})
+    return out
+
+
+def run(a: argparse.Namespace) -> int:
+    from mlpbench.api.protocol import SpecError
     from mlpbench.render.text import table_lines
 
+    if not a.timeout > 0:
+        raise SpecError(f"--timeout = {a.timeout:g}: must be more than 0 seconds")
     rows = [("name", "version", "devices", "dtypes", "phases", "status")]
-    for e in registry.describe_all():
-        if e.error:
-            rows.append((e.name, e.version, "-", "-", "-", f"broken: {e.error}"))
+    described = describe_all(a.timeout)
+    for e in described:
+        if e.get("error"):
+            rows.append((e["name"], e.get("version", ""), "-", "-", "-", f"broken: {e['error']}"))
             continue
-        caps = e.capabilities
-        devices = ", ".join(d for d in caps.devices if d not in caps.unavailable)
-        notes = "; ".join(f"{d} unavailable: {why}" for d, why in caps.unavailable.items())
+        unavailable = e.get("unavailable", {})
+        devices = ", ".join(d for d in e["devices"] if d not in unavailable)
+        notes = "; ".join(f"{d} unavailable: {why}" for d, why in unavailable.items())
         rows.append(
             (
-                e.name,
-                e.version,
+                e["name"],
+                e.get("version", ""),
                 devices or "-",
-                ", ".join(caps.dtypes),
-                "yes" if caps.phases else "no",
+                ", ".join(e["dtypes"]),
+                "yes" if e.get("phases") else "no",
                 notes or "ok",
             )
         )
     print("\n".join(table_lines(rows)))
-    for e in registry.describe_all():  # a backend that runs on several engines lists them
-        engines = getattr(e.cls, "engines", None) if e.cls is not None else None
-        if callable(engines):
-            found = ", ".join(f"{k} ({v})" for k, v in engines().items())
-            print(f"\n{e.name} engines: {found}")
+    for e in described:  # a backend that runs on several engines lists them
+        if e.get("engines"):
+            found = ", ".join(f"{k} ({v})" for k, v in e["engines"].items())
+            print(f"\n{e['name']} engines: {found}")
     return 0

@@ -32,13 +32,41 @@ from mlpbench.results.schema import (
     STATUSES,
 )
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""What a spreadsheet evaluates a cell starting with (OWASP, CSV injection)."""
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
 
 def _cell(value: Any) -> Any:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
-    if isinstance(value, str):  # one row is one line: a torn write is then always visible
+    if isinstance(value, str):
+        # Valid UTF-8 always (a lone surrogate from a plugin once made every write, and every
+        # --resume, fail); a text a spreadsheet would run as a formula is quoted with ' (OWASP);
+        # one row is one line, so a torn write is always visible.
+        value = value.encode("utf-8", "replace").decode("utf-8")
+        formula = value.startswith(FORMULA_START) and len(value) > 1 and not _number(value)
+        if formula or (value[:1] == "'" and value[1:2] in FORMULA_START and len(value) > 2):
+            value = "'" + value  # the second case: a text that looks escaped keeps its own '
+
         return value.replace("\r", " ").replace("\n", " ")
     return value
+
+
+def _uncell(text: str) -> str:
+    """A text cell as it was given: the ' that :func:`_cell` put before a formula removed."""
+    rest = text[1:]
+    if text[:1] == "'" and len(rest) > 1:
+        if rest[:1] in FORMULA_START or (rest[:1] == "'" and rest[1:2] in FORMULA_START):
+            return rest
+    return text
 
 
 def append_rows(path: Path, columns: list[str], rows: Iterable[Mapping[str, Any]]) -> None:
@@ -56,7 +84,7 @@ def append_rows(path: Path, columns: list[str], rows: Iterable[Mapping[str, Any]
         if unknown:
             raise KeyError(f"{path.name}: no column(s) {sorted(unknown)}")
         writer.writerow([_cell(row.get(c)) for c in columns])
-    data = buffer.getvalue().encode()
+    data = buffer.getvalue().encode("utf-8", "replace")
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         view = memoryview(data)
@@ -146,6 +174,9 @@ def read_table(
                 c: parse_cell(raw.get(c, migrations.DEFAULT_CELLS.get(c, "")), types[c], c, where)
                 for c in columns
             }
+            for c in columns:
+                if types[c] is str and row[c]:
+                    row[c] = _uncell(row[c])
             problem = check(row) if check else ""
             if problem:
                 raise ResultsError(f"{where}: {problem}")

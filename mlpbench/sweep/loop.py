@@ -14,12 +14,10 @@ Guarantees (README, "What a sweep guarantees"):
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -75,7 +73,6 @@ from mlpbench.sweep.folder import (
 from mlpbench.sweep.spawn import (
     Progress,
     calibrate,
-    env_for,
     peak_for,
     run_script,
     run_worker,
@@ -92,6 +89,8 @@ class Checked:
     skips: dict[tuple[str, str, str], str]
     plans: dict[str, dict[str, Any]]
     differ: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    broken: dict[str, str] = field(default_factory=dict)
+    """Backends whose check hung or failed: name -> the sentence their points are skipped with."""
 
     def differing(self, key: PointKey) -> list[str]:
         """The plans worth a trial at ``key``."""
@@ -105,49 +104,79 @@ def shape_of(key: PointKey) -> str:
     return f"{key.threads}|{key.batch_size}|{key.layers}"
 
 
+CHECK_TIMEOUT_S = 120.0
+"""The longest a backend's check (import, capabilities, options, plans) may take: past it, the
+backend counts as broken and only its own points are skipped (a sweep's timeout_s caps it)."""
+
+
 def preflight(
     cfg: SweepConfig,
     python: str = sys.executable,
     env: str | None = None,
     extra_env: dict[str, str | None] | None = None,
 ) -> Checked:
-    """Every backend of the grid loads and takes its options, and the data is there: checked in
-    one fresh process before anything is started or written (``env``: only the points of that
-    version stack, in its Python). Raises one UserError; returns the (backend, device, dtype)
-    combinations this machine will skip and each backend's plans."""
+    """Every backend of the grid loads and takes its options, and the data is there: checked
+    before anything is started or written, each backend in a fresh process of its own, all at
+    once, each within its timeout (``env``: only the points of that version stack, in its
+    Python). A backend that is not installed, an option the sweep file gets wrong, or missing
+    data is one UserError; a backend whose import, capabilities(), option check or plan hook
+    hangs or fails is ``broken``: its points are skipped with that sentence, and the others
+    run. Returns that, the combinations this machine will skip, and each backend's plans."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mlpbench.sweep.spawn import ask
+
     backends: dict[str, list[dict[str, Any]]] = {}
     keys = [k for k in expand.keys(cfg) if env is None or k.env == env]
     for key in keys:
         options = expand.point(cfg, key, 0).run.options
         if options not in backends.setdefault(key.backend, []):
             backends[key.backend].append(dict(options))
-    combinations = sorted({(k.backend, k.device, k.dtype) for k in keys})
     shapes: dict[str, dict[str, Any]] = {}
     for k in keys:
         shapes.setdefault(k.backend, {})[shape_of(k)] = [k.threads, k.batch_size, k.widths]
-    request = {
-        "backends": backends,
-        "combinations": combinations,
-        "data": [vars(cfg.data)],
-        "shapes": shapes,
+    requests: dict[str, dict[str, Any]] = {
+        name: {
+            "backend": name,
+            "options": option_sets,
+            "combinations": sorted({(k.device, k.dtype) for k in keys if k.backend == name}),
+            "shapes": shapes.get(name, {}),
+        }
+        for name, option_sets in backends.items()
     }
-    out = subprocess.run(
-        [python, "-m", "mlpbench.worker", "check"],
-        input=json.dumps(request),
-        capture_output=True,
-        text=True,
-        env=env_for(1, extra_env),
-        timeout=600,
-    )
-    try:
-        answer = json.loads(out.stdout.strip().splitlines()[-1])
-    except (IndexError, ValueError):
-        last = (out.stderr.strip().splitlines() or ["no output"])[-1]
-        raise UserError(f"{cfg.path}: checking the backends failed: {last}") from None
-    if answer["problems"]:
-        raise UserError(f"{cfg.path}: " + "; ".join(answer["problems"]))
-    skips = {(b, d, t): why for b, d, t, why in answer["skips"]}
-    return Checked(skips, answer["plans"], answer.get("differ", {}))
+    requests[""] = {"data": [vars(cfg.data)]}
+    timeout = min(float(cfg.timeout_s), CHECK_TIMEOUT_S)
+    with ThreadPoolExecutor(max_workers=max(2, min(len(requests), os.cpu_count() or 2))) as pool:
+        futures = {
+            name: pool.submit(ask, request, timeout, python, extra_env)
+            for name, request in requests.items()
+        }
+        answers = {name: f.result() for name, f in futures.items()}
+    data, why = answers.pop("")
+    if data is None:
+        raise UserError(f"{cfg.path}: checking the data failed: {why}")
+    problems = list(data.get("problems", []))
+    skips: dict[tuple[str, str, str], str] = {}
+    plans: dict[str, Any] = {}
+    differ: dict[str, Any] = {}
+    broken: dict[str, str] = {}
+    for name, (answer, why) in answers.items():
+        if answer is None:
+            broken[name] = f"backend {name!r} is broken: its check {why}"
+            continue
+        if answer.get("missing"):
+            problems.append(str(answer["missing"]))
+        elif answer.get("broken"):
+            broken[name] = str(answer["broken"])
+        problems += [str(p) for p in answer.get("problems", [])]
+        skips.update({(b, d, t): w for b, d, t, w in answer.get("skips", [])})
+        if answer.get("plans"):
+            plans[name] = answer["plans"]
+        if answer.get("differ"):
+            differ[name] = answer["differ"]
+    if problems:
+        raise UserError(f"{cfg.path}: " + "; ".join(problems))
+    return Checked(skips, plans, differ, broken)
 
 
 EPOCH_FIELDS = {f.name for f in fields(EpochRecord)} - {"phases"}
@@ -193,7 +222,7 @@ def records_for(
         key=key,
         repeat=point.repeat,
         status=result["status"],
-        reason=result.get("reason", ""),
+        reason=checks.bounded(str(result.get("reason", "")), checks.MAX_REASON_CHARS),
         summary=summary,
         started_at=datetime.fromtimestamp(result.get("started_at", time.time())).isoformat(
             timespec="seconds"
@@ -411,6 +440,7 @@ def run_one(sweep: Sweep, point: Point) -> dict[str, Any]:
     its thread plan's options and variables: the local executor's step."""
     sweep.progress.running(point)
     python, stack_vars, why_not, runner = sweep.python_for(point)
+    why_not = why_not or sweep.checked.broken.get(point.key.backend, "")
     if why_not:
         return {"status": "skipped", "reason": why_not, "started_at": time.time()}
     cpus, own = pin_plan(point.key.threads, sweep.universe, sweep.pin)
@@ -598,8 +628,14 @@ def on_cluster(sweep: Sweep, address: str) -> Iterator[Results]:
         sweep.prepared = {"hosts_s": round(time.monotonic() - t0, 1)}
 
         def results() -> Results:
-            planned = {i: sweep.planned(p, {}) for i, p in sweep.todo}
-            runs = cluster.run_points(client, sweep.todo, sweep.cfg.timeout_s, sweep.pin, planned)
+            broken = sweep.checked.broken
+            for index, point in sweep.todo:  # a broken backend's points never leave here
+                if point.key.backend in broken:
+                    reason = broken[point.key.backend]
+                    yield index, point, {"status": "skipped", "reason": reason}, []
+            todo = [(i, p) for i, p in sweep.todo if p.key.backend not in broken]
+            planned = {i: sweep.planned(p, {}) for i, p in todo}
+            runs = cluster.run_points(client, todo, sweep.cfg.timeout_s, sweep.pin, planned)
             for index, point, result in runs:
                 yield index, point, result, hosts.get(result.get("host", ""), {}).get("peaks", [])
 

@@ -97,7 +97,129 @@ def env_for(threads: int, extra: dict[str, str | None] | None = None) -> dict[st
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONSAFEPATH"] = "1"  # the working directory never shadows an installed plugin
+    env[TREE_ENV] = f"{os.getpid()}-{next(_serial)}-{time.monotonic_ns()}"
     return env
+
+
+TREE_ENV = "MLPBENCH_TREE"
+"""Set to a fresh token in each child's environment: every process the child starts inherits
+it, even one that leaves the child's process group (a daemon), so :func:`end_tree` finds and
+ends them all when the child's point is over."""
+_serial = iter(range(1, 1 << 62))
+
+
+def end_tree(proc: subprocess.Popen, token: str | None) -> None:
+    """End a child and everything it started: its process group, and any process that carries
+    its token (a grandchild that made a session of its own). Waits for the child itself."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    if token:
+        import psutil
+
+        me = os.getpid()
+        for other in psutil.process_iter(["pid"]):
+            if other.pid in (me, proc.pid):
+                continue
+            try:
+                if other.environ().get(TREE_ENV) == token:
+                    other.kill()
+            except (psutil.Error, OSError):
+                pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def drain(readers: list[threading.Thread], pipes: list[Any], within: float = 2.0) -> None:
+    """Wait up to ``within`` seconds for the reader threads; close only the pipes whose reader
+    finished (closing one a blocked reader holds would block too). A reader still blocked
+    (a process outside the tree holds the pipe) is a daemon thread: it never delays the sweep."""
+    deadline = time.perf_counter() + within
+    for r in readers:
+        r.join(timeout=max(0.0, deadline - time.perf_counter()))
+    if all(not r.is_alive() for r in readers):
+        for pipe in pipes:
+            if pipe is not None and not pipe.closed:
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
+
+
+def ask(
+    request: dict[str, Any],
+    timeout: float,
+    python: str = sys.executable,
+    env: dict[str, str | None] | None = None,
+) -> tuple[dict[str, Any] | None, str]:
+    """``python -m mlpbench.worker check FD`` in a fresh process of its own session: the
+    request on stdin, the answer on pipe FD (never on stdout, where a plugin may print at
+    import or at exit). Returns (answer, "") or (None, why: a timeout, how it died, or an
+    answer that did not parse, with its last line of output). Its whole tree ends with it."""
+    read_fd, write_fd = os.pipe()
+    environ = env_for(1, env)
+    try:
+        proc = subprocess.Popen(
+            [python, "-m", "mlpbench.worker", "check", str(write_fd)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            env=environ,
+            pass_fds=(write_fd,),
+            start_new_session=True,
+        )
+    except BaseException:
+        os.close(read_fd)
+        raise
+    finally:
+        os.close(write_fd)
+    answer: list[str] = []
+    tail: deque[str] = deque(maxlen=20)
+
+    def read_answer() -> None:
+        with os.fdopen(read_fd, encoding="utf-8", errors="replace") as f:
+            answer.append(f.read())
+
+    def read_output() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.strip():
+                tail.append(line.rstrip()[-300:])
+
+    readers = [threading.Thread(target=f, daemon=True) for f in (read_answer, read_output)]
+    for r in readers:
+        r.start()
+    try:
+        try:
+            assert proc.stdin is not None
+            proc.stdin.write(json.dumps(request))
+            proc.stdin.close()
+        except (BrokenPipeError, OSError):
+            pass
+        try:
+            code = proc.wait(timeout=timeout)
+            why = ""
+        except subprocess.TimeoutExpired:
+            code, why = None, f"did not answer within {timeout:g} s"
+    finally:
+        end_tree(proc, environ[TREE_ENV])
+        drain(readers, [proc.stdout])
+    if why:
+        return None, why
+    text = "".join(answer).strip()
+    try:
+        got = json.loads(text)
+        if not isinstance(got, dict):
+            raise ValueError("not an object")
+        return got, ""
+    except ValueError:
+        last = tail[-1] if tail else "no output"
+        return None, f"{ended(code if code is not None else 1, 'its check')}: {last}"
 
 
 def calibrate(
@@ -184,6 +306,8 @@ def run_worker(
     this process.
     """
     read_fd, write_fd = os.pipe()
+    environ = env_for(point.key.threads, env)
+    token = environ[TREE_ENV]
     try:
         proc = subprocess.Popen(
             [
@@ -200,7 +324,7 @@ def run_worker(
             stderr=subprocess.STDOUT,
             text=True,
             errors="replace",  # a backend may print any bytes
-            env=env_for(point.key.threads, env),
+            env=environ,
             pass_fds=(write_fd,),
             start_new_session=True,
         )
@@ -213,7 +337,7 @@ def run_worker(
     tail: deque[str] = deque(maxlen=30)
 
     def read_messages() -> None:
-        with os.fdopen(read_fd) as messages:
+        with os.fdopen(read_fd, encoding="utf-8", errors="replace") as messages:
             for line in messages:
                 try:
                     msg = json.loads(line)
@@ -245,9 +369,8 @@ def run_worker(
         limit_mb = point.run.memory_limit_mb or default_memory_limit_mb()
         code, used_mb = wait_within(proc, t0 + timeout, limit_mb)
     except subprocess.TimeoutExpired:
-        _kill(proc)
-        for r in readers:
-            r.join(timeout=5)
+        end_tree(proc, token)
+        drain(readers, [proc.stdin, proc.stdout])
         if result:  # it had finished and then hung on the way out: the result stands
             return result
         return {
@@ -256,14 +379,13 @@ def run_worker(
             "worker_s": time.perf_counter() - t0,
         }
     except BaseException:
-        _kill(proc)
+        end_tree(proc, token)
         raise
     finally:
-        for r in readers:
-            r.join(timeout=5)
-        for pipe in (proc.stdin, proc.stdout):
-            if pipe is not None and not pipe.closed:
-                pipe.close()
+        # Nothing the worker started outlives its point, and no pipe a grandchild holds open
+        # keeps the sweep waiting.
+        end_tree(proc, token)
+        drain(readers, [proc.stdin, proc.stdout])
     if used_mb:
         return {
             "status": "failed",
@@ -326,7 +448,7 @@ def run_script(
         stdin=subprocess.DEVNULL,
         text=True,
         errors="replace",
-        env=env_for(point.key.threads, env),
+        env=(environ := env_for(point.key.threads, env)),
         start_new_session=True,
     )
     lines: list[str] = []
@@ -344,14 +466,14 @@ def run_script(
     try:
         code, used_mb = wait_within(proc, t0 + timeout, limit_mb)
     except subprocess.TimeoutExpired:
-        _kill(proc)
-        reader.join(timeout=5)
-        if proc.stdout is not None:
-            proc.stdout.close()
+        end_tree(proc, environ[TREE_ENV])
+        drain([reader], [proc.stdout])
         return {"status": "failed", "reason": f"timeout after {timeout:g} s", "worker_s": timeout}
-    reader.join(timeout=5)
-    if proc.stdout is not None:
-        proc.stdout.close()
+    except BaseException:
+        end_tree(proc, environ[TREE_ENV])
+        raise
+    end_tree(proc, environ[TREE_ENV])
+    drain([reader], [proc.stdout])
     timing = {"started_at": started, "worker_s": time.perf_counter() - t0}
     if used_mb:
         return {

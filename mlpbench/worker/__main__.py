@@ -2,7 +2,7 @@
 spawns (pyperf's ``_worker`` beside its ``_manager``; the parent side is ``mlpbench.sweep``).
 
 - ``train FD PARENT_PID [CPUS]``: one point, spec on stdin, result on pipe ``FD`` (``child``).
-- ``check``: can the grid's backends load and take their options, is the data there (``check``).
+- ``check [FD]``: can one backend load and take its options, is the data there (``check``).
 - ``gemm --dtype ... --threads ...``: the GEMM peak of one combination (``gemm``).
 - ``describe [MODULE ...]``: this interpreter's versions, BLAS and backends (``inventory``).
 
@@ -30,7 +30,7 @@ def main(argv: list[str]) -> int:
     if command == "check":
         from mlpbench.worker import check
 
-        return check.main()
+        return check.main(rest)
     if command == "describe":
         from mlpbench.worker import inventory
 
