@@ -130,7 +130,9 @@ def bad_plugins(tmp_path, monkeypatch):
     (root / "badhang.py").write_text(HANGS_AT_IMPORT)
     info = root / "bad_mlpbench_backends-0.1.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: bad-mlpbench-backends\nVersion: 0.1\n")
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: bad-mlpbench-backends\nVersion: 0.1\n"
+    )
     (info / "entry_points.txt").write_text(ENTRY_POINTS)
     old = os.environ.get("PYTHONPATH", "")
     monkeypatch.setenv("PYTHONPATH", f"{root}{os.pathsep}{old}" if old else str(root))
