@@ -98,7 +98,7 @@ def test_a_binary_sweep_file_is_one_error(tmp_path):
 @pytest.mark.parametrize(
     "text,needles",
     [
-        (GRID.replace('"numpy"', '"nope"'), ["'nope' is not installed", "installed backends"]),
+        (GRID.replace('"numpy"', '"nope"'), ["'nope' is not installed", "usable here: "]),
         (GRID + "[options.numpy]\nsplit_rows = 'maybe'\n", ["split_rows", "true or false"]),
         (GRID + "[options.numpy]\nfast = true\n", ["'fast'", "allowed", "split_rows"]),
         (
@@ -337,3 +337,17 @@ def test_random_tables_give_points_or_one_config_error(doc):
     assert expand.points(cfg) and all(
         p.run.train.batch_size == p.key.batch_size for p in expand.points(cfg)
     )
+
+
+def test_an_unknown_backend_gets_a_near_miss_among_the_usable_ones(fake_plugins, capsys):
+    """Issue 41: `kears` got no "did you mean", and the list named backends that
+    `mlpbench backends` reports as broken (here: broken, notatrainer, badcapabilities)."""
+    from mlpbench.cli.app import main
+
+    assert main(["run", "--backend", "kears", "--epochs", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "did you mean 'keras'?" in err and "usable here: " in err
+    usable = err.split("usable here: ", 1)[1].split(" (", 1)[0].split(", ")
+    assert "numpy" in usable and "keras" in usable
+    assert not {"broken", "notatrainer", "badcapabilities", "gpuonly"} & set(usable)
+    assert "Traceback" not in err

@@ -25,33 +25,16 @@ def add(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def describe_all(timeout: float) -> list[dict[str, Any]]:
-    """Every installed backend described in its own process, in parallel."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from mlpbench.api import registry
-    from mlpbench.sweep.spawn import ask
-
-    names = registry.available()
-    if not names:
-        return []
-    with ThreadPoolExecutor(max_workers=len(names)) as pool:
-        asked = [pool.submit(ask, {"describe": name}, timeout) for name in names]
-        answers = [f.result() for f in asked]
-    out = []
-    for name, (answer, why) in zip(names, answers):
-        out.append(answer if answer is not None else {"name": name, "version": "", "error": why})
-    return out
-
-
 def run(a: argparse.Namespace) -> int:
     from mlpbench.api.protocol import SpecError
     from mlpbench.render.text import table_lines
 
     if not a.timeout > 0:
         raise SpecError(f"--timeout = {a.timeout:g}: must be more than 0 seconds")
+    from mlpbench.sweep.spawn import describe_backends
+
     rows = [("name", "version", "devices", "dtypes", "phases", "status")]
-    described = describe_all(a.timeout)
+    described = describe_backends(a.timeout)
     for e in described:
         if e.get("error"):
             rows.append((e["name"], e.get("version", ""), "-", "-", "-", f"broken: {e['error']}"))

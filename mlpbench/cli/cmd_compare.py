@@ -11,9 +11,24 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+EXIT_CODES = """exit status:
+  0  no point is slower by more than --threshold by the gate's rules (slowdowns these
+     repeats cannot decide are listed, and named in the closing line)
+  1  a point is slower by more than --threshold: significant after the Holm correction on
+     steady repeats, or with its whole interval beyond it (--strict: also an undecided or
+     unstable point)
+  2  bad input, nothing to compare, or two sides that measured different work"""
+
 
 def add(sub: Any) -> None:
-    p = sub.add_parser("compare", help="ratio table of two result dirs; exit 1 on a slowdown")
+    p = sub.add_parser(
+        "compare",
+        help="ratio table of two result dirs; exit 1 on a slowdown",
+        description="Compare two result sets point by point: B's time over A's, a test per "
+        "point, and a verdict a CI job can gate on.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("a", help="baseline result dir")
     p.add_argument("b", help="new result dir")
     p.add_argument(
@@ -48,5 +63,5 @@ def run(a: argparse.Namespace) -> int:
         print(f"differs ({group}): " + "; ".join(lines))
     gate = Gate.of(rows, a.strict)
     print("\n".join(compare_lines(rows, a.a, a.b)))
-    print("\n".join(gate_lines(gate, a.threshold)))
+    print("\n".join(gate_lines(gate, a.threshold, rows)))
     return gate.exit_code

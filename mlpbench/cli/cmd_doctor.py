@@ -24,9 +24,10 @@ def run(a: argparse.Namespace) -> int:
     checks = doctor(a.sample)
     print("\n".join(c.line() for c in checks))
     warned = sum(not c.ok for c in checks)
+    from mlpbench.render.format import TRUST
+
     print(
-        f"\n{warned} warning(s): numbers from this machine may be noisy; see README, "
-        "'When a number cannot be trusted'"
+        f"\n{warned} warning(s): numbers from this machine may be noisy; see {TRUST}"
         if warned
         else "\nall checks OK"
     )

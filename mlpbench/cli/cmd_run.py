@@ -177,6 +177,12 @@ def run(a: argparse.Namespace) -> int:
     from mlpbench.worker import train as runner
 
     spec = run_spec_from_args(a)
+    from mlpbench.api import registry
+
+    if spec.backend not in registry.available():
+        from mlpbench.sweep.spawn import unknown_backend
+
+        raise SpecError(unknown_backend(spec.backend))
     mode = "lines" if not sys.stderr.isatty() else "bar"
     spec, plan_env, plan_line = resolve_plan(spec, mode)
     environ = rerun_with(plan_env)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
 import subprocess
 import sys
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError, distribution, version
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +66,34 @@ def gpu_name() -> str:
         return ""
 
 
+SOURCE_ROOT = Path(__file__).resolve().parents[2]
+"""The folder above the package: a checkout's root for an editable install or a clone."""
+
+
 def git_commit() -> str:
-    root = Path(__file__).resolve().parent.parent
+    """The commit this mlpbench came from: its checkout's (``-dirty`` with changes), else, for
+    a ``pip install .`` or ``pip install git+...``, the one its install record names
+    (PEP 610 direct_url.json: the VCS commit, or the source folder's checkout); "" if none."""
+    here = _checkout_commit(SOURCE_ROOT)
+    if here:
+        return here
+    try:
+        text = distribution("mlpbench").read_text("direct_url.json")
+        record = json.loads(text) if text else {}
+    except (PackageNotFoundError, ValueError, OSError):
+        return ""
+    commit = str(record.get("vcs_info", {}).get("commit_id", ""))[:7]
+    if commit:
+        return commit
+    url = str(record.get("url", ""))
+    if url.startswith("file://"):
+        return _checkout_commit(Path(url.removeprefix("file://")))
+    return ""
+
+
+def _checkout_commit(root: Path) -> str:
+    if not ((root / ".git").exists() and (root / "pyproject.toml").exists()):
+        return ""
     try:
         out = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],

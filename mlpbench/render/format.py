@@ -62,3 +62,17 @@ def sweep_time(env: dict[str, Any]) -> str:
     if len(sessions) > 1:
         parts.append(f"over {len(sessions)} sessions")
     return duration(wall) + (f" ({'; '.join(parts)})" if parts else "")
+
+
+POINTERS: list[tuple[str, str]] = []
+"""Every (file, heading) a command's output points a reader to: a test checks each one is a
+real heading of a real file of the project (a pointer to a section that moved is a defect)."""
+
+
+def pointer(doc: str, heading: str) -> str:
+    """``docs/trust.md, 'When a number cannot be trusted'``, recorded in :data:`POINTERS`."""
+    POINTERS.append((doc, heading))
+    return f"{doc}, '{heading}'"
+
+
+TRUST = pointer("docs/trust.md", "When a number cannot be trusted")

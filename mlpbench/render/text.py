@@ -12,6 +12,7 @@ from typing import Any
 from mlpbench.analysis.stats import host_ratios
 from mlpbench.analysis.tables import Analysis, warnings
 from mlpbench.config.points import series_name
+from mlpbench.render.format import TRUST
 
 
 def width(values: Iterable[object], minimum: int) -> int:
@@ -45,7 +46,7 @@ def summary_lines(a: Analysis) -> list[str]:
     ]
     cautions = warnings(a)
     if cautions:
-        lines += ["", "warnings (README, 'When a number cannot be trusted'):"]
+        lines += ["", f"warnings (see {TRUST}):"]
         lines += [f"  ! {w}" for w in cautions]
     s = a.summary
     names, several_hosts = host_names(a), a.primary_host is not None
@@ -158,8 +159,9 @@ def compare_lines(rows: list[Any], a: str, b: str) -> list[str]:
     return lines
 
 
-def gate_lines(gate: Any, threshold: float) -> list[str]:
-    """compare's closing lines: what the exit status stands on, and what it does not."""
+def gate_lines(gate: Any, threshold: float, rows: list[Any] | None = None) -> list[str]:
+    """compare's closing lines: what the exit status stands on, and what it does not (the
+    last line names the slowdowns these repeats could not decide, as the rows above show)."""
     pct = f"{100 * threshold:.0f}%"
     lines = [""]
     if gate.failing:
@@ -200,7 +202,20 @@ def gate_lines(gate: Any, threshold: float) -> list[str]:
             "point(s) (repeats spread > 10%, or an interval wider than its effect)"
         )
     if gate.exit_code == 0:
-        lines.append(f"ok: no point slower by more than {pct} by the gate's rules")
+        failing = {id(r) for r in gate.failing}
+        hinted = [
+            r for r in rows or []
+            if str(r.verdict).startswith("slower") and id(r) not in failing
+        ]  # fmt: skip
+        if hinted:
+            lines.append(
+                f"ok (exit 0): no point decided slower by more than {pct}; but "
+                f"{len(hinted)} point(s) look slower (up to {max(r.ratio for r in hinted):.2f}x) "
+                "and these repeats cannot decide them: rerun with more repeats (or add "
+                "--strict to fail on them)"
+            )
+        else:
+            lines.append(f"ok: no point slower by more than {pct} by the gate's rules")
     return lines
 
 

@@ -62,7 +62,8 @@ def point_link(root: Path, directory: Path, progress: Progress | None = None) ->
 
 @contextmanager
 def locked(directory: Path) -> Iterator[None]:
-    """Hold the folder's lock for the sweep's lifetime (released by the kernel on any exit)."""
+    """Hold the folder's lock for the sweep's lifetime (released by the kernel on any exit;
+    its file is removed when the sweep ends)."""
     fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -78,6 +79,8 @@ def locked(directory: Path) -> Iterator[None]:
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
     finally:
+        # Removed while still held, so a finished (or stopped) folder holds only its results.
+        (directory / ".lock").unlink(missing_ok=True)
         os.close(fd)
 
 

@@ -165,7 +165,9 @@ def preflight(
             broken[name] = f"backend {name!r} is broken: its check {why}"
             continue
         if answer.get("missing"):
-            problems.append(str(answer["missing"]))
+            from mlpbench.sweep.spawn import unknown_backend
+
+            problems.append(unknown_backend(name))
         elif answer.get("broken"):
             broken[name] = str(answer["broken"])
         problems += [str(p) for p in answer.get("problems", [])]

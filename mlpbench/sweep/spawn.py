@@ -149,6 +149,41 @@ def drain(readers: list[threading.Thread], pipes: list[Any], within: float = 2.0
                     pass
 
 
+def describe_backends(timeout: float = 60.0) -> list[dict[str, Any]]:
+    """Every installed backend described in a fresh process of its own, all at once, each
+    within ``timeout`` (one that hangs or fails comes back with its ``error``)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mlpbench.api import registry
+
+    names = registry.available()
+    if not names:
+        return []
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        asked = [pool.submit(ask, {"describe": name}, timeout) for name in names]
+        answers = [f.result() for f in asked]
+    return [
+        answer if answer is not None else {"name": name, "version": "", "error": why}
+        for name, (answer, why) in zip(names, answers)
+    ]
+
+
+def unknown_backend(name: str, timeout: float = 30.0) -> str:
+    """The line for a backend name that is not installed: a near miss among the usable ones
+    (installed, not broken, and able to run on some device here), and those listed."""
+    from mlpbench.errors import did_you_mean
+
+    usable = [
+        e["name"]
+        for e in describe_backends(timeout)
+        if not e.get("error") and set(e["devices"]) - set(e.get("unavailable", {}))
+    ]
+    return (
+        f"backend = {name!r} is not installed{did_you_mean(name, usable)}; usable here: "
+        f"{', '.join(usable) or 'none'} (mlpbench backends lists every installed one)"
+    )
+
+
 def ask(
     request: dict[str, Any],
     timeout: float,
