@@ -101,3 +101,95 @@ def test_the_commit_comes_from_the_install_record_without_a_checkout(tmp_path, m
     monkeypatch.setattr(describe, "distribution", lambda _: Installed(
         {"url": "https://x/y.git", "vcs_info": {"vcs": "git", "commit_id": "abcdef0123"}}))
     assert describe.git_commit() == "abcdef0"
+
+
+def test_a_dtype_the_backend_cannot_do_is_never_tuned(monkeypatch, capsys, tmp_path):
+    """`mlpbench run --backend numpy --dtype bfloat16` ran 11 tuning trials of `inf s/epoch`,
+    then skipped, and the machine's plan table kept an entry made of Infinity."""
+    import math
+
+    from mlpbench.api import plancache
+    from mlpbench.sweep import tuning
+
+    monkeypatch.setenv("MLPBENCH_TUNE", "1")
+    monkeypatch.setenv("MLPBENCH_CACHE", str(tmp_path / "cache"))
+    args = ["run", "--backend", "numpy", "--dtype", "bfloat16", "--epochs", "2",
+            "--subset", "1000", "--test-subset", "100", "--threads", "1"]  # fmt: skip
+    assert main(args) == 3
+    captured = capsys.readouterr()
+    assert "tuning" not in captured.err + captured.out and "inf s" not in captured.err
+    assert "skipped: numpy: dtype 'bfloat16' not supported" in captured.err
+    env = describe.machine()
+    assert not plancache.read(env)  # nothing written
+    # and whatever a tuner gets, no entry of failed trials reaches the table
+    plans = {"a": {"env": {}, "options": {}}, "b": {"env": {}, "options": {}}}
+
+    class P:
+        key = type("K", (), {"backend": "x", "layers": "4-2", "dtype": "float32",
+                             "device": "cpu", "threads": 1, "batch_size": 8})()  # fmt: skip
+        run = None
+
+    monkeypatch.setattr(tuning, "trial", lambda p: p)
+    monkeypatch.setattr(tuning, "with_plan", lambda p, name, offered: (p, {}))
+    table = tuning.tune([P()], {"x": plans}, lambda p, e: math.inf, {})
+    assert table == {}
+    plancache.write(env, {"s": {"choice": "a", "seconds": {"a": math.inf}, "candidates": []}})
+    assert plancache.read(env) == {}
+
+
+def test_a_sweep_with_no_successful_run_exits_1(fake_plugins, tmp_path, capsys):
+    """A bfloat16 sweep on a machine without jax printed `no successful runs` and exited 0."""
+    path = tmp_path / "none.toml"
+    path.write_text(
+        'name = "none"\n[data]\ndataset = "synthetic"\nsynthetic_samples = 200\n'
+        "synthetic_features = 20\nsynthetic_classes = 4\n[model]\nlayers = [20, 8, 4]\n"
+        '[train]\nepochs = 2\n[grid]\nbackend = ["gpuonly"]\nbatch_size = [50]\n'
+        "threads = [1]\n"
+    )
+    assert main(["sweep", str(path), "--quiet", "--results", str(tmp_path / "r")]) == 1
+    assert "no run succeeded (1 run(s): 1 skipped)" in capsys.readouterr().err
+
+
+def test_a_calibration_that_needs_a_missing_package_says_which():
+    from mlpbench.sweep.spawn import calibration_error
+
+    trace = "Traceback (most recent call last):\n...\nModuleNotFoundError: No module named 'jax'\n"
+    assert calibration_error(trace) == (
+        "not measured: it needs jax, which is not installed here (pip install jax)"
+    )
+    assert calibration_error("RuntimeError: boom\n") == "RuntimeError: boom"
+
+
+def test_run_help_shows_every_default_in_plain_words(capsys):
+    """`run --help` said `--epochs ... counted from 0 by backends (default: 35)` and showed
+    no defaults for --backend, --dtype and --threads."""
+    try:
+        main(["run", "--help"])
+    except SystemExit:
+        pass
+    out = capsys.readouterr().out
+    assert "counted from 0" not in out and "DATA_" not in out and "MODEL_" not in out
+    body = out.split("options:", 1)[1]
+    entries = re.split(r"\n  (?=-)", body)
+    for entry in entries:
+        if not entry.strip().startswith("-"):
+            continue  # a group's heading
+        flag = entry.strip().split()[0]
+        if flag in ("-h,", "--oversubscribe", "--option", "--regularize-output,"):
+            continue
+        assert "(default:" in " ".join(entry.split()), entry
+
+
+def test_the_report_summary_shows_only_what_varies(tmp_path):
+    """At 1400 px the Summary table was cut off behind `stack current` and `host ...` columns
+    that did not vary; its one-repeat spread read 0.0% where the terminal says -."""
+    from mlpbench.analysis.tables import Analysis
+    from mlpbench.render.report import write_report
+
+    res = make_results(tmp_path / "r", repeats=1)
+    page = write_report(Analysis.of(res), []).read_text()
+    summary = page.split('id="summary"', 1)[1].split("</section>", 1)[0]
+    head = re.findall(r"<th>([^<]*)</th>", summary)
+    assert "stack" not in head and "host" not in head and "layers" not in head
+    assert "The same in every row: " in summary and "stack current" in summary
+    assert "0.0%" not in summary  # one repeat: no spread to show

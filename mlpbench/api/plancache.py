@@ -61,10 +61,22 @@ def read(env: dict[str, Any]) -> dict[str, Any]:
 
 
 def write(env: dict[str, Any], table: dict[str, Any]) -> Path:
+    """The table, each entry's seconds finite and its choice among them (an entry made of
+    ``Infinity``, from trials that all failed, is never kept)."""
+    import math
+
+    kept = {}
+    for k, e in table.items():
+        measured = dict(e.get("seconds", {}))
+        finite = {n: v for n, v in measured.items() if math.isfinite(v)}
+        if measured and e.get("choice") not in finite:
+            continue  # its trials failed, or its choice was never measured: nothing learned
+        kept[k] = {**e, "seconds": finite}
+    table = kept
     path = cache_path(env)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(table, indent=2, sort_keys=True))
+    tmp.write_text(json.dumps(table, indent=2, sort_keys=True, allow_nan=False))
     tmp.replace(path)
     return path
 

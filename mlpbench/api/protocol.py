@@ -183,7 +183,7 @@ class TrainSpec:
     """How to train. ``decay`` is the article's ``decrease_const``: the learning rate of
     epoch e (0-based) is ``learning_rate / prod_{i=1..e} (1 + decay * i)``."""
 
-    epochs: int = field(default=35, metadata={"help": "epochs, counted from 0 by backends"})
+    epochs: int = field(default=35, metadata={"help": "epochs to train"})
     batch_size: int = field(default=500, metadata={"help": "samples per step"})
     optimizer: str = field(default="rmsprop", metadata={"choices": OPTIMIZERS})
     learning_rate: float = field(default=0.001, metadata={"aliases": ("--lr",)})

@@ -20,10 +20,25 @@ from mlpbench.machine.threads import cpu_count, pin_plan, usable_cpus
 def add(sub: Any) -> None:
     p = sub.add_parser("run", help="train one backend once and print per-epoch times")
     g = p.add_argument_group("where")
-    g.add_argument("--backend", default="numpy", help="an installed backend (mlpbench backends)")
-    g.add_argument("--device", default="cpu", choices=DEVICES)
-    g.add_argument("--dtype", default="float32", choices=DTYPES)
-    g.add_argument("--threads", type=int, default=cpu_count(), help="BLAS/framework threads")
+    g.add_argument(
+        "--backend",
+        default="numpy",
+        metavar="NAME",
+        help="an installed backend: `mlpbench backends` lists them (default: %(default)s)",
+    )
+    g.add_argument(
+        "--device", default="cpu", choices=DEVICES, help="where to train (default: %(default)s)"
+    )
+    g.add_argument(
+        "--dtype", default="float32", choices=DTYPES, help="number type (default: %(default)s)"
+    )
+    g.add_argument(
+        "--threads",
+        type=int,
+        default=cpu_count(),
+        metavar="N",
+        help="threads for the BLAS and the framework (default: every usable core)",
+    )
     g.add_argument(
         "--oversubscribe",
         action="store_true",
@@ -88,10 +103,11 @@ def resolve_plan(spec: RunSpec, mode: str) -> tuple[RunSpec, dict[str, str | Non
     from mlpbench.machine import describe
     from mlpbench.sweep import tuning as plans
 
-    cls = registry.load(spec.backend).cls
+    entry = registry.load(spec.backend)
+    cls = entry.cls
     offered = cls.thread_plans() if callable(getattr(cls, "thread_plans", None)) else {}
-    if not offered:
-        return spec, {}, ""
+    if not offered or entry.capabilities.why_not(spec.device, spec.dtype):
+        return spec, {}, ""  # nothing to plan, or a point it cannot run: it skips, untuned
     check = getattr(cls, "check_options", None)
     if callable(check):  # a bad option is one line before anything is tuned or run
         check(dict(spec.options))
@@ -164,6 +180,15 @@ def rerun_with(env: dict[str, str | None]) -> dict[str, str] | None:
     return out
 
 
+def plan_words(env: dict[str, str | None]) -> str:
+    """A plan's variables in words: ``OPENBLAS_THREAD_TIMEOUT=4 (idle BLAS threads sleep at
+    once)`` or ``OPENBLAS_THREAD_TIMEOUT left unset (OpenBLAS's default)``."""
+    return ", ".join(
+        f"{k} left unset (OpenBLAS's default)" if v is None else f"{k}={v} set"
+        for k, v in sorted(env.items())
+    )
+
+
 def plans_change(env: dict[str, str | None]) -> str:
     """The plan's variables in ``env``'s own syntax (``-u VAR`` to unset one)."""
     return " ".join(f"-u {k}" if v is None else f"{k}={v}" for k, v in sorted(env.items()))
@@ -207,7 +232,8 @@ def run(a: argparse.Namespace) -> int:
     on_gpu = spec.device != "cpu"
     m, t = spec.model, spec.train
     print(
-        f"mlpbench run: {spec.backend} on {spec.device}, {spec.dtype}, {spec.threads} threads | "
+        f"mlpbench run: {spec.backend} on {spec.device}, {spec.dtype}, "
+        f"{spec.threads} thread{'s' if spec.threads != 1 else ''} | "
         f"{spec.data.dataset} | {'-'.join(map(str, m.layers))} {m.activation}/"
         f"{m.output_activation}, {t.optimizer} lr={t.learning_rate}, l2={m.l2}, "
         f"batch {t.batch_size}, {t.epochs} epochs",
@@ -216,7 +242,7 @@ def run(a: argparse.Namespace) -> int:
     if on_gpu:
         print(f"mlpbench run: on the {spec.device.upper()}: no CPU thread plan", flush=True)
     elif plan_line:
-        held = f"; {plans_change(plan_env)} in effect" if plan_env else ""
+        held = f"; {plan_words(plan_env)}" if plan_env else ""
         print(f"mlpbench run: {plan_line}{held}", flush=True)
     everything = usable_cpus()
     cpus, _ = pin_plan(spec.threads, everything, pin=spec.threads < len(everything))

@@ -102,7 +102,16 @@ def finish(directory: Path, quiet: bool, report: bool) -> int:
         from mlpbench.render.report import write_report
 
         print(f"report:  {write_report(analysis, plot_all(analysis))}")
-    failed = int((analysis.results.runs["status"] == "failed").sum())
+    runs = analysis.results.runs
+    if len(runs) and not (runs["status"] == "ok").any():
+        print(
+            f"no run succeeded ({len(runs)} run(s): "
+            + ", ".join(f"{n} {s}" for s, n in runs["status"].value_counts().items())
+            + "); the summary lists why under 'not run'",
+            file=sys.stderr,
+        )
+        return 1
+    failed = int((runs["status"] == "failed").sum())
     if failed:
         print(f"{failed} run(s) failed; the summary lists them under 'not run'", file=sys.stderr)
         return 1

@@ -66,6 +66,7 @@ def run(a: argparse.Namespace) -> int:
         universe=usable_cpus(),
         timeout=600,
         mode=mode,
+        cannot=lambda k: checked.skips.get((k.backend, k.device, k.dtype), ""),
     )
     print(f"thread plans of {a.backend} on this machine ({env['cpu_model']}):")
     print("\n".join(plans.lines(chosen)))

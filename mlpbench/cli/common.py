@@ -61,7 +61,12 @@ def add_spec_arguments(group: Any, cls: type, prefix: str, skip: tuple[str, ...]
         if "choices" in meta:
             kw["choices"] = meta["choices"]
         help_text = meta.get("help", "")
-        kw["help"] = f"{help_text} (default: %(default)s)".strip() if help_text else None
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else "%(default)s"
+        if default == "" and kind is str:
+            shown = "none"
+        kw["help"] = f"{help_text} (default: {shown})".strip()
+        if "choices" not in meta and kind is not bool:
+            kw["metavar"] = "N" if kind is int else ("X" if kind is float else f.name.upper())
         group.add_argument(*names, **kw)
 
 

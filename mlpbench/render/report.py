@@ -380,6 +380,25 @@ def _table(frame: pd.DataFrame, formats: dict[str, Callable[[Any], str]] | None 
     )
 
 
+def varying_table(frame: pd.DataFrame) -> str:
+    """A table of only the columns that vary (the fixed ones said once, above it), so that
+    what tells rows apart fits the page; a spread of one repeat reads "-" as in the terminal."""
+    frame = frame.copy()
+    if "spread" in frame and "n" in frame:
+        frame["spread"] = frame["spread"].where(frame["n"] >= 2)
+    fixed = {
+        c: frame[c].iloc[0]
+        for c in frame.columns
+        if len(frame) > 1 and frame[c].astype(str).nunique() == 1 and c not in FORMATS
+    }
+    shown = frame[[c for c in frame.columns if c not in fixed]]
+    said = "; ".join(
+        f"{header(c)} {'-' if pd.isna(v) or v == '' else v}" for c, v in fixed.items()
+    )
+    line = f"<p>The same in every row: {html.escape(said)}.</p>" if said else ""
+    return line + _table(shown, FORMATS)
+
+
 def article_table(a: Analysis) -> str:
     """Our 35-epoch totals beside the article's, for the article's workload."""
     ok = a.results.ok
@@ -551,7 +570,7 @@ def write_report(a: Analysis, plots: list[Path]) -> Path:
         (
             "summary",
             "Summary (steady-state seconds per epoch)",
-            _table(summary, FORMATS) if not summary.empty else "<p>No successful runs.</p>",
+            varying_table(summary) if not summary.empty else "<p>No successful runs.</p>",
         )
     )
     hosts = host_ratios(a.summary)

@@ -504,6 +504,7 @@ def run_locally(sweep: Sweep) -> Results:
         timeout=cfg.timeout_s,
         mode=sweep.mode,
         counted=tuned,
+        cannot=lambda k: sweep.checked.skips.get((k.backend, k.device, k.dtype), ""),
     )
     write_json(sweep.directory / "environment.json", env)
     sweep.prepared = {

@@ -257,6 +257,18 @@ def ask(
         return None, f"{ended(code if code is not None else 1, 'its check')}: {last}"
 
 
+def calibration_error(stderr: str) -> str:
+    """One line for a GEMM calibration that failed: the package it needs where one is
+    missing, else its last line of output."""
+    import re
+
+    missing = re.search(r"No module named '([\w.]+)'", stderr)
+    if missing:
+        name = missing.group(1).split(".")[0]
+        return f"not measured: it needs {name}, which is not installed here (pip install {name})"
+    return (stderr.strip().splitlines() or ["failed"])[-1][-300:]
+
+
 def calibrate(
     keys: list[tuple[str, int, str]],
     python: str = sys.executable,
@@ -297,7 +309,7 @@ def calibrate(
             if out.returncode == 0:
                 entry.update(json.loads(out.stdout.strip().splitlines()[-1]))
             else:
-                entry["error"] = (out.stderr.strip().splitlines() or ["failed"])[-1]
+                entry["error"] = calibration_error(out.stderr)
         except subprocess.TimeoutExpired:
             entry["error"] = f"timeout after {timeout} s"
         peaks.append(entry)

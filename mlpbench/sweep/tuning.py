@@ -148,8 +148,13 @@ def tune(
             for name in [k for k, v in seconds.items() if v <= best * (1 + CLOSE)]:
                 seconds[name] = min(seconds[name], run(*with_plan(trial(point), name, plans)))
         finite = {k: v for k, v in seconds.items() if math.isfinite(v)}
-        choice = min(finite, key=finite.get) if finite else next(iter(plans))
-        table[key] = {"choice": choice, "seconds": seconds, "candidates": candidates}
+        if not finite:  # no plan ran (the point cannot run here): nothing learned, no entry
+            continue
+        choice = min(finite, key=finite.get)
+        failed = sorted(set(seconds) - set(finite))  # named, never stored as Infinity
+        table[key] = {
+            "choice": choice, "seconds": finite, "failed": failed, "candidates": candidates,
+        }
     return table
 
 
@@ -179,8 +184,9 @@ def lines(table: dict[str, Any]) -> list[str]:
         backend, layers, dtype, device, threads, batch = key.split("|")
         cands = (
             ", ".join(
-                f"{name} {s * 1000:.1f} ms" if math.isfinite(s) else f"{name} failed"
-                for name, s in sorted(entry["seconds"].items(), key=lambda kv: kv[1])
+                [f"{name} {s * 1000:.1f} ms" if math.isfinite(s) else f"{name} failed"
+                 for name, s in sorted(entry["seconds"].items(), key=lambda kv: kv[1])]
+                + [f"{name} failed" for name in entry.get("failed", [])]
             )
             or "every plan runs this point the same way: nothing measured"
         )
@@ -203,10 +209,12 @@ def choose(
     timeout: float,
     mode: str,
     counted: dict[str, int] | None = None,
+    cannot: Callable[[PointKey], str] | None = None,
 ) -> dict[str, Any]:
     """The tuned plan of every point that needs one: from this machine's cache, measuring the
     missing ones now, each trial a fresh pinned worker as a point runs; returns the table of
-    those points (a sweep stores it in environment.json)."""
+    those points (a sweep stores it in environment.json). ``cannot(key)``: why the point
+    cannot run here ("" if it can): such a point is never tuned (its trials would all fail)."""
     import os
     import sys
 
@@ -214,6 +222,7 @@ def choose(
     from mlpbench.sweep.spawn import Progress, left, run_worker
 
     needed = [p for p in points if needs_plan(p, plans_of.get(p.key.backend, {}))]
+    needed = [p for p in needed if not (cannot and cannot(p.key))]
     if not needed or os.environ.get(TUNE_ENV) == "0":
         return {}  # MLPBENCH_TUNE=0: the backends' own defaults, nothing measured
     once = list({slot(p.key): p for p in needed}.values())
