@@ -193,3 +193,54 @@ def test_the_report_summary_shows_only_what_varies(tmp_path):
     assert "stack" not in head and "host" not in head and "layers" not in head
     assert "The same in every row: " in summary and "stack current" in summary
     assert "0.0%" not in summary  # one repeat: no spread to show
+
+
+def test_plots_tell_dtypes_apart_and_one_colour_per_backend_everywhere(tmp_path, monkeypatch):
+    """float32 and float64 shared colour and marker (a dash the legend's sample hid); the
+    static plots coloured numpy blue and keras red, the interactive view keras blue and numpy
+    orange; the note box covered the batch-500 points."""
+    from mlpbench.analysis.tables import Analysis
+    from mlpbench.render import interactive, plots
+
+    res = make_results(tmp_path / "r", repeats=3)
+    (res / "config.toml").write_text(  # the article's model and optimizer, by default
+        'name = "fixture"\n[grid]\nbackend = ["numpy", "keras"]\n'
+    )
+    a = Analysis.of(res)
+    assert plots.slow_on_purpose(plots.Context(a, tmp_path / "p"))  # the note is drawn
+    drawn: dict[str, list] = {}
+    save = plots.Context.save
+
+    covered: list[str] = []
+
+    def keep(self, fig, name):
+        drawn[name] = [line for ax in fig.axes for line in ax.get_lines() if line.get_label()]
+        fig.canvas.draw()
+        for ax in fig.axes:
+            box = ax.get_window_extent()
+            for text in ax.texts:
+                if text.get_bbox_patch() is not None and text.get_window_extent().overlaps(box):
+                    covered.append(f"{name}: {text.get_text()[:40]}")
+        return save(self, fig, name)
+
+    monkeypatch.setattr(plots.Context, "save", keep)
+    plots.plot_all(a)
+    assert "accuracy_time" in drawn and not covered, covered  # a boxed note sits off the data
+    for name in ("epoch_time", "speedup", "efficiency"):
+        looks = {}
+        for line in drawn[name]:
+            label = line.get_label()
+            if label.startswith("_"):
+                continue
+            dtype = "float64" if "float64" in label else "float32"
+            looks.setdefault(dtype, set()).add((line.get_color(), line.get_marker()))
+        if len(looks) == 2:
+            assert not looks["float32"] & looks["float64"], (name, looks)
+    spec = interactive.chart(a).to_dict()
+    scale = next(
+        layer["encoding"]["color"]["scale"]
+        for layer in spec["layer"]
+        if "scale" in layer["encoding"].get("color", {})
+    )
+    for series, colour in zip(scale["domain"], scale["range"]):
+        assert colour == a.color(series)

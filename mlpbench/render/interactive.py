@@ -46,6 +46,8 @@ def chart(a: Analysis) -> Any:
     apart += ["env"] if "env" in a.axes.varying else []
     menus = {axis: _menu(sorted(frame[axis].unique(), key=str), axis) for axis in apart}
     picked = alt.selection_point(fields=["series"], bind="legend")
+    series = list(dict.fromkeys(frame["series"]))  # the static plots' colour for each series
+    colors = alt.Scale(domain=series, range=[a.color(name) for name in series])
     base = alt.Chart(frame)
     for axis, menu in menus.items():
         base = base.transform_filter(f"{menu.name} == '{ALL}' || datum.{axis} == {menu.name}")
@@ -57,7 +59,7 @@ def chart(a: Analysis) -> Any:
     lines = base.mark_line(point=True).encode(
         x=x,
         y=y,
-        color=alt.Color("series:N", title="series (click to pick)"),
+        color=alt.Color("series:N", title="series (click to pick)", scale=colors),
         detail=detail or alt.Undefined,
         strokeDash=alt.StrokeDash("device:N") if "device" in menus else alt.Undefined,
         shape=alt.Shape("dtype:N") if "dtype" in menus else alt.Undefined,
@@ -66,7 +68,7 @@ def chart(a: Analysis) -> Any:
                  alt.Tooltip("seconds:Q", format=".4f"), "n"],
     )  # fmt: skip
     band = base.mark_rule(opacity=0.4).encode(
-        x=x, y="low:Q", y2="high:Q", color="series:N",
+        x=x, y="low:Q", y2="high:Q", color=alt.Color("series:N", scale=colors),
         opacity=alt.condition(picked, alt.value(0.4), alt.value(0.05)),
     )  # fmt: skip
     out = (band + lines).add_params(picked, *menus.values())

@@ -417,10 +417,11 @@ def plot_accuracy_time(ctx: Context) -> Path | None:
     right.grid(True, alpha=0.3)
     right.legend(fontsize=8)
     note = slow_on_purpose(ctx)
-    if note:
-        right.text(
-            0.02, 0.97, note, transform=right.transAxes, va="top", fontsize=7,
+    if note:  # below the panel, outside its axes: a note never covers a point
+        right.annotate(
+            note, xy=(0.0, -0.2), xycoords="axes fraction", va="top", fontsize=7,
             bbox={"facecolor": "#fff8e0", "edgecolor": "#d9b100", "boxstyle": "round"},
+            annotation_clip=False,
         )  # fmt: skip
     return ctx.save(fig, "accuracy_time")
 
