@@ -178,15 +178,23 @@ def test_the_kit_says_the_same_sentence_as_the_worker(backend, fake_plugins):
     assert BAD_RECORDS[backend] in str(caught.value)
 
 
-def test_a_plugin_whose_capabilities_raise_is_refused_before_anything_runs(
+def test_a_plugin_whose_capabilities_raise_costs_only_its_own_points(
     tmp_path, fake_plugins, capsys
 ):
+    """It used to refuse the whole sweep (exit 2, nothing ran); issue 42: its points are
+    skipped with a sentence naming it and the hook, and numpy runs."""
+    import csv
+
     path = tmp_path / "faults.toml"
     path.write_text(SWEEP.format(backends='["numpy", "badcapabilities"]'))
-    assert main(["sweep", str(path), "--quiet", "--results", str(tmp_path / "r")]) == 2
-    err = capsys.readouterr().err
-    assert "capabilities exploded" in err and len(err.strip().splitlines()) == 1
-    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").glob("*-faults/runs.csv"))
+    assert main(["sweep", str(path), "--quiet", "--results", str(tmp_path / "r")]) == 0
+    (folder,) = (tmp_path / "r").glob("*-faults")
+    with (folder / "runs.csv").open() as f:
+        by = {r["backend"]: r for r in csv.DictReader(f)}
+    assert by["numpy"]["status"] == "ok" and by["badcapabilities"]["status"] == "skipped"
+    reason = by["badcapabilities"]["reason"]
+    assert "backend 'badcapabilities'" in reason and "capabilities() failed" in reason
+    assert "capabilities exploded" in reason
 
 
 def test_memory_limit_is_checked():
