@@ -244,3 +244,23 @@ def test_plots_tell_dtypes_apart_and_one_colour_per_backend_everywhere(tmp_path,
     )
     for series, colour in zip(scale["domain"], scale["range"]):
         assert colour == a.color(series)
+
+
+def test_the_first_lines_say_what_is_decided_what_not_and_why(tmp_path):
+    """The quick report's verdict rows all read `1 repeat: direction only` and nothing said
+    which command would settle them, nor what "the article" is."""
+    from mlpbench.analysis.tables import Analysis
+    from mlpbench.render.answer import answer_lines
+    from mlpbench.render.report import write_report
+
+    decided = Analysis.of(make_results(tmp_path / "three", repeats=3))
+    lines = answer_lines(decided)
+    assert lines[0].startswith("Measured: numpy, keras on mnist (60,000 training samples)")
+    assert any(x.startswith("Decided (") and "numpy is faster than keras" in x for x in lines)
+    assert any(x.startswith("Why: ") and " ms + " in x for x in lines)
+    assert sum("The article" in x for x in lines) == 1
+    page = write_report(decided, []).read_text()
+    assert page.index("Decided (") < page.index("<table>")  # the first screen
+    one = Analysis.of(make_results(tmp_path / "one", repeats=1))
+    undecided = [x for x in answer_lines(one) if x.startswith("Not decided")]
+    assert undecided and "mlpbench sweep" in undecided[0] and "repeats" in undecided[0]

@@ -65,6 +65,7 @@ def slug(a: Analysis) -> str:
 
 def page(a: Analysis, plots_dir: str = "plots") -> str:
     """The results page of ``a``'s folder; plots are linked under ``plots_dir``."""
+    from mlpbench.render.answer import answer_lines
     from mlpbench.render.report import findings
 
     env = a.results.env
@@ -84,6 +85,7 @@ def page(a: Analysis, plots_dir: str = "plots") -> str:
         "",
         "## Verdict",
         "",
+        *[line for text in answer_lines(a) for line in (text, "")],
         *(version_table(a) or verdict_table(a)),
         "",
         *device_table(a),

@@ -476,15 +476,21 @@ figure { margin: 1em 0 2em; } img { max-width: 100%; height: auto; border: 1px s
 figcaption { font-size: 12px; color: #666; } li { margin: 0.3em 0; }
 nav ul { columns: 2; }
 ul.warn li { color: #8a4b00; }
+.answer { border-left: 4px solid #1f77b4; padding: 0.2em 1em; background: #f6f9fc; }
 """
 
 
 def verdict_html(a: Analysis) -> str:
     """The answer first: the reference against each other backend per batch size, in words,
     and how far each backend gets to the machine's GEMM peak."""
+    from mlpbench.render.answer import answer_lines
+
+    first = '<div class="answer">' + "".join(
+        f"<p>{html.escape(line)}</p>" for line in answer_lines(a)
+    ) + "</div>"
     rows = verdict_rows(a)
     if not rows:
-        return "<p>No two backends ran the same points: no verdict.</p>"
+        return first + "<p>No two backends ran the same points: no verdict.</p>"
     head = (
         "<tr><th>batch</th><th>against</th><th>time ratio (other / "
         f"{html.escape(a.reference)})</th><th>range over repeats</th><th>verdict</th></tr>"
@@ -531,7 +537,7 @@ def verdict_html(a: Analysis) -> str:
             + " (on the GPU the steps are launch-bound: the findings give their cost model)."
             + "</p>"
         ) if len(cpu) else ""
-    return f"{said}<table>{head}{body}</table>{device}{peak}"
+    return f"{first}{said}<table>{head}{body}</table>{device}{peak}"
 
 
 def write_report(a: Analysis, plots: list[Path]) -> Path:

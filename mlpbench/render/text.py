@@ -36,6 +36,13 @@ def host_names(a: Analysis) -> dict[str, str]:
     return {h: n or h for h, n in pairs.items()}
 
 
+def wrap(text: str, width: int = 100) -> list[str]:
+    """A paragraph in lines of ``width``, continued lines indented."""
+    import textwrap
+
+    return textwrap.wrap(text, width, subsequent_indent="  ", break_on_hyphens=False)
+
+
 def summary_lines(a: Analysis) -> list[str]:
     """The summary of a results folder: counts, per-point medians, ratios, what did not run."""
     runs, env = a.results.runs, a.results.env
@@ -44,6 +51,9 @@ def summary_lines(a: Analysis) -> list[str]:
         f"{a.results.directory.name}: {env.get('cpu_model', '?')}, {len(runs)} runs "
         f"({counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed)"
     ]
+    from mlpbench.render.answer import answer_lines
+
+    lines += ["", *(wrapped for text in answer_lines(a) for wrapped in wrap(text))]
     cautions = warnings(a)
     if cautions:
         lines += ["", f"warnings (see {TRUST}):"]

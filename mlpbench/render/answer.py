@@ -1,0 +1,119 @@
+"""The first lines a reader gets, in the terminal, report.html and a results page: what was
+measured, what is decided, what is not and which command decides it, and why, in one sentence
+each. Built from the verdict and the cost model; nothing here is a number typed by hand."""
+
+from __future__ import annotations
+
+import math
+
+from mlpbench.analysis.tables import Analysis, verdict_rows
+from mlpbench.config.points import AXES, series_name
+
+ARTICLE = (
+    "The article this tool began with (a 2020 blog post setting a hand-written NumPy MLP "
+    "against the same network in Keras/TF2) trained MNIST on 784-70-30-10 sigmoid, L2 0.01, "
+    "RMSprop, batch 500, 35 epochs; `mlpbench sweep seed2020` runs that workload and sets our "
+    "times beside its own."
+)
+
+
+def _batches(rows: list[dict]) -> str:
+    return ", ".join(str(v["batch"]) for v in rows)
+
+
+def measured(a: Analysis) -> str:
+    ok = a.results.ok
+    if ok.empty:
+        return "Measured: nothing ran successfully."
+    present = list(dict.fromkeys(a.main["backend"]))
+    backends = ", ".join(sorted(present, key=lambda b: b != a.reference))
+    batches = ", ".join(str(int(b)) for b in sorted(ok["batch_size"].unique()))
+    repeats = int(ok.groupby(list(AXES))["repeat"].nunique().max())
+    n = int(ok["n_train"].max())
+    fixed = a.axes.header(skip=("batch_size",))
+    return (
+        f"Measured: {backends} on {ok['dataset'].iloc[0]} ({n:,} training samples), "
+        f"{int(ok['epochs'].max())} epochs a run (the steady epoch compared: epochs 2 on), batch "
+        f"{batches}{'; ' + fixed if fixed else ''}; {repeats} repeat(s), the backends run in "
+        "turn within each repeat so each pair of runs gives one ratio."
+    )
+
+
+def decided(a: Analysis) -> list[str]:
+    """The decided and undecided verdict rows in words, with the command for the rest."""
+    rows = verdict_rows(a)
+    if not rows:
+        return ["Decided: nothing (no two backends ran the same points)."]
+    ref = a.reference
+    yes = [v for v in rows if v["verdict"].endswith("faster")]
+    no = [v for v in rows if not v["verdict"].endswith("faster")]
+    out = []
+    if yes:
+        parts = []
+        for label in dict.fromkeys(v["label"] for v in yes):
+            mine = [v for v in yes if v["label"] == label]
+            for ref_wins in (True, False):
+                at = [v for v in mine if (v["verdict"] == f"{ref} faster") == ref_wins]
+                if not at:
+                    continue
+                ratios = ", ".join(
+                    f"batch {v['batch']} {v['ratio']:.2f}x ({v['low']:.2f}-{v['high']:.2f})"
+                    for v in at
+                )
+                who = f"{ref} is faster than {label}" if ref_wins else (
+                    f"{label} is faster than {ref}")
+                parts.append(f"{who} at {ratios}")
+        out.append(
+            f"Decided ({len(yes)} of {len(rows)}: every repeat's ratio on one side of 1; a ratio "
+            f"is the other's time over {ref}'s): " + "; ".join(parts) + "."
+        )
+    else:
+        out.append(f"Decided: none of the {len(rows)} comparisons yet.")
+    if no:
+        out.append(
+            f"Not decided ({len(no)}): "
+            + "; ".join(f"{v['label']} at batch {v['batch']} ({v['verdict']})" for v in no)
+            + ". More repeats decide them: raise `repeats` (or `max_repeats`) in the sweep "
+            "file and run `mlpbench sweep FILE`, or run `mlpbench sweep default` (3 repeats, "
+            "four batch sizes, both dtypes, every engine)."
+        )
+    return out
+
+
+def why(a: Analysis) -> str:
+    """One sentence of why: each series' per-step cost (fixed + per sample), where fitted."""
+    c = a.costs.dropna(subset=["fixed_s"])
+    if c.empty:
+        return (
+            "Why: the cost model needs 3 or more batch sizes; the findings below split the "
+            "time by phase and by engine where the sweep measured them."
+        )
+    top = c[c["threads"] == c["threads"].max()]
+    dtype = "float32" if (top["dtype"] == "float32").any() else top["dtype"].iloc[0]
+    top = top[top["dtype"] == dtype]
+    parts = []
+    for r in top.to_dict("records"):
+        name = series_name(r["backend"], r["options"], r["env"])
+        where = f" on the {r['device'].upper()}" if "device" in a.axes.varying else ""
+        balance = r["balance_batch"]
+        regime = (
+            f"its fixed cost dominates below batch ~{balance:,.0f}"
+            if math.isfinite(balance)
+            else "its fixed cost dominates at every batch"
+        )
+        parts.append(
+            f"{name}{where} {1e3 * r['fixed_s']:.2g} ms + {1e6 * r['per_sample_s']:.2g} us a "
+            f"sample ({regime})"
+        )
+    return (
+        "Why: a training step costs a fixed part (Python, dispatch, launches) plus a part per "
+        "sample (the arithmetic); fitted over the batch sizes: " + "; ".join(parts) + "."
+    )
+
+
+def answer_lines(a: Analysis) -> list[str]:
+    """What was measured, what is decided and what not (with the command that decides it),
+    why, and what the article is: the first lines of every rendering."""
+    if a.results.ok.empty:
+        return [measured(a)]
+    return [measured(a), *decided(a), why(a), ARTICLE]
