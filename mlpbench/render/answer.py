@@ -70,10 +70,17 @@ def decided(a: Analysis) -> list[str]:
     else:
         out.append(f"Decided: none of the {len(rows)} comparisons yet.")
     if no:
+        listed = (
+            "; ".join(f"{v['label']} at batch {v['batch']} ({v['verdict']})" for v in no)
+            if len(no) <= 6
+            else ", ".join(
+                f"{sum(v['verdict'] == w for v in no)} with {w}"
+                for w in dict.fromkeys(v["verdict"] for v in no)
+            )
+            + " (the table below lists them)"
+        )
         out.append(
-            f"Not decided ({len(no)}): "
-            + "; ".join(f"{v['label']} at batch {v['batch']} ({v['verdict']})" for v in no)
-            + ". More repeats decide them: raise `repeats` (or `max_repeats`) in the sweep "
+            f"Not decided ({len(no)} of {len(rows)}): {listed}. More repeats decide them: raise `repeats` (or `max_repeats`) in the sweep "
             "file and run `mlpbench sweep FILE`, or run `mlpbench sweep default` (3 repeats, "
             "four batch sizes, both dtypes, every engine)."
         )
