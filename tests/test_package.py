@@ -118,11 +118,11 @@ def test_wheel_runs_configs_and_a_dry_run_from_an_empty_folder(wheel_install, tm
     assert listed.returncode == 0, listed.stderr
     for name in SHIPPED:
         assert name in listed.stdout
-    assert "Smoke test" in listed.stdout  # descriptions
+    assert "a decided first answer" in listed.stdout  # descriptions
 
     dry = from_wheel(wheel_install, tmp_path, "sweep", "quick", "--dry-run")
     assert dry.returncode == 0, dry.stderr
-    assert "16 points x 1 repeat = 16 runs" in dry.stdout and "estimate: unknown" in dry.stdout
+    assert "6 points x 3 repeats = 18 runs" in dry.stdout and "estimate: unknown" in dry.stdout
     assert str(wheel_install) in dry.stdout  # the wheel's own copy of quick.toml
     assert list(tmp_path.iterdir()) == []  # nothing written
 

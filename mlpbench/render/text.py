@@ -40,7 +40,7 @@ def wrap(text: str, width: int = 100) -> list[str]:
     """A paragraph in lines of ``width``, continued lines indented."""
     import textwrap
 
-    return textwrap.wrap(text, width, subsequent_indent="  ", break_on_hyphens=False)
+    return textwrap.wrap(text, width, subsequent_indent="    ", break_on_hyphens=False)
 
 
 def summary_lines(a: Analysis) -> list[str]:
