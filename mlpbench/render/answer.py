@@ -80,9 +80,10 @@ def decided(a: Analysis) -> list[str]:
             + " (the table below lists them)"
         )
         out.append(
-            f"Not decided ({len(no)} of {len(rows)}): {listed}. More repeats decide them: raise `repeats` (or `max_repeats`) in the sweep "
-            "file and run `mlpbench sweep FILE`, or run `mlpbench sweep default` (3 repeats, "
-            "four batch sizes, both dtypes, every engine)."
+            f"Not decided ({len(no)} of {len(rows)}): {listed}. More repeats decide them: "
+            "raise `repeats` (or `max_repeats`) in the sweep file and run `mlpbench sweep "
+            "FILE`, or run `mlpbench sweep default` (3 repeats, four batch sizes, both "
+            "dtypes, every engine)."
         )
     return out
 
