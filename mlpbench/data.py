@@ -342,8 +342,11 @@ def load(spec: DataSpec, dtype: str = "float32") -> TrainData:
     if spec.test_subset:
         xt, yt = xt[: spec.test_subset], yt[: spec.test_subset]
     dt = np.dtype(dtype)
+    rows = None
     if spec.scaling == "divide255":
         xf, xtf = x.astype(dt) / dt.type(255), xt.astype(dt) / dt.type(255)
+        if x.dtype == np.uint8:  # the same division, row by row, reproduces xf exactly
+            rows = np.ascontiguousarray(x)
     else:  # standard scaling with the training set's statistics
         mean = x.mean(axis=0, dtype=np.float64)
         std = x.std(axis=0, dtype=np.float64)
@@ -358,6 +361,8 @@ def load(spec: DataSpec, dtype: str = "float32") -> TrainData:
         y_test=yt.astype(np.int64),
         n_classes=n_classes,
         name=f"{spec.dataset} ({source})",
+        x_rows=rows,
+        x_divisor=255.0 if rows is not None else 0.0,
     )
 
 

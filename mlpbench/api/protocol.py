@@ -287,6 +287,11 @@ class TrainData:
     y_test: np.ndarray
     n_classes: int
     name: str = ""
+    x_rows: np.ndarray | None = None
+    """The training rows in their source dtype (uint8 for MNIST) where ``x == x_rows /
+    x_divisor`` exactly in the run's dtype: a backend may gather a batch from them and convert
+    in the same pass, a quarter of the bytes (None where the scaling is not that division)."""
+    x_divisor: float = 0.0
 
 
 @dataclass

@@ -105,6 +105,10 @@ class MLP:
             )
         self.spec, self.train, self.xp = spec, train, xp
         self.dtype = np.dtype(dtype)
+        # A loss or a count read back to the host waits for the device: on a GPU they stay
+        # 0-d device arrays until the epoch ends (one read an epoch, not several a step); on
+        # the CPU they are Python numbers as they always were.
+        self.scalar: Callable[[Any], Any] = float if xp is np else _on_device
         self.ablation = ablation or Ablation()
         # A GPU array module runs element-wise work in parallel already.
         self.split = RowSplit(workers if xp is np else 1, setup=ignore_overflow)
@@ -170,6 +174,21 @@ class MLP:
     def ensure_batch(self, batch: int) -> None:
         if batch > self._batch:
             self._alloc(batch)
+
+    def count(self, hits: Any) -> Any:
+        """How many of ``hits`` are true: an int on the CPU, a device value on a GPU."""
+        total = hits.sum()
+        return int(total) if self.xp is np else total
+
+    def source_scratch(self, x: Any, m: int) -> Any:
+        """The (m, n_in) buffer of the source dtype a :class:`SourceRows` gather goes
+        through (None for float rows), kept between steps."""
+        if not isinstance(x, SourceRows):
+            return None
+        S = getattr(self, "_source", None)
+        if S is None or S.shape[0] < m or S.dtype != x.rows.dtype:
+            S = self._source = np.empty((max(m, self._batch), x.rows.shape[1]), x.rows.dtype)
+        return S[:m]
 
     # ----------------------------------------------------------------- weights
     def set_weights(self, pairs: list[tuple[np.ndarray, np.ndarray]]) -> None:
@@ -277,7 +296,7 @@ class MLP:
             # Keras normalizes the outputs to sum to 1, clips, then takes the cross-entropy.
             s = self.rowsum[lo:hi]
             xp.sum(a, axis=1, keepdims=True, out=s)
-            return _nll_sum(xp, a[rows, yb] / s[:, 0])
+            return self.scalar(_nll_sum(xp, a[rows, yb] / s[:, 0]))
         return self._bce_sum(a, self._one_hot(yb, lo, hi), lo, hi)
 
     def _one_hot(self, yb: Any, lo: int, hi: int) -> Any:
@@ -309,7 +328,7 @@ class MLP:
             xp.sum(a, axis=1, keepdims=True, out=s)
             xp.divide(a, s, out=d)
             if with_loss:  # shares the normalized outputs with the delta
-                loss = _nll_sum(xp, d[rows, yb])
+                loss = self.scalar(_nll_sum(xp, d[rows, yb]))
             d[rows, yb] -= 1  # a/s - y; for softmax s = 1 and this is a - y
             if self.spec.output_activation == "sigmoid":  # d/dz = (1 - a)(a/s - y)
                 t = self.tmp[-1][lo:hi]
@@ -336,16 +355,16 @@ class MLP:
         xp.log(u, out=u)
         xp.log(t, out=t)
         t -= u
-        return -float(u.sum() + xp.vdot(Y, t)) / u.shape[1]
+        return -self.scalar(u.sum() + xp.vdot(Y, t)) / u.shape[1]
 
     def penalty(self) -> float:
         total, l1, l2 = 0.0, self.spec.l1, self.spec.l2
         for l in self.regularized:
             W = self.W[l]
             if l2 > 0:
-                total += l2 * float(self.xp.vdot(W, W))
+                total += l2 * self.scalar(self.xp.vdot(W, W))
             if l1 > 0:
-                total += l1 * float(self.xp.abs(W).sum())
+                total += l1 * self.scalar(self.xp.abs(W).sum())
         return total
 
     # ----------------------------------------------------------------- backward
@@ -468,7 +487,8 @@ class MLP:
                 loss, hits = self.step(x, y, idx, lr, clock, batch_accuracy)
                 loss_sum += loss * len(idx)
                 correct += hits
-        return loss_sum / n, (correct / n if batch_accuracy else float("nan"))
+        # the epoch's one read from a device (none on the CPU: these are numbers already)
+        return float(loss_sum) / n, (int(correct) / n if batch_accuracy else float("nan"))
 
     def step(
         self, x: Any, y: Any, idx: Any, lr: float, clock: PhaseClock, batch_accuracy: bool
@@ -476,12 +496,17 @@ class MLP:
         """One batch, rows ``x[idx]``: (its mean loss with the penalty, correct predictions if
         ``batch_accuracy`` else 0)."""
         xp, X, m = self.xp, self.X, len(idx)
-        self.split(m, lambda lo, hi: gather(xp, x, idx[lo:hi], X[lo:hi]), X.shape[1])
+        S = self.source_scratch(x, m)
+        self.split(
+            m,
+            lambda lo, hi: gather(xp, x, idx[lo:hi], X[lo:hi], S[lo:hi] if S is not None else None),
+            X.shape[1],
+        )
         yb = y[idx]
         clock.lap("shuffle")
         out = self.forward(m)
         loss = self.output_delta(yb, m, with_loss=True) + self.penalty()
-        hits = int((out.argmax(axis=1) == yb).sum()) if batch_accuracy else 0
+        hits = self.count(out.argmax(axis=1) == yb) if batch_accuracy else 0
         clock.lap("forward")
         self.backward(m)
         clock.lap("backward")
@@ -504,7 +529,7 @@ class MLP:
                 out = self.forward(m)
                 loss_sum += self.data_loss(ys, m) * m
                 correct += int((out.argmax(axis=1) == ys).sum())
-        return loss_sum / n + self.penalty(), correct / n
+        return float(loss_sum / n + self.penalty()), correct / n
 
 
 def padded_widths(layers: Any, pad_to: int = 1) -> list[int]:
@@ -519,14 +544,39 @@ def ignore_overflow() -> None:
     np.seterr(over="ignore")
 
 
-def _nll_sum(xp: Any, p: Any) -> float:
-    """Keras's categorical cross-entropy (summed) from the labels' normalized probabilities."""
-    return float(-xp.log(xp.clip(p, EPS, 1 - EPS)).sum())
+def _nll_sum(xp: Any, p: Any) -> Any:
+    """Keras's categorical cross-entropy (summed) from the labels' normalized probabilities, as
+    a 0-d array of ``xp`` (read to the host by the caller, or not)."""
+    return -xp.log(xp.clip(p, EPS, 1 - EPS)).sum()
 
 
-def gather(xp: Any, x: Any, idx: Any, out: Any) -> None:
-    """out[:] = x[idx] without a temporary (mode="clip" skips NumPy's buffered bounds check)."""
-    if xp is np:
+def _on_device(value: Any) -> Any:
+    """A device value left where it is (the identity: no read, no wait)."""
+    return value
+
+
+@dataclass(frozen=True)
+class SourceRows:
+    """The training rows in their source dtype (uint8 for MNIST), ``x = rows / divisor``: a
+    batch gathered from them moves a quarter of the bytes of float32 rows (784 a row, not
+    3136), and is converted and scaled in one pass into the batch buffer (option
+    ``source_rows``; plans ``*-src``). The division is the one the data loader does, so the
+    batch is bit for bit the float rows'."""
+
+    rows: np.ndarray
+    divisor: Any  # a scalar of the run's dtype
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def gather(xp: Any, x: Any, idx: Any, out: Any, scratch: Any = None) -> None:
+    """out[:] = x[idx] without a temporary (mode="clip" skips NumPy's buffered bounds check);
+    from :class:`SourceRows`, through ``scratch`` (the source dtype, ``out``'s shape)."""
+    if isinstance(x, SourceRows):
+        np.take(x.rows, idx, axis=0, out=scratch, mode="clip")
+        np.divide(scratch, x.divisor, out=out)
+    elif xp is np:
         np.take(x, idx, axis=0, out=out, mode="clip")
     else:
         xp.take(x, idx, axis=0, out=out)

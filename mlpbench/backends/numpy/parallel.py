@@ -84,7 +84,7 @@ class DataParallelMLP(MLP):
                 rows = b - a
                 r.ensure_batch(rows)
                 ib = idx[a:b]
-                gather(np, x, ib, r.X[:rows])
+                gather(np, x, ib, r.X[:rows], r.source_scratch(x, rows))
                 yb = y[ib]
                 if k == 0:  # block 0 runs on the caller's thread: its phases stand for the step's
                     clock.lap("shuffle")

@@ -21,7 +21,7 @@ from mlpbench.api.protocol import (
     backend_options,
     epoch_order,
 )
-from mlpbench.backends.numpy.model import MLP, Ablation, PhaseClock
+from mlpbench.backends.numpy.model import MLP, Ablation, PhaseClock, SourceRows
 from mlpbench.backends.numpy.parallel import DataParallelMLP
 
 OPTIONS: dict[str, Any] = {  # name -> kind (mlpbench.api.protocol.check_value)
@@ -35,6 +35,7 @@ OPTIONS: dict[str, Any] = {  # name -> kind (mlpbench.api.protocol.check_value)
     "pad_to": int,
     "chunk_rows": int,
     "plan": str,  # the thread plan the harness chose (recorded; its settings come with it)
+    "source_rows": bool,  # gather uint8 rows and convert them per batch (model.SourceRows)
 }
 
 # Ways to use the machine's threads and its BLAS (mlpbench.sweep.tuning: `mlpbench tune` measures
@@ -118,6 +119,17 @@ THREAD_PLANS.update(
     {
         f"{name}-pad": _variant(THREAD_PLANS[name], "pad_to", PAD_TO)
         for name in ("spin", "spin-tgrad", "data-parallel", "data-parallel-tgrad")
+    }
+)
+# "-src": each batch gathered from the training rows in their source dtype (uint8 for MNIST)
+# and converted in the same pass, a quarter of the bytes of float32 rows
+# (mlpbench.backends.numpy.model.SourceRows); a candidate for the plans that won most often.
+SOURCE_PLANS = ("spin", "spin-split", "spin-tgrad-pad", "data-parallel-pad")
+THREAD_PLANS.update(
+    {
+        f"{name}-src": {**THREAD_PLANS[name], "options": {
+            **THREAD_PLANS[name]["options"], "source_rows": True}}
+        for name in SOURCE_PLANS
     }
 )
 THREAD_PLANS.update(
@@ -243,6 +255,7 @@ class NumpyTrainer:
             self._sync = cupy.cuda.Device().synchronize
         self.plan = str(options.get("plan", ""))
         self.phases = bool(options.get("phases", True))
+        self.source_rows = bool(options.get("source_rows", False))
         threads = int(options.get("threads", 1))
         ablation = Ablation.from_options(options)
         shape = {
@@ -260,7 +273,10 @@ class NumpyTrainer:
 
     def fit(self, data: TrainData, on_epoch_end: OnEpochEnd | None = None) -> None:
         xp, t = self.xp, self.train
-        x = xp.asarray(data.x, dtype=self.dtype)
+        if self.source_rows and xp is np and data.x_rows is not None:
+            x: Any = SourceRows(data.x_rows, np.dtype(self.dtype).type(data.x_divisor))
+        else:
+            x = xp.asarray(data.x, dtype=self.dtype)
         y = xp.asarray(data.y)
         n = len(data.x)
         rng = np.random.default_rng(t.seed)
