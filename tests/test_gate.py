@@ -6,7 +6,12 @@ slowdown fails it, is a property of the machine, not of the code: it is measured
 asserted here (issue 36: a unit test asserts no ratio of two timings; on a 2-vCPU AMD EPYC
 VM, sweeps of the same code landed up to 1.32x apart). Here a real sweep is compared with
 itself and with a copy whose times were multiplied by a known factor, so that compare's
-reading of real folders is tested without depending on the machine's speed."""
+reading of real folders is tested without depending on the machine's speed.
+
+No test here gates at 5%: two sweeps run one after the other cannot hold it on a shared
+runner. `mlpbench gate` can, by running both sides interleaved in one session; its decision
+at 5% is tested on made-up rounds in tests/test_gate_interleaved.py, and what a machine holds
+is measured by benchmarks/gate_check.py."""
 
 from __future__ import annotations
 

@@ -73,9 +73,26 @@ def keys(cfg: SweepConfig) -> list[PointKey]:
 
 
 def points(cfg: SweepConfig) -> list[Point]:
-    """Every run of the sweep: repeat by repeat, the points in ``keys`` order."""
+    """Every run of the sweep: repeat by repeat, the points in ``keys`` order; where the grid
+    crosses version stacks, a point's stacks run back to back, in the reverse order every
+    other repeat (A B, B A, ...: drift and warm caches favour neither side)."""
     once = keys(cfg)
-    return [point(cfg, k, r) for r in range(cfg.repeats) for k in once]
+    turned = alternated(once)
+    return [point(cfg, k, r) for r in range(cfg.repeats) for k in (turned if r % 2 else once)]
+
+
+def alternated(order: list[PointKey]) -> list[PointKey]:
+    """``order`` with each run of keys that differ only by their stack reversed."""
+    out: list[PointKey] = []
+    i = 0
+    while i < len(order):
+        j = i + 1
+        same = replace(order[i], env="")
+        while j < len(order) and replace(order[j], env="") == same:
+            j += 1
+        out += reversed(order[i:j])
+        i = j
+    return out
 
 
 def point(cfg: SweepConfig, key: PointKey, repeat: int) -> Point:

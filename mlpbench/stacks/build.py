@@ -49,6 +49,12 @@ class StackSpec:
     requirements: tuple[str, ...]
     python: str = ""
 
+    @property
+    def is_current(self) -> bool:
+        """No requirements and no Python: the running environment under another name (the
+        two sides of an A/A gate; nothing is built)."""
+        return not self.requirements and not self.python
+
     def key(self) -> str:
         """What the cached build depends on (mlpbench's own code is refreshed apart)."""
         from mlpbench import __version__

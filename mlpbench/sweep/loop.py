@@ -285,6 +285,9 @@ def prepare_stacks(cfg: SweepConfig, mode: str) -> dict[str, stacks.Stack | str]
             print(line, file=sys.stderr, flush=True)
 
     for name in used:
+        if cfg.environments[name].is_current:
+            out[name] = CURRENT_ENV  # the running environment under another name
+            continue
         try:
             stack = stacks.ensure(cfg.environments[name], say)
             if stack.runner == "worker":  # a script stack has no mlpbench to check with
@@ -298,9 +301,12 @@ def prepare_stacks(cfg: SweepConfig, mode: str) -> dict[str, stacks.Stack | str]
 
 
 def stacks_record(ready: dict[str, stacks.Stack | str]) -> dict[str, Any]:
-    """environment.json's ``stacks``: each stack's resolved versions, or why it was not used."""
+    """environment.json's ``stacks``: each stack's resolved versions, or why it was not used
+    (or ``same_as: current`` for the running environment under another name)."""
     return {
-        name: s.record() if isinstance(s, stacks.Stack) else {"error": s}
+        name: s.record()
+        if isinstance(s, stacks.Stack)
+        else ({"same_as": CURRENT_ENV} if s == CURRENT_ENV else {"error": s})
         for name, s in ready.items()
     }
 
@@ -390,7 +396,7 @@ class Sweep:
         """The interpreter a point runs in, the variables its stack needs, why it cannot run
         ("" when it can), and how: mlpbench's worker, or a standalone script (a stack whose
         Python is older than mlpbench needs)."""
-        if point.key.env == CURRENT_ENV:
+        if point.key.env == CURRENT_ENV or self.stacks.get(point.key.env) == CURRENT_ENV:
             return self.python, {}, "", "worker"
         stack = self.stacks.get(point.key.env, "the stack was not prepared")
         if not isinstance(stack, stacks.Stack):

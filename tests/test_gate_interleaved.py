@@ -1,0 +1,106 @@
+"""`mlpbench gate` (issue 39): baseline and candidate in one session, in rounds, each point's
+two runs back to back in alternating order, judged on the per-round ratio with a sign-test
+interval. The statistics are tested on made-up rounds; a real gate run is tested for what it
+runs and writes, never for a timing ratio (the machine decides those: benchmarks/)."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlpbench.analysis import gate
+from mlpbench.cli.app import main
+from mlpbench.cli.cmd_gate import gate_text
+
+SWEEP = """name = "tiny"
+repeats = 3
+[data]
+dataset = "synthetic"
+synthetic_samples = 400
+synthetic_features = 20
+synthetic_classes = 4
+[model]
+layers = [20, 8, 4]
+[train]
+epochs = 2
+[grid]
+backend = ["numpy"]
+batch_size = [50, 100]
+threads = [1]
+"""
+
+
+def test_the_median_interval_is_the_sign_tests():
+    x = np.arange(1, 11, dtype=float)  # 10 rounds: the 2nd and the 9th (coverage 97.9%)
+    assert gate.median_interval(x) == (2.0, 9.0)
+    assert gate.median_interval(np.arange(12.0)) == (2.0, 9.0)  # the 3rd and 10th of 12
+    lo, hi = gate.median_interval([1.0, 2, 3, 4, 5])  # five rounds cannot cover 95%
+    assert lo != lo and hi != hi
+
+
+def _rounds(ratios: dict[int, list[float]]) -> pd.DataFrame:
+    rows = []
+    for batch, per_round in ratios.items():
+        for r, ratio in enumerate(per_round):
+            base = 0.1 * (1 + 0.2 * np.sin(r))  # the machine drifts by 20% across rounds
+            for env, t in (("baseline", base), ("candidate", base * ratio)):
+                rows.append({"backend": "numpy", "batch_size": batch, "dtype": "float32",
+                             "device": "cpu", "threads": 1, "variant": "default",
+                             "layers": "784-32-10", "options": "-", "env": env, "repeat": r,
+                             "status": "ok", "steady_epoch_s": t})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_a_planted_ten_percent_fails_at_five_and_drift_alone_never_does():
+    rng = np.random.default_rng(0)
+    planted = {100: list(1.10 * rng.uniform(0.98, 1.02, 10))}
+    same = {500: list(rng.uniform(0.98, 1.02, 10))}
+    rows = {r.key.batch_size: r for r in gate.judge(_rounds({**planted, **same}), 0.05)}
+    assert rows[100].verdict == "slower" and rows[100].low > 1.05 and rows[100].rounds == 10
+    assert rows[500].verdict == "same" and rows[500].high < 1.05
+    assert gate.exit_code(list(rows.values())) == 1
+    wide = gate.judge(_rounds({100: list(rng.uniform(0.9, 1.2, 10))}), 0.05)
+    assert wide[0].verdict == "undecided" and gate.exit_code(wide) == 0
+    assert gate.exit_code(wide, strict=True) == 1
+
+
+def test_the_gate_sweep_names_both_sides_and_alternates_them(tmp_path):
+    text = gate_text(SWEEP, "tiny.toml", 6, {"baseline": [], "candidate": ["numpy==2.3.*"]})
+    assert "repeats = 6" in text and "repeats = 3" not in text
+    assert 'env = ["baseline", "candidate"]' in text
+    assert '[environments.candidate]\nrequirements = ["numpy==2.3.*"]' in text
+    from mlpbench.config import expand
+    from mlpbench.config.sweepfile import parse_config, parse_toml
+
+    cfg = parse_config(parse_toml(text), "tiny.toml", text)
+    order = [(p.repeat, p.key.batch_size, p.key.env) for p in expand.points(cfg)][:8]
+    assert order == [
+        (0, 50, "baseline"), (0, 50, "candidate"), (0, 100, "baseline"), (0, 100, "candidate"),
+        (1, 50, "candidate"), (1, 50, "baseline"), (1, 100, "candidate"), (1, 100, "baseline"),
+    ]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_gate_runs_both_sides_in_rounds_and_writes_a_result_set(tmp_path, capsys):
+    sweep = tmp_path / "tiny.toml"
+    sweep.write_text(SWEEP)
+    code = main(["gate", str(sweep), "--baseline", "current", "--candidate", "current",
+                 "--rounds", "6", "--results", str(tmp_path / "r"), "--quiet"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code in (0, 1)  # which, the machine decides; what it prints and writes, the code
+    points = [x for x in out.splitlines() if x.startswith("  numpy 20-8-4 b=")]
+    assert len(points) == 2 and all("6 rounds" in x for x in points), out
+    assert out.strip().splitlines()[-2].startswith(("ok: ", "FAIL: "))
+    (folder,) = (tmp_path / "r").glob("*-tiny")
+    with (folder / "runs.csv").open() as f:
+        runs = list(csv.DictReader(f))
+    assert len(runs) == 2 * 2 * 6 and {r["status"] for r in runs} == {"ok"}
+    firsts = [r["env"] for r in runs if r["batch_size"] == "50"][::2]
+    assert firsts == ["baseline", "candidate"] * 3  # A B, B A, ...
+    assert main(["summary", str(folder)]) == 0  # a result set like any other
+    assert main(["gate", str(sweep), "--baseline", "", "--candidate", "current"]) == 2
+    assert main(["gate", str(sweep), "--baseline", "current", "--candidate", "current",
+                 "--rounds", "3"]) == 2  # fmt: skip
