@@ -171,11 +171,14 @@ def page(summary: dict, results: dict, args: argparse.Namespace) -> str:
         lo, hi = summary["widest_aa_interval"]
         lines.append(f"- widest A/A interval: {lo:.3f}-{hi:.3f}")
     if summary["lowest_planted_bound"] is not None:
-        lines.append(f"- lowest lower bound of a planted point: {summary['lowest_planted_bound']:.3f}")
+        bound = summary["lowest_planted_bound"]
+        lines.append(f"- lowest lower bound of a planted point: {bound:.3f}")
     lines += ["", "| gate | exit | points (ratio [interval] verdict) |", "| --- | --- | --- |"]
     for kind in ("aa", "planted"):
         for i, g in enumerate(results[kind], 1):
-            pts = "; ".join(f"{p} {r:.3f}x [{lo:.3f}-{hi:.3f}] {v}" for p, r, lo, hi, v in g["rows"])
+            pts = "; ".join(
+                f"{p} {r:.3f}x [{lo:.3f}-{hi:.3f}] {v}" for p, r, lo, hi, v in g["rows"]
+            )
             lines.append(f"| {kind} {i} | {g['exit']} | {pts} |")
     return "\n".join(lines) + "\n"
 
