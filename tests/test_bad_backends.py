@@ -119,7 +119,7 @@ BROKEN = {  # backend -> what its skipped rows' reason says, beside its name
     "raisescapabilities": "capabilities() failed",
     "raisesplans": "thread_plans() failed",
 }
-TIMEOUT_S = 12
+TIMEOUT_S = 8
 
 
 @pytest.fixture

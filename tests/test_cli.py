@@ -47,7 +47,6 @@ def test_run_prints_epochs_and_summary(capsys):
         (["--dataset", "cifar"], "--dataset"),
         (["--dtype", "float16"], "--dtype"),
         (["--activation", "swish"], "--activation"),
-        (["--backend", "nope"], "usable here: "),
         (["--layers", "100,10"], "784 inputs"),
     ],
 )
