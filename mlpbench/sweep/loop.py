@@ -127,7 +127,14 @@ def preflight(
     from mlpbench.sweep.spawn import ask
 
     backends: dict[str, list[dict[str, Any]]] = {}
-    keys = [k for k in expand.keys(cfg) if env is None or k.env == env]
+
+    def here(k: PointKey) -> bool:  # env None: the points the sweep's own Python runs
+        if env is not None:
+            return k.env == env
+        stack = cfg.environments.get(k.env)
+        return k.env == CURRENT_ENV or (stack is not None and stack.is_current)
+
+    keys = [k for k in expand.keys(cfg) if here(k)]
     for key in keys:
         options = expand.point(cfg, key, 0).run.options
         if options not in backends.setdefault(key.backend, []):
