@@ -65,14 +65,14 @@ planted = "mlpbench_planted:Planted"
 py-modules = ["mlpbench_planted"]
 """
 SWEEP = """name = "gate-check"
-min_measured_s = 0.3
+min_measured_s = 1.0
 [data]
 dataset = "synthetic"
-synthetic_samples = 2000
+synthetic_samples = 10000
 synthetic_features = 784
 synthetic_classes = 10
 [model]
-layers = [784, 32, 10]
+layers = [784, 64, 10]
 [train]
 epochs = 3
 [grid]
