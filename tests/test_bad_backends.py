@@ -25,7 +25,7 @@ import psutil
 import pytest
 
 from mlpbench.cli.app import main
-from mlpbench.results.store import load_runs
+from mlpbench.results.store import _number, load_runs
 
 MARK = "4242.25"  # the grandchildren sleep this long: found by it, whatever their parent
 
@@ -205,14 +205,6 @@ def test_every_bad_backend_costs_only_its_own_points(bad_plugins, tmp_path):
     )  # fmt: skip
     assert again.returncode in (0, 1) and "Traceback" not in again.stderr, again.stderr[-2000:]
     assert "failed:" not in again.stderr  # the folder reads and resumes
-
-
-def _number(text: str) -> bool:
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
 
 
 @pytest.mark.slow

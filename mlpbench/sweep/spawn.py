@@ -184,21 +184,16 @@ def unknown_backend(name: str, timeout: float = 30.0) -> str:
     )
 
 
-def ask(
-    request: dict[str, Any],
-    timeout: float,
-    python: str = sys.executable,
-    env: dict[str, str | None] | None = None,
-) -> tuple[dict[str, Any] | None, str]:
-    """``python -m mlpbench.worker check FD`` in a fresh process of its own session: the
-    request on stdin, the answer on pipe FD (never on stdout, where a plugin may print at
-    import or at exit). Returns (answer, "") or (None, why: a timeout, how it died, or an
-    answer that did not parse, with its last line of output). Its whole tree ends with it."""
+def start_child(
+    command: Any, environ: dict[str, str]
+) -> tuple[subprocess.Popen, int]:
+    """A child of mlpbench's worker in a session of its own, stdin and output piped (any bytes
+    a backend prints read as text), and the read end of a pipe of its own for its answer:
+    ``command(fd)`` is its argument list given that pipe's write end."""
     read_fd, write_fd = os.pipe()
-    environ = env_for(1, env)
     try:
         proc = subprocess.Popen(
-            [python, "-m", "mlpbench.worker", "check", str(write_fd)],
+            command(write_fd),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -213,6 +208,22 @@ def ask(
         raise
     finally:
         os.close(write_fd)
+    return proc, read_fd
+
+
+def ask(
+    request: dict[str, Any],
+    timeout: float,
+    python: str = sys.executable,
+    env: dict[str, str | None] | None = None,
+) -> tuple[dict[str, Any] | None, str]:
+    """``python -m mlpbench.worker check FD`` in a fresh process of its own session: the
+    request on stdin, the answer on pipe FD (never on stdout, where a plugin may print at
+    import or at exit). Returns (answer, "") or (None, why: a timeout, how it died, or an
+    answer that did not parse, with its last line of output). Its whole tree ends with it."""
+    environ = env_for(1, env)
+    proc, read_fd = start_child(lambda fd: [python, "-m", "mlpbench.worker", "check", str(fd)],
+                                environ)  # fmt: skip
     answer: list[str] = []
     tail: deque[str] = deque(maxlen=20)
 
@@ -352,34 +363,12 @@ def run_worker(
     files. The worker has its own session (a timeout kills its whole group) and dies with
     this process.
     """
-    read_fd, write_fd = os.pipe()
     environ = env_for(point.key.threads, env)
     token = environ[TREE_ENV]
-    try:
-        proc = subprocess.Popen(
-            [
-                python,
-                "-m",
-                "mlpbench.worker",
-                "train",
-                str(write_fd),
-                str(os.getpid()),
-                cpu_list(cpus) if cpus else "",
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",  # a backend may print any bytes
-            env=environ,
-            pass_fds=(write_fd,),
-            start_new_session=True,
-        )
-    except BaseException:
-        os.close(read_fd)
-        raise
-    finally:
-        os.close(write_fd)
+    command = [python, "-m", "mlpbench.worker", "train"]
+    proc, read_fd = start_child(
+        lambda fd: [*command, str(fd), str(os.getpid()), cpu_list(cpus) if cpus else ""], environ
+    )
     result: dict[str, Any] = {}
     tail: deque[str] = deque(maxlen=30)
 
