@@ -533,9 +533,13 @@ def test_tuning_and_calibration_show_their_progress_and_time_left(tmp_path, monk
         python="python", pin=False, universe=[0], timeout=60, mode="lines",
     )  # fmt: skip
     err = capsys.readouterr().err
-    assert "tuning thread plans for 1 point(s): about 3 trials" in err
-    assert "tuning trial 1/~3: " in err and "s so far, about " in err and " s left" in err
-    assert "tuning trial 6/~6: " in err  # the three close plans ran once more
+    # issue 41: the estimate said "about 68" and the count then ran to "96/~96"; it now says
+    # how many first runs there are and that the close plans' second runs come after them
+    assert "tuning thread plans for 1 point(s): 3 trials, then a second one of each plan" in err
+    assert "(up to 6 in all)" in err
+    assert "tuning trial 1 of 3: " in err and "s so far, about " in err and " s left" in err
+    assert "tuning trial second run 3: " in err  # the three close plans ran once more
+    assert "/~" not in err
 
     ran = SimpleNamespace(returncode=0, stdout='{"gflops": 10.0}\n', stderr="")
     monkeypatch.setattr(spawn.subprocess, "run", lambda *a, **k: ran)

@@ -169,6 +169,12 @@ def planned_trials(
     return sum(n for n in counts if n >= 2)
 
 
+def trial_count(done: int, planned: int) -> str:
+    """Where a trial stands: ``3 of 35`` among the first runs, ``second run 4`` after them (the
+    close plans' second runs are known only once the first runs are done)."""
+    return f"{done} of {planned}" if done <= planned else f"second run {done - planned}"
+
+
 def trial_plans(
     point: Any, plans: dict[str, Any], differing: Callable[[PointKey], list[str]] | None
 ) -> list[str]:
@@ -233,8 +239,9 @@ def choose(
         counted["slots"] = len(missing)
     if missing and mode != "none":
         print(
-            f"tuning thread plans for {len(missing)} point(s): about {planned} trials, each "
-            "a short run in a fresh process...",
+            f"tuning thread plans for {len(missing)} point(s): {planned} trials, then a "
+            f"second one of each plan within {100 * CLOSE:.0f}% of its point's fastest (up to "
+            f"{2 * planned} in all); each a short run in a fresh process...",
             file=sys.stderr,
             flush=True,
         )
@@ -261,8 +268,8 @@ def choose(
             bar.update(1)
         elif mode != "none":  # progress: tuning takes a trial per plan per point
             print(
-                f"  tuning trial {trials[0]}/~{max(planned, trials[0])}: {done}/epoch; "
-                f"{left(time.perf_counter() - started, trials[0], planned)}",
+                f"  tuning trial {trial_count(trials[0], planned)}: "
+                f"{done}/epoch; {left(time.perf_counter() - started, trials[0], planned)}",
                 file=sys.stderr,
                 flush=True,
             )
