@@ -169,12 +169,6 @@ def planned_trials(
     return sum(n for n in counts if n >= 2)
 
 
-def trial_count(done: int, planned: int) -> str:
-    """Where a trial stands: ``3 of 35`` among the first runs, ``second run 4`` after them (the
-    close plans' second runs are known only once the first runs are done)."""
-    return f"{done} of {planned}" if done <= planned else f"second run {done - planned}"
-
-
 def trial_plans(
     point: Any, plans: dict[str, Any], differing: Callable[[PointKey], list[str]] | None
 ) -> list[str]:
@@ -251,6 +245,7 @@ def choose(
 
         bar = tqdm(total=planned, unit="trial", desc="tuning", file=sys.stderr, leave=False)
     trials, started = [0], time.perf_counter()
+    measured: set[tuple[str, str]] = set()  # (slot, plan): a second one is a close plan's rerun
 
     def measure(point: Any, plan_env: dict[str, str | None]) -> float:
         cpus, own = pin_plan(point.key.threads, universe, pin)
@@ -261,6 +256,9 @@ def choose(
         )
         seconds = float((result.get("summary") or {}).get("steady_epoch_s", math.inf))
         trials[0] += 1
+        once = (slot(point.key), str(point.run.options.get("plan", "")))
+        rerun = once in measured
+        measured.add(once)
         done = f"{point.key.label()} plan {point.run.options.get('plan', '?')}: {seconds:.3f} s"
         if bar is not None:  # tqdm's own estimate of the time left
             bar.total = max(bar.total, trials[0])  # close plans run once more
@@ -268,7 +266,9 @@ def choose(
             bar.update(1)
         elif mode != "none":  # progress: tuning takes a trial per plan per point
             print(
-                f"  tuning trial {trial_count(trials[0], planned)}: "
+                f"  tuning trial {trials[0]} ({'second run' if rerun else 'first run'} "
+                f"{len(measured) if not rerun else trials[0] - len(measured)}"
+                f"{f' of {planned}' if not rerun else ''}): "
                 f"{done}/epoch; {left(time.perf_counter() - started, trials[0], planned)}",
                 file=sys.stderr,
                 flush=True,
