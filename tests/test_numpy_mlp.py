@@ -344,3 +344,24 @@ def test_weights_are_a_snapshot_not_a_view_of_the_parameters():
         before = [a.copy() for a in w]
         m.params += 1.0
         assert all(np.array_equal(a, b) for a, b in zip(w, before)), pad_to
+
+
+def test_a_src_plan_gathers_uint8_rows_and_trains_the_same_weights():
+    """Issue 40: `source_rows` gathers each batch from the uint8 rows and divides in the same
+    pass; the batch is bit for bit the float rows', so the weights are identical."""
+    from mlpbench import data as datasets
+    from mlpbench.backends.numpy.trainer import NumpyTrainer
+    from mlpbench.data import DataSpec
+
+    data = datasets.load(DataSpec(dataset="synthetic", synthetic_samples=400,
+                                  synthetic_features=20, synthetic_classes=4), "float32")  # fmt: skip
+    assert data.x_rows is not None and data.x_rows.dtype == np.uint8
+    weights = {}
+    for plan in ("spin-tgrad-pad-src", "spin-tgrad-pad"):
+        t = NumpyTrainer(ModelSpec(layers=(20, 8, 4)), TrainSpec(epochs=2, batch_size=50),
+                         options={"threads": 1, "plan": plan})  # fmt: skip
+        t.fit(data)
+        assert (t.model.step_source is not None) == plan.endswith("-src")
+        weights[plan] = t.weights()
+    for a, b in zip(weights["spin-tgrad-pad-src"], weights["spin-tgrad-pad"]):
+        np.testing.assert_array_equal(a, b)

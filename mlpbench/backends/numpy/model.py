@@ -153,6 +153,8 @@ class MLP:
         self.scratch = xp.zeros(total, dtype=self.dtype)
         self.eye = xp.eye(sizes[-1], dtype=self.dtype)  # one-hot rows, gathered per batch
         self._batch = 0
+        self.source_rows_scratch: Any = None  # a SourceRows gather's buffer (source_scratch)
+        self.step_source: Any = None  # that buffer while an epoch gathers from SourceRows
         self._alloc(1)
 
     # ----------------------------------------------------------------- buffers
@@ -185,9 +187,10 @@ class MLP:
         through (None for float rows), kept between steps."""
         if not isinstance(x, SourceRows):
             return None
-        S = getattr(self, "_source", None)
+        S = self.source_rows_scratch
         if S is None or S.shape[0] < m or S.dtype != x.rows.dtype:
-            S = self._source = np.empty((max(m, self._batch), x.rows.shape[1]), x.rows.dtype)
+            S = np.empty((max(m, self._batch), x.rows.shape[1]), x.rows.dtype)
+            self.source_rows_scratch = S
         return S[:m]
 
     # ----------------------------------------------------------------- weights
@@ -479,6 +482,7 @@ class MLP:
         """One pass over the data in ``order``; returns (mean loss, batch accuracy or NaN)."""
         n, B = len(order), self.train.batch_size
         self.ensure_batch(min(B, n))
+        self.step_source = self.source_scratch(x, min(B, n))  # once an epoch, not a step
         loss_sum, correct = 0.0, 0
         with np.errstate(over="ignore"):  # see _sigmoid_of_negated
             for start in range(0, n, B):
@@ -496,7 +500,7 @@ class MLP:
         """One batch, rows ``x[idx]``: (its mean loss with the penalty, correct predictions if
         ``batch_accuracy`` else 0)."""
         xp, X, m = self.xp, self.X, len(idx)
-        S = self.source_scratch(x, m)
+        S = self.step_source  # the SourceRows buffer train_epoch sized, else None
         self.split(
             m,
             lambda lo, hi: gather(xp, x, idx[lo:hi], X[lo:hi], S[lo:hi] if S is not None else None),
@@ -572,8 +576,9 @@ class SourceRows:
 
 def gather(xp: Any, x: Any, idx: Any, out: Any, scratch: Any = None) -> None:
     """out[:] = x[idx] without a temporary (mode="clip" skips NumPy's buffered bounds check);
-    from :class:`SourceRows`, through ``scratch`` (the source dtype, ``out``'s shape)."""
-    if isinstance(x, SourceRows):
+    from :class:`SourceRows` when given their ``scratch`` (the source dtype, ``out``'s shape;
+    no type test on the hot path)."""
+    if scratch is not None:
         np.take(x.rows, idx, axis=0, out=scratch, mode="clip")
         np.divide(scratch, x.divisor, out=out)
     elif xp is np:
