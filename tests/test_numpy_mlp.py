@@ -353,8 +353,10 @@ def test_a_src_plan_gathers_uint8_rows_and_trains_the_same_weights():
     from mlpbench.backends.numpy.trainer import NumpyTrainer
     from mlpbench.data import DataSpec
 
-    data = datasets.load(DataSpec(dataset="synthetic", synthetic_samples=400,
-                                  synthetic_features=20, synthetic_classes=4), "float32")  # fmt: skip
+    spec = DataSpec(
+        dataset="synthetic", synthetic_samples=400, synthetic_features=20, synthetic_classes=4
+    )
+    data = datasets.load(spec, "float32")
     assert data.x_rows is not None and data.x_rows.dtype == np.uint8
     weights = {}
     for plan in ("spin-tgrad-pad-src", "spin-tgrad-pad"):
