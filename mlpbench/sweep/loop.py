@@ -151,7 +151,12 @@ def preflight(
         }
         for name, option_sets in backends.items()
     }
-    requests[""] = {"data": [vars(cfg.data)]}
+    # The data is checked beside the first backend (one process fewer), or alone where there
+    # is none, or where that backend's check broke.
+    data = {"data": [vars(cfg.data)]}
+    data_with = next(iter(requests), "")
+    if data_with:
+        requests[data_with].update(data)
     timeout = min(float(cfg.timeout_s), CHECK_TIMEOUT_S)
     with ThreadPoolExecutor(max_workers=max(2, min(len(requests), os.cpu_count() or 2))) as pool:
         futures = {
@@ -159,10 +164,14 @@ def preflight(
             for name, request in requests.items()
         }
         answers = {name: f.result() for name, f in futures.items()}
-    data, why = answers.pop("")
-    if data is None:
-        raise UserError(f"{cfg.path}: checking the data failed: {why}")
-    problems = list(data.get("problems", []))
+    carried = answers[data_with][0] if data_with else None
+    if carried is not None and "data_problems" in carried:
+        problems = list(carried["data_problems"])
+    else:
+        alone, why = ask(data, timeout, python, extra_env)
+        if alone is None:
+            raise UserError(f"{cfg.path}: checking the data failed: {why}")
+        problems = list(alone.get("problems", []))
     skips: dict[tuple[str, str, str], str] = {}
     plans: dict[str, Any] = {}
     differ: dict[str, Any] = {}

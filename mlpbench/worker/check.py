@@ -14,7 +14,8 @@ Requests:
   sweep file's options it refuses: the sweep cannot start), ``skips`` (the (device, dtype)
   combinations this machine cannot run, with the reason) and ``plans`` / ``differ`` (its
   thread plans, mlpbench.sweep.tuning).
-- ``{"data": [DataSpec, ...]}``: ``problems`` with the data.
+- ``{"data": [DataSpec, ...]}``: ``problems`` with the data (alone, or beside a backend's
+  request: then ``data_problems`` in its answer).
 - ``{"describe": NAME}``: what ``mlpbench backends`` lists of it.
 """
 
@@ -108,11 +109,16 @@ def describe(name: str) -> dict[str, Any]:
 
 
 def answer(request: dict[str, Any]) -> dict[str, Any]:
+    """A backend's check, with the data's (``data``) in the same process when asked for: one
+    process fewer per sweep."""
     if "describe" in request:
         return describe(request["describe"])
-    if "backend" in request:
-        return check_backend(request)
-    return check_data(request.get("data", []))
+    if "backend" not in request:
+        return check_data(request.get("data", []))
+    out = check_backend(request)
+    if request.get("data"):
+        out["data_problems"] = check_data(request["data"])["problems"]
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
