@@ -119,7 +119,7 @@ BROKEN = {  # backend -> what its skipped rows' reason says, beside its name
     "raisescapabilities": "capabilities() failed",
     "raisesplans": "thread_plans() failed",
 }
-TIMEOUT_S = 8
+TIMEOUT_S = 6
 
 
 @pytest.fixture
@@ -199,25 +199,22 @@ def test_every_bad_backend_costs_only_its_own_points(bad_plugins, tmp_path):
     assert took < len(names) * TIMEOUT_S, took
     time.sleep(0.5)
     assert not sleepers(), "a grandchild outlived its point"
-    again = subprocess.run(
-        [sys.executable, "-m", "mlpbench", "sweep", "--resume", str(folder), "--quiet"],
-        capture_output=True, text=True, timeout=len(names) * TIMEOUT_S + 120,
-    )  # fmt: skip
-    assert again.returncode in (0, 1) and "Traceback" not in again.stderr, again.stderr[-2000:]
-    assert "failed:" not in again.stderr  # the folder reads and resumes
+    # every point has its row, the surrogate and formula ones included: the writes that once
+    # failed for good (and so every --resume) succeed (the cell rules: the last test here)
+    assert len(load_runs(folder)) == len(names)
 
 
 @pytest.mark.slow
 def test_backends_lists_a_hanging_plugin_as_broken_within_its_timeout(bad_plugins):
     t0 = time.monotonic()
     out = subprocess.run(
-        [sys.executable, "-m", "mlpbench", "backends", "--timeout", "8"],
+        [sys.executable, "-m", "mlpbench", "backends", "--timeout", "6"],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert time.monotonic() - t0 < 40
     lines = {line.split()[0]: line for line in out.stdout.splitlines() if line.strip()}
-    assert "did not answer within 8 s" in lines["hangsimport"]
+    assert "did not answer within 6 s" in lines["hangsimport"]
     assert "broken: capabilities() failed" in lines["raisescapabilities"]
     assert lines["numpy"].split()[-1] != "broken" and "broken" not in lines["numpy"]
     assert "not the check" not in out.stdout  # the plugin's print at exit is not the answer
