@@ -163,3 +163,26 @@ def test_the_cost_model_fits_known_terms_and_needs_three_batches():
     assert fit.residual < 1e-9 and fit.balance_batch == pytest.approx(2000 / 3)
     assert costs.fit([100, 1000], [0.002, 0.005]) is None
     assert "dispatch-bound below batch ~667" in costs.regime(0.002, 3e-6, batches)
+
+
+def test_compare_says_which_cost_term_moved(tmp_path, capsys):
+    """Issue 37: compare names the part of the per-step cost that moved: a B whose every step
+    costs 2 ms more (overhead) moved the fixed part, not the per-sample one."""
+    import pandas as pd
+
+    from mlpbench.analysis.costs import moved_terms
+    from mlpbench.cli.app import main
+
+    a = one_axis(tmp_path / "a", "batch_size")
+    b = one_axis(tmp_path / "b", "batch_size")
+    runs = pd.read_csv(b / "runs.csv")
+    steps = -(-runs["n_train"] // runs["batch_size"])
+    runs["steady_epoch_s"] = runs["steady_epoch_s"] + steps * 0.002  # 2 ms more a step
+    runs.to_csv(b / "runs.csv", index=False)
+    moved = {m["backend"]: m["moved"] for m in moved_terms(
+        pd.read_csv(a / "runs.csv"), runs, 0.10)}  # fmt: skip
+    assert moved == {"numpy": ["fixed_s"], "keras": ["fixed_s"]}
+    main(["compare", str(a), str(b)])
+    out = capsys.readouterr().out
+    assert "cost per step, numpy (cpu, float32, 2 thread(s)): fixed 1.01 -> 3.01 ms" in out, out
+    assert "the fixed part (dispatch, launches, Python) moved" in out

@@ -171,3 +171,27 @@ def fastest_per_device(summary: pd.DataFrame, axes: KeyAxes) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=cols)
+
+
+def moved_terms(a_runs: pd.DataFrame, b_runs: pd.DataFrame, threshold: float) -> list[dict]:
+    """Which term of the per-step cost moved between two result sets, per series fitted in
+    both: each term's A and B values and change, for the series where one moved by more than
+    ``threshold`` (relative). Where the fixed part moved, the step's overhead changed (dispatch,
+    launches, Python); where the per-sample part did, the arithmetic or the copies did."""
+    keys = ["backend", "options", "env", "device", "dtype", "threads", "layers", "variant"]
+    fa = cost_models(a_runs).dropna(subset=["fixed_s"]).set_index(keys)
+    fb = cost_models(b_runs).dropna(subset=["fixed_s"]).set_index(keys)
+    out = []
+    for key in fa.index.intersection(fb.index):
+        ra, rb = fa.loc[key], fb.loc[key]
+        ra = ra.iloc[0] if isinstance(ra, pd.DataFrame) else ra  # several hosts: the first
+        rb = rb.iloc[0] if isinstance(rb, pd.DataFrame) else rb
+        change = {}
+        for term in ("fixed_s", "per_sample_s"):
+            a, b = float(ra[term]), float(rb[term])
+            change[term] = (b / a - 1) if a > 0 else math.nan
+        moved = [t for t, c in change.items() if c == c and abs(c) > threshold]
+        if moved:
+            out.append({**dict(zip(keys, key)), "a": ra, "b": rb, "change": change,
+                        "moved": moved})  # fmt: skip
+    return out

@@ -63,6 +63,7 @@ def run(a: argparse.Namespace) -> int:
         print(f"differs ({group}): " + "; ".join(lines))
     gate = Gate.of(rows, a.strict)
     print("\n".join(compare_lines(rows, a.a, a.b)))
+    print("\n".join(cost_lines(set_a.runs, set_b.runs, a.threshold)))
     if set_a.directory != set_b.directory:
         print(
             "note: A and B ran in separate sessions, so the machine's drift between them is "
@@ -71,3 +72,28 @@ def run(a: argparse.Namespace) -> int:
         )
     print("\n".join(gate_lines(gate, a.threshold, rows)))
     return gate.exit_code
+
+
+def cost_lines(a_runs: Any, b_runs: Any, threshold: float) -> list[str]:
+    """Why a point moved, in the cost model's terms: which part of the per-step cost changed
+    from A to B (series with 3 or more batch sizes on both sides)."""
+    from mlpbench.analysis.costs import moved_terms
+    from mlpbench.config.points import series_name
+
+    out = []
+    for m in moved_terms(a_runs, b_runs, threshold):
+        name = series_name(m["backend"], m["options"], m["env"])
+        where = f"{m['device']}, {m['dtype']}, {m['threads']} thread(s)"
+        terms = "; ".join(
+            f"{word} {scale * m['a'][t]:.3g} -> {scale * m['b'][t]:.3g} {unit} "
+            f"({100 * m['change'][t]:+.0f}%)"
+            for t, word, scale, unit in (("fixed_s", "fixed", 1e3, "ms"),
+                                         ("per_sample_s", "per sample", 1e6, "us"))
+        )  # fmt: skip
+        which = " and ".join(
+            {"fixed_s": "the fixed part (dispatch, launches, Python)",
+             "per_sample_s": "the per-sample part (arithmetic, copies)"}[t]
+            for t in m["moved"]
+        )  # fmt: skip
+        out.append(f"cost per step, {name} ({where}): {terms}: {which} moved")
+    return [""] + out if out else []
