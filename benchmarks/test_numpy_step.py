@@ -161,3 +161,25 @@ def test_training_step(benchmark, gflops, batch, dtype, plan):
     with limit:
         benchmark(lambda: m.step(x, y, next(batches), 0.001, clock, False))
     gflops(benchmark, SPEC.flops_per_sample()[1] * batch, dtype)
+
+
+@pytest.mark.parametrize("batch", [100, 500, 2000])
+@pytest.mark.parametrize("rows", ["float32", "uint8"], ids=["float32-rows", "uint8-rows"])
+def test_batch_gather(benchmark, batch, rows):
+    """One batch's gather from a 60000-row MNIST-sized set at random rows: float32 rows
+    (3136 bytes each) as the default plans gather them, or uint8 rows (784 bytes) through a
+    uint8 buffer and one division into the float32 batch, as the ``-src`` plans do."""
+    from mlpbench.backends.numpy.model import SourceRows, gather
+
+    rng = np.random.default_rng(0)
+    raw = rng.integers(0, 256, (60000, 784), dtype=np.uint8)
+    # each call takes the next batch of an epoch's order, as the training loop does: the rows
+    # it reads are cold (a fixed batch would be cached after its first round)
+    batches = itertools.cycle(np.array_split(rng.permutation(60000), 60000 // batch))
+    out = np.empty((batch, 784), np.float32)
+    if rows == "float32":
+        x = raw.astype(np.float32) / np.float32(255)
+        benchmark(lambda: gather(np, x, next(batches), out))
+    else:
+        source, scratch = SourceRows(raw, np.float32(255)), np.empty((batch, 784), np.uint8)
+        benchmark(lambda: gather(np, source, next(batches), out, scratch))

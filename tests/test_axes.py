@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from mlpbench.analysis import costs
+from mlpbench.analysis.axes import word
 from mlpbench.analysis.tables import Analysis, verdict_rows
 from mlpbench.config.points import KEY_COLUMNS
 from mlpbench.render import interactive, plots
@@ -121,6 +122,10 @@ def test_each_key_axis_renders_distinctly_everywhere(axis, tmp_path, monkeypatch
         assert axis in menus, menus  # a menu for it, and it splits the lines
     if axis not in ("batch_size",):
         assert axis not in a.axes.header()  # said once as varying, not as fixed
+        # nor any of its values among the fixed ones said once in the header
+        assert axis not in a.axes.fixed
+        header = a.axes.header().split(", ")
+        assert not {word(axis, v) for v in TWO[axis]} & set(header), header
 
 
 def test_the_h200_set_answers_cpu_against_gpu(tmp_path):
@@ -135,6 +140,7 @@ def test_the_h200_set_answers_cpu_against_gpu(tmp_path):
     for f in said:  # every finding that names a series names its device
         if f.startswith(("jax", "keras", "torch", "numpy", "Cost per step", "At batch")):
             assert "cpu" in f or "gpu" in f or "GPU" in f or "CPU" in f, f
+    assert set(a.phases_by_device) == {"cpu", "gpu"}  # never one bar of both devices
     device = a.device_verdict
     assert list(device["series"]) == ["jax", "keras/jax", "keras/torch", "numpy", "torch"]
     pays = dict(zip(device["series"], device["GPU pays off from"]))

@@ -265,3 +265,20 @@ def test_the_first_lines_say_what_is_decided_what_not_and_why(tmp_path):
     one = Analysis.of(make_results(tmp_path / "one", repeats=1))
     undecided = [x for x in answer_lines(one) if x.startswith("Not decided")]
     assert undecided and "mlpbench sweep" in undecided[0] and "repeats" in undecided[0]
+
+
+def test_a_finding_states_a_ratio_in_the_verdicts_direction(tmp_path):
+    """"its best is 0.47x of numpy's speed" sat right under a "2.11x" time ratio, the
+    direction flipped: the finding now says the time ratio the verdict shows."""
+    from mlpbench.analysis.tables import Analysis, verdict_rows
+    from mlpbench.render.report import findings
+
+    a = Analysis.of(make_results(tmp_path / "r", repeats=3))
+    said = [f for f in findings(a) if "does not overtake" in f]
+    assert said
+    for f in said:
+        x = float(re.search(r"at best it takes ([\d.]+)x numpy's time", f).group(1))
+        assert x >= 1  # keras takes more time than numpy: a time ratio above 1
+        batch = int(re.search(r"at batch (\d+)", f).group(1))
+        verdict = {v["batch"]: v["ratio"] for v in verdict_rows(a)}
+        assert abs(verdict[batch] - x) < 0.01

@@ -76,6 +76,10 @@ def test_the_gate_sweep_names_both_sides_and_alternates_them(tmp_path):
     from mlpbench.config.sweepfile import parse_config, parse_toml
 
     cfg = parse_config(parse_toml(text), "tiny.toml", text)
+    from mlpbench.errors import UserError
+
+    with pytest.raises(UserError, match="names its own two sides"):
+        gate_text(text, "tiny.toml", 6, {"baseline": [], "candidate": []})
     order = [(p.repeat, p.key.batch_size, p.key.env) for p in expand.points(cfg)][:8]
     assert order == [
         (0, 50, "baseline"), (0, 50, "candidate"), (0, 100, "baseline"), (0, 100, "candidate"),

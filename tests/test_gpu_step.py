@@ -126,8 +126,9 @@ def test_an_epoch_on_a_gpu_reads_its_loss_once():
     assert sum(READS.values()) <= 2, READS  # the loss and the hits, once each
 
 
-def test_the_cpu_path_computes_the_same_as_before():
-    """On NumPy the loss is a Python float per step as it always was (no device arrays)."""
+def test_the_cpu_path_keeps_python_numbers():
+    """On NumPy the step's loss and hits stay a Python float and int, as they always were (no
+    0-d arrays on the CPU path)."""
     model = MLP(SPEC, TrainSpec(epochs=1, batch_size=50, learning_rate=0.01), "float32", np)
     rng = np.random.default_rng(0)
     x = rng.random((200, 20), dtype=np.float32)

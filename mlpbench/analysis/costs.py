@@ -20,10 +20,8 @@ import pandas as pd
 from mlpbench.analysis.axes import KeyAxes
 
 MIN_BATCHES = 3
-COST_COLUMNS = [
-    "series", "device", "dtype", "threads", "layers", "variant", "env", "batches",
-    "fixed_s", "per_sample_s", "residual", "balance_batch",
-]  # fmt: skip
+SERIES = ("backend", "options", "env", "device", "dtype", "threads", "layers", "variant")
+"""What a fit is per: every key axis but the batch size (the fit's own axis)."""
 
 
 def step_times(runs: pd.DataFrame) -> pd.DataFrame:
@@ -36,10 +34,7 @@ def step_times(runs: pd.DataFrame) -> pd.DataFrame:
     ok = ok.assign(step_s=ok["steady_epoch_s"].astype(float) / steps)
     if "host" not in ok:
         ok = ok.assign(host="")
-    keys = [
-        "backend", "options", "env", "device", "dtype", "threads", "layers", "variant",
-        "batch_size", "host",
-    ]  # fmt: skip
+    keys = [*SERIES, "batch_size", "host"]
     return ok.groupby(keys, sort=True, dropna=False)["step_s"].median().reset_index()
 
 
@@ -80,30 +75,26 @@ def fit(batches: Any, step_s: Any) -> Fit | None:
 
 def cost_models(runs: pd.DataFrame) -> pd.DataFrame:
     """One fit per series (backend, options, stack) and context (device, dtype, threads,
-    network, variant, host) over its batch sizes; a series with fewer has NaN terms."""
-    steps = step_times(runs)
+    network, variant, host) over its batch sizes (``batch_sizes``, the ones it ran); a series
+    with fewer than :data:`MIN_BATCHES` has NaN terms."""
+    by = [*SERIES, "host"]
+    columns = [*by, "batch_sizes", "fixed_s", "per_sample_s", "residual", "balance_batch"]
     rows = []
-    by = ["backend", "options", "env", "device", "dtype", "threads", "layers", "variant", "host"]
-    for key, g in steps.groupby(by, sort=True, dropna=False):
-        k = dict(zip(by, key))
+    for key, g in step_times(runs).groupby(by, sort=True, dropna=False):
         got = fit(g["batch_size"], g["step_s"])
-        rows.append(
-            {
-                **k,
-                "batches": len(g),
-                "fixed_s": got.fixed_s if got else math.nan,
-                "per_sample_s": got.per_sample_s if got else math.nan,
-                "residual": got.residual if got else math.nan,
-                "balance_batch": got.balance_batch if got else math.nan,
-            }
+        terms = (
+            (got.fixed_s, got.per_sample_s, got.residual, got.balance_batch)
+            if got
+            else (math.nan,) * 4
         )
-    return pd.DataFrame(rows, columns=[*by, "batches", "fixed_s", "per_sample_s", "residual",
-                                       "balance_batch"])  # fmt: skip
+        batches = tuple(sorted(int(b) for b in g["batch_size"]))
+        rows.append((*key, batches, *terms))
+    return pd.DataFrame(rows, columns=columns)
 
 
 def regime(fixed_s: float, per_sample_s: float, batches: list[int]) -> str:
     """The regime in words over the measured batch range."""
-    if per_sample_s <= 0 or math.isinf(fixed_s / per_sample_s if per_sample_s else math.inf):
+    if per_sample_s <= 0:
         return "fixed-cost bound at every batch measured (the time per step does not grow)"
     balance = fixed_s / per_sample_s
     lo, hi = min(batches), max(batches)
@@ -122,7 +113,7 @@ def device_speedups(summary: pd.DataFrame) -> pd.DataFrame:
             "batch_size", "speedup", "low", "high"]  # fmt: skip
     if summary.empty or not {"cpu", "gpu"} <= set(summary["device"]):
         return pd.DataFrame(columns=cols)
-    keys = [c for c in cols[:9]]
+    keys = cols[:9]
     cpu = summary[summary["device"] == "cpu"].set_index(keys)
     gpu = summary[summary["device"] == "gpu"].set_index(keys)
     both = cpu.join(gpu, suffixes=("_cpu", "_gpu"), how="inner")
@@ -155,7 +146,7 @@ def pays_off_from(g: pd.DataFrame) -> int | None:
 def fastest_per_device(summary: pd.DataFrame, axes: KeyAxes) -> pd.DataFrame:
     """Per device and batch (and any other varying context axis): the fastest series and
     its median time."""
-    cols = ["device", "batch_size", "series", "median_s", "context"]
+    cols = ["device", "batch_size", "series", "median_s"]
     if summary.empty:
         return pd.DataFrame(columns=cols)
     rows = []
@@ -167,7 +158,6 @@ def fastest_per_device(summary: pd.DataFrame, axes: KeyAxes) -> pd.DataFrame:
                 "batch_size": int(key["batch_size"]),
                 "series": axes.label(best.to_dict(), skip=("device", "batch_size")),
                 "median_s": float(best["median_s"]),
-                "context": axes.words(key, skip=("device", "batch_size")),
             }
         )
     return pd.DataFrame(rows, columns=cols)
@@ -178,7 +168,7 @@ def moved_terms(a_runs: pd.DataFrame, b_runs: pd.DataFrame, threshold: float) ->
     both: each term's A and B values and change, for the series where one moved by more than
     ``threshold`` (relative). Where the fixed part moved, the step's overhead changed (dispatch,
     launches, Python); where the per-sample part did, the arithmetic or the copies did."""
-    keys = ["backend", "options", "env", "device", "dtype", "threads", "layers", "variant"]
+    keys = list(SERIES)
     fa = cost_models(a_runs).dropna(subset=["fixed_s"]).set_index(keys)
     fb = cost_models(b_runs).dropna(subset=["fixed_s"]).set_index(keys)
     out = []

@@ -2,9 +2,11 @@
 the running environment) measured in rounds within one session, each point's two runs back to
 back in alternating order (ABBA), and judged on the per-round ratio.
 
-Why per round: a shared 2-vCPU runner drifts by 20-30% between two sweeps run one after the
-other (benchmarks/gate_aa.py), but hardly within the seconds that separate a point's two runs,
-so the ratio of the pair cancels the drift. Why a sign-test interval: the rounds' ratios are
+Why per round: a shared runner drifts between two sweeps run one after the other
+(benchmarks/gate_aa.py measures how far), and the ratio of a point's two runs, seconds apart,
+cancels that slow drift. What it cannot cancel is the noise from one process to the next
+(benchmarks/gate_check.py measures it: on a 2-vCPU VM single runs of the same code came out up
+to 1.3x apart), which only more rounds average out. Why a sign-test interval: the rounds' ratios are
 few (5-20) and their spread is not normal (a noisy neighbour makes a few rounds slow on one
 side); the interval of the median from the binomial order statistics assumes only that the
 rounds are independent, and is exact for any distribution, where a bootstrap of 8 values is
@@ -20,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlpbench.config.points import PointKey
+from mlpbench.config.points import AXES, PointKey
 
 BASELINE, CANDIDATE = "baseline", "candidate"
 CONFIDENCE = 0.95
@@ -65,8 +67,7 @@ def paired(runs: pd.DataFrame) -> dict[PointKey, list[float]]:
     round both sides ran in."""
     ok = runs[(runs["status"] == "ok") & runs["env"].isin([BASELINE, CANDIDATE])]
     out: dict[PointKey, list[float]] = {}
-    axes = [c for c in ("backend", "batch_size", "dtype", "device", "threads", "variant",
-                        "layers", "options") if c in ok]  # fmt: skip
+    axes = [a for a in AXES if a != "env"]  # the point, less the side it ran on
     for values, g in ok.groupby(axes, sort=True):
         by_round = g.pivot_table(index="repeat", columns="env", values="steady_epoch_s")
         if not {BASELINE, CANDIDATE} <= set(by_round.columns):

@@ -153,6 +153,11 @@ class Analysis:
         return costs.device_speedups(self.on_primary_host(self.summary))
 
     @cached_property
+    def fastest(self) -> pd.DataFrame:
+        """The fastest series per device and batch (:func:`costs.fastest_per_device`)."""
+        return costs.fastest_per_device(self.summary, self.axes)
+
+    @cached_property
     def device_verdict(self) -> pd.DataFrame:
         """The device question per series (and varying context): the GPU's speed-up over
         the CPU at each batch size ("2.28x" or with its range "2.28x (2.1-2.4)"), and the
@@ -573,11 +578,6 @@ def warnings(a: Analysis) -> list[str]:
     return out
 
 
-def threads_word(n: Any) -> str:
-    n = int(n)
-    return f"{n} thread{'s' if n != 1 else ''}"
-
-
 def verdict_rows(a: Analysis) -> list[dict[str, Any]]:
     """Per other backend and batch size (float32 where measured, most threads, baseline
     variant): the ratio other/reference with its range, and the verdict in words."""
@@ -599,8 +599,10 @@ def verdict_rows(a: Analysis) -> list[dict[str, Any]]:
             words = f"{row.backend} faster"
         else:
             words = "not settled (the range spans 1)"
-        device = [str(row.device)] if "device" in axes.varying else []  # device first
-        label = f"{row.backend} ({', '.join([*device, dtype, threads_word(row.threads)])})"
+        # device first where it varies; dtype and threads always (the verdict picks them)
+        point = {"backend": row.backend, "device": row.device, "dtype": dtype,
+                 "threads": row.threads}  # fmt: skip
+        label = axes.label(point, always=("dtype", "threads"))
         out.append(
             {
                 "other": row.backend,

@@ -67,8 +67,8 @@ def run(a: argparse.Namespace) -> int:
     if set_a.directory != set_b.directory:
         print(
             "note: A and B ran in separate sessions, so the machine's drift between them is "
-            "not controlled (on shared runners 20-30%); `mlpbench gate SWEEP --baseline ... "
-            "--candidate ...` runs both sides interleaved in one session"
+            "not controlled (benchmarks/gate_aa.py measures it on your machine); `mlpbench gate "
+            "SWEEP --baseline ... --candidate ...` runs both sides interleaved in one session"
         )
     print("\n".join(gate_lines(gate, a.threshold, rows)))
     return gate.exit_code

@@ -120,10 +120,10 @@ def run(a: argparse.Namespace) -> int:
     directory = run_sweep(cfg, root=Path(a.results), quiet=a.quiet)
     results = ResultSet.load(directory)
     rows = gate.judge(results.runs, a.threshold)
-    print("\n".join(lines(rows, a.threshold, a.baseline, a.candidate, directory)))
     if not rows:
-        print("nothing to compare: no point ran on both sides", file=sys.stderr)
+        print(f"nothing to compare: no point ran on both sides ({directory})", file=sys.stderr)
         return 2
+    print("\n".join(lines(rows, a.threshold, a.baseline, a.candidate, directory)))
     return gate.exit_code(rows, a.strict)
 
 

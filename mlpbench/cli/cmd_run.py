@@ -112,8 +112,8 @@ def resolve_plan(spec: RunSpec, mode: str) -> tuple[RunSpec, dict[str, str | Non
     if callable(check):  # a bad option is one line before anything is tuned or run
         check(dict(spec.options))
     name = str(spec.options.get("plan", plans.AUTO))
-    if name == plans.AUTO and spec.device != "cpu":
-        return spec, {}, ""  # a CPU thread plan has no say on a GPU: none is chosen or tuned
+    if name == plans.AUTO and not plans.plans_apply(spec.device):
+        return spec, {}, ""
     why = "named with -o plan"
     planned = {k for p in offered.values() for k in p.get("options", {})}
     by_hand = sorted(planned & set(spec.options))
@@ -181,8 +181,8 @@ def rerun_with(env: dict[str, str | None]) -> dict[str, str] | None:
 
 
 def plan_words(env: dict[str, str | None]) -> str:
-    """A plan's variables in words: ``OPENBLAS_THREAD_TIMEOUT=4 (idle BLAS threads sleep at
-    once)`` or ``OPENBLAS_THREAD_TIMEOUT left unset (OpenBLAS's default)``."""
+    """A plan's variables in words: ``OPENBLAS_THREAD_TIMEOUT=4 set`` or
+    ``OPENBLAS_THREAD_TIMEOUT left unset (OpenBLAS's default)``."""
     return ", ".join(
         f"{k} left unset (OpenBLAS's default)" if v is None else f"{k}={v} set"
         for k, v in sorted(env.items())
@@ -229,7 +229,6 @@ def run(a: argparse.Namespace) -> int:
     plan_line = os.environ.get(RERUN_ENV) or plan_line
     for key, value in thread_env(spec.threads).items():
         os.environ.setdefault(key, value)
-    on_gpu = spec.device != "cpu"
     m, t = spec.model, spec.train
     print(
         f"mlpbench run: {spec.backend} on {spec.device}, {spec.dtype}, "
@@ -239,7 +238,9 @@ def run(a: argparse.Namespace) -> int:
         f"batch {t.batch_size}, {t.epochs} epochs",
         flush=True,
     )
-    if on_gpu:
+    from mlpbench.sweep.tuning import plans_apply
+
+    if not plans_apply(spec.device):
         print(f"mlpbench run: on the {spec.device.upper()}: no CPU thread plan", flush=True)
     elif plan_line:
         held = f"; {plan_words(plan_env)}" if plan_env else ""

@@ -4,8 +4,7 @@ each. Built from the verdict and the cost model; nothing here is a number typed 
 
 from __future__ import annotations
 
-import math
-
+from mlpbench.analysis import costs
 from mlpbench.analysis.tables import Analysis, verdict_rows
 from mlpbench.config.points import AXES, series_name
 
@@ -15,10 +14,6 @@ ARTICLE = (
     "RMSprop, batch 500, 35 epochs; `mlpbench sweep seed2020` runs that workload and sets our "
     "times beside its own."
 )
-
-
-def _batches(rows: list[dict]) -> str:
-    return ", ".join(str(v["batch"]) for v in rows)
 
 
 def measured(a: Analysis) -> str:
@@ -103,12 +98,7 @@ def why(a: Analysis) -> str:
     for r in top.to_dict("records"):
         name = series_name(r["backend"], r["options"], r["env"])
         where = f" on the {r['device'].upper()}" if "device" in a.axes.varying else ""
-        balance = r["balance_batch"]
-        regime = (
-            f"its fixed cost dominates below batch ~{balance:,.0f}"
-            if math.isfinite(balance)
-            else "its fixed cost dominates at every batch"
-        )
+        regime = costs.regime(r["fixed_s"], r["per_sample_s"], list(r["batch_sizes"]))
         parts.append(
             f"{name}{where} {1e3 * r['fixed_s']:.2g} ms + {1e6 * r['per_sample_s']:.2g} us a "
             f"sample ({regime})"

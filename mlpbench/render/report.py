@@ -199,8 +199,7 @@ def device_findings(a: Analysis) -> list[str]:
             f"GPU against CPU, {name}{axes.where(key, skip=('batch_size', 'device'))}: the GPU "
             f"is {steps} (CPU time / GPU time); the GPU {pays}."
         )
-    best = costs.fastest_per_device(a.summary, axes)
-    for device, g in best.groupby("device", sort=True):
+    for device, g in a.fastest.groupby("device", sort=True):
         parts = "; ".join(
             f"batch {int(r.batch_size)} {r.series} {seconds(r.median_s)} s"
             for r in g.sort_values("batch_size").itertuples()
@@ -217,17 +216,13 @@ def cost_findings(a: Analysis) -> list[str]:
         name = series_name(r["backend"], r["options"], r["env"]) + axes.where(
             r, skip=("batch_size",)
         )
+        batches = list(r["batch_sizes"])
         if not r["fixed_s"] == r["fixed_s"]:  # NaN: too few batch sizes
             out.append(
                 f"Cost per step, {name}: needs {costs.MIN_BATCHES} or more batch sizes "
-                f"(this sweep ran {r['batches']})."
+                f"(this sweep ran {len(batches)})."
             )
             continue
-        batches = sorted(
-            int(b) for b in a.results.ok[
-                (a.results.ok["backend"] == r["backend"]) & (a.results.ok["device"] == r["device"])
-            ]["batch_size"].unique()
-        )
         out.append(
             f"Cost per step, {name}: {1e3 * r['fixed_s']:.3g} ms fixed + "
             f"{1e6 * r['per_sample_s']:.3g} us per sample (fit within "
@@ -518,7 +513,7 @@ def verdict_html(a: Analysis) -> str:
             "<h3>GPU against CPU (CPU time / GPU time; above 1: the GPU is faster)</h3>"
             + _table(a.device_verdict)
         )
-        best = costs.fastest_per_device(a.summary, a.axes)
+        best = a.fastest
         if not best.empty:
             device += "<p>" + " ".join(
                 f"Fastest on the {html.escape(str(d).upper())}: "
@@ -529,12 +524,19 @@ def verdict_html(a: Analysis) -> str:
                 + "."
                 for d, g in best.groupby("device", sort=True)
             ) + "</p>"
-    if peak and "device" in a.axes.varying:  # a GPU's share is no verdict (see findings)
+    if peak and "device" in a.axes.varying:  # a launch-bound GPU's share is no verdict
         cpu = eff[eff["device"] == "cpu"].groupby("backend")["efficiency"].max()
+        gpu = eff[eff["device"] == "gpu"]["efficiency"]
+        bound = len(gpu) and bool((gpu < LAUNCH_BOUND).all())
         peak = (
             "<p>Best share of the calibrated GEMM peak on the CPU: "
             + ", ".join(f"{html.escape(str(b))} {100 * e:.0f}%" for b, e in cpu.items())
-            + " (on the GPU the steps are launch-bound: the findings give their cost model)."
+            + (
+                f" (on the GPU every series stays under {100 * LAUNCH_BOUND:.0f}% of its peak: "
+                "launch-bound; the findings give their cost model)."
+                if bound
+                else " (the GPU's shares are in the findings)."
+            )
             + "</p>"
         ) if len(cpu) else ""
     return f"{first}{said}<table>{head}{body}</table>{device}{peak}"

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from mlpbench.api.records import valid_text
 from mlpbench.config.points import PointKey, parse_cell
 from mlpbench.errors import ResultsError
 from mlpbench.results import migrations
@@ -51,7 +52,7 @@ def _cell(value: Any) -> Any:
         # Valid UTF-8 always (a lone surrogate from a plugin once made every write, and every
         # --resume, fail); a text a spreadsheet would run as a formula is quoted with ' (OWASP);
         # one row is one line, so a torn write is always visible.
-        value = value.encode("utf-8", "replace").decode("utf-8")
+        value = valid_text(value)
         formula = value.startswith(FORMULA_START) and len(value) > 1 and not _number(value)
         if formula or (value[:1] == "'" and value[1:2] in FORMULA_START and len(value) > 2):
             value = "'" + value  # the second case: a text that looks escaped keeps its own '

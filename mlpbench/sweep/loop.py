@@ -280,8 +280,8 @@ def planned_point(
     if not offered:
         return point, {}
     name = point.run.options.get("plan", plans.AUTO)
-    if name == plans.AUTO and point.key.device != "cpu":
-        return point, {}  # a CPU thread plan has no say on a GPU
+    if name == plans.AUTO and not plans.plans_apply(point.key.device):
+        return point, {}
     if name == plans.AUTO:
         name = table.get(plans.slot(point.key), {}).get("choice", "")
     if name not in offered:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,7 +98,7 @@ def env_for(threads: int, extra: dict[str, str | None] | None = None) -> dict[st
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONSAFEPATH"] = "1"  # the working directory never shadows an installed plugin
-    env[TREE_ENV] = f"{os.getpid()}-{next(_serial)}-{time.monotonic_ns()}"
+    env[TREE_ENV] = uuid.uuid4().hex
     return env
 
 
@@ -105,7 +106,6 @@ TREE_ENV = "MLPBENCH_TREE"
 """Set to a fresh token in each child's environment: every process the child starts inherits
 it, even one that leaves the child's process group (a daemon), so :func:`end_tree` finds and
 ends them all when the child's point is over."""
-_serial = iter(range(1, 1 << 62))
 
 
 def end_tree(proc: subprocess.Popen, token: str | None) -> None:
@@ -405,8 +405,13 @@ def run_worker(
         limit_mb = point.run.memory_limit_mb or default_memory_limit_mb()
         code, used_mb = wait_within(proc, t0 + timeout, limit_mb)
     except subprocess.TimeoutExpired:
+        code = None
+    finally:
+        # On any exit (an interrupt too): nothing the worker started outlives its point, and
+        # no pipe a grandchild holds open keeps the sweep waiting.
         end_tree(proc, token)
         drain(readers, [proc.stdin, proc.stdout])
+    if code is None:
         if result:  # it had finished and then hung on the way out: the result stands
             return result
         return {
@@ -414,14 +419,6 @@ def run_worker(
             "reason": f"timeout after {timeout:g} s",
             "worker_s": time.perf_counter() - t0,
         }
-    except BaseException:
-        end_tree(proc, token)
-        raise
-    finally:
-        # Nothing the worker started outlives its point, and no pipe a grandchild holds open
-        # keeps the sweep waiting.
-        end_tree(proc, token)
-        drain(readers, [proc.stdin, proc.stdout])
     if used_mb:
         return {
             "status": "failed",
@@ -502,14 +499,12 @@ def run_script(
     try:
         code, used_mb = wait_within(proc, t0 + timeout, limit_mb)
     except subprocess.TimeoutExpired:
+        code = None
+    finally:
         end_tree(proc, environ[TREE_ENV])
         drain([reader], [proc.stdout])
+    if code is None:
         return {"status": "failed", "reason": f"timeout after {timeout:g} s", "worker_s": timeout}
-    except BaseException:
-        end_tree(proc, environ[TREE_ENV])
-        raise
-    end_tree(proc, environ[TREE_ENV])
-    drain([reader], [proc.stdout])
     timing = {"started_at": started, "worker_s": time.perf_counter() - t0}
     if used_mb:
         return {

@@ -55,12 +55,20 @@ def is_current(table: dict[str, Any], point: Any, plans: dict[str, dict[str, Any
     return bool(entry) and entry.get("candidates") == sorted(plans)
 
 
+def plans_apply(device: str) -> bool:
+    """Whether a thread plan has a say on ``device``: it sets CPU threads and BLAS variables,
+    so on a GPU none is chosen, tuned or looked up (the one rule `run`, the sweep and tune
+    share)."""
+    return device == "cpu"
+
+
 def needs_plan(point: Any, plans: dict[str, dict[str, Any]]) -> bool:
     """Whether the point's plan is to be chosen by measurement: a backend with plans, no plan
-    named, on the CPU (a thread plan sets CPU threads and BLAS variables: on a GPU it has no
-    say, and tuning it there would measure noise)."""
+    named, on a device plans apply to."""
     return (
-        bool(plans) and point.run.options.get("plan", AUTO) == AUTO and point.key.device == "cpu"
+        bool(plans)
+        and point.run.options.get("plan", AUTO) == AUTO
+        and plans_apply(point.key.device)
     )
 
 

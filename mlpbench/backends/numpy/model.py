@@ -570,9 +570,6 @@ class SourceRows:
     rows: np.ndarray
     divisor: Any  # a scalar of the run's dtype
 
-    def __len__(self) -> int:
-        return len(self.rows)
-
 
 def gather(xp: Any, x: Any, idx: Any, out: Any, scratch: Any = None) -> None:
     """out[:] = x[idx] without a temporary (mode="clip" skips NumPy's buffered bounds check);
