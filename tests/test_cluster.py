@@ -19,6 +19,7 @@ import pytest
 
 from mlpbench.cli.app import main
 from mlpbench.errors import UserError
+from mlpbench.results.point import PointResult
 from mlpbench.sweep import cluster
 from mlpbench.sweep.loop import run_sweep
 
@@ -217,7 +218,7 @@ def test_a_cluster_point_runs_with_its_forced_plans_variables(tmp_path, monkeypa
 
     def fake_worker(point, timeout, progress, python, cpus, env=None):
         seen.update(point=point, env=env)
-        return {"status": "failed", "reason": "not run: the test only looks at its inputs"}
+        return PointResult.failed("not run: the test only looks at its inputs")
 
     @contextmanager
     def in_process(address):

@@ -20,8 +20,8 @@ import pytest
 from mlpbench.cli.app import main
 from mlpbench.config.sweepfile import ConfigError, parse_config
 from mlpbench.errors import BusyError, UserError
+from mlpbench.results.folder import ResultsFolder
 from mlpbench.results.schema import RUN_COLUMNS
-from mlpbench.sweep.folder import new_directory
 from mlpbench.sweep.loop import run_sweep
 
 SMALL = """
@@ -181,7 +181,7 @@ def test_two_sweeps_of_one_name_in_one_second_get_two_folders(tmp_path, monkeypa
 
     monkeypatch.setattr(sweep_module, "datetime", Frozen)
     cfg = parse_config({"name": "same", "grid": {"backend": ["numpy"]}})
-    a, b = new_directory(cfg, tmp_path), new_directory(cfg, tmp_path)
+    a, b = (ResultsFolder.new(tmp_path, cfg.name).path for _ in range(2))
     assert a != b and a.is_dir() and b.is_dir() and b.name == a.name + "-2"
 
 

@@ -18,7 +18,8 @@ from mlpbench.backends.numpy.trainer import THREAD_PLANS, NumpyTrainer, differs_
 from mlpbench.config.sweepfile import parse_config
 from mlpbench.machine.threads import cpu_count
 from mlpbench.sweep import tuning as plans
-from mlpbench.sweep.loop import preflight, run_sweep
+from mlpbench.sweep.loop import run_sweep
+from mlpbench.sweep.preflight import preflight
 
 
 def _weights(options: dict, dtype: str = "float32", threads: int = 2) -> list[np.ndarray]:
@@ -411,10 +412,7 @@ def test_a_sweep_measures_again_what_the_cache_chose_among_other_plans(tmp_path,
         return table
 
     monkeypatch.setattr(plans, "tune", fake_tune)
-    plans.choose(
-        points, {"numpy": THREAD_PLANS}, env,
-        python="python", pin=False, universe=[0, 1], timeout=60, mode="none",
-    )  # fmt: skip
+    plans.choose(points, {"numpy": THREAD_PLANS}, env, run=lambda p, e: None, mode="none")
     assert [p.key for p in asked] == [points[0].key]
 
 
@@ -516,21 +514,25 @@ def test_the_fingerprint_holds_the_users_blas_variables(monkeypatch):
 def test_tuning_and_calibration_show_their_progress_and_time_left(tmp_path, monkeypatch, capsys):
     """Issue 26: tuning and calibration can take minutes on a machine's first sweep; each step
     prints where it is of how many, and about how long the rest takes."""
+    from dataclasses import fields
     from types import SimpleNamespace
 
     from mlpbench.config import expand
     from mlpbench.machine import describe as environment
+    from mlpbench.results.point import PointResult
+    from mlpbench.results.schema import RunSummary
     from mlpbench.sweep import spawn
 
     monkeypatch.setenv("MLPBENCH_CACHE", str(tmp_path))
     monkeypatch.setenv("MLPBENCH_TUNE", "1")
     cfg = parse_config({"grid": {"backend": ["numpy"], "batch_size": [100], "threads": [1]}})
     points = expand.points(cfg)
-    monkeypatch.setattr(spawn, "run_worker", lambda *a, **k: {"summary": {"steady_epoch_s": 0.01}})
+    summary = RunSummary(**{f.name: 0 for f in fields(RunSummary)})
+    summary.steady_epoch_s = 0.01
     plans.choose(
         points, {"numpy": THREAD_PLANS}, environment.describe(),
         differing=lambda key: ["spin", "spin-tgrad", "spin-pad"],
-        python="python", pin=False, universe=[0], timeout=60, mode="lines",
+        run=lambda point, env: PointResult("ok", summary=summary), mode="lines",
     )  # fmt: skip
     err = capsys.readouterr().err
     # issue 41: the estimate said "about 68" and the count then ran to "96/~96"; it now says

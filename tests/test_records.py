@@ -22,9 +22,9 @@ from mlpbench.api.protocol import EpochRecord
 from mlpbench.cli.app import main
 from mlpbench.config.sweepfile import ConfigError, parse_config
 from mlpbench.errors import ResultsError
+from mlpbench.results.point import PointResult
 from mlpbench.results.schema import RUN_COLUMNS
 from mlpbench.results.store import append_rows, read_runs
-from mlpbench.sweep.loop import checked_result
 from tests.conftest import BAD_RECORDS, HELD
 
 SWEEP = """
@@ -129,11 +129,14 @@ def test_a_result_that_reached_the_sweep_invalid_becomes_a_failed_row():
     pipe): the epochs are not written, the row says why."""
     good = {"epoch": 0, "wall_s": 0.1, "cpu_s": 0.1, "loss": 1.0, "accuracy": 0.5, "phases": {}}
     bad = {**good, "epoch": 1, "wall_s": "fast"}
-    result = checked_result({"status": "skipped", "reason": "x", "epochs": [good, bad]})
-    assert result["status"] == "failed" and "epochs" not in result
-    assert "epoch 2: wall_s = 'fast' is not a number" in result["reason"]
-    result = checked_result({"status": "ok", "summary": {"steady_epoch_s": 0.0}, "epochs": []})
-    assert result["status"] == "failed" and "steady_epoch_s" in result["reason"]
+    result = PointResult.from_json({"status": "skipped", "reason": "x", "epochs": [good, bad]})
+    assert result.status == "failed" and result.epochs == []
+    assert "epoch 2: wall_s = 'fast' is not a number" in result.reason
+    result = PointResult.from_json({"status": "ok", "summary": {"steady_epoch_s": 0.0}})
+    assert result.status == "failed" and "steady_epoch_s" in result.reason
+    assert PointResult.from_json(["not", "a", "result"]).status == "failed"
+    good_back = PointResult.from_json({"status": "skipped", "reason": "x", "epochs": [good]})
+    assert PointResult.from_json(good_back.to_json()) == good_back  # one shape, both ways
 
 
 @pytest.mark.parametrize(

@@ -49,10 +49,9 @@ def run(a: argparse.Namespace) -> int:
     from mlpbench.config.points import CURRENT_ENV, match_key
     from mlpbench.config.sweepfile import load_config
     from mlpbench.errors import UserError
-    from mlpbench.machine.threads import pin_plan, usable_cpus
     from mlpbench.stacks import bisect as finder
     from mlpbench.stacks import build as stacks
-    from mlpbench.sweep.spawn import Progress, run_worker
+    from mlpbench.sweep.runner import PointRunner
 
     if a.rounds < 1:
         raise UserError(f"--rounds = {a.rounds}: must be an integer >= 1")
@@ -70,19 +69,15 @@ def run(a: argparse.Namespace) -> int:
         f"bisect {a.package} {a.low}..{a.high}: {len(versions)} releases, point {key.label()}, "
         f"threshold {a.threshold:g}x, {a.rounds} rounds"
     )
-    extra = stacks.worker_env(cfg.data)
-    universe = usable_cpus()
+    runner = PointRunner(cfg.timeout_s, stack_vars=stacks.worker_env(cfg.data))
     done: dict[str, int] = {}
 
     def once(version: str) -> float:
         stack = stacks.ensure(finder.stack_of(a.package, version, a.requirement, a.python), say)
-        cpus, _ = pin_plan(key.threads, universe, True)
-        result = run_worker(
-            point, cfg.timeout_s, Progress(0, mode="none"), stack.python, cpus, extra
-        )
-        if result.get("status") != "ok":
-            raise stacks.StackError(f"the point {result.get('status')}: {result.get('reason')}")
-        return float(result["summary"]["steady_epoch_s"])
+        result = runner.run(point, {}, stack=stack)
+        if not result.ok:
+            raise stacks.StackError(f"the point {result.status}: {result.reason}")
+        return result.seconds
 
     def measure_round(version: str, low: str) -> tuple[float, float]:
         n = done[version] = done.get(version, 0) + 1

@@ -7,7 +7,7 @@ import math
 import os
 import subprocess
 import sys
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from typing import Any
 
 from mlpbench.api.protocol import DEVICES, DTYPES, EpochRecord, ModelSpec, SpecError, TrainSpec
@@ -91,85 +91,6 @@ def epoch_line(e: EpochRecord, epochs: int) -> str:
 RERUN_ENV = "MLPBENCH_RUN_PLAN"  # set in the re-run process: the plan line to print, once
 
 
-def resolve_plan(spec: RunSpec, mode: str) -> tuple[RunSpec, dict[str, str | None], str]:
-    """The run with its thread plan settled as a sweep settles it: ``-o plan=NAME`` as named;
-    ``auto`` (the default) this machine's tuned choice, tuning the one slot now when the table
-    lacks it (``MLPBENCH_TUNE=0`` skips that: the backend's default plan runs). Returns the
-    run with the plan's options, the environment the plan needs, and the line that says why.
-    Unchanged for a backend without plans."""
-    from mlpbench.api import registry
-    from mlpbench.config.expand import Point
-    from mlpbench.config.points import PointKey
-    from mlpbench.machine import describe
-    from mlpbench.sweep import tuning as plans
-
-    entry = registry.load(spec.backend)
-    cls = entry.cls
-    offered = cls.thread_plans() if callable(getattr(cls, "thread_plans", None)) else {}
-    if not offered or entry.capabilities.why_not(spec.device, spec.dtype):
-        return spec, {}, ""  # nothing to plan, or a point it cannot run: it skips, untuned
-    check = getattr(cls, "check_options", None)
-    if callable(check):  # a bad option is one line before anything is tuned or run
-        check(dict(spec.options))
-    name = str(spec.options.get("plan", plans.AUTO))
-    if name == plans.AUTO and not plans.plans_apply(spec.device):
-        return spec, {}, ""
-    why = "named with -o plan"
-    planned = {k for p in offered.values() for k in p.get("options", {})}
-    by_hand = sorted(planned & set(spec.options))
-    if name == plans.AUTO and by_hand:
-        return spec, {}, f"no plan: thread options given by hand ({', '.join(by_hand)})"
-    if name == plans.AUTO:
-        key = PointKey(
-            spec.backend, spec.train.batch_size, spec.dtype, spec.device, spec.threads,
-            layers="-".join(map(str, spec.model.layers)),
-        )  # fmt: skip
-        point = Point(key, 0, spec)
-        env = describe.machine()
-        table = plans.read_cache(env)
-        entry = table.get(plans.slot(key))
-        if os.environ.get(plans.TUNE_ENV) == "0":
-            entry, why = None, "MLPBENCH_TUNE=0: no table used"
-        elif not plans.is_current(table, point, offered):
-            hook = getattr(cls, "plans_that_differ", None)
-
-            def differing(k: PointKey) -> list[str]:
-                return list(hook(threads=k.threads, batch_size=k.batch_size, widths=k.widths))
-
-            print(
-                "tuning this point's thread plans first (once per machine; MLPBENCH_TUNE=0 "
-                "skips it)...",
-                file=sys.stderr,
-                flush=True,
-            )
-            chosen = plans.choose(
-                [point], {spec.backend: offered}, env,
-                differing=differing if callable(hook) else None,
-                python=sys.executable, pin=True, universe=usable_cpus(), timeout=600,
-                mode=mode,
-            )  # fmt: skip
-            entry, why = chosen.get(plans.slot(key)), "tuned on this machine just now"
-        else:
-            why = "tuned on this machine (cached table)"
-        if entry and entry.get("choice") in offered:
-            name = entry["choice"]
-            times = entry.get("seconds", {})
-            if times.get(name) and len(times) > 1:
-                runner_up = sorted((s, n) for n, s in times.items() if n != name)[0]
-                why += (
-                    f": {times[name]:.4f} s per trial epoch, next {runner_up[1]} "
-                    f"{runner_up[0]:.4f} s"
-                )
-        else:
-            default = getattr(cls, "default_plan", None)
-            name = default(spec.threads, spec.train.batch_size) if callable(default) else ""
-            why = f"{why}; the backend's default" if "TUNE" in why else "no table: the default"
-    if name not in offered:  # a name the backend's options check refuses, or no default
-        return spec, {}, ""
-    options, env = plans.settings(dict(spec.options), name, offered)
-    return replace(spec, options=options), env, f"plan {name} ({why})"
-
-
 def rerun_with(env: dict[str, str | None]) -> dict[str, str] | None:
     """The environment this process must be re-run in for the plan's variables to hold (they
     are read when NumPy loads, which has happened here), or None when it holds already."""
@@ -209,7 +130,10 @@ def run(a: argparse.Namespace) -> int:
 
         raise SpecError(unknown_backend(spec.backend))
     mode = "lines" if not sys.stderr.isatty() else "bar"
-    spec, plan_env, plan_line = resolve_plan(spec, mode)
+    from mlpbench.sweep import tuning
+    from mlpbench.sweep.runner import PointRunner
+
+    spec, plan_env, plan_line = tuning.resolve(spec, mode, PointRunner(timeout=600).run)
     environ = rerun_with(plan_env)
     if environ is not None:
         if os.environ.get(RERUN_ENV):  # the re-run could not set them: never loop

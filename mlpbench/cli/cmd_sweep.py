@@ -64,7 +64,7 @@ def run(a: argparse.Namespace) -> int:
         return 0
     if a.dry_run:
         from mlpbench.sweep.dryrun import make_plan, render
-        from mlpbench.sweep.loop import preflight
+        from mlpbench.sweep.preflight import preflight
 
         cfg = load_config(catalog.find(a.config))
         checked = preflight(cfg)

@@ -27,9 +27,9 @@ def run(a: argparse.Namespace) -> int:
     from mlpbench.config.sweepfile import parse_config
     from mlpbench.errors import UserError
     from mlpbench.machine import describe as environment
-    from mlpbench.machine.threads import usable_cpus
     from mlpbench.sweep import tuning as plans
-    from mlpbench.sweep.loop import preflight
+    from mlpbench.sweep.preflight import preflight
+    from mlpbench.sweep.runner import PointRunner
 
     doc = {
         "name": "tune",
@@ -61,10 +61,7 @@ def run(a: argparse.Namespace) -> int:
         offered,
         env,
         differing=checked.differing,
-        python=sys.executable,
-        pin=True,
-        universe=usable_cpus(),
-        timeout=600,
+        run=PointRunner(timeout=600).run,
         mode=mode,
         cannot=lambda k: checked.skips.get((k.backend, k.device, k.dtype), ""),
     )

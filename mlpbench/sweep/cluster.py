@@ -2,11 +2,12 @@
 
 We build no scheduler: Dask distributed runs the points (benchopt's way). Each worker declares
 the resource ``machine=1`` and each point asks for it, so a point has its host to itself; on
-the host it runs exactly as locally (``mlpbench.sweep.loop.run_worker``: a fresh process, threads
-set before any import, pinned cores). Each host is checked (versions), described and calibrated
-once per sweep; the client appends each row as its point completes, with the same guarantees
-as a local sweep. A worker lost mid-point: Dask runs the point again elsewhere (once, with the
-scheduler's ``allowed-failures = 1``), after which it is a ``failed`` row, "worker lost".
+the host it runs exactly as locally (``mlpbench.sweep.runner.PointRunner``: a fresh process,
+threads set before any import, pinned cores). Each host is checked (versions), described and
+calibrated once per sweep; the client appends each row as its point completes, with the same
+guarantees as a local sweep. A worker lost mid-point: Dask runs the point again elsewhere
+(once, with the scheduler's ``allowed-failures = 1``), after which it is a ``failed`` row,
+"worker lost".
 
 ADDRESS is ``tcp://HOST:PORT`` (an existing scheduler) or ``local:N`` (a LocalCluster of N
 worker processes on this machine, bound to 127.0.0.1, for trying it out). See docs/cluster.md.
@@ -15,12 +16,15 @@ worker processes on this machine, bound to 127.0.0.1, for trying it out). See do
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from mlpbench.errors import UserError
+from mlpbench.results.point import PointResult
+from mlpbench.sweep.session import Finished, Sweep
 
 RESOURCE = {"machine": 1}
 LOCAL = re.compile(r"local:(\d+)")
@@ -79,37 +83,13 @@ def whoami() -> dict[str, Any]:
 
 def run_point(
     point: Any, timeout: float, pin: bool, env: dict[str, str | None] | None = None
-) -> dict[str, Any]:
-    """On a worker: one point in a fresh process, exactly as a local sweep runs it (``env``:
-    its thread plan's variables, None to unset)."""
-    import sys as _sys
+) -> PointResult:
+    """On a worker: one point through this host's ``PointRunner``, exactly as a local sweep runs
+    it (``env``: its thread plan's variables, planned by the client; a version stack the
+    point names is built on this host, once)."""
+    from mlpbench.sweep.runner import PointRunner
 
-    from mlpbench.machine.probe import host_id, hostname
-    from mlpbench.machine.threads import pin_plan, usable_cpus
-    from mlpbench.sweep.spawn import Progress, run_worker
-
-    python, variables = _sys.executable, dict(env or {})
-    if point.stack is not None:  # a version stack: this host builds it (once) and runs in it
-        from mlpbench.stacks.build import StackError, ensure
-
-        try:
-            python = ensure(point.stack).python
-        except StackError as e:
-            reason = f"stack {point.stack.name!r}: {e}"
-            return {
-                "status": "skipped",
-                "reason": reason,
-                "host": host_id(),
-                "hostname": hostname(),
-            }
-        from mlpbench.stacks.build import worker_env
-
-        variables = {**worker_env(point.run.data), **variables}
-    cpus, _ = pin_plan(point.key.threads, usable_cpus(), pin)
-    result = run_worker(
-        point, timeout, Progress(0, mode="none"), python, cpus if pin else None, variables
-    )
-    return {**result, "host": host_id(), "hostname": hostname()}
+    return PointRunner(timeout, pin=pin).run(point, dict(env or {}))
 
 
 @contextmanager
@@ -209,7 +189,7 @@ def run_points(
     timeout: float,
     pin: bool,
     planned: dict[int, tuple[Any, dict[str, str | None]]] | None = None,
-) -> Iterator[tuple[int, Any, dict[str, Any]]]:
+) -> Iterator[tuple[int, Any, PointResult]]:
     """Submit every point (one per host at a time; as ``planned[index]`` says, the point with
     its thread plan and that plan's variables) and yield (index, point, result) as each
     completes. A point whose worker was lost twice comes back failed, "worker lost"."""
@@ -229,8 +209,63 @@ def run_points(
         try:
             result = future.result()
         except Exception as e:  # KilledWorker after the retry, or a lost connection
-            result = {
-                "status": "failed",
-                "reason": f"worker lost: {type(e).__name__}: {e}".splitlines()[0],
-            }
+            result = PointResult.failed(f"worker lost: {type(e).__name__}: {e}".splitlines()[0])
         yield index, point, result
+
+
+class ClusterExecutor:
+    """Runs a sweep's points on a Dask cluster: hosts checked, described and calibrated once
+    each; points one per host at a time, as they complete. A forced thread plan runs with its
+    variables; ``auto`` runs the backend's defaults: a plan is tuned per machine, by trials on
+    that machine, which the client cannot run for its hosts (``mlpbench tune`` on a host
+    tunes it for its own sweeps)."""
+
+    def __init__(self, sweep: Sweep, client: Any, address: str) -> None:
+        self.sweep, self.client, self.address = sweep, client, address
+        self.hosts: dict[str, Any] = {}
+
+    def prepare(self) -> None:
+        sweep, env = self.sweep, self.sweep.env
+        combos = sorted({(p.key.dtype, p.key.threads, p.key.device) for p in sweep.points})
+        t0 = time.monotonic()
+        workers = check_workers(self.client)
+        n_hosts = len({w["host"] for w in workers.values()})
+        sweep.say(f"cluster {self.address}: {len(workers)} worker(s) on {n_hosts} host(s)")
+        self.hosts = env.setdefault("hosts", {})
+        new = {w["host"] for w in workers.values()} - set(self.hosts)
+        if new:
+            sweep.say(f"describing and calibrating {len(new)} host(s)...")
+            ready = prepare_hosts(
+                self.client,
+                {w: i for w, i in workers.items() if i["host"] in new},
+                combos,
+                sweep.runner.pin,
+            )
+            self.hosts.update(ready)
+        if any(sweep.checked.plans.values()):
+            sweep.say("cluster: thread plans are not tuned on the hosts (auto runs each "
+                      "backend's default; -o plan=NAME forces one)")  # fmt: skip
+        env["cluster"] = self.address
+        sweep.save()
+        # describing and calibrating the hosts: no pace per calibration (dryrun.earlier_pace)
+        sweep.prepared = {"hosts_s": round(time.monotonic() - t0, 1)}
+
+    def map(self, todo: list[tuple[int, Any]], recalibrate: bool = True) -> Finished:
+        """The points as they complete (``recalibrate``: each host was calibrated once)."""
+        sweep = self.sweep
+        runner = sweep.runner
+        for index, point in todo:  # a broken backend's points never leave here
+            if point.key.backend in runner.broken:
+                yield index, point, PointResult.skipped(runner.broken[point.key.backend]), []
+        todo = [(i, p) for i, p in todo if p.key.backend not in runner.broken]
+        planned = {i: runner.planned(p) for i, p in todo}
+        for index, point, result in run_points(
+            self.client, todo, sweep.cfg.timeout_s, runner.pin, planned
+        ):
+            yield index, point, result, self.hosts.get(result.host, {}).get("peaks", [])
+
+
+@contextmanager
+def on_cluster(sweep: Sweep, address: str) -> Iterator[ClusterExecutor]:
+    with connect(address) as client:
+        yield ClusterExecutor(sweep, client, address)

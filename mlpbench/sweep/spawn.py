@@ -23,6 +23,7 @@ from typing import Any
 from mlpbench.config.expand import Point
 from mlpbench.config.points import CURRENT_ENV
 from mlpbench.machine.threads import cpu_list, pin_plan, thread_env, usable_cpus
+from mlpbench.results.point import PointResult
 
 
 @dataclass
@@ -294,42 +295,46 @@ def calibrate(
     peaks = []
     universe = universe or usable_cpus()
     started = time.perf_counter()
-    for n, (dtype, threads, device) in enumerate(keys, start=1):
-        cpus, own = pin_plan(threads, universe, pin)
+    try:
+        for n, (dtype, threads, device) in enumerate(keys, start=1):
+            cpus, own = pin_plan(threads, universe, pin)
+            if pin:
+                os.sched_setaffinity(0, own)
+            cmd = [
+                python,
+                "-m",
+                "mlpbench.worker",
+                "gemm",
+                "--dtype",
+                dtype,
+                "--threads",
+                str(threads),
+                "--device",
+                device,
+                "--cpus",
+                cpu_list(cpus) if pin else "",
+            ]
+            entry = {"dtype": dtype, "threads": threads, "device": device, "gflops": math.nan}
+            try:
+                out = subprocess.run(
+                    cmd, capture_output=True, text=True, timeout=timeout, env=env_for(threads)
+                )
+                if out.returncode == 0:
+                    entry.update(json.loads(out.stdout.strip().splitlines()[-1]))
+                else:
+                    entry["error"] = calibration_error(out.stderr)
+            except subprocess.TimeoutExpired:
+                entry["error"] = f"timeout after {timeout} s"
+            peaks.append(entry)
+            if say:
+                got = entry.get("error") or f"{entry['gflops']:.1f} GFLOP/s"
+                say(
+                    f"  GEMM peak {n}/{len(keys)}: {dtype}, {threads} thread(s), {device}: {got}; "
+                    + left(time.perf_counter() - started, n, len(keys))
+                )
+    finally:  # this process back on every core it had
         if pin:
-            os.sched_setaffinity(0, own)
-        cmd = [
-            python,
-            "-m",
-            "mlpbench.worker",
-            "gemm",
-            "--dtype",
-            dtype,
-            "--threads",
-            str(threads),
-            "--device",
-            device,
-            "--cpus",
-            cpu_list(cpus) if pin else "",
-        ]
-        entry = {"dtype": dtype, "threads": threads, "device": device, "gflops": math.nan}
-        try:
-            out = subprocess.run(
-                cmd, capture_output=True, text=True, timeout=timeout, env=env_for(threads)
-            )
-            if out.returncode == 0:
-                entry.update(json.loads(out.stdout.strip().splitlines()[-1]))
-            else:
-                entry["error"] = calibration_error(out.stderr)
-        except subprocess.TimeoutExpired:
-            entry["error"] = f"timeout after {timeout} s"
-        peaks.append(entry)
-        if say:
-            got = entry.get("error") or f"{entry['gflops']:.1f} GFLOP/s"
-            say(
-                f"  GEMM peak {n}/{len(keys)}: {dtype}, {threads} thread(s), {device}: {got}; "
-                + left(time.perf_counter() - started, n, len(keys))
-            )
+            os.sched_setaffinity(0, universe)
     return peaks
 
 
@@ -356,8 +361,8 @@ def run_worker(
     python: str = sys.executable,
     cpus: list[int] | None = None,
     env: dict[str, str | None] | None = None,
-) -> dict[str, Any]:
-    """Run one point in a fresh process; always returns a result dict with a status.
+) -> PointResult:
+    """Run one point in a fresh process; always returns its result (checked on arrival).
 
     The spec goes in on stdin and the result comes back on a pipe of its own: no temporary
     files. The worker has its own session (a timeout kills its whole group) and dies with
@@ -369,7 +374,7 @@ def run_worker(
     proc, read_fd = start_child(
         lambda fd: [*command, str(fd), str(os.getpid()), cpu_list(cpus) if cpus else ""], environ
     )
-    result: dict[str, Any] = {}
+    result: list[PointResult] = []
     tail: deque[str] = deque(maxlen=30)
 
     def read_messages() -> None:
@@ -383,7 +388,7 @@ def run_worker(
                     p = msg["progress"]
                     progress.running(point, f"epoch {p['epoch']}/{p['of']}")
                 elif "result" in msg:
-                    result.update(msg["result"])
+                    result.append(PointResult.from_json(msg["result"]))
 
     def read_output() -> None:
         assert proc.stdout is not None
@@ -394,7 +399,7 @@ def run_worker(
     readers = [threading.Thread(target=f, daemon=True) for f in (read_messages, read_output)]
     for r in readers:
         r.start()
-    t0 = time.perf_counter()
+    started, t0 = time.time(), time.perf_counter()
     try:
         try:
             assert proc.stdin is not None
@@ -411,28 +416,17 @@ def run_worker(
         # no pipe a grandchild holds open keeps the sweep waiting.
         end_tree(proc, token)
         drain(readers, [proc.stdin, proc.stdout])
+    spent = {"started_at": started, "worker_s": time.perf_counter() - t0}
     if code is None:
         if result:  # it had finished and then hung on the way out: the result stands
-            return result
-        return {
-            "status": "failed",
-            "reason": f"timeout after {timeout:g} s",
-            "worker_s": time.perf_counter() - t0,
-        }
+            return result[-1]
+        return PointResult.failed(f"timeout after {timeout:g} s", **spent)
     if used_mb:
-        return {
-            "status": "failed",
-            "reason": over_memory("the worker", used_mb, limit_mb),
-            "worker_s": time.perf_counter() - t0,
-        }
+        return PointResult.failed(over_memory("the worker", used_mb, limit_mb), **spent)
     if result:
-        return result
+        return result[-1]
     last = next((line for line in reversed(tail) if line.strip()), "")
-    return {
-        "status": "failed",
-        "reason": f"{ended(code, 'worker')}{': ' + last if last else ''}",
-        "worker_s": time.perf_counter() - t0,
-    }
+    return PointResult.failed(f"{ended(code, 'worker')}{': ' + last if last else ''}", **spent)
 
 
 def over_memory(who: str, used_mb: float, limit_mb: float) -> str:
@@ -458,7 +452,7 @@ def run_script(
     python: str,
     cpus: list[int] | None = None,
     env: dict[str, str | None] | None = None,
-) -> dict[str, Any]:
+) -> PointResult:
     """Run one point as a standalone script (``mlpbench.worker.standalone``) in a Python
     mlpbench cannot run in: pinned, threaded, timed out and memory-watched like a worker,
     and dying with the sweep; the script's RESULT line becomes the worker's result."""
@@ -503,21 +497,18 @@ def run_script(
     finally:
         end_tree(proc, environ[TREE_ENV])
         drain([reader], [proc.stdout])
+    spent = {"started_at": started, "worker_s": time.perf_counter() - t0}
     if code is None:
-        return {"status": "failed", "reason": f"timeout after {timeout:g} s", "worker_s": timeout}
-    timing = {"started_at": started, "worker_s": time.perf_counter() - t0}
+        return PointResult.failed(f"timeout after {timeout:g} s", **spent)
     if used_mb:
-        return {
-            "status": "failed",
-            "reason": over_memory("the script", used_mb, limit_mb),
-            **timing,
-        }
-    result = result_of("\n".join(lines), point.run)
+        return PointResult.failed(over_memory("the script", used_mb, limit_mb), **spent)
     if code != 0:  # a crash after its RESULT line, or without one: how it ended, and its last line
         last = next((x for x in reversed(lines) if x.strip()), "")
         reason = f"{ended(code, 'the standalone script')}{': ' + last[-300:] if last else ''}"
-        result = {"status": "failed", "reason": reason}
-    return {**result, **timing}
+        return PointResult.failed(reason, **spent)
+    result = result_of("\n".join(lines), point.run)
+    result.started_at, result.worker_s = spent["started_at"], spent["worker_s"]
+    return result
 
 
 MEMORY_POLL_S = 0.25

@@ -23,10 +23,15 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlpbench.api import plancache
 from mlpbench.config.points import PointKey
+
+if TYPE_CHECKING:
+    from mlpbench.api.spec import RunSpec
+    from mlpbench.config.expand import Point
+    from mlpbench.results.point import PointResult
 
 AUTO = plancache.AUTO
 TUNE_ENV = plancache.TUNE_ENV  # "0": no tuning; points without a forced plan run the defaults
@@ -105,6 +110,25 @@ def with_plan(point: Any, name: str, plans: dict[str, dict[str, Any]]) -> tuple[
     (None: unset)."""
     options, env = settings(dict(point.run.options), name, plans)
     return replace(point, run=replace(point.run, options=options)), env
+
+
+def planned_point(
+    point: Point, plans_of: dict[str, dict[str, Any]], table: dict[str, Any]
+) -> tuple[Point, dict[str, str | None]]:
+    """The point as it runs: with its backend's plan (forced by -o plan=NAME, else the tuned
+    choice in ``table``) and the environment that plan needs; unchanged for a backend without
+    plans, or on a device where CPU thread plans do not apply."""
+    offered = plans_of.get(point.key.backend, {})
+    if not offered:
+        return point, {}
+    name = point.run.options.get("plan", AUTO)
+    if name == AUTO and not plans_apply(point.key.device):
+        return point, {}
+    if name == AUTO:
+        name = table.get(slot(point.key), {}).get("choice", "")
+    if name not in offered:
+        return point, {}
+    return with_plan(point, name, offered)
 
 
 def trial(point: Any) -> Any:
@@ -211,23 +235,20 @@ def choose(
     env: dict[str, Any],
     *,
     differing: Callable[[PointKey], list[str]] | None = None,
-    python: str,
-    pin: bool,
-    universe: list[int],
-    timeout: float,
+    run: Callable[[Point, dict[str, str | None]], PointResult],
     mode: str,
     counted: dict[str, int] | None = None,
     cannot: Callable[[PointKey], str] | None = None,
 ) -> dict[str, Any]:
     """The tuned plan of every point that needs one: from this machine's cache, measuring the
-    missing ones now, each trial a fresh pinned worker as a point runs; returns the table of
-    those points (a sweep stores it in environment.json). ``cannot(key)``: why the point
-    cannot run here ("" if it can): such a point is never tuned (its trials would all fail)."""
+    missing ones now, each trial a point run by ``run`` (``PointRunner.run``) with the plan's
+    variables, as the sweep's points run; returns the table of those points (a sweep stores it
+    in environment.json). ``cannot(key)``: why the point cannot run here ("" if it can): such
+    a point is never tuned (its trials would all fail)."""
     import os
     import sys
 
-    from mlpbench.machine.threads import pin_plan
-    from mlpbench.sweep.spawn import Progress, left, run_worker
+    from mlpbench.sweep.spawn import left
 
     needed = [p for p in points if needs_plan(p, plans_of.get(p.key.backend, {}))]
     needed = [p for p in needed if not (cannot and cannot(p.key))]
@@ -256,13 +277,7 @@ def choose(
     measured: set[tuple[str, str]] = set()  # (slot, plan): a second one is a close plan's rerun
 
     def measure(point: Any, plan_env: dict[str, str | None]) -> float:
-        cpus, own = pin_plan(point.key.threads, universe, pin)
-        if pin:
-            os.sched_setaffinity(0, own)
-        result = run_worker(
-            point, timeout, Progress(0, mode="none"), python, cpus if pin else None, plan_env
-        )
-        seconds = float((result.get("summary") or {}).get("steady_epoch_s", math.inf))
+        seconds = run(point, plan_env).seconds
         trials[0] += 1
         once = (slot(point.key), str(point.run.options.get("plan", "")))
         rerun = once in measured
@@ -291,3 +306,86 @@ def choose(
     if missing:
         write_cache(env, table)
     return {slot(p.key): table[slot(p.key)] for p in once if slot(p.key) in table}
+
+
+def resolve(
+    spec: RunSpec, mode: str, run: Callable[[Point, dict[str, str | None]], PointResult]
+) -> tuple[RunSpec, dict[str, str | None], str]:
+    """The run with its thread plan settled as a sweep settles it: ``-o plan=NAME`` as named;
+    ``auto`` (the default) this machine's tuned choice, tuning the one slot now when the table
+    lacks it (``MLPBENCH_TUNE=0`` skips that: the backend's default plan runs). Returns the
+    run with the plan's options, the environment the plan needs, and the line that says why.
+    Unchanged for a backend without  ``run``: how a tuning trial runs (``PointRunner.run``).
+    This is ``mlpbench run``'s; a sweep's points take theirs from ``planned_point``."""
+    import os
+    import sys
+    from dataclasses import replace
+
+    from mlpbench.api import registry
+    from mlpbench.config.expand import Point
+    from mlpbench.machine import describe
+
+    entry = registry.load(spec.backend)
+    cls = entry.cls
+    offered = cls.thread_plans() if callable(getattr(cls, "thread_plans", None)) else {}
+    if not offered or entry.capabilities.why_not(spec.device, spec.dtype):
+        return spec, {}, ""  # nothing to plan, or a point it cannot run: it skips, untuned
+    check = getattr(cls, "check_options", None)
+    if callable(check):  # a bad option is one line before anything is tuned or run
+        check(dict(spec.options))
+    name = str(spec.options.get("plan", AUTO))
+    if name == AUTO and not plans_apply(spec.device):
+        return spec, {}, ""
+    why = "named with -o plan"
+    planned = {k for p in offered.values() for k in p.get("options", {})}
+    by_hand = sorted(planned & set(spec.options))
+    if name == AUTO and by_hand:
+        return spec, {}, f"no plan: thread options given by hand ({', '.join(by_hand)})"
+    if name == AUTO:
+        key = PointKey(
+            spec.backend, spec.train.batch_size, spec.dtype, spec.device, spec.threads,
+            layers="-".join(map(str, spec.model.layers)),
+        )  # fmt: skip
+        point = Point(key, 0, spec)
+        env = describe.machine()
+        table = read_cache(env)
+        entry = table.get(slot(key))
+        if os.environ.get(TUNE_ENV) == "0":
+            entry, why = None, "MLPBENCH_TUNE=0: no table used"
+        elif not is_current(table, point, offered):
+            hook = getattr(cls, "plans_that_differ", None)
+
+            def differing(k: PointKey) -> list[str]:
+                return list(hook(threads=k.threads, batch_size=k.batch_size, widths=k.widths))
+
+            print(
+                "tuning this point's thread plans first (once per machine; MLPBENCH_TUNE=0 "
+                "skips it)...",
+                file=sys.stderr,
+                flush=True,
+            )
+            chosen = choose(
+                [point], {spec.backend: offered}, env,
+                differing=differing if callable(hook) else None,
+                run=run, mode=mode,
+            )  # fmt: skip
+            entry, why = chosen.get(slot(key)), "tuned on this machine just now"
+        else:
+            why = "tuned on this machine (cached table)"
+        if entry and entry.get("choice") in offered:
+            name = entry["choice"]
+            times = entry.get("seconds", {})
+            if times.get(name) and len(times) > 1:
+                runner_up = sorted((s, n) for n, s in times.items() if n != name)[0]
+                why += (
+                    f": {times[name]:.4f} s per trial epoch, next {runner_up[1]} "
+                    f"{runner_up[0]:.4f} s"
+                )
+        else:
+            default = getattr(cls, "default_plan", None)
+            name = default(spec.threads, spec.train.batch_size) if callable(default) else ""
+            why = f"{why}; the backend's default" if "TUNE" in why else "no table: the default"
+    if name not in offered:  # a name the backend's options check refuses, or no default
+        return spec, {}, ""
+    options, env = settings(dict(spec.options), name, offered)
+    return replace(spec, options=options), env, f"plan {name} ({why})"

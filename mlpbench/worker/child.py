@@ -21,7 +21,6 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import asdict
 from pathlib import Path
 from typing import IO, Any
 
@@ -73,11 +72,12 @@ def main(argv: list[str]) -> int:
 
     from mlpbench.api.protocol import EpochRecord
     from mlpbench.api.spec import RunSpec
+    from mlpbench.results.point import PointResult
     from mlpbench.worker.train import Skip, run
 
     started = time.time()
     epochs: list[EpochRecord] = []
-    result: dict[str, Any] = {"started_at": started}
+    result = PointResult("failed", "the worker ended without a result", started_at=started)
     try:
         spec = RunSpec.from_json(json.loads(sys.stdin.read()))
 
@@ -90,19 +90,19 @@ def main(argv: list[str]) -> int:
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=spec.threads):
-            summary, epochs = run(spec, progress)
-        result.update(status="ok", reason="", summary=asdict(summary))
+            result.summary, epochs = run(spec, progress)
+        result.status, result.reason = "ok", ""
     except Skip as e:
-        result.update(status="skipped", reason=str(e))
+        result.status, result.reason = "skipped", str(e)
     except MemoryError:
-        result.update(status="failed", reason="out of memory (MemoryError)")
+        result.reason = "out of memory (MemoryError)"
     except Exception as e:
         last = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None
         where = f" at {Path(last.filename).name}:{last.lineno}" if last else ""
-        result.update(status="failed", reason=f"{type(e).__name__}: {e}{where}")
-    result["epochs"] = [asdict(e) for e in epochs]
-    result["worker_s"] = time.time() - started
-    send(out, result=result)
+        result.reason = f"{type(e).__name__}: {e}{where}"
+    result.epochs = list(epochs)
+    result.worker_s = time.time() - started
+    send(out, result=result.to_json())
     # Done: a thread or an exit handler the backend left behind must not hang or crash the
     # worker after its result is out.
     for stream in (sys.stdout, sys.stderr):

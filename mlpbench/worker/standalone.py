@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mlpbench.api.spec import RunSpec
+from mlpbench.results.point import PointResult
 
 TEMPLATES = {
     "numpy": "standalone_numpy.py",
@@ -71,13 +72,13 @@ def script_for(
     return "\n".join(lines).replace("__SETTINGS__", json.dumps(settings, indent=1))
 
 
-def result_of(output: str, run: RunSpec) -> dict[str, Any]:
-    """The worker's result from a script's output: ok with a summary and the epochs, or
+def result_of(output: str, run: RunSpec) -> PointResult:
+    """The point's result from a script's output: ok with a summary and the epochs, or
     failed naming the last line the script printed."""
     line = next((x for x in reversed(output.splitlines()) if x.startswith("RESULT ")), "")
     if not line:
         last = next((x for x in reversed(output.splitlines()) if x.strip()), "no output")
-        return {"status": "failed", "reason": f"the standalone script failed: {last[-300:]}"}
+        return PointResult.failed(f"the standalone script failed: {last[-300:]}")
     got = json.loads(line[len("RESULT ") :])
     rows = got["epochs"]
     epochs = [
@@ -118,4 +119,4 @@ def result_of(output: str, run: RunSpec) -> dict[str, Any]:
             ["runner=standalone script", *(f"{k}={v}" for k, v in sorted(versions.items()))]
         ),
     }
-    return {"status": "ok", "reason": "", "summary": summary, "epochs": epochs}
+    return PointResult.from_json({"status": "ok", "summary": summary, "epochs": epochs})
