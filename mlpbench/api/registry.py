@@ -36,6 +36,11 @@ def _entry_points() -> dict[str, Any]:
     return found
 
 
+def installed() -> dict[str, Any]:
+    """Name -> entry point of every registered backend (nothing loaded)."""
+    return _entry_points()
+
+
 def available() -> list[str]:
     return sorted(_entry_points())
 

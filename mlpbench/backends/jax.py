@@ -19,41 +19,25 @@ from typing import Any
 
 import numpy as np
 
+from mlpbench.api.framework import FrameworkBackend
 from mlpbench.api.protocol import (
-    Capabilities,
     EpochRecord,
     ModelSpec,
     OnEpochEnd,
     TrainData,
     TrainSpec,
-    backend_options,
     epoch_order,
-    nvidia_gpu_present,
 )
 
 EPS = 1e-7  # Keras's probability clip
 OPTIONS: dict[str, Any] = {"threads": int, "scan": bool}
 
 
-class JaxTrainer:
+class JaxTrainer(FrameworkBackend):
     """Mini-batch training with one jitted step (or one jitted scan per epoch)."""
 
-    @classmethod
-    def capabilities(cls) -> Capabilities:
-        import importlib.util
-
-        unavailable = {}
-        if importlib.util.find_spec("jax") is None:
-            why = "jax is not installed (pip install 'jax[cpu]')"
-            unavailable = {"cpu": why, "gpu": why}
-        elif not nvidia_gpu_present():
-            unavailable["gpu"] = "no NVIDIA GPU found on this machine"
-        return Capabilities(
-            devices=("cpu", "gpu"),
-            dtypes=("float32", "float64", "bfloat16"),
-            phases=False,
-            unavailable=unavailable,
-        )
+    NAME, MODULE, INSTALL, OPTIONS = "jax", "jax", "pip install 'jax[cpu]'", OPTIONS
+    PACKAGES = {"jax": "jax", "jaxlib": "jaxlib"}
 
     @classmethod
     def gemm_peak(cls, dtype: str, device: str = "cpu", n: int = 2048, repeats: int = 7) -> float:
@@ -77,11 +61,6 @@ class JaxTrainer:
             matmul(a, b).block_until_ready()
             best = min(best, time.perf_counter() - t0)
         return 2 * n**3 / best / 1e9
-
-    @classmethod
-    def check_options(cls, options: Mapping[str, Any] | None) -> dict[str, Any]:
-        """The options, checked by name and kind (the sweep calls this before it starts)."""
-        return backend_options("jax", options, OPTIONS)
 
     def __init__(
         self,

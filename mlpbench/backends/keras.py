@@ -27,17 +27,15 @@ from typing import Any
 
 import numpy as np
 
+from mlpbench.api.framework import FrameworkBackend
 from mlpbench.api.protocol import (
-    Capabilities,
     EpochRecord,
     ModelSpec,
     OnEpochEnd,
     SpecError,
     TrainData,
     TrainSpec,
-    backend_options,
     epoch_order,
-    nvidia_gpu_present,
     one_hot,
 )
 
@@ -68,28 +66,22 @@ def _configure_environment(keras_backend: str, device: str, threads: int) -> Non
         os.environ.setdefault(var, str(threads))
 
 
-class KerasTrainer:
+class KerasTrainer(FrameworkBackend):
     """Keras ``Sequential`` of ``Dense`` layers trained by one ``fit()`` call."""
 
-    @classmethod
-    def capabilities(cls) -> Capabilities:
-        unavailable = {}
-        if importlib.util.find_spec("keras") is None:
-            why = "keras is not installed (pip install 'mlpbench[keras]')"
-            unavailable = {"cpu": why, "gpu": why}
-        elif not nvidia_gpu_present():
-            unavailable["gpu"] = "no NVIDIA GPU found on this machine"
-        return Capabilities(
-            devices=("cpu", "gpu"),
-            dtypes=("float32", "float64", "bfloat16"),
-            phases=False,
-            unavailable=unavailable,
-        )
+    NAME, MODULE, INSTALL, OPTIONS = "keras", "keras", "pip install 'mlpbench[keras]'", OPTIONS
+    PACKAGES = {
+        "keras": "keras",
+        "tf-keras": "tf_keras",
+        "tensorflow": "tensorflow",
+        "tensorflow-cpu": "tensorflow",
+    }  # its other engines (jax, torch) are named by their own backends
+    TEMPLATE = "standalone_keras.py"  # in mlpbench/worker/templates/
+    SCRIPT_IN_OLD_STACKS = True  # Keras 2.3's fit() in the article's Python 3.8 stack
 
     @classmethod
     def engines(cls) -> dict[str, str]:
         """Keras's engines here (the ``keras_backend`` axis): name -> "ok" or why not."""
-        import importlib.util
 
         modules = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
         return {
@@ -100,7 +92,7 @@ class KerasTrainer:
     @classmethod
     def check_options(cls, options: Mapping[str, Any] | None) -> dict[str, Any]:
         """The options, checked by name and kind (the sweep calls this before it starts)."""
-        options = backend_options("keras", options, OPTIONS)
+        options = super().check_options(options)
         if options.get("keras_backend") == "torch" and options.get("steps_per_execution", 1) != 1:
             raise SpecError("steps_per_execution must be 1 with keras_backend = 'torch'")
         if options.get("steps_per_execution", 1) < 1:

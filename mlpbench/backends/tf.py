@@ -18,47 +18,26 @@ from typing import Any
 
 import numpy as np
 
+from mlpbench.api.framework import FrameworkBackend
 from mlpbench.api.protocol import (
-    Capabilities,
     EpochRecord,
     ModelSpec,
     OnEpochEnd,
     SpecError,
     TrainData,
     TrainSpec,
-    backend_options,
     epoch_order,
-    nvidia_gpu_present,
 )
 
 EPS = 1e-7  # Keras's probability clip
 OPTIONS: dict[str, Any] = {"threads": int, "epoch_graph": bool}
 
 
-class TfTrainer:
+class TfTrainer(FrameworkBackend):
     """Mini-batch training with a ``tf.function`` step (or one per epoch)."""
 
-    @classmethod
-    def capabilities(cls) -> Capabilities:
-        import importlib.util
-
-        unavailable = {}
-        if importlib.util.find_spec("tensorflow") is None:
-            why = "tensorflow is not installed (pip install tensorflow-cpu)"
-            unavailable = {"cpu": why, "gpu": why}
-        elif not nvidia_gpu_present():
-            unavailable["gpu"] = "no NVIDIA GPU found on this machine"
-        return Capabilities(
-            devices=("cpu", "gpu"),
-            dtypes=("float32", "float64", "bfloat16"),
-            phases=False,
-            unavailable=unavailable,
-        )
-
-    @classmethod
-    def check_options(cls, options: Mapping[str, Any] | None) -> dict[str, Any]:
-        """The options, checked by name and kind (the sweep calls this before it starts)."""
-        return backend_options("tf", options, OPTIONS)
+    NAME, MODULE, INSTALL, OPTIONS = "tf", "tensorflow", "pip install tensorflow-cpu", OPTIONS
+    PACKAGES = {"tensorflow": "tensorflow", "tensorflow-cpu": "tensorflow"}
 
     def __init__(
         self,

@@ -52,9 +52,8 @@ def run(a: argparse.Namespace) -> int:
     print(f"version stacks in {stacks.stacks_dir()}:")
     for r in rows:
         state = "ready" if r["ready"] else "incomplete (built again when a sweep needs it)"
-        versions = {stacks.norm(k): v for k, v in r["versions"].items()}
-        names = ("numpy", "tensorflow", "tensorflow-cpu", "keras", "tf-keras", "jax", "torch")
-        shown = ", ".join(f"{n} {versions[n]}" for n in names if n in versions)
+        # what the stack was asked for, as it resolved (NumPy too: every stack has it)
+        shown = ", ".join(stacks.named_versions(r["requirements"], r["versions"], ["numpy"]))
         python = r["python"].split()[0] if r["python"] else "?"
         names = ", ".join(r["names"]) or "?"
         print(

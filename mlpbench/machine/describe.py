@@ -12,22 +12,14 @@ from importlib.metadata import PackageNotFoundError, distribution, version
 from pathlib import Path
 from typing import Any
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from mlpbench.errors import UserError
 from mlpbench.machine.threads import blas_environment, blas_info, cpu_count
 
-PACKAGES = (
-    "mlpbench",
-    "numpy",
-    "tensorflow",
-    "tensorflow-cpu",
-    "keras",
-    "pandas",
-    "matplotlib",
-    "threadpoolctl",
-    "torch",
-    "jax",
-    "cupy-cuda12x",
-    "mlpbench-torch",
-)
+CORE = ("mlpbench", "numpy", "pandas", "matplotlib", "threadpoolctl")
+"""What the harness itself runs on; what the backends run on, they name (``backend_packages``)."""
 
 
 def cpu_model() -> str:
@@ -112,9 +104,39 @@ def _checkout_commit(root: Path) -> str:
         return ""
 
 
+def backend_packages() -> list[str]:
+    """The distributions the installed backends run on, as they name them: a built-in
+    backend's ``packages`` hook (its module imports no framework), a plugin's own distribution
+    and what it requires (read from its metadata: loading it could import a framework)."""
+    from mlpbench.api import registry
+    from mlpbench.api.framework import hook
+
+    names: list[str] = []
+    for name, ep in sorted(registry.installed().items()):
+        dist = getattr(ep, "dist", None)
+        if dist is None or canonicalize_name(dist.metadata["Name"]) != "mlpbench":
+            if dist is not None:
+                names.append(dist.metadata["Name"])
+                for text in dist.requires or []:
+                    try:
+                        req = Requirement(text)
+                    except InvalidRequirement:
+                        continue
+                    if req.marker is None or "extra" not in str(req.marker):
+                        names.append(req.name)
+            continue
+        try:
+            names += list(hook(registry.load(name).cls, "packages", {}))
+        except UserError:  # a broken backend names nothing; `mlpbench backends` says why
+            continue
+    return list(dict.fromkeys(names))
+
+
 def versions() -> dict[str, str]:
+    """Python's version and each installed distribution's of what the harness and the
+    backends run on."""
     out = {"python": platform.python_version()}
-    for name in PACKAGES:
+    for name in dict.fromkeys([*CORE, *backend_packages()]):
         try:
             out[name] = version(name)
         except PackageNotFoundError:
@@ -158,10 +180,10 @@ def describe() -> dict[str, Any]:
 def caption(env: dict[str, Any]) -> str:
     """One line naming the machine, for plot captions and report headers."""
     v = env.get("versions", {})
-    tf = v.get("tensorflow") or v.get("tensorflow-cpu") or "-"
+    harness = {"python", "mlpbench", "pandas", "matplotlib", "threadpoolctl"}
+    named = ", ".join(f"{k} {x}" for k, x in v.items() if k not in harness)
     gpu = f", GPU {env['gpu']}" if env.get("gpu") else ""
     return (
         f"{env.get('cpu_model', '?')} ({env.get('cores_usable', '?')} cores{gpu}); "
-        f"{env.get('blas', {}).get('blas', '?')}; NumPy {v.get('numpy', '-')}, "
-        f"TF {tf}, Keras {v.get('keras', '-')}"
+        f"{env.get('blas', {}).get('blas', '?')}; {named or 'no versions recorded'}"
     )

@@ -20,11 +20,6 @@ from mlpbench.config import expand
 from mlpbench.config.points import CURRENT_ENV, PointKey, match_key
 from mlpbench.errors import UserError
 
-PINNED = {  # what a script's requirements pin, from the versions the run had
-    "numpy": ("numpy", "threadpoolctl"),
-    "numpy-plain": ("numpy", "threadpoolctl"),
-    "keras": ("numpy", "threadpoolctl", "keras", "tensorflow-cpu", "tensorflow", "tf-keras"),
-}
 NOT_PINNED = {"mlpbench", "psutil", "pip", "setuptools", "wheel"}
 
 
@@ -82,6 +77,20 @@ def _count(value: Any) -> int | None:
         return None
 
 
+def pinned(backend: str) -> list[str]:
+    """What a script's requirements pin for ``backend``'s point, from the versions the run
+    had: NumPy, threadpoolctl and the packages the backend names (its ``packages`` hook)."""
+    from mlpbench.api import registry
+    from mlpbench.api.framework import hook
+    from mlpbench.stacks.build import norm
+
+    try:
+        named = hook(registry.load(backend).cls, "packages", {})
+    except UserError:
+        named = {}
+    return list(dict.fromkeys(norm(n) for n in ("numpy", "threadpoolctl", *named)))
+
+
 def requirements(results: ResultSet, key: PointKey) -> list[str]:
     """``name==version`` lines for the script: a stack's every distribution (the stack, as
     resolved), else the framework packages of the sweep's own environment."""
@@ -94,7 +103,7 @@ def requirements(results: ResultSet, key: PointKey) -> list[str]:
         )
     else:
         lower = {norm(k): v for k, v in versions.items()}
-        pins = [f"{name}=={lower[name]}" for name in PINNED[key.backend] if name in lower]
+        pins = [f"{name}=={lower[name]}" for name in pinned(key.backend) if name in lower]
     if not any(norm(p.split("==")[0]) == "threadpoolctl" for p in pins):
         pins.append("threadpoolctl")  # the script prints the BLAS kernel it got with it
     return pins
@@ -102,13 +111,13 @@ def requirements(results: ResultSet, key: PointKey) -> list[str]:
 
 def write(results: ResultSet, selector: str, out: Path) -> Path:
     """The reproducer folder of one point; returns it."""
-    from mlpbench.worker.standalone import TEMPLATES, script_for
+    from mlpbench.worker.standalone import script_for, template_of
 
     key = select(results, selector)
-    if key.backend not in TEMPLATES:
+    if not template_of(key.backend):
         raise UserError(
-            f"--point: a reproducer is written for {', '.join(TEMPLATES)} points; "
-            f"{key.backend} is not one (yet)"
+            f"--point: {key.backend} has no standalone script (numpy, numpy-plain and keras "
+            "do), so no reproducer is written for its points"
         )
     if results.config is None:
         raise UserError(f"{results.directory} has no readable config.toml: its settings are lost")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import json
 import os
 import re
@@ -26,8 +27,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
 from mlpbench.data import cache_dir
 from mlpbench.errors import UserError
+from mlpbench.worker.inventory import import_names
 
 CURRENT = "current"
 """The ``env`` axis value of the running environment (no stack is built for it)."""
@@ -287,7 +292,8 @@ def ensure(spec: StackSpec, say: Callable[[str], None] = lambda _: None) -> Stac
         (folder / "stack.json").unlink()
     try:
         runner = stack.runner if stack else _create(spec)
-        imports = [i for i in (_import_name(r) for r in spec.requirements) if i]
+        # each named distribution's modules must import (a path or URL names none)
+        imports = [requirement_name(r) for r in spec.requirements if _names_one(r)]
         if runner == "worker":
             _install(
                 spec.python_path, [_mlpbench_requirement()], "installing mlpbench", no_deps=True
@@ -353,14 +359,15 @@ try:
 except ImportError:
     distributions = lambda: []
 problems = []
-for name in sys.argv[1:]:
+__IMPORT_NAMES__
+for name in [m for d in sys.argv[1:] for m in import_names(d)]:
     try:
         importlib.import_module(name)
     except Exception as e:
         problems.append("import %s failed: %s: %s" % (name, type(e).__name__, e))
 versions = {d.metadata["Name"]: d.version for d in distributions() if d.metadata["Name"]}
 print(json.dumps({"python": sys.version, "versions": versions, "problems": problems}))
-"""
+""".replace("__IMPORT_NAMES__", inspect.getsource(import_names))
 
 
 def describe_bare(python: str, imports: Sequence[str] = ()) -> dict[str, Any]:
@@ -369,37 +376,27 @@ def describe_bare(python: str, imports: Sequence[str] = ()) -> dict[str, Any]:
     return {**answer, "blas": {}, "backends": []}
 
 
-IMPORT_NAMES = {
-    "tensorflow": "tensorflow",
-    "tensorflow-cpu": "tensorflow",
-    "tf-keras": "tf_keras",
-    "keras": "keras",
-    "numpy": "numpy",
-    "jax": "jax",
-    "torch": "torch",
-    "scipy": "scipy",
-    "protobuf": "google.protobuf",
-    "h5py": "h5py",
-}
-"""The module each known distribution imports as; the verification imports these (another
-requirement is checked by its install alone)."""
-
-
-def _import_name(requirement: str) -> str:
-    """The module a requirement's distribution is imported as, for the verification ("" for
-    a distribution not in IMPORT_NAMES)."""
-    return IMPORT_NAMES.get(requirement_name(requirement), "")
-
-
 def norm(name: str) -> str:
     """A distribution's name as the index compares it (tensorflow_cpu is tensorflow-cpu)."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+    return canonicalize_name(name)
 
 
 def requirement_name(requirement: str) -> str:
     """The distribution a requirement string names, normalized: ``tensorflow-cpu==2.15.*``
-    is ``tensorflow-cpu``."""
-    return norm(re.split(r"[\s<>=!~;\[@]", requirement.strip(), maxsplit=1)[0])
+    is ``tensorflow-cpu`` (a local path or a URL: its text, as pip would be given it)."""
+    try:
+        return canonicalize_name(Requirement(requirement).name)
+    except InvalidRequirement:
+        return norm(requirement.strip())
+
+
+def _names_one(requirement: str) -> bool:
+    """Whether a requirement string names a distribution (``numpy==2.3.*``), not a path."""
+    try:
+        Requirement(requirement)
+    except InvalidRequirement:
+        return False
+    return True
 
 
 def named_versions(

@@ -42,7 +42,7 @@ def versions() -> dict[str, str]:
         out["mlpbench"] = version("mlpbench")
     except PackageNotFoundError:
         out["mlpbench"] = "not installed"
-    for name, ep in sorted(registry._entry_points().items()):
+    for name, ep in sorted(registry.installed().items()):
         dist = getattr(ep, "dist", None)
         out[f"backend {name}"] = dist.version if dist else "?"
     return out

@@ -68,11 +68,11 @@ class PointRunner:
             if not isinstance(ready, stacks.Stack):
                 return "", {}, f"stack {name!r}: {ready or 'the stack was not prepared'}", ""
             stack = ready
-        if stack.runner == "script" and point.key.backend not in standalone.AS_SCRIPT:
+        if stack.runner == "script" and not standalone.runs_as_script(point.key.backend):
             why = (
                 f"stack {point.key.env!r} runs Python {stack.python_version.split()[0]}, which "
-                f"mlpbench cannot run in: its points run as standalone scripts, which exist "
-                f"for {', '.join(standalone.AS_SCRIPT)}"
+                f"mlpbench cannot run in: its points run as standalone scripts, and "
+                f"{point.key.backend} has none (numpy-plain and keras do)"
             )
             return "", {}, why, ""
         variables = self.stack_vars or stacks.worker_env(point.run.data)

@@ -20,11 +20,11 @@ from typing import Any
 def framework_peak(dtype: str, threads: int, device: str, n: int, repeats: int) -> dict[str, Any]:
     """A dtype NumPy cannot compute (bfloat16): the peak measured by a backend that computes
     it, through its optional classmethod ``gemm_peak(dtype, device, n, repeats) -> GFLOP/s``
-    (the jax backend first). Loaded by name: the harness imports no framework."""
+    (the first installed backend, by name, that has it). Loaded by name: the harness imports
+    no framework."""
     from mlpbench.api import registry
 
-    names = [n for n in ("jax", "tf") if n in registry.available()] + registry.available()
-    for name in dict.fromkeys(names):
+    for name in registry.available():
         entry = registry.describe(name)
         measure = getattr(entry.cls, "gemm_peak", None)
         if entry.cls is None or not callable(measure) or dtype not in entry.capabilities.dtypes:

@@ -18,19 +18,36 @@ from pathlib import Path
 from typing import Any
 
 from mlpbench.api.spec import RunSpec
+from mlpbench.errors import UserError
 from mlpbench.results.point import PointResult
 
-TEMPLATES = {
-    "numpy": "standalone_numpy.py",
-    "numpy-plain": "standalone_numpy.py",
-    "keras": "standalone_keras.py",
-}
-"""The backends a standalone script exists for, and its template (``templates/``)."""
 SHARED_IMPORT = re.compile(r"from (standalone_\w+) import ")  # a template's line, replaced by...
 INLINE_MARK = "# --- inlined below this line ---"  # ...what that module has below this line
-AS_SCRIPT = ("numpy-plain", "keras")
-"""The backends a sweep runs as a script in a stack mlpbench cannot run in: those the script
-is (numpy-plain's maths, plainly; Keras's fit). The tuned NumPy backend is not a script."""
+
+
+def template_of(backend: str) -> str:
+    """The name of ``backend``'s standalone template in ``templates/`` ("" for none): the
+    backend's own hook says (``mlpbench.api.framework``)."""
+    from mlpbench.api import registry
+    from mlpbench.api.framework import hook
+
+    try:
+        return str(hook(registry.load(backend).cls, "standalone_template", ""))
+    except UserError:  # not installed here, or broken: no script
+        return ""
+
+
+def runs_as_script(backend: str) -> bool:
+    """Whether a sweep runs ``backend``'s points as its script in a stack mlpbench cannot run
+    in: those whose script is the backend (numpy-plain's maths, Keras's fit; the tuned NumPy
+    backend is not a script); the backend's hook says."""
+    from mlpbench.api import registry
+    from mlpbench.api.framework import hook
+
+    try:
+        return bool(hook(registry.load(backend).cls, "script_in_old_stacks", False))
+    except UserError:
+        return False
 
 
 def script_for(
@@ -44,10 +61,9 @@ def script_for(
     run's, as recorded; None: only the point's thread count, where the shell sets none);
     ``blas``: the BLAS the run got (internal_api, architecture, num_threads), which the script
     prints beside its own."""
-    if run.backend not in TEMPLATES:
-        raise ValueError(
-            f"a standalone script exists for {', '.join(TEMPLATES)}; not for {run.backend}"
-        )
+    template = template_of(run.backend)
+    if not template:
+        raise ValueError(f"backend {run.backend} has no standalone script")
     settings = {
         "title": title,
         "threads": run.threads,
@@ -67,8 +83,8 @@ def script_for(
         text = (folder / f"{shared.group(1)}.py").read_text()
         return text.split(INLINE_MARK, 1)[1].lstrip("\n")
 
-    template = (folder / TEMPLATES[run.backend]).read_text()
-    lines = [inlined(line) for line in template.split("\n")]
+    text = (folder / template).read_text()
+    lines = [inlined(line) for line in text.split("\n")]
     return "\n".join(lines).replace("__SETTINGS__", json.dumps(settings, indent=1))
 
 

@@ -16,15 +16,14 @@ from typing import Any
 
 import numpy as np
 
+from mlpbench.api.framework import FrameworkBackend
 from mlpbench.api.protocol import (
-    Capabilities,
     EpochRecord,
     ModelSpec,
     OnEpochEnd,
     SpecError,
     TrainData,
     TrainSpec,
-    backend_options,
     epoch_order,
 )
 
@@ -52,16 +51,13 @@ def derivative(a: np.ndarray, name: str) -> np.ndarray:
     return (a > 0).astype(a.dtype)  # relu
 
 
-class PlainTrainer:
+class PlainTrainer(FrameworkBackend):
     """The plain NumPy MLP."""
 
-    @classmethod
-    def capabilities(cls) -> Capabilities:
-        return Capabilities(devices=("cpu",), dtypes=("float32", "float64"), phases=False)
-
-    @classmethod
-    def check_options(cls, options: Mapping[str, Any] | None) -> dict[str, Any]:
-        return backend_options("numpy-plain", options, OPTIONS)
+    NAME, OPTIONS, DEVICES, DTYPES = "numpy-plain", OPTIONS, ("cpu",), ("float32", "float64")
+    PACKAGES = {"numpy": "numpy", "threadpoolctl": "threadpoolctl"}
+    TEMPLATE = "standalone_numpy.py"  # in mlpbench/worker/templates/
+    SCRIPT_IN_OLD_STACKS = True  # its maths, plainly, in the article's Python 3.8 stack
 
     def __init__(
         self,

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from mlpbench.api import plancache
+from mlpbench.api.framework import FrameworkBackend
 from mlpbench.api.protocol import (
     Capabilities,
     EpochRecord,
@@ -18,7 +19,6 @@ from mlpbench.api.protocol import (
     SpecError,
     TrainData,
     TrainSpec,
-    backend_options,
     epoch_order,
 )
 from mlpbench.backends.numpy.model import MLP, Ablation, PhaseClock, SourceRows
@@ -175,9 +175,13 @@ def differs_at(plan: dict[str, Any], threads: int, batch_size: int, widths: Sequ
     return threads != 1 or bool(plan.get("one_thread"))
 
 
-class NumpyTrainer:
+class NumpyTrainer(FrameworkBackend):
     """Mini-batch training of :class:`mlpbench.backends.numpy.model.MLP`, one phase clock per
     epoch."""
+
+    NAME, OPTIONS = "numpy", OPTIONS
+    PACKAGES = {"numpy": "numpy", "threadpoolctl": "threadpoolctl", "cupy-cuda12x": "cupy"}
+    TEMPLATE = "standalone_numpy.py"  # in mlpbench/worker/templates/: the same maths, plainly
 
     @classmethod
     def capabilities(cls) -> Capabilities:
@@ -192,7 +196,7 @@ class NumpyTrainer:
     @classmethod
     def check_options(cls, options: Mapping[str, Any] | None) -> dict[str, Any]:
         """The options, checked by name and kind (the sweep calls this before it starts)."""
-        options = backend_options("numpy", options, OPTIONS)
+        options = super().check_options(options)
         plan = options.get("plan", "auto")
         if plan != "auto" and plan not in THREAD_PLANS:
             raise SpecError(

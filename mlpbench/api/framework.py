@@ -1,0 +1,74 @@
+"""``FrameworkBackend``: what backends share, as class attributes instead of copied methods.
+
+A backend on an ML framework says which module it needs, how to install it, its devices,
+dtypes and options; this base class turns that into ``capabilities()`` and
+``check_options()``, and answers the hooks the harness asks every backend instead of keeping
+lists of frameworks itself (``docs/plugins.md``, "Hooks"):
+
+- ``packages()``: distribution -> import name of what the backend runs on; environment.json
+  records their versions, a version stack verifies it can import them, a reproducer pins them.
+- ``standalone_template()``: the template of the standalone script of the backend's point
+  (a path, "" for none): ``mlpbench repro``, and the worker of a stack whose Python mlpbench
+  cannot run in where ``script_in_old_stacks()`` says so.
+A plugin may subclass it or define the same classmethods itself; each hook is optional.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from mlpbench.api.protocol import Capabilities, backend_options, nvidia_gpu_present
+
+
+class FrameworkBackend:
+    """Shared classmethods of a backend; subclasses set the attributes."""
+
+    NAME: ClassVar[str] = ""  # the registered name, for option errors
+    MODULE: ClassVar[str] = ""  # the framework's import name ("": nothing beyond NumPy)
+    INSTALL: ClassVar[str] = ""  # how a user installs it, said when it is missing
+    DEVICES: ClassVar[tuple[str, ...]] = ("cpu", "gpu")
+    DTYPES: ClassVar[tuple[str, ...]] = ("float32", "float64", "bfloat16")
+    PHASES: ClassVar[bool] = False
+    OPTIONS: ClassVar[dict[str, Any]] = {}
+    PACKAGES: ClassVar[dict[str, str]] = {}  # distribution -> import name
+    TEMPLATE: ClassVar[str] = ""  # the standalone script's template, a path
+    SCRIPT_IN_OLD_STACKS: ClassVar[bool] = False
+
+    @classmethod
+    def capabilities(cls) -> Capabilities:
+        """Devices and dtypes; a device is unavailable when the framework is not installed,
+        or, for the GPU, when there is no NVIDIA GPU. Imports no framework."""
+        unavailable: dict[str, str] = {}
+        if cls.MODULE and importlib.util.find_spec(cls.MODULE) is None:
+            why = f"{cls.MODULE} is not installed ({cls.INSTALL})"
+            unavailable = {device: why for device in cls.DEVICES}
+        elif "gpu" in cls.DEVICES and not nvidia_gpu_present():
+            unavailable["gpu"] = "no NVIDIA GPU found on this machine"
+        return Capabilities(
+            devices=cls.DEVICES, dtypes=cls.DTYPES, phases=cls.PHASES, unavailable=unavailable
+        )
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The options, checked by name and kind (the sweep calls this before it starts)."""
+        return backend_options(cls.NAME, options, cls.OPTIONS)
+
+    @classmethod
+    def packages(cls) -> dict[str, str]:
+        return dict(cls.PACKAGES)
+
+    @classmethod
+    def standalone_template(cls) -> str:
+        return cls.TEMPLATE
+
+    @classmethod
+    def script_in_old_stacks(cls) -> bool:
+        return cls.SCRIPT_IN_OLD_STACKS
+
+
+def hook(cls: Any, name: str, default: Any) -> Any:
+    """What a backend class's optional hook ``name`` answers, ``default`` where it has none."""
+    method = getattr(cls, name, None)
+    return method() if callable(method) else default
