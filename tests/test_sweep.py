@@ -87,12 +87,12 @@ def test_an_interrupted_session_is_timed_too(tmp_path, monkeypatch):
     sweep's wall time from) keep an interrupted session, marked unfinished."""
     from mlpbench.errors import Interrupted
     from mlpbench.render.format import sweep_time
-    from mlpbench.sweep import loop
+    from mlpbench.sweep.runner import PointRunner
 
-    def interrupted(sweep, point):
+    def interrupted(runner, point, variables=None, stack=None):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(loop, "run_one", interrupted)
+    monkeypatch.setattr(PointRunner, "run", interrupted)
     with pytest.raises(Interrupted):
         run_sweep(parse_config(config()), root=tmp_path, quiet=True)
     (folder,) = [p for p in tmp_path.iterdir() if p.is_dir() and not p.is_symlink()]

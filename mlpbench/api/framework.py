@@ -2,8 +2,9 @@
 
 A backend on an ML framework says which module it needs, how to install it, its devices,
 dtypes and options; this base class turns that into ``capabilities()`` and
-``check_options()``, and answers the hooks the harness asks every backend instead of keeping
-lists of frameworks itself (``docs/plugins.md``, "Hooks"):
+``check_options()``, and its constructor checks the options once and calls the backend's
+``setup(spec, train, device, dtype, options)``; and it answers the hooks the harness asks
+every backend instead of keeping lists of frameworks itself (``docs/plugins.md``, "Hooks"):
 
 - ``packages()``: distribution -> import name of what the backend runs on; environment.json
   records their versions, a version stack verifies it can import them, a reproducer pins them.
@@ -19,7 +20,13 @@ import importlib.util
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from mlpbench.api.protocol import Capabilities, backend_options, nvidia_gpu_present
+from mlpbench.api.protocol import (
+    Capabilities,
+    ModelSpec,
+    TrainSpec,
+    backend_options,
+    nvidia_gpu_present,
+)
 
 
 class FrameworkBackend:
@@ -35,6 +42,22 @@ class FrameworkBackend:
     PACKAGES: ClassVar[dict[str, str]] = {}  # distribution -> import name
     TEMPLATE: ClassVar[str] = ""  # the standalone script's template, a path
     SCRIPT_IN_OLD_STACKS: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        train: TrainSpec,
+        device: str = "cpu",
+        dtype: str = "float32",
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
+        """The Trainer's constructor: the options checked once, then the backend's ``setup``."""
+        self.setup(spec, train, device, dtype, self.check_options(options))
+
+    def setup(
+        self, spec: ModelSpec, train: TrainSpec, device: str, dtype: str, options: dict[str, Any]
+    ) -> None:
+        raise NotImplementedError
 
     @classmethod
     def capabilities(cls) -> Capabilities:

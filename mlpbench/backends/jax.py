@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -62,15 +61,9 @@ class JaxTrainer(FrameworkBackend):
             best = min(best, time.perf_counter() - t0)
         return 2 * n**3 / best / 1e9
 
-    def __init__(
-        self,
-        spec: ModelSpec,
-        train: TrainSpec,
-        device: str = "cpu",
-        dtype: str = "float32",
-        options: Mapping[str, Any] | None = None,
+    def setup(
+        self, spec: ModelSpec, train: TrainSpec, device: str, dtype: str, options: dict[str, Any]
     ) -> None:
-        options = self.check_options(options)
         self.spec, self.train, self.device, self.dtype = spec, train, device, dtype
         self.threads = int(options.get("threads", 1))
         self.scan = bool(options.get("scan", False))

@@ -99,15 +99,9 @@ class KerasTrainer(FrameworkBackend):
             raise SpecError("keras option steps_per_execution must be >= 1")
         return options
 
-    def __init__(
-        self,
-        spec: ModelSpec,
-        train: TrainSpec,
-        device: str = "cpu",
-        dtype: str = "float32",
-        options: Mapping[str, Any] | None = None,
+    def setup(
+        self, spec: ModelSpec, train: TrainSpec, device: str, dtype: str, options: dict[str, Any]
     ) -> None:
-        options = self.check_options(options)
         self.keras_backend = options.get("keras_backend", "tensorflow")
         self.feed = options.get("feed", "arrays")
         self.spec, self.train, self.device, self.dtype = spec, train, device, dtype

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -39,15 +38,9 @@ class TfTrainer(FrameworkBackend):
     NAME, MODULE, INSTALL, OPTIONS = "tf", "tensorflow", "pip install tensorflow-cpu", OPTIONS
     PACKAGES = {"tensorflow": "tensorflow", "tensorflow-cpu": "tensorflow"}
 
-    def __init__(
-        self,
-        spec: ModelSpec,
-        train: TrainSpec,
-        device: str = "cpu",
-        dtype: str = "float32",
-        options: Mapping[str, Any] | None = None,
+    def setup(
+        self, spec: ModelSpec, train: TrainSpec, device: str, dtype: str, options: dict[str, Any]
     ) -> None:
-        options = self.check_options(options)
         if spec.loss == "binary_crossentropy" and spec.output_activation != "sigmoid":
             raise SpecError("loss = 'binary_crossentropy' needs output_activation = 'sigmoid'")
         self.spec, self.train, self.device, self.dtype = spec, train, device, dtype

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import torch
 
+from mlpbench.api.framework import FrameworkBackend
 from mlpbench.api.protocol import (
     Capabilities,
     EpochRecord,
@@ -21,7 +21,6 @@ from mlpbench.api.protocol import (
     OnEpochEnd,
     TrainData,
     TrainSpec,
-    backend_options,
     epoch_order,
 )
 
@@ -29,32 +28,24 @@ EPS = 1e-7  # Keras's probability clip
 OPTIONS: dict[str, Any] = {"threads": int}  # name -> kind
 
 
-class TorchTrainer:
+class TorchTrainer(FrameworkBackend):
+    """The shared parts come from ``FrameworkBackend`` (mlpbench.api.framework): capabilities
+    from these attributes, the options checked once before ``setup``, and the hooks."""
+
+    NAME, MODULE, INSTALL, OPTIONS = "torch", "torch", "pip install torch", OPTIONS
+    DTYPES, PHASES = ("float32", "float64"), True
+    PACKAGES = {"torch": "torch", "mlpbench-torch": "mlpbench_torch"}
 
     @classmethod
     def capabilities(cls) -> Capabilities:
-        unavailable = {} if torch.cuda.is_available() else {"gpu": "PyTorch sees no CUDA device"}
-        return Capabilities(
-            devices=("cpu", "gpu"),
-            dtypes=("float32", "float64"),
-            phases=True,
-            unavailable=unavailable,
-        )
+        found = super().capabilities()  # and the GPU only where PyTorch sees CUDA
+        if "gpu" not in found.unavailable and not torch.cuda.is_available():
+            found.unavailable["gpu"] = "PyTorch sees no CUDA device"
+        return found
 
-    @classmethod
-    def check_options(cls, options: Mapping[str, Any] | None) -> dict[str, Any]:
-        """The options, checked by name and kind (the sweep calls this before it starts)."""
-        return backend_options("torch", options, OPTIONS)
-
-    def __init__(
-        self,
-        spec: ModelSpec,
-        train: TrainSpec,
-        device: str = "cpu",
-        dtype: str = "float32",
-        options: Mapping[str, Any] | None = None,
+    def setup(
+        self, spec: ModelSpec, train: TrainSpec, device: str, dtype: str, options: dict[str, Any]
     ) -> None:
-        options = self.check_options(options)
         if "threads" in options:
             torch.set_num_threads(int(options["threads"]))
         if device == "gpu" and not torch.cuda.is_available():

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -59,15 +58,9 @@ class PlainTrainer(FrameworkBackend):
     TEMPLATE = "standalone_numpy.py"  # in mlpbench/worker/templates/
     SCRIPT_IN_OLD_STACKS = True  # its maths, plainly, in the article's Python 3.8 stack
 
-    def __init__(
-        self,
-        spec: ModelSpec,
-        train: TrainSpec,
-        device: str = "cpu",
-        dtype: str = "float32",
-        options: Mapping[str, Any] | None = None,
+    def setup(
+        self, spec: ModelSpec, train: TrainSpec, device: str, dtype: str, options: dict[str, Any]
     ) -> None:
-        self.check_options(options)
         if spec.loss == "binary_crossentropy" and spec.output_activation != "sigmoid":
             raise SpecError("loss = 'binary_crossentropy' needs output_activation = 'sigmoid'")
         self.spec, self.train, self.dtype = spec, train, np.dtype(dtype)

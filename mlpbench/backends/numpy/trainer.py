@@ -229,15 +229,9 @@ class NumpyTrainer(FrameworkBackend):
         plans = THREAD_PLANS.items()
         return [n for n, plan in plans if differs_at(plan, threads, batch_size, widths)]
 
-    def __init__(
-        self,
-        spec: ModelSpec,
-        train: TrainSpec,
-        device: str = "cpu",
-        dtype: str = "float32",
-        options: Mapping[str, Any] | None = None,
+    def setup(
+        self, spec: ModelSpec, train: TrainSpec, device: str, dtype: str, options: dict[str, Any]
     ) -> None:
-        options = self.check_options(options)
         self.plan_source = "named"
         own = PLAN_OPTIONS & set(options)  # the caller picked the path by hand: no plan
         if str(options.get("plan", plancache.AUTO)) == plancache.AUTO and own:
