@@ -9,6 +9,30 @@ from mlpbench import data as datasets
 from mlpbench.api.protocol import ModelSpec
 
 
+def sweep_text(
+    name: str,
+    grid: str,
+    *,
+    top: str = "",
+    samples: object = 400,
+    features: object = 20,
+    classes: object = 4,
+    layers: str = "[20, 8, 4]",
+    model: str = "",
+    epochs: object = 3,
+    train: str = "",
+    tables: str = "",
+) -> str:
+    """A small sweep file on synthetic data, as the tests write them: what differs is given
+    (values as TOML text, lines ending in a newline; a ``{placeholder}`` stays for .format)."""
+    return (
+        f'name = "{name}"\n{top}[data]\ndataset = "synthetic"\nsynthetic_samples = {samples}\n'
+        f"synthetic_features = {features}\nsynthetic_classes = {classes}\n"
+        f"[model]\nlayers = {layers}\n{model}[train]\nepochs = {epochs}\n{train}{tables}"
+        f"[grid]\n{grid}"
+    )
+
+
 @pytest.fixture(scope="session")
 def synthetic() -> datasets.DataSpec:
     return datasets.DataSpec(

@@ -22,25 +22,14 @@ from mlpbench.errors import UserError
 from mlpbench.results.point import PointResult
 from mlpbench.sweep import cluster
 from mlpbench.sweep.loop import run_sweep
+from tests.conftest import sweep_text
 
 BIN = Path(sys.executable).parent
-SWEEP = """
-name = "{name}"
-repeats = {repeats}
-[data]
-dataset = "synthetic"
-synthetic_samples = {samples}
-synthetic_features = 50
-synthetic_classes = 4
-[model]
-layers = [50, {width}, 4]
-[train]
-epochs = {epochs}
-[grid]
-backend = ["numpy", "numpy-plain"]
-batch_size = [50, 100]
-threads = [1]
-"""
+SWEEP = sweep_text(
+    "{name}", 'backend = ["numpy", "numpy-plain"]\nbatch_size = [50, 100]\nthreads = [1]\n',
+    top="repeats = {repeats}\n", samples="{samples}", features=50, layers="[50, {width}, 4]",
+    epochs="{epochs}",
+)  # fmt: skip
 
 
 def sweep_file(tmp_path: Path, name: str = "cl", slow: bool = False, repeats: int = 1) -> Path:

@@ -23,27 +23,13 @@ from mlpbench.errors import BusyError, UserError
 from mlpbench.results.folder import ResultsFolder
 from mlpbench.results.schema import RUN_COLUMNS
 from mlpbench.sweep.loop import run_sweep
+from tests.conftest import sweep_text
 
-SMALL = """
-name = "{name}"
-repeats = {repeats}
-timeout_s = 120
-[data]
-dataset = "synthetic"
-synthetic_samples = {samples}
-synthetic_features = 20
-synthetic_classes = 4
-[model]
-layers = [20, {width}, 4]
-l2 = 0.001
-[train]
-epochs = {epochs}
-learning_rate = 0.01
-[grid]
-backend = ["numpy"]
-batch_size = {batches}
-threads = [1]
-"""
+SMALL = sweep_text(
+    "{name}", 'backend = ["numpy"]\nbatch_size = {batches}\nthreads = [1]\n',
+    top="repeats = {repeats}\ntimeout_s = 120\n", samples="{samples}", layers="[20, {width}, 4]",
+    model="l2 = 0.001\n", epochs="{epochs}", train="learning_rate = 0.01\n",
+)  # fmt: skip
 
 
 def sweep_file(

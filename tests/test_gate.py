@@ -25,24 +25,12 @@ from mlpbench.analysis.compare import Gate, Row, compare
 from mlpbench.cli.app import main
 from mlpbench.config.points import PointKey
 from mlpbench.sweep.loop import run_sweep
+from tests.conftest import sweep_text
 
-SWEEP = """name = "gate"
-repeats = 5
-[data]
-dataset = "synthetic"
-synthetic_samples = 2000
-synthetic_features = 784
-synthetic_classes = 10
-[model]
-layers = [784, 32, 10]
-[train]
-epochs = 3
-[grid]
-backend = ["numpy"]
-batch_size = [250, 500]
-dtype = ["float32"]
-threads = [1]
-"""
+SWEEP = sweep_text(
+    "gate", 'backend = ["numpy"]\nbatch_size = [250, 500]\ndtype = ["float32"]\nthreads = [1]\n',
+    top="repeats = 5\n", samples=2000, features=784, classes=10, layers="[784, 32, 10]",
+)  # fmt: skip
 TIMES = ("first_epoch_s", "steady_epoch_s", "steady_epoch_min_s", "steady_epoch_max_s",
          "train_s", "cpu_s", "worker_s")  # fmt: skip
 
@@ -216,25 +204,10 @@ def _all_points() -> list[tuple]:
     ]
 
 
-TINY = """name = "tiny"
-repeats = 2
-max_repeats = 4
-target_interval = 0.000001
-min_measured_s = 0.05
-[data]
-dataset = "synthetic"
-synthetic_samples = 400
-synthetic_features = 20
-synthetic_classes = 4
-[model]
-layers = [20, 8, 4]
-[train]
-epochs = 3
-[grid]
-backend = ["numpy-plain"]
-batch_size = [100]
-threads = [1]
-"""
+TINY = sweep_text(
+    "tiny", 'backend = ["numpy-plain"]\nbatch_size = [100]\nthreads = [1]\n',
+    top="repeats = 2\nmax_repeats = 4\ntarget_interval = 0.000001\nmin_measured_s = 0.05\n",
+)  # fmt: skip
 
 
 def test_short_epochs_are_timed_longer_and_wide_points_get_more_repeats(tmp_path):

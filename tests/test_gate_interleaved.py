@@ -14,23 +14,12 @@ import pytest
 from mlpbench.analysis import gate
 from mlpbench.cli.app import main
 from mlpbench.cli.cmd_gate import gate_text
+from tests.conftest import sweep_text
 
-SWEEP = """name = "tiny"
-repeats = 3
-[data]
-dataset = "synthetic"
-synthetic_samples = 400
-synthetic_features = 20
-synthetic_classes = 4
-[model]
-layers = [20, 8, 4]
-[train]
-epochs = 2
-[grid]
-backend = ["numpy"]
-batch_size = [50, 100]
-threads = [1]
-"""
+SWEEP = sweep_text(
+    "tiny", 'backend = ["numpy"]\nbatch_size = [50, 100]\nthreads = [1]\n', top="repeats = 3\n",
+    epochs=2,
+)  # fmt: skip
 
 
 def test_the_median_interval_is_the_sign_tests():

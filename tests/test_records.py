@@ -25,28 +25,13 @@ from mlpbench.errors import ResultsError
 from mlpbench.results.point import PointResult
 from mlpbench.results.schema import RUN_COLUMNS
 from mlpbench.results.store import append_rows, read_runs
-from tests.conftest import BAD_RECORDS, HELD
+from tests.conftest import BAD_RECORDS, HELD, sweep_text
 
-SWEEP = """
-name = "faults"
-timeout_s = 60
-memory_limit_mb = 400
-[data]
-dataset = "synthetic"
-synthetic_samples = 400
-synthetic_features = 20
-synthetic_classes = 4
-[model]
-layers = [20, 8, 4]
-l2 = 0.001
-[train]
-epochs = 2
-learning_rate = 0.01
-[grid]
-backend = {backends}
-batch_size = [50]
-threads = [1]
-"""
+SWEEP = sweep_text(
+    "faults", "backend = {backends}\nbatch_size = [50]\nthreads = [1]\n",
+    top="timeout_s = 60\nmemory_limit_mb = 400\n", model="l2 = 0.001\n", epochs=2,
+    train="learning_rate = 0.01\n",
+)  # fmt: skip
 
 
 def rows(path: Path) -> list[dict[str, str]]:

@@ -20,32 +20,18 @@ from mlpbench.config import expand
 from mlpbench.config.sweepfile import ConfigError, parse_config
 from mlpbench.results.store import read_runs
 from mlpbench.stacks import build as stacks
+from tests.conftest import sweep_text
 
 HERE = Path(__file__).resolve().parent
 V4 = HERE / "data" / "results-v4"  # written by main at c79be96 (schema v4), a tiny sweep
 OLD_NUMPY = "numpy==1.26.4"
 
-SWEEP = """
-name = "stacks"
-[data]
-dataset = "synthetic"
-synthetic_samples = 400
-synthetic_features = 20
-synthetic_classes = 4
-[model]
-layers = [20, 8, 4]
-[train]
-epochs = 3
-[environments.np126]
-requirements = ["{old}"]
-[environments.nosuch]
-requirements = ["mlpbench-no-such-package-anywhere==1.0"]
-[grid]
-backend = ["numpy", "numpy-plain"]
-batch_size = [100]
-threads = [1]
-env = {envs}
-"""
+SWEEP = sweep_text(
+    "stacks",
+    'backend = ["numpy", "numpy-plain"]\nbatch_size = [100]\nthreads = [1]\nenv = {envs}\n',
+    tables='[environments.np126]\nrequirements = ["{old}"]\n[environments.nosuch]\n'
+    'requirements = ["mlpbench-no-such-package-anywhere==1.0"]\n',
+)  # fmt: skip
 
 
 def doc(envs: str = '["current", "np126"]', **top) -> dict:

@@ -2,8 +2,8 @@
 
 A backend on an ML framework says which module it needs, how to install it, its devices,
 dtypes and options; this base class turns that into ``capabilities()`` and
-``check_options()``, and its constructor checks the options once and calls the backend's
-``setup(spec, train, device, dtype, options)``; and it answers the hooks the harness asks
+``check_options()``, and its constructor keeps the run's settings, checks the options once and
+calls the backend's ``setup(options)``; and it answers the hooks the harness asks
 every backend instead of keeping lists of frameworks itself (``docs/plugins.md``, "Hooks"):
 
 - ``packages()``: distribution -> import name of what the backend runs on; environment.json
@@ -51,12 +51,14 @@ class FrameworkBackend:
         dtype: str = "float32",
         options: Mapping[str, Any] | None = None,
     ) -> None:
-        """The Trainer's constructor: the options checked once, then the backend's ``setup``."""
-        self.setup(spec, train, device, dtype, self.check_options(options))
+        """The Trainer's constructor: the run's settings kept, the options checked once, then
+        the backend's ``setup``."""
+        self.spec, self.train, self.device, self.dtype = spec, train, device, dtype
+        self.setup(self.check_options(options))
 
-    def setup(
-        self, spec: ModelSpec, train: TrainSpec, device: str, dtype: str, options: dict[str, Any]
-    ) -> None:
+    def setup(self, options: dict[str, Any]) -> None:
+        """Build the model (``self.spec``, ``self.train``, ``self.device``, ``self.dtype`` are
+        set; ``options`` are checked)."""
         raise NotImplementedError
 
     @classmethod

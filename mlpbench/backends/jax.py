@@ -18,15 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from mlpbench.api import protocol as api
 from mlpbench.api.framework import FrameworkBackend
-from mlpbench.api.protocol import (
-    EpochRecord,
-    ModelSpec,
-    OnEpochEnd,
-    TrainData,
-    TrainSpec,
-    epoch_order,
-)
 
 EPS = 1e-7  # Keras's probability clip
 OPTIONS: dict[str, Any] = {"threads": int, "scan": bool}
@@ -61,9 +54,8 @@ class JaxTrainer(FrameworkBackend):
             best = min(best, time.perf_counter() - t0)
         return 2 * n**3 / best / 1e9
 
-    def setup(
-        self, spec: ModelSpec, train: TrainSpec, device: str, dtype: str, options: dict[str, Any]
-    ) -> None:
+    def setup(self, options: dict[str, Any]) -> None:
+        spec, train, device, dtype = self.spec, self.train, self.device, self.dtype
         self.spec, self.train, self.device, self.dtype = spec, train, device, dtype
         self.threads = int(options.get("threads", 1))
         self.scan = bool(options.get("scan", False))
@@ -182,7 +174,7 @@ class JaxTrainer(FrameworkBackend):
         self._forward = jax.jit(forward)
 
     # ------------------------------------------------------------------ training
-    def fit(self, data: TrainData, on_epoch_end: OnEpochEnd | None = None) -> None:
+    def fit(self, data: api.TrainData, on_epoch_end: api.OnEpochEnd | None = None) -> None:
         jnp, t = self.jnp, self.train
         x = jnp.asarray(data.x, self.param_dtype)
         y = jnp.asarray(data.y, jnp.int32)
@@ -192,7 +184,7 @@ class JaxTrainer(FrameworkBackend):
         params, state = self.params, self.state
         for epoch, lr in enumerate(t.epoch_learning_rates()):
             w0, c0 = time.perf_counter(), time.process_time()
-            order = epoch_order(t, epoch, n, rng).astype(np.int32)
+            order = api.epoch_order(t, epoch, n, rng).astype(np.int32)
             lr_t = jnp.asarray(lr, self.param_dtype)
             sums = []
             if self.scan and full > 1:
@@ -218,7 +210,7 @@ class JaxTrainer(FrameworkBackend):
                 phases["eval"] = time.perf_counter() - e0
             wall, cpu = time.perf_counter() - w0, time.process_time() - c0
             if on_epoch_end:
-                on_epoch_end(EpochRecord(epoch, wall, cpu, loss, acc, phases))
+                on_epoch_end(api.EpochRecord(epoch, wall, cpu, loss, acc, phases))
         self.params, self.state = params, state
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:

@@ -27,17 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from mlpbench.api import protocol as api
 from mlpbench.api.framework import FrameworkBackend
-from mlpbench.api.protocol import (
-    EpochRecord,
-    ModelSpec,
-    OnEpochEnd,
-    SpecError,
-    TrainData,
-    TrainSpec,
-    epoch_order,
-    one_hot,
-)
 
 KERAS_BACKENDS = ("tensorflow", "jax", "torch")
 FEEDS = ("arrays", "tf.data")
@@ -94,14 +85,13 @@ class KerasTrainer(FrameworkBackend):
         """The options, checked by name and kind (the sweep calls this before it starts)."""
         options = super().check_options(options)
         if options.get("keras_backend") == "torch" and options.get("steps_per_execution", 1) != 1:
-            raise SpecError("steps_per_execution must be 1 with keras_backend = 'torch'")
+            raise api.SpecError("steps_per_execution must be 1 with keras_backend = 'torch'")
         if options.get("steps_per_execution", 1) < 1:
-            raise SpecError("keras option steps_per_execution must be >= 1")
+            raise api.SpecError("keras option steps_per_execution must be >= 1")
         return options
 
-    def setup(
-        self, spec: ModelSpec, train: TrainSpec, device: str, dtype: str, options: dict[str, Any]
-    ) -> None:
+    def setup(self, options: dict[str, Any]) -> None:
+        spec, train, device, dtype = self.spec, self.train, self.device, self.dtype
         self.keras_backend = options.get("keras_backend", "tensorflow")
         self.feed = options.get("feed", "arrays")
         self.spec, self.train, self.device, self.dtype = spec, train, device, dtype
@@ -124,7 +114,7 @@ class KerasTrainer(FrameworkBackend):
         self.keras = keras
         self.keras2 = int(keras.__version__.split(".")[0]) < 3  # tf.keras / tf-keras
         if self.keras2 and self.keras_backend != "tensorflow":
-            raise SpecError(
+            raise api.SpecError(
                 f"keras_backend = {self.keras_backend!r} needs Keras 3; Keras "
                 f"{keras.__version__} runs on TensorFlow only"
             )
@@ -242,12 +232,12 @@ class KerasTrainer(FrameworkBackend):
     _schedule: Any = None
 
     # ------------------------------------------------------------------ training
-    def fit(self, data: TrainData, on_epoch_end: OnEpochEnd | None = None) -> None:
+    def fit(self, data: api.TrainData, on_epoch_end: api.OnEpochEnd | None = None) -> None:
         keras, t = self.keras, self.train
         n = len(data.x)
         dt = self.storage_dtype
         x = np.ascontiguousarray(data.x, dtype=dt)
-        y = one_hot(data.y, data.n_classes, dt)
+        y = api.one_hot(data.y, data.n_classes, dt)
         steps = math.ceil(n / t.batch_size)
         # Keras logs a wrong epoch loss when steps_per_execution does not divide the epoch's
         # steps (the weights are right): use the largest divisor not above the setting.
@@ -288,7 +278,7 @@ class KerasTrainer(FrameworkBackend):
         x = np.ascontiguousarray(x, dtype=dt)
         batch = min(len(x), 10000)
         probs = self.model.predict(x, batch_size=batch, verbose=0)
-        onehot = one_hot(y, probs.shape[1], dt)
+        onehot = api.one_hot(y, probs.shape[1], dt)
         loss = self.model.evaluate(x, onehot, batch_size=batch, verbose=0, return_dict=True)
         return float(loss["loss"]), float((probs.argmax(axis=1) == y).mean())
 
@@ -316,10 +306,10 @@ class KerasTrainer(FrameworkBackend):
 
 
 def _harness_batches(
-    x: np.ndarray, y: np.ndarray, train: TrainSpec
+    x: np.ndarray, y: np.ndarray, train: api.TrainSpec
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     for epoch in range(train.epochs):
-        idx = epoch_order(train, epoch, len(x))
+        idx = api.epoch_order(train, epoch, len(x))
         for start in range(0, len(idx), train.batch_size):
             sel = idx[start : start + train.batch_size]
             yield x[sel], y[sel]
@@ -347,7 +337,9 @@ class _EpochTimer:
             phases["eval"] = time.perf_counter() - t0
         wall, cpu = time.perf_counter() - self._t[0], time.process_time() - self._t[1]
         if self.sink:
-            self.sink(EpochRecord(epoch, wall, cpu, float(logs.get("loss", math.nan)), acc, phases))
+            self.sink(
+                api.EpochRecord(epoch, wall, cpu, float(logs.get("loss", math.nan)), acc, phases)
+            )
 
 
 class EpochSchedule:

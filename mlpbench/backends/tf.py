@@ -17,16 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from mlpbench.api import protocol as api
 from mlpbench.api.framework import FrameworkBackend
-from mlpbench.api.protocol import (
-    EpochRecord,
-    ModelSpec,
-    OnEpochEnd,
-    SpecError,
-    TrainData,
-    TrainSpec,
-    epoch_order,
-)
 
 EPS = 1e-7  # Keras's probability clip
 OPTIONS: dict[str, Any] = {"threads": int, "epoch_graph": bool}
@@ -38,11 +30,10 @@ class TfTrainer(FrameworkBackend):
     NAME, MODULE, INSTALL, OPTIONS = "tf", "tensorflow", "pip install tensorflow-cpu", OPTIONS
     PACKAGES = {"tensorflow": "tensorflow", "tensorflow-cpu": "tensorflow"}
 
-    def setup(
-        self, spec: ModelSpec, train: TrainSpec, device: str, dtype: str, options: dict[str, Any]
-    ) -> None:
+    def setup(self, options: dict[str, Any]) -> None:
+        spec, train, device, dtype = self.spec, self.train, self.device, self.dtype
         if spec.loss == "binary_crossentropy" and spec.output_activation != "sigmoid":
-            raise SpecError("loss = 'binary_crossentropy' needs output_activation = 'sigmoid'")
+            raise api.SpecError("loss = 'binary_crossentropy' needs output_activation = 'sigmoid'")
         self.spec, self.train, self.device, self.dtype = spec, train, device, dtype
         self.threads = int(options.get("threads", 1))
         self.epoch_graph = bool(options.get("epoch_graph", False))
@@ -155,7 +146,7 @@ class TfTrainer(FrameworkBackend):
         self._penalty = tf.function(penalty)
 
     # ------------------------------------------------------------------ training
-    def fit(self, data: TrainData, on_epoch_end: OnEpochEnd | None = None) -> None:
+    def fit(self, data: api.TrainData, on_epoch_end: api.OnEpochEnd | None = None) -> None:
         tf, t = self.tf, self.train
         x = tf.constant(data.x.astype(self.param_dtype, copy=False))
         y = tf.constant(data.y.astype(np.int32))
@@ -163,7 +154,7 @@ class TfTrainer(FrameworkBackend):
         rng = np.random.default_rng(t.seed)
         for epoch, lr in enumerate(t.epoch_learning_rates()):
             w0, c0 = time.perf_counter(), time.process_time()
-            order = epoch_order(t, epoch, n, rng).astype(np.int32)
+            order = api.epoch_order(t, epoch, n, rng).astype(np.int32)
             lr_t = tf.constant(lr, tf.as_dtype(self.param_dtype))
             if self.epoch_graph:
                 total, correct = self._epoch(x, y, tf.constant(order), lr_t)
@@ -184,7 +175,7 @@ class TfTrainer(FrameworkBackend):
                 phases["eval"] = time.perf_counter() - e0
             wall, cpu = time.perf_counter() - w0, time.process_time() - c0
             if on_epoch_end:
-                on_epoch_end(EpochRecord(epoch, wall, cpu, total / n, acc, phases))
+                on_epoch_end(api.EpochRecord(epoch, wall, cpu, total / n, acc, phases))
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         tf = self.tf

@@ -13,16 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from mlpbench.api import protocol as api
 from mlpbench.api.framework import FrameworkBackend
-from mlpbench.api.protocol import (
-    Capabilities,
-    EpochRecord,
-    ModelSpec,
-    OnEpochEnd,
-    TrainData,
-    TrainSpec,
-    epoch_order,
-)
 
 EPS = 1e-7  # Keras's probability clip
 OPTIONS: dict[str, Any] = {"threads": int}  # name -> kind
@@ -37,15 +29,14 @@ class TorchTrainer(FrameworkBackend):
     PACKAGES = {"torch": "torch", "mlpbench-torch": "mlpbench_torch"}
 
     @classmethod
-    def capabilities(cls) -> Capabilities:
+    def capabilities(cls) -> api.Capabilities:
         found = super().capabilities()  # and the GPU only where PyTorch sees CUDA
         if "gpu" not in found.unavailable and not torch.cuda.is_available():
             found.unavailable["gpu"] = "PyTorch sees no CUDA device"
         return found
 
-    def setup(
-        self, spec: ModelSpec, train: TrainSpec, device: str, dtype: str, options: dict[str, Any]
-    ) -> None:
+    def setup(self, options: dict[str, Any]) -> None:
+        spec, train, device, dtype = self.spec, self.train, self.device, self.dtype
         if "threads" in options:
             torch.set_num_threads(int(options["threads"]))
         if device == "gpu" and not torch.cuda.is_available():
@@ -114,7 +105,7 @@ class TorchTrainer(FrameworkBackend):
             p.grad = None
 
     # ------------------------------------------------------------------ protocol
-    def fit(self, data: TrainData, on_epoch_end: OnEpochEnd | None = None) -> None:
+    def fit(self, data: api.TrainData, on_epoch_end: api.OnEpochEnd | None = None) -> None:
         t = self.train
         x = self._tensor(data.x)
         y = torch.as_tensor(data.y, device=self.device)
@@ -124,7 +115,7 @@ class TorchTrainer(FrameworkBackend):
             self._sync()
             w0, c0 = time.perf_counter(), time.process_time()
             phases = dict.fromkeys(("shuffle", "forward", "backward", "update"), 0.0)
-            order = torch.as_tensor(epoch_order(t, epoch, n, rng), device=self.device)
+            order = torch.as_tensor(api.epoch_order(t, epoch, n, rng), device=self.device)
             loss_sum, correct = 0.0, 0
             for start in range(0, n, t.batch_size):
                 t0 = time.perf_counter()
@@ -159,7 +150,7 @@ class TorchTrainer(FrameworkBackend):
             self._sync()
             if on_epoch_end:
                 on_epoch_end(
-                    EpochRecord(
+                    api.EpochRecord(
                         epoch,
                         time.perf_counter() - w0,
                         time.process_time() - c0,

@@ -15,16 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from mlpbench.api import protocol as api
 from mlpbench.api.framework import FrameworkBackend
-from mlpbench.api.protocol import (
-    EpochRecord,
-    ModelSpec,
-    OnEpochEnd,
-    SpecError,
-    TrainData,
-    TrainSpec,
-    epoch_order,
-)
 
 EPS = 1e-7
 OPTIONS: dict[str, Any] = {"threads": int}
@@ -58,11 +50,10 @@ class PlainTrainer(FrameworkBackend):
     TEMPLATE = "standalone_numpy.py"  # in mlpbench/worker/templates/
     SCRIPT_IN_OLD_STACKS = True  # its maths, plainly, in the article's Python 3.8 stack
 
-    def setup(
-        self, spec: ModelSpec, train: TrainSpec, device: str, dtype: str, options: dict[str, Any]
-    ) -> None:
+    def setup(self, options: dict[str, Any]) -> None:
+        spec, train, dtype = self.spec, self.train, self.dtype
         if spec.loss == "binary_crossentropy" and spec.output_activation != "sigmoid":
-            raise SpecError("loss = 'binary_crossentropy' needs output_activation = 'sigmoid'")
+            raise api.SpecError("loss = 'binary_crossentropy' needs output_activation = 'sigmoid'")
         self.spec, self.train, self.dtype = spec, train, np.dtype(dtype)
         self.W = [w.astype(dtype) for w, _ in spec.initial_weights(train.seed)]
         self.b = [b.astype(dtype) for _, b in spec.initial_weights(train.seed)]
@@ -131,13 +122,13 @@ class PlainTrainer(FrameworkBackend):
             return p + v, v
         return p - lr * g, v
 
-    def fit(self, data: TrainData, on_epoch_end: OnEpochEnd | None = None) -> None:
+    def fit(self, data: api.TrainData, on_epoch_end: api.OnEpochEnd | None = None) -> None:
         t, n = self.train, len(data.x)
         x = data.x.astype(self.dtype, copy=False)
         rng = np.random.default_rng(t.seed)
         for epoch, lr in enumerate(t.epoch_learning_rates()):
             w0, c0 = time.perf_counter(), time.process_time()
-            order = epoch_order(t, epoch, n, rng)
+            order = api.epoch_order(t, epoch, n, rng)
             total = 0.0
             for start in range(0, n, t.batch_size):
                 idx = order[start : start + t.batch_size]
@@ -147,7 +138,7 @@ class PlainTrainer(FrameworkBackend):
                 acc = float((self.forward(x)[-1].argmax(axis=1) == data.y).mean())
             wall, cpu = time.perf_counter() - w0, time.process_time() - c0
             if on_epoch_end:
-                on_epoch_end(EpochRecord(epoch, wall, cpu, total / n, acc))
+                on_epoch_end(api.EpochRecord(epoch, wall, cpu, total / n, acc))
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         a = self.forward(x.astype(self.dtype, copy=False))[-1]

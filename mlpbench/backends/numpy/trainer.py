@@ -10,17 +10,8 @@ from typing import Any
 import numpy as np
 
 from mlpbench.api import plancache
+from mlpbench.api import protocol as api
 from mlpbench.api.framework import FrameworkBackend
-from mlpbench.api.protocol import (
-    Capabilities,
-    EpochRecord,
-    ModelSpec,
-    OnEpochEnd,
-    SpecError,
-    TrainData,
-    TrainSpec,
-    epoch_order,
-)
 from mlpbench.backends.numpy.model import MLP, Ablation, PhaseClock, SourceRows
 from mlpbench.backends.numpy.parallel import DataParallelMLP
 
@@ -86,7 +77,7 @@ def default_plan(threads: int, batch_size: int) -> str:
 
 
 def auto_plan(
-    spec: ModelSpec, train: TrainSpec, device: str, dtype: str, threads: int
+    spec: api.ModelSpec, train: api.TrainSpec, device: str, dtype: str, threads: int
 ) -> tuple[str, str]:
     """``plan = "auto"``: this machine's tuned choice for the point if ``mlpbench tune`` (or a
     sweep) measured it, else :func:`default_plan`; and where the name came from."""
@@ -129,8 +120,10 @@ THREAD_PLANS.update(
 SOURCE_PLANS = ("spin-tgrad-pad", "data-parallel-pad")
 THREAD_PLANS.update(
     {
-        f"{name}-src": {**THREAD_PLANS[name], "options": {
-            **THREAD_PLANS[name]["options"], "source_rows": True}}
+        f"{name}-src": {
+            **THREAD_PLANS[name],
+            "options": {**THREAD_PLANS[name]["options"], "source_rows": True},
+        }
         for name in SOURCE_PLANS
     }
 )
@@ -184,9 +177,9 @@ class NumpyTrainer(FrameworkBackend):
     TEMPLATE = "standalone_numpy.py"  # in mlpbench/worker/templates/: the same maths, plainly
 
     @classmethod
-    def capabilities(cls) -> Capabilities:
+    def capabilities(cls) -> api.Capabilities:
         _, why = _cupy_status()
-        return Capabilities(
+        return api.Capabilities(
             devices=("cpu", "gpu"),
             dtypes=("float32", "float64"),
             phases=True,
@@ -199,16 +192,16 @@ class NumpyTrainer(FrameworkBackend):
         options = super().check_options(options)
         plan = options.get("plan", "auto")
         if plan != "auto" and plan not in THREAD_PLANS:
-            raise SpecError(
+            raise api.SpecError(
                 f"numpy option plan = {plan!r}; allowed: auto, {', '.join(THREAD_PLANS)}"
             )
         if options.get("pad_to", 1) < 1:
-            raise SpecError(f"numpy option pad_to = {options['pad_to']}: must be at least 1")
+            raise api.SpecError(f"numpy option pad_to = {options['pad_to']}: must be at least 1")
         chunk = options.get("chunk_rows", 0)
         if chunk < 0:
-            raise SpecError(f"numpy option chunk_rows = {chunk}: must be at least 0 (0: none)")
+            raise api.SpecError(f"numpy option chunk_rows = {chunk}: must be at least 0 (0: none)")
         if chunk and not _with_named_plan(options).get("data_parallel", False):
-            raise SpecError(
+            raise api.SpecError(
                 f"numpy option chunk_rows = {chunk} needs data_parallel = true "
                 "(or a data-parallel plan); without it the batch is never cut"
             )
@@ -229,9 +222,8 @@ class NumpyTrainer(FrameworkBackend):
         plans = THREAD_PLANS.items()
         return [n for n, plan in plans if differs_at(plan, threads, batch_size, widths)]
 
-    def setup(
-        self, spec: ModelSpec, train: TrainSpec, device: str, dtype: str, options: dict[str, Any]
-    ) -> None:
+    def setup(self, options: dict[str, Any]) -> None:
+        spec, train, device, dtype = self.spec, self.train, self.device, self.dtype
         self.plan_source = "named"
         own = PLAN_OPTIONS & set(options)  # the caller picked the path by hand: no plan
         if str(options.get("plan", plancache.AUTO)) == plancache.AUTO and own:
@@ -271,7 +263,7 @@ class NumpyTrainer(FrameworkBackend):
             workers = threads if options.get("split_rows", True) else 1
             self.model = MLP(spec, train, dtype, self.xp, ablation, workers=workers, **shape)
 
-    def fit(self, data: TrainData, on_epoch_end: OnEpochEnd | None = None) -> None:
+    def fit(self, data: api.TrainData, on_epoch_end: api.OnEpochEnd | None = None) -> None:
         xp, t = self.xp, self.train
         if self.source_rows and xp is np and data.x_rows is not None:
             x: Any = SourceRows(data.x_rows, np.dtype(self.dtype).type(data.x_divisor))
@@ -286,7 +278,7 @@ class NumpyTrainer(FrameworkBackend):
                 self._sync()
             w0, c0 = time.perf_counter(), time.process_time()
             clock.start()
-            order = xp.asarray(epoch_order(t, epoch, n, rng))
+            order = xp.asarray(api.epoch_order(t, epoch, n, rng))
             clock.lap("shuffle")
             loss, acc = self.model.train_epoch(
                 x, y, order, lr, clock, batch_accuracy=t.train_accuracy == "batch"
@@ -299,7 +291,7 @@ class NumpyTrainer(FrameworkBackend):
                 self._sync()
             wall, cpu = time.perf_counter() - w0, time.process_time() - c0
             if on_epoch_end:
-                on_epoch_end(EpochRecord(epoch, wall, cpu, loss, acc, clock.take()))
+                on_epoch_end(api.EpochRecord(epoch, wall, cpu, loss, acc, clock.take()))
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         xp = self.xp
