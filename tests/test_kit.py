@@ -38,15 +38,13 @@ class UnseededShuffle(PlainTrainer):
         if self.train.shuffle == "own":
             import mlpbench.api.protocol as protocol
 
-            original = protocol.epoch_order
+            original = protocol.epoch_order  # the plain backend calls it through the module
             rng = np.random.default_rng()  # no seed
-            import mlpbench.backends.numpy.plain as plain
-
-            plain.epoch_order = lambda t, e, n, _rng: rng.permutation(n)
+            protocol.epoch_order = lambda t, e, n, _rng: rng.permutation(n)
             try:
                 return super().fit(data, on_epoch_end)
             finally:
-                plain.epoch_order = original
+                protocol.epoch_order = original
         return super().fit(data, on_epoch_end)
 
 

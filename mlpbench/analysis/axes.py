@@ -20,9 +20,12 @@ from mlpbench.config.points import AXES, NO_OPTIONS, series_name
 
 SERIES_AXES = ("backend", "options", "env")
 """The axes a series name carries (``keras/jax@keras2``)."""
-CONTEXT: tuple[str, ...] = ("device", "dtype", "threads", "layers", "variant", "batch_size")
-"""The other key axes, in the order labels name them."""
-assert set(SERIES_AXES) | set(CONTEXT) == set(AXES), "a key axis no label names"
+NAMED_ORDER = ("device", "dtype", "threads", "layers", "variant", "batch_size")
+CONTEXT: tuple[str, ...] = NAMED_ORDER + tuple(
+    a for a in AXES if a not in SERIES_AXES and a not in NAMED_ORDER
+)
+"""The other key axes, in the order labels name them (device first; an axis added to
+``PointKey`` later comes last, named ``axis value``)."""
 
 
 def word(axis: str, value: Any) -> str:
@@ -41,7 +44,9 @@ def word(axis: str, value: Any) -> str:
         return f"stack {value}"
     if axis == "options":
         return "no options" if value in (NO_OPTIONS, "", None) else str(value)
-    return str(value)
+    if axis in ("device", "dtype"):
+        return str(value)
+    return f"{axis} {value}"
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ from mlpbench.analysis.stats import (
 from mlpbench.analysis.tables import PeakKey, ResultSet, peak_key
 from mlpbench.config.points import PointKey
 from mlpbench.errors import UserError
+from mlpbench.results.folder import ResultsFolder
 
 
 @dataclass
@@ -166,7 +167,7 @@ def differences(a: ResultSet, b: ResultSet) -> dict[str, list[str]]:
         from mlpbench.config.sweepfile import parse_toml
 
         def raw(s: ResultSet) -> dict:
-            path = s.directory / "config.toml"
+            path = ResultsFolder(s.directory).config_path
             return parse_toml(path.read_text()) if path.exists() else {}
 
         ta, tb = raw(a), raw(b)

@@ -23,6 +23,7 @@ from mlpbench.api.protocol import PHASES, ModelSpec
 from mlpbench.config.points import CURRENT_ENV, PointKey, series_name
 from mlpbench.config.sweepfile import SweepConfig, load_config
 from mlpbench.errors import UserError
+from mlpbench.results.folder import ResultsFolder
 from mlpbench.results.store import load_epochs, load_runs, read_environment, resolve
 from mlpbench.stacks.build import named_versions
 
@@ -59,7 +60,7 @@ class ResultSet:
         directory = resolve(directory)
         env = read_environment(directory)
         try:
-            config = load_config(directory / "config.toml")
+            config = load_config(ResultsFolder(directory).config_path)
         except UserError:  # a hand-made or older folder: the CSVs alone still tell a lot
             config = None
         return cls(

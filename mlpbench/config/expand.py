@@ -16,7 +16,7 @@ from mlpbench.config.points import GRID_AXES, PointKey, options_label
 from mlpbench.stacks.build import StackSpec
 
 if TYPE_CHECKING:
-    from mlpbench.config.sweepfile import SweepConfig
+    from mlpbench.config.settings import SweepConfig
 
 
 @dataclass(frozen=True)

@@ -7,19 +7,18 @@ allowed; nothing else escapes the reader (a property test feeds it random tables
 
 from __future__ import annotations
 
-import hashlib
-import itertools
 import math
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
 
 from mlpbench.api.protocol import DEVICES, DTYPES, ModelSpec, SpecError, TrainSpec
 from mlpbench.config import expand
-from mlpbench.config.points import CURRENT_ENV, GRID_AXES, options_label
+from mlpbench.config.points import AXIS_TYPES, CURRENT_ENV, GRID_AXES, PointKey, options_label
+from mlpbench.config.settings import SweepConfig, Variant
 from mlpbench.data import DataSpec
 from mlpbench.errors import did_you_mean
 from mlpbench.machine.threads import cpu_count
@@ -67,60 +66,6 @@ MAX_POINTS = 100_000
 
 class ConfigError(SpecError):
     """A bad sweep file."""
-
-
-@dataclass(frozen=True)
-class Variant:
-    """A named change to model, training or backend options, crossed with the grid."""
-
-    name: str = "default"
-    model: Mapping[str, Any] = field(default_factory=dict)
-    train: Mapping[str, Any] = field(default_factory=dict)
-    options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # backend -> options
-
-
-@dataclass(frozen=True)
-class SweepConfig:
-    name: str
-    path: str
-    text: str
-    repeats: int
-    timeout_s: float
-    data: DataSpec
-    model: ModelSpec
-    train: TrainSpec
-    grid: Mapping[str, tuple[Any, ...]]
-    options: Mapping[str, Mapping[str, Any]]
-    variants: tuple[Variant, ...]
-    exclude: tuple[Mapping[str, Any], ...]
-    extra: tuple[Mapping[str, Any], ...]
-    description: str = ""
-    oversubscribe: bool = False
-    recalibrate_every: int = 0  # runs between GEMM-peak measurements (0: only at the end)
-    # Enough data to decide (compare as a CI gate): each run's steady epochs add up to at
-    # least min_measured_s (more epochs where they are short), and a point whose repeats'
-    # 95% interval of the median is wider than target_interval (relative), or that has too few
-    # repeats for an interval, gets more repeats, up to max_repeats (pyperf and asv sample
-    # short, noisy benchmarks more the same way).
-    min_measured_s: float = 0.0
-    max_repeats: int = 0  # 0: repeats, no extra ones
-    target_interval: float = 0.10
-    memory_limit_mb: float = 0.0  # a worker past this resident memory is killed (0: 80% of RAM)
-    report: Mapping[str, Any] = field(default_factory=dict)  # reference backend, colors
-    cluster: str = ""  # a Dask scheduler's address or local:N ([cluster] address)
-    # [grid.options.BACKEND]: backend -> option -> the values the grid crosses
-    grid_options: Mapping[str, Mapping[str, tuple[Any, ...]]] = field(default_factory=dict)
-    # [environments.NAME]: the version stacks the grid's env axis may name (mlpbench.stacks)
-    environments: Mapping[str, StackSpec] = field(default_factory=dict)
-
-    def option_sets(self, backend: str) -> list[dict[str, Any]]:
-        """The combinations of ``backend``'s grid options, in file order ([{}] without)."""
-        table = self.grid_options.get(backend, {})
-        names = list(table)
-        return [dict(zip(names, values)) for values in itertools.product(*table.values())]
-
-    def fingerprint(self) -> str:
-        return hashlib.sha256(self.text.encode()).hexdigest()[:12]
 
 
 class _Reader:
@@ -439,6 +384,9 @@ def _grid(
         "layers": [list(model.layers)],  # [model] layers, as one value of the axis
         "env": [CURRENT_ENV],
     }
+    for f in fields(PointKey):  # any other axis: its default, where it has one
+        if f.default is not MISSING:
+            defaults.setdefault(f.name, [f.default])
     for key in sorted(GRID_AXES, key=lambda k: k == "backend"):  # backend, the required, last
         if key not in grid and key not in defaults:
             raise r.error(
@@ -490,6 +438,11 @@ def _grid_value(r: _Reader, key: str, v: Any, oversubscribe: bool) -> Any:
         if isinstance(v, str) and v:
             return v
         raise r.error(where, f"{v!r}: a table of option = value, e.g. {{keras_backend = 'jax'}}")
+    kind = AXIS_TYPES[key]  # any other axis: a value of its type
+    if kind is int and (not isinstance(v, int) or isinstance(v, bool)):
+        raise r.error(where, f"{v!r}: must be an integer")
+    if kind is str and (not isinstance(v, str) or not v):
+        raise r.error(where, f"{v!r}: must be a non-empty string")
     return v
 
 

@@ -30,6 +30,8 @@ CONFIG, ENVIRONMENT, RUNS, EPOCHS, LOCK = (
     "config.toml", "environment.json", "runs.csv", "epochs.csv", ".lock",
 )  # fmt: skip
 LATEST = "latest"
+FILES = (RUNS, EPOCHS, ENVIRONMENT, CONFIG)
+"""What a folder holds once its sweep has ended (a copy of these is a result set)."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,14 @@ class ResultsFolder:
     def prune(self, run_ids: set[str]) -> int:
         """Drop epochs whose run never got its row."""
         return store.prune_epochs(self.path, run_ids)
+
+    def copy_to(self, other: Path) -> None:
+        """The result set's files into ``other`` (a results page keeps its data beside it)."""
+        import shutil
+
+        for name in FILES:
+            if (self.path / name).exists() and self.path.resolve() != Path(other).resolve():
+                shutil.copyfile(self.path / name, Path(other) / name)
 
     def append(self, record: RunRecord, epochs: list[dict[str, Any]]) -> None:
         """A finished run's rows: epochs first, then the run (a kill between them leaves epochs

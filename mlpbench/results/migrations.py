@@ -20,10 +20,16 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Iterable
+from dataclasses import MISSING, fields
 from pathlib import Path
 
-# Cells of key columns an older folder lacks (the values every point had before the axis).
-DEFAULT_CELLS = {"variant": "default", "layers": "784-70-30-10", "options": "-", "env": "current"}
+from mlpbench.config.points import PointKey
+
+# Cells of key columns an older folder lacks: the axis's default (PointKey's field), the value
+# every point had before the axis came; a new axis with a default needs no code here.
+DEFAULT_CELLS = {
+    f.name: str(f.default) for f in fields(PointKey) if f.default is not MISSING
+}
 FOLDED = {"keras_backend": "options"}  # an old column -> the column it lives in now
 V3_ENGINES = {"tensorflow": "tf", "jax": "jax", "torch": "torch"}  # engine -> its raw backend
 

@@ -144,8 +144,8 @@ def _run(
     cut = folder.repair()
     if cut and mode != "none":
         print(
-            f"runs.csv: cut a partial last line ({cut} bytes, a write torn by a kill); "
-            "that point runs again",
+            f"{folder.runs_path.name}: cut a partial last line ({cut} bytes, a write torn by "
+            "a kill); that point runs again",
             file=sys.stderr,
         )
     done = folder.done()
