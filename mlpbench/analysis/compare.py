@@ -125,17 +125,17 @@ MACHINE_MOVED = 0.05  # B's GEMM peak this much below A's: the machine moved bet
 def gemm_stack(env: dict) -> tuple:
     """What a sweep's GEMM peaks run on (NumPy, Python, the BLAS and its variables): where the
     two sides differ in it, a slower peak is the code's, not the machine's."""
-    versions, blas = env.get("versions", {}), env.get("blas", {})
+    versions, blas = env.versions, env.blas
     return (versions.get("numpy"), versions.get("python"), blas.get("blas"),
-            blas.get("blas_architecture"), env.get("blas_env"))  # fmt: skip
+            blas.get("blas_architecture"), env.blas_env)  # fmt: skip
 
 
 def machine_speed(env: dict) -> dict[PeakKey, float]:
     """GFLOP/s of the machine over one sweep per ``peak_key``: the geometric mean of its GEMM
     peak at the start and at each recalibration (the end, at least)."""
     seen: dict[PeakKey, list[float]] = {}
-    later = [again.get("peaks", []) for again in env.get("recalibrations", [])]
-    for peaks in [env.get("peaks", []), *later]:
+    later = [again.get("peaks", []) for again in env.recalibrations]
+    for peaks in [env.peaks, *later]:
         for p in peaks:
             g = p.get("median_gflops") or p.get("gflops")
             if isinstance(g, (int, float)) and g > 0 and math.isfinite(g):
@@ -178,14 +178,14 @@ def differences(a: ResultSet, b: ResultSet) -> dict[str, list[str]]:
                 continue  # a grid axis: the points say it
             note(group, f"{group}.{key}", x.get(key), y.get(key))
     ea, eb = a.env, b.env
-    va, vb = ea.get("versions", {}), eb.get("versions", {})
+    va, vb = ea.versions, eb.versions
     for key in sorted(set(va) | set(vb)):
         note("environment", f"versions.{key}", va.get(key), vb.get(key))
     for key in ("cpu_model", "cores_usable"):
         note("environment", key, ea.get(key), eb.get(key))
     for key in ("blas", "blas_architecture"):
-        note("environment", f"blas.{key}", ea.get("blas", {}).get(key), eb.get("blas", {}).get(key))
-    note("environment", "blas_env", ea.get("blas_env", {}), eb.get("blas_env", {}))
+        note("environment", f"blas.{key}", ea.blas.get(key), eb.blas.get(key))
+    note("environment", "blas_env", ea.blas_env, eb.blas_env)
     return out
 
 

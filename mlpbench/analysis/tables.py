@@ -23,8 +23,9 @@ from mlpbench.api.protocol import PHASES, ModelSpec
 from mlpbench.config.points import CURRENT_ENV, PointKey, series_name
 from mlpbench.config.sweepfile import SweepConfig, load_config
 from mlpbench.errors import UserError
+from mlpbench.results.environment import Environment
 from mlpbench.results.folder import ResultsFolder
-from mlpbench.results.store import load_epochs, load_runs, read_environment, resolve
+from mlpbench.results.store import load_epochs, load_runs, resolve
 from mlpbench.stacks.build import named_versions
 
 # A neutral palette (matplotlib's tab10): any backend, built in or plugin, gets a color by its
@@ -50,7 +51,7 @@ class ResultSet:
     directory: Path
     runs: pd.DataFrame
     epochs: pd.DataFrame
-    env: dict[str, Any]
+    env: Environment
     config: SweepConfig | None
 
     @classmethod
@@ -58,7 +59,7 @@ class ResultSet:
         """Read a folder; a bad row leaves its run out with a warning, or with ``strict`` is
         an error (mlpbench.results.store.read_table)."""
         directory = resolve(directory)
-        env = read_environment(directory)
+        env = ResultsFolder(directory).read_environment()
         try:
             config = load_config(ResultsFolder(directory).config_path)
         except UserError:  # a hand-made or older folder: the CSVs alone still tell a lot
@@ -270,7 +271,7 @@ class Analysis:
     def stack_label(self, env: str) -> str:
         """A stack's name with the versions that set it apart: ``keras2 (tensorflow-cpu
         2.15.1, keras 2.15.0)``; the sweep's own environment is ``current``."""
-        stacks = self.results.env.get("stacks", {})
+        stacks = self.results.env.stacks
         entry = stacks.get(env)
         if not entry or "versions" not in entry:
             return env
@@ -521,9 +522,9 @@ def peak_key(p: dict[str, Any]) -> PeakKey:
 def drift(env: dict[str, Any]) -> list[dict[str, Any]]:
     """Each GEMM peak (``peak_key``) that changed beyond 5% between the start of the sweep and
     a later calibration: start, end and the change."""
-    start = {peak_key(p): p.get("gflops") for p in env.get("peaks", [])}
+    start = {peak_key(p): p.get("gflops") for p in env.peaks}
     out = []
-    for again in env.get("recalibrations", []):
+    for again in env.recalibrations:
         for p in again["peaks"]:
             key = peak_key(p)
             a, b = start.get(key), p.get("gflops")

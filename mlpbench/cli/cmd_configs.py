@@ -23,7 +23,7 @@ def last_times(root: Path) -> dict[str, str]:
 
     found: dict[str, str] = {}
     for folder, env in environments(root):
-        name, took = str(env.get("config_name", "")), sweep_time(env)
+        name, took = str(env.config_name), sweep_time(env)
         if name and took and name not in found:
             found[name] = f"{took}, {folder.name}"
     return found

@@ -10,13 +10,16 @@ import subprocess
 import sys
 from importlib.metadata import PackageNotFoundError, distribution, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from mlpbench.errors import UserError
 from mlpbench.machine.threads import blas_environment, blas_info, cpu_count
+
+if TYPE_CHECKING:
+    from mlpbench.results.environment import Environment
 
 CORE = ("mlpbench", "numpy", "pandas", "matplotlib", "threadpoolctl")
 """What the harness itself runs on; what the backends run on, they name (``backend_packages``)."""
@@ -177,13 +180,13 @@ def describe() -> dict[str, Any]:
     }
 
 
-def caption(env: dict[str, Any]) -> str:
+def caption(env: Environment) -> str:
     """One line naming the machine, for plot captions and report headers."""
-    v = env.get("versions", {})
+    v = env.versions
     harness = {"python", "mlpbench", "pandas", "matplotlib", "threadpoolctl"}
     named = ", ".join(f"{k} {x}" for k, x in v.items() if k not in harness)
-    gpu = f", GPU {env['gpu']}" if env.get("gpu") else ""
+    gpu = f", GPU {env.gpu}" if env.gpu else ""
     return (
-        f"{env.get('cpu_model', '?')} ({env.get('cores_usable', '?')} cores{gpu}); "
-        f"{env.get('blas', {}).get('blas', '?')}; {named or 'no versions recorded'}"
+        f"{env.cpu_model or '?'} ({env.cores_usable or '?'} cores{gpu}); "
+        f"{env.blas.get('blas', '?')}; {named or 'no versions recorded'}"
     )

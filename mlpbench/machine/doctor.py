@@ -14,7 +14,7 @@ import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
@@ -26,6 +26,9 @@ THREAD_VAR_PATTERN = re.compile(r"OPENBLAS_\w+|OMP_\w+|MKL_\w+|BLIS_NUM_THREADS|
 STEAL_WARN = 0.01  # share of CPU time stolen by the hypervisor
 BUSY_WARN = 10.0  # % of one core used by another process during the sample
 MEMORY_WARN_GIB = 2.0
+
+if TYPE_CHECKING:
+    from mlpbench.results.environment import Environment
 
 
 @dataclass(frozen=True)
@@ -258,6 +261,6 @@ def as_json(checks: list[Check]) -> list[dict[str, Any]]:
     return [asdict(c) for c in checks]
 
 
-def warnings_of(env: dict[str, Any]) -> list[str]:
+def warnings_of(env: Environment) -> list[str]:
     """The WARN lines a sweep recorded at its start (environment.json)."""
-    return [Check(**c).line() for c in env.get("doctor", []) if not c["ok"]]
+    return [Check(**c).line() for c in env.doctor if not c["ok"]]

@@ -53,7 +53,7 @@ def sweep_time(env: dict[str, Any]) -> str:
     """How long a sweep took, from environment.json's ``sessions`` (each run, resume or
     interruption of it): ``4 min 12 s (1 min 40 s of it calibrating and tuning)``, with the
     number of sessions when it took more than one; "" when no session finished."""
-    sessions = [s for s in env.get("sessions", []) if isinstance(s, dict)]
+    sessions = [s for s in env.sessions if isinstance(s, dict)]
     if not any(s.get("finished") for s in sessions):
         return ""
     wall = sum(float(s.get("wall_s", 0.0)) for s in sessions)

@@ -59,8 +59,8 @@ def device_table(a: Analysis) -> list[str]:
 def slug(a: Analysis) -> str:
     """``<date>-<cpu>-<sweep>``: the page's name in docs/results/."""
     env = a.results.env
-    date = str(env.get("started_at") or a.results.runs["started_at"].min() or "")[:10]
-    cpu = re.sub(r"[^a-z0-9]+", "-", str(env.get("cpu_model", "cpu")).lower()).strip("-")
+    date = str(a.results.runs["started_at"].min() or "")[:10]
+    cpu = re.sub(r"[^a-z0-9]+", "-", str(env.cpu_model or "cpu").lower()).strip("-")
     return f"{date}-{cpu}-{env.get('config_name', 'sweep')}"
 
 
@@ -73,8 +73,8 @@ def page(a: Analysis, plots_dir: str = "plots") -> str:
     runs = a.results.runs
     ok = int((runs["status"] == "ok").sum())
     started = str(runs["started_at"].min()) if len(runs) else ""
-    name = env.get("config_name", "")
-    path = str(env.get("config_path", ""))
+    name = env.config_name
+    path = str(env.config_path)
     shipped = Path(path).name == f"{name}.toml" and Path(path).parent.name == "configs"
     drawn = a.results.directory / "plots"
     plots = [n for n in PLOTS if (drawn / f"{n}.png").exists()]
@@ -137,7 +137,7 @@ def version_table(a: Analysis) -> list[str]:
 
 def stack_lines(a: Analysis) -> list[str]:
     """The version stacks the sweep ran in: requirements, Python, BLAS, build time."""
-    stacks = a.results.env.get("stacks", {})
+    stacks = a.results.env.stacks
     out = []
     for name, entry in stacks.items():
         if "error" in entry:

@@ -51,7 +51,7 @@ class Context:
         ok = analysis.results.ok
         env = analysis.results.env
         directory = analysis.results.directory
-        cfg = env.get("config_name", directory.name)
+        cfg = env.config_name or directory.name
         n_train = int(ok["n_train"].iloc[0]) if len(ok) else 0
         epochs = int(ok["epochs"].max()) if len(ok) else 0
         self.caption = (

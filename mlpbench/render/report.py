@@ -424,15 +424,15 @@ def article_table(a: Analysis) -> str:
 def _environment(env: dict[str, Any]) -> str:
     rows = {
         "machine": caption(env),
-        "CPU flags": " ".join(env.get("cpu_flags", [])),
+        "CPU flags": " ".join(env.cpu_flags),
         "memory": f"{env.get('memory_gb', '?')} GiB",
-        "BLAS": " ".join(str(v) for v in env.get("blas", {}).values()),
-        "versions": ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items()),
-        "git commit": env.get("git_commit", ""),
+        "BLAS": " ".join(str(v) for v in env.blas.values()),
+        "versions": ", ".join(f"{k} {v}" for k, v in env.versions.items()),
+        "git commit": env.git_commit,
         "GEMM peaks": "; ".join(
             f"{p['dtype']} {p['threads']} thr {p['device']}: "
             f"{one_decimal(p.get('gflops', math.nan))} GFLOP/s"
-            for p in env.get("peaks", [])
+            for p in env.peaks
         ),
         "config": f"{env.get('config_name', '')} ({env.get('config_path', '')})",
     }

@@ -40,8 +40,8 @@ def versions_of(results: ResultSet, key: PointKey) -> dict[str, str]:
     """The package versions the point ran with (its stack's, or the sweep's own)."""
     env = results.env
     if key.env != CURRENT_ENV:
-        return dict(env.get("stacks", {}).get(key.env, {}).get("versions", {}))
-    return dict(env.get("versions", {}))
+        return dict(env.stacks.get(key.env, {}).get("versions", {}))
+    return dict(env.versions)
 
 
 def runs_of(results: ResultSet, key: PointKey) -> list[dict[str, Any]]:
@@ -60,8 +60,8 @@ def execution(
     row = rows[0] if rows else {}
     variables = env_of_text(str(row.get("run_env") or ""))
     if not variables:
-        variables = {**dict(results.env.get("blas_env", {})), **thread_env(key.threads)}
-    recorded = results.env.get("blas", {}) if key.env == CURRENT_ENV else {}
+        variables = {**dict(results.env.blas_env), **thread_env(key.threads)}
+    recorded = results.env.blas if key.env == CURRENT_ENV else {}
     blas = {
         "internal_api": str(row.get("blas") or recorded.get("blas") or "").split(" ")[0],
         "architecture": str(row.get("blas_architecture") or recorded.get("blas_architecture", "")),
@@ -161,9 +161,9 @@ def readme(
     median = statistics.median(times) if times else float("nan")
     spread = f"{min(times):.4f}-{max(times):.4f} s" if times else "-"
     blas = (
-        env.get("blas", {}).get("blas", "?")
+        env.blas.get("blas", "?")
         if key.env == CURRENT_ENV
-        else (env.get("stacks", {}).get(key.env, {}).get("blas", {}).get("blas", "?"))
+        else (env.stacks.get(key.env, {}).get("blas", {}).get("blas", "?"))
     )
     return f"""# Reproducer: {key.label()}
 
@@ -202,7 +202,7 @@ written plainly; mlpbench's `{key.backend}` backend ran it{plan}.
 | runs | {len(times)} |
 | steady epoch, median | {median:.4f} s |
 | min-max | {spread} |
-| CPU | {env.get("cpu_model", "?")} |
+| CPU | {env.cpu_model or "?"} |
 | BLAS | {blas} |
 | stack | {key.env} |
 | the backend's settings | {options} |

@@ -23,6 +23,7 @@ from mlpbench.api import records as checks
 from mlpbench.config.points import KEY_COLUMNS, PointKey
 from mlpbench.errors import BusyError, ResultsError, UserError
 from mlpbench.results import store
+from mlpbench.results.environment import Environment
 from mlpbench.results.point import PointResult
 from mlpbench.results.schema import EPOCH_COLUMNS, RUN_COLUMNS, SCHEMA_VERSION, RunRecord
 
@@ -83,21 +84,21 @@ class ResultsFolder:
         return self.path / EPOCHS
 
     # environment.json
-    def read_environment(self) -> dict[str, Any]:
-        return store.read_environment(self.path)
+    def read_environment(self) -> Environment:
+        return Environment.from_json(store.read_environment(self.path))
 
-    def write_environment(self, env: dict[str, Any]) -> None:
-        store.write_json(self.path / ENVIRONMENT, env)
+    def write_environment(self, env: Environment) -> None:
+        store.write_json(self.path / ENVIRONMENT, env.to_json())
 
-    def resumable_environment(self) -> dict[str, Any]:
+    def resumable_environment(self) -> Environment:
         """The environment of a folder ``--resume`` may add to: one this schema writes."""
         env = self.read_environment()
-        if not env:
+        if env.empty:
             raise ResultsError(f"{self.path} has no {ENVIRONMENT}: not resumable")
-        if env.get("schema_version", 1) != SCHEMA_VERSION:
+        if env.schema_version != SCHEMA_VERSION:
             raise ResultsError(
                 f"{self.path} was written with results schema "
-                f"v{env.get('schema_version', 1)}; this mlpbench writes v{SCHEMA_VERSION} "
+                f"v{env.schema_version}; this mlpbench writes v{SCHEMA_VERSION} "
                 "and would mix the two in one file: summary, report and compare read it "
                 "as it is; finish it with the mlpbench that started it, or start a new sweep"
             )

@@ -23,6 +23,7 @@ from mlpbench.api.records import valid_text
 from mlpbench.config.points import PointKey, parse_cell
 from mlpbench.errors import ResultsError
 from mlpbench.results import migrations
+from mlpbench.results.environment import Environment
 from mlpbench.results.schema import (
     EPOCH_COLUMNS,
     EPOCH_TYPES,
@@ -282,7 +283,7 @@ def result_folders(root: Path) -> list[Path]:
     return sorted(folders, key=lambda p: p.name, reverse=True)
 
 
-def environments(root: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+def environments(root: Path) -> Iterator[tuple[Path, Environment]]:
     """Each result folder under ``root``, newest first, with its environment.json; a folder
     without a readable one is passed over (a listing for estimates, not a check)."""
     for folder in result_folders(root):
@@ -291,7 +292,7 @@ def environments(root: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
         except (OSError, ResultsError):
             continue
         if env:
-            yield folder, env
+            yield folder, Environment.from_json(env)
 
 
 def _frame(rows: list[dict[str, Any]], columns: list[str]) -> Any:

@@ -231,7 +231,7 @@ class ClusterExecutor:
         workers = check_workers(self.client)
         n_hosts = len({w["host"] for w in workers.values()})
         sweep.say(f"cluster {self.address}: {len(workers)} worker(s) on {n_hosts} host(s)")
-        self.hosts = env.setdefault("hosts", {})
+        self.hosts = env.hosts
         new = {w["host"] for w in workers.values()} - set(self.hosts)
         if new:
             sweep.say(f"describing and calibrating {len(new)} host(s)...")
@@ -245,7 +245,7 @@ class ClusterExecutor:
         if any(sweep.checked.plans.values()):
             sweep.say("cluster: thread plans are not tuned on the hosts (auto runs each "
                       "backend's default; -o plan=NAME forces one)")  # fmt: skip
-        env["cluster"] = self.address
+        env.cluster = self.address
         sweep.save()
         # describing and calibrating the hosts: no pace per calibration (dryrun.earlier_pace)
         sweep.prepared = {"hosts_s": round(time.monotonic() - t0, 1)}

@@ -62,7 +62,7 @@ def earlier_pace(root: Path) -> tuple[float | None, float | None]:
     did that work."""
     totals = {"calibrate_s": 0.0, "calibrations": 0.0, "tune_s": 0.0, "tuned_slots": 0.0}
     for _, env in environments(root):
-        for session in env.get("sessions", []):
+        for session in env.sessions:
             if isinstance(session, dict) and session.get("finished"):
                 for k in totals:
                     totals[k] += float(session.get(k, 0) or 0)

@@ -31,7 +31,7 @@ class LocalExecutor:
         sweep = self.sweep
         env, todo = sweep.env, sweep.todo
         t0 = time.monotonic()
-        peaks = env.get("peaks", [])
+        peaks = env.peaks
         have = {
             (p.get("env", CURRENT_ENV), p["dtype"], int(p["threads"]), p["device"]) for p in peaks
         }
@@ -61,11 +61,11 @@ class LocalExecutor:
                 ),
             )
             peaks = peaks + [{**m, "env": name} if name != CURRENT_ENV else m for m in measured]
-        env["peaks"] = peaks
+        env.peaks = peaks
         t1 = time.monotonic()
         tuned: dict[str, int] = {}
         checked = sweep.checked
-        env["plans"] = tuning.choose(
+        env.plans = tuning.choose(
             [p for _, p in todo],
             checked.plans,
             env,
@@ -75,7 +75,7 @@ class LocalExecutor:
             counted=tuned,
             cannot=lambda k: checked.skips.get((k.backend, k.device, k.dtype), ""),
         )
-        sweep.runner.table = env["plans"]
+        sweep.runner.table = env.plans
         sweep.save()
         sweep.prepared = {
             "calibrations": len(need),
@@ -92,10 +92,10 @@ class LocalExecutor:
         done_before = len(sweep.points) - len(sweep.todo)
         combos = sorted({(p.key.dtype, p.key.threads, p.key.device) for p in sweep.points})
         for n, (index, point) in enumerate(todo, start=1):
-            yield index, point, sweep.runner.run(point), sweep.env["peaks"]
+            yield index, point, sweep.runner.run(point), sweep.env.peaks
             if recalibrate and (n == len(todo) or (every and n % every == 0)):
                 again = calibrate(combos, **self.calibrated)
-                sweep.env.setdefault("recalibrations", []).append(
+                sweep.env.recalibrations.append(
                     {"after_runs": done_before + n, "peaks": again}
                 )
                 sweep.save()

@@ -21,7 +21,6 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from mlpbench.config import expand
 from mlpbench.config.expand import Point
@@ -31,6 +30,7 @@ from mlpbench.errors import Interrupted
 from mlpbench.machine import describe as environment
 from mlpbench.machine.doctor import as_json, doctor
 from mlpbench.machine.threads import usable_cpus
+from mlpbench.results.environment import Environment
 from mlpbench.results.folder import ResultsFolder
 from mlpbench.results.schema import SCHEMA_VERSION, columns_record
 from mlpbench.stacks import build as stacks
@@ -67,7 +67,7 @@ def run_sweep(
             env = check_config_unchanged(cfg, env, folder.path, force)
             checked = preflight(cfg, python, env=None)
             ready = prepare_stacks(cfg, mode)
-            env["stacks"] = stacks_record(ready)
+            env.stacks = stacks_record(ready)
             _run(cfg, folder, env, mode, python, pin, checked, cluster or cfg.cluster, ready)
         return folder.path
     cfg = config if isinstance(config, SweepConfig) else load_config(config)  # type: ignore[arg-type]
@@ -76,17 +76,12 @@ def run_sweep(
     folder = ResultsFolder.new(Path(root), cfg.name)
     with folder.locked():
         folder.config_path.write_text(cfg.text or "")
-        env = {
-            **environment.describe(),
-            "schema_version": SCHEMA_VERSION,
-            "columns": columns_record(),
-            "config_name": cfg.name,
-            "config_path": cfg.path,
-            "config_fingerprint": cfg.fingerprint(),
-            "config_text": cfg.text,
-        }
+        env = Environment.from_json(environment.describe())
+        env.schema_version, env.columns = SCHEMA_VERSION, columns_record()
+        env.config_name, env.config_path, env.config_text = cfg.name, cfg.path, cfg.text
+        env.config_fingerprint = cfg.fingerprint()
         if ready:
-            env["stacks"] = stacks_record(ready)
+            env.stacks = stacks_record(ready)
         _run(cfg, folder, env, mode, python, pin, checked, cluster or cfg.cluster, ready)
     return folder.path
 
@@ -126,7 +121,7 @@ def extra_repeats(sweep: Sweep) -> list[tuple[int, Point]]:
 def _run(
     cfg: SweepConfig,
     folder: ResultsFolder,
-    env: dict[str, Any],
+    env: Environment,
     mode: str,
     python: str,
     pin: bool,
@@ -135,9 +130,9 @@ def _run(
     ready: dict[str, stacks.Stack | str] | None = None,
 ) -> None:
     checks = doctor()  # before anything of ours loads the machine
-    env.setdefault("doctor_history", []).append(as_json(checks))
-    env["doctor"] = as_json(checks)
-    env["pinned"] = pin
+    env.doctor_history.append(as_json(checks))
+    env.doctor = as_json(checks)
+    env.pinned = pin
     for check in checks:
         if not check.ok and mode != "none":
             print(check.line(), file=sys.stderr)
@@ -155,7 +150,7 @@ def _run(
     runner = PointRunner(
         cfg.timeout_s, python, pin, usable_cpus(), stacks=ready or {},
         stack_vars=stacks.worker_env(cfg.data) if ready else {}, plans=checked.plans,
-        table=env.get("plans", {}), broken=checked.broken,
+        table=env.plans, broken=checked.broken,
     )  # fmt: skip
     sweep = Sweep(cfg, folder, env, mode, checked, runner, points, todo, set(done.values()))
     resume = f"mlpbench sweep --resume {folder.path}" + (f" --cluster {address}" if address else "")

@@ -19,6 +19,7 @@ from mlpbench.config import expand
 from mlpbench.config.expand import Point
 from mlpbench.config.sweepfile import SweepConfig, changed_keys, parse_config, parse_toml
 from mlpbench.errors import Interrupted, UserError
+from mlpbench.results.environment import Environment
 from mlpbench.results.folder import ResultsFolder, rows_of
 from mlpbench.results.point import PointResult
 from mlpbench.results.schema import RunRecord
@@ -38,7 +39,7 @@ class Sweep:
 
     cfg: SweepConfig
     folder: ResultsFolder
-    env: dict[str, Any]
+    env: Environment
     mode: str
     checked: Checked
     runner: PointRunner
@@ -84,7 +85,7 @@ class Sweep:
         record, epochs = rows_of(key, point.repeat, self.run_id(index), result, peak)
         self.folder.append(record, epochs)
         self.recorded += 1
-        where = f" on {record.hostname}" if self.env.get("cluster") else ""
+        where = f" on {record.hostname}" if self.env.cluster else ""
         detail = (
             f"{record.summary.steady_epoch_s:.3f} s/epoch{where}"
             if record.summary is not None
@@ -104,7 +105,7 @@ def session_timed(sweep: Sweep, started: str, t0: float) -> Iterator[None]:
         yield
         finished = True
     finally:
-        sweep.env.setdefault("sessions", []).append(
+        sweep.env.sessions.append(
             {
                 "started_at": started,
                 "wall_s": round(time.monotonic() - t0, 1),
@@ -140,14 +141,14 @@ def terminated_as_interrupt() -> Iterator[None]:
 
 
 def check_config_unchanged(
-    cfg: SweepConfig, env: dict[str, Any], directory: Path, force: bool
-) -> dict[str, Any]:
+    cfg: SweepConfig, env: Environment, directory: Path, force: bool
+) -> Environment:
     """Resume the config the sweep started with, or with ``force`` one that only adds points.
 
     Returns the environment to store (with the new fingerprint when forced)."""
-    if env.get("config_fingerprint") == cfg.fingerprint():
+    if env.config_fingerprint == cfg.fingerprint():
         return env
-    old_text = env.get("config_text", "")
+    old_text = env.config_text
     changed = changed_keys(parse_toml(old_text), parse_toml(cfg.text)) or ["the file's text"]
     if not force:
         raise UserError(
@@ -166,10 +167,6 @@ def check_config_unchanged(
                 f"--force: the edit (changed: {', '.join(changed)}) changes {key.label(repeat)}, "
                 "which already ran; only new points may be added to a folder"
             )
-    history = [*env.get("config_history", []), env.get("config_fingerprint")]
-    return {
-        **env,
-        "config_fingerprint": cfg.fingerprint(),
-        "config_text": cfg.text,
-        "config_history": history,
-    }
+    env.config_history = [*env.config_history, env.config_fingerprint]
+    env.config_fingerprint, env.config_text = cfg.fingerprint(), cfg.text
+    return env
