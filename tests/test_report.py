@@ -222,15 +222,20 @@ def test_report_tables_have_headers_in_words_with_units(tmp_path):
 
 def test_sweep_time_reads_the_sessions():
     from mlpbench.render.format import duration, sweep_time
+    from mlpbench.results.environment import Environment
 
     assert [duration(v) for v in (4.4, 252, 3725)] == ["4 s", "4 min 12 s", "1 h 2 min"]
-    one = {"sessions": [{"wall_s": 252.0, "prepare_s": 100.0, "runs": 16, "finished": True}]}
+    first = {"wall_s": 252.0, "prepare_s": 100.0, "runs": 16, "finished": True}
+    one = Environment.from_json({"sessions": [first]})
     assert sweep_time(one) == "4 min 12 s (1 min 40 s of it calibrating and tuning)"
-    two = {"sessions": [{"wall_s": 60, "prepare_s": 0, "finished": False}, one["sessions"][0]]}
+    two = Environment.from_json(
+        {"sessions": [{"wall_s": 60, "prepare_s": 0, "finished": False}, first]}
+    )
     assert sweep_time(two) == (
         "5 min 12 s (1 min 40 s of it calibrating and tuning; over 2 sessions)"
     )
-    assert sweep_time({}) == "" and sweep_time({"sessions": [{"wall_s": 9}]}) == ""
+    assert sweep_time(Environment.from_json({})) == ""
+    assert sweep_time(Environment.from_json({"sessions": [{"wall_s": 9}]})) == ""
 
 
 def test_configs_says_how_long_each_shipped_sweep_took_here(tmp_path, capsys):

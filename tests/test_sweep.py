@@ -87,6 +87,7 @@ def test_an_interrupted_session_is_timed_too(tmp_path, monkeypatch):
     sweep's wall time from) keep an interrupted session, marked unfinished."""
     from mlpbench.errors import Interrupted
     from mlpbench.render.format import sweep_time
+    from mlpbench.results.environment import Environment
     from mlpbench.sweep.runner import PointRunner
 
     def interrupted(runner, point, variables=None, stack=None):
@@ -99,7 +100,7 @@ def test_an_interrupted_session_is_timed_too(tmp_path, monkeypatch):
     env = json.loads((folder / "environment.json").read_text())
     (session,) = env["sessions"]
     assert not session["finished"] and session["runs"] == 0
-    assert sweep_time(env) == ""  # no finished session: no claim of how long it takes
+    assert sweep_time(Environment.from_json(env)) == ""  # no finished session: no claim
 
 
 @pytest.mark.slow

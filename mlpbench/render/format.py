@@ -4,7 +4,10 @@ figures, the report and a results page."""
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlpbench.results.environment import Environment
 
 
 def _missing(v: Any) -> bool:
@@ -49,7 +52,7 @@ def duration(v: float) -> str:
     return f"{s // 3600} h {s % 3600 // 60} min"
 
 
-def sweep_time(env: dict[str, Any]) -> str:
+def sweep_time(env: Environment) -> str:
     """How long a sweep took, from environment.json's ``sessions`` (each run, resume or
     interruption of it): ``4 min 12 s (1 min 40 s of it calibrating and tuning)``, with the
     number of sessions when it took more than one; "" when no session finished."""
