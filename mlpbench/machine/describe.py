@@ -12,9 +12,6 @@ from importlib.metadata import PackageNotFoundError, distribution, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
-
 from mlpbench.errors import UserError
 from mlpbench.machine.threads import blas_environment, blas_info, cpu_count
 
@@ -110,7 +107,12 @@ def _checkout_commit(root: Path) -> str:
 def backend_packages() -> list[str]:
     """The distributions the installed backends run on, as they name them: a built-in
     backend's ``packages`` hook (its module imports no framework), a plugin's own distribution
-    and what it requires (read from its metadata: loading it could import a framework)."""
+    and what it requires (read from its metadata: loading it could import a framework).
+    ``packaging`` is imported here, not at the top: a worker in a version stack imports this
+    module (the plan table's fingerprint) and has only ``stacks.WORKER_NEEDS``."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
     from mlpbench.api import registry
     from mlpbench.api.framework import hook
 

@@ -26,6 +26,7 @@ from mlpbench.config.points import series_name
 from mlpbench.machine.describe import caption
 from mlpbench.render.format import count, one_decimal, percent, seconds, threads_label, times
 from mlpbench.render.interactive import view_html
+from mlpbench.results.environment import Environment
 
 FIGURES = {  # plot file stem -> what it shows (caption and alt text)
     "epoch_time": "Steady-state time per epoch against batch size, one panel per thread count",
@@ -421,11 +422,11 @@ def article_table(a: Analysis) -> str:
     )
 
 
-def _environment(env: dict[str, Any]) -> str:
+def _environment(env: Environment) -> str:
     rows = {
         "machine": caption(env),
         "CPU flags": " ".join(env.cpu_flags),
-        "memory": f"{env.get('memory_gb', '?')} GiB",
+        "memory": f"{env.memory_gb if env.memory_gb == env.memory_gb else '?'} GiB",
         "BLAS": " ".join(str(v) for v in env.blas.values()),
         "versions": ", ".join(f"{k} {v}" for k, v in env.versions.items()),
         "git commit": env.git_commit,
@@ -434,7 +435,7 @@ def _environment(env: dict[str, Any]) -> str:
             f"{one_decimal(p.get('gflops', math.nan))} GFLOP/s"
             for p in env.peaks
         ),
-        "config": f"{env.get('config_name', '')} ({env.get('config_path', '')})",
+        "config": f"{env.config_name} ({env.config_path})",
     }
     return (
         '<div class="scroll"><table class="t kv">'

@@ -48,7 +48,7 @@ def summary_lines(a: Analysis) -> list[str]:
     runs, env = a.results.runs, a.results.env
     counts = {s: int((runs["status"] == s).sum()) for s in ("ok", "skipped", "failed")}
     lines = [
-        f"{a.results.directory.name}: {env.get('cpu_model', '?')}, {len(runs)} runs "
+        f"{a.results.directory.name}: {(env.cpu_model or '?')}, {len(runs)} runs "
         f"({counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed)"
     ]
     from mlpbench.render.answer import answer_lines
