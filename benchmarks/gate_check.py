@@ -3,7 +3,8 @@ same plugin on both sides) and N times against a planted slowdown (the plugin at
 "ref" whose step is 10% slower), and counts how often each exits 1.
 
     python benchmarks/gate_check.py [--sweep FILE] [--aa 10] [--planted 10] [--threshold 0.05]
-                                    [--rounds 10] [--page docs/results/gate-check.md]
+                                    [--rounds 10] [--max-rounds 30]
+                                    [--page docs/results/gate-check/DATE-CPU.md]
 
 The slowdown is planted in a package, not in mlpbench: two copies of a small backend plugin
 (`planted`, the NumPy backend whose every training step busy-waits until it has taken FACTOR
@@ -16,7 +17,9 @@ the CPU (`lscpu`'s model name), generated from what it measured.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import os
 import platform
 import re
 import subprocess
@@ -74,7 +77,7 @@ synthetic_classes = 10
 [model]
 layers = [784, 64, 10]
 [train]
-epochs = 3
+epochs = 6
 [grid]
 backend = ["planted"]
 batch_size = [100, 500]
@@ -90,27 +93,36 @@ def plugin(folder: Path, version: str, factor: float) -> Path:
 
 
 def one_gate(sweep: Path, base: Path, cand: Path, args: argparse.Namespace, root: Path):
-    """(exit code, [(point, ratio, low, high, verdict)]) of one `mlpbench gate` run."""
+    """(exit code, [(point, ratio, low, high, verdict, rounds)]) of one `mlpbench gate` run."""
     out = subprocess.run(
         [sys.executable, "-m", "mlpbench", "gate", str(sweep), "--baseline", str(base),
          "--candidate", str(cand), "--threshold", str(args.threshold), "--rounds",
-         str(args.rounds), "--results", str(root), "--quiet"],
+         str(args.rounds), "--max-rounds", str(args.max_rounds), "--results", str(root),
+         "--quiet"],
         capture_output=True, text=True,
     )  # fmt: skip
     rows = re.findall(
-        r"^  (.+?)\s+([\d.]+)x  \[([\d.]+)-([\d.]+)\]  \d+ rounds  (\w+)$", out.stdout, re.M
+        r"^  (.+?)\s+([\d.]+)x  \[([\d.]+)-([\d.]+)\]  (\d+) rounds  (\w+)$", out.stdout, re.M
     )
     if out.returncode not in (0, 1) or not rows:
         raise SystemExit(f"the gate failed to run: {out.stderr.strip()[-500:]}")
-    return out.returncode, [(p, float(r), float(lo), float(hi), v) for p, r, lo, hi, v in rows]
+    return out.returncode, [
+        (p, float(r), float(lo), float(hi), v, int(n)) for p, r, lo, hi, n, v in rows
+    ]
 
 
 def cpu_name() -> str:
+    """lscpu's model name, family and model, and the CPUs this process may use."""
     try:
         text = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        return re.search(r"Model name:\s*(.+)", text).group(1).strip()
-    except (OSError, AttributeError):
-        return platform.processor() or "unknown CPU"
+        field = dict(
+            (k.strip(), v.strip()) for k, _, v in (x.partition(":") for x in text.splitlines())
+        )
+        name = field.get("Model name") or platform.processor() or "unknown CPU"
+    except OSError:
+        field, name = {}, platform.processor() or "unknown CPU"
+    family = f", family {field['CPU family']} model {field['Model']}" if "Model" in field else ""
+    return f"{name}{family}, {len(os.sched_getaffinity(0))} CPUs usable"
 
 
 def main() -> None:
@@ -120,6 +132,7 @@ def main() -> None:
     ap.add_argument("--planted", type=int, default=10)
     ap.add_argument("--threshold", type=float, default=0.05)
     ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--max-rounds", type=int, default=30)
     ap.add_argument("--page", type=Path, help="write the results page here (Markdown)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="gate-check-"))
@@ -130,12 +143,17 @@ def main() -> None:
         sweep.write_text(SWEEP)
     t0 = time.monotonic()
     results = {"aa": [], "planted": []}
-    for kind, n, cand in (("aa", args.aa, v1), ("planted", args.planted, v2)):
-        for i in range(n):
-            code, rows = one_gate(sweep, v1, cand, args, work / "results")
-            results[kind].append({"exit": code, "rows": rows})
-            print(f"{kind} {i + 1}/{n}: exit {code}; " + "; ".join(
-                f"{p} {r:.3f}x [{lo:.3f}-{hi:.3f}] {v}" for p, r, lo, hi, v in rows), flush=True)
+    # A/A and planted gates alternate, so that a slow hour of the machine hits both kinds.
+    order = [("aa", v1)] * args.aa + [("planted", v2)] * args.planted
+    order = [x for pair in itertools.zip_longest(order[: args.aa], order[args.aa :]) for x in pair
+             if x is not None]  # fmt: skip
+    for kind, cand in order:
+        t1 = time.monotonic()
+        code, rows = one_gate(sweep, v1, cand, args, work / "results")
+        results[kind].append({"exit": code, "rows": rows, "wall_s": time.monotonic() - t1})
+        print(f"{kind} {len(results[kind])}: exit {code}; " + "; ".join(
+            f"{p} {r:.3f}x [{lo:.3f}-{hi:.3f}] {v} ({n} rounds)"
+            for p, r, lo, hi, v, n in rows), flush=True)  # fmt: skip
     wall = time.monotonic() - t0
     aa_fail = sum(g["exit"] == 1 for g in results["aa"])
     pl_fail = sum(g["exit"] == 1 for g in results["planted"])
@@ -149,6 +167,8 @@ def main() -> None:
         "planted_runs": len(results["planted"]), "planted_failed": pl_fail,
         "widest_aa_interval": widest[2:4] if widest else None,
         "lowest_planted_bound": lowest[2] if lowest else None, "wall_s": round(wall),
+        "gate_wall_s": [round(g["wall_s"]) for k in results for g in results[k]],
+        "point_rounds": [r[5] for r in aa_rows + pl_rows],
     }  # fmt: skip
     print(json.dumps(summary))
     if args.page:
@@ -163,7 +183,13 @@ def page(summary: dict, results: dict, args: argparse.Namespace) -> str:
         + " ".join(sys.argv[1:])
         + "`; do not edit -->",
         "",
-        f"- CPU: {summary['cpu']}; {args.rounds} rounds a gate; wall time {summary['wall_s']} s",
+        f"- CPU: {summary['cpu']}; threshold {100 * args.threshold:g}%; {args.rounds} rounds a "
+        f"gate, and one at a time up to {args.max_rounds} where a point is undecided",
+        f"- wall time: {summary['wall_s']} s in all; a gate took "
+        f"{min(summary['gate_wall_s'], default=0)}-{max(summary['gate_wall_s'], default=0)} s; "
+        f"a point ran {min(summary['point_rounds'], default=0)}-"
+        f"{max(summary['point_rounds'], default=0)} "
+        "rounds",
         f"- A/A (the plugin at 1.0 on both sides): {summary['aa_failed']} of "
         f"{summary['aa_runs']} gates failed",
         f"- planted (1.0 against 1.1, every step 1.10x as long): {summary['planted_failed']} of "
@@ -175,13 +201,17 @@ def page(summary: dict, results: dict, args: argparse.Namespace) -> str:
     if summary["lowest_planted_bound"] is not None:
         bound = summary["lowest_planted_bound"]
         lines.append(f"- lowest lower bound of a planted point: {bound:.3f}")
-    lines += ["", "| gate | exit | points (ratio [interval] verdict) |", "| --- | --- | --- |"]
+    lines += [
+        "",
+        "| gate | exit | wall s | points (ratio [interval] verdict, rounds) |",
+        "| --- | --- | --- | --- |",
+    ]
     for kind in ("aa", "planted"):
         for i, g in enumerate(results[kind], 1):
             pts = "; ".join(
-                f"{p} {r:.3f}x [{lo:.3f}-{hi:.3f}] {v}" for p, r, lo, hi, v in g["rows"]
+                f"{p} {r:.3f}x [{lo:.3f}-{hi:.3f}] {v}, {n}" for p, r, lo, hi, v, n in g["rows"]
             )
-            lines.append(f"| {kind} {i} | {g['exit']} | {pts} |")
+            lines.append(f"| {kind} {i} | {g['exit']} | {g['wall_s']:.0f} | {pts} |")
     return "\n".join(lines) + "\n"
 
 

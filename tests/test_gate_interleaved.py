@@ -76,12 +76,48 @@ def test_the_gate_sweep_names_both_sides_and_alternates_them(tmp_path):
     ]  # fmt: skip
 
 
+def test_an_undecided_point_gets_more_rounds_until_decided_or_the_maximum():
+    """After the planned rounds, only the undecided point runs again: one round, both sides,
+    in the order that alternates with the last round's."""
+    import types
+
+    from mlpbench.config import expand
+    from mlpbench.config.sweepfile import parse_config, parse_toml
+    from mlpbench.sweep.rounds import until_decided
+
+    text = gate_text(SWEEP, "tiny.toml", 7, {"baseline": [], "candidate": []})
+    cfg = parse_config(parse_toml(text), "tiny.toml", text)
+    rng = np.random.default_rng(2)
+    runs = _rounds({50: list(rng.uniform(0.9, 1.2, 7)), 100: list(rng.uniform(0.99, 1.01, 7))})
+    runs["layers"] = "20-8-4"
+    said: list[str] = []
+
+    def sweep_of(frame: pd.DataFrame) -> object:
+        return types.SimpleNamespace(
+            cfg=cfg, points=expand.points(cfg), used={f"r{i:04d}" for i in range(len(frame))},
+            folder=types.SimpleNamespace(runs=lambda: frame.to_dict("records")),
+            progress=types.SimpleNamespace(say=said.append),
+        )  # fmt: skip
+
+    sweep = sweep_of(runs)
+    added = until_decided(0.05, 30)(sweep)
+    assert [(p.repeat, p.key.batch_size, p.key.env) for _, p in added] == [
+        (7, 50, "candidate"), (7, 50, "baseline"),  # round 7 is odd: B A
+    ]  # fmt: skip
+    assert [i for i, _ in added] == [56, 57] and "1 point(s) undecided at 5%" in said[0]
+    assert until_decided(0.05, 7)(sweep) == []  # the maximum reached: it stays undecided
+    decided = _rounds({50: [1.0] * 7, 100: [1.0] * 7})
+    decided["layers"] = "20-8-4"
+    assert until_decided(0.05, 30)(sweep_of(decided)) == []
+
+
 @pytest.mark.slow
 def test_a_gate_runs_both_sides_in_rounds_and_writes_a_result_set(tmp_path, capsys):
     sweep = tmp_path / "tiny.toml"
     sweep.write_text(SWEEP.replace("batch_size = [50, 100]", "batch_size = [50]"))
     code = main(["gate", str(sweep), "--baseline", "current", "--candidate", "current",
-                 "--rounds", "6", "--results", str(tmp_path / "r"), "--quiet"])  # fmt: skip
+                 "--rounds", "6", "--max-rounds", "6", "--results", str(tmp_path / "r"),
+                 "--quiet"])  # fmt: skip
     out = capsys.readouterr().out
     assert code in (0, 1)  # which, the machine decides; what it prints and writes, the code
     points = [x for x in out.splitlines() if x.startswith("  numpy 20-8-4 b=")]

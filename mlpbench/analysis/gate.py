@@ -16,7 +16,7 @@ not. The gate fails a point only when the whole interval lies beyond the thresho
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -60,6 +60,20 @@ class GateRow:
     @property
     def fails(self) -> bool:
         return self.verdict == "slower"
+
+
+def same_point(key: PointKey, gated: PointKey) -> bool:
+    """Whether ``key`` is ``gated`` (a gate row's key, env = baseline) on either side."""
+    return key.env in (BASELINE, CANDIDATE) and replace(key, env=BASELINE) == gated
+
+
+def matches(runs: pd.DataFrame, gated: PointKey) -> pd.Series:
+    """The rows of ``runs`` that are ``gated``'s point, on any side."""
+    mask = pd.Series(True, index=runs.index)
+    for axis in AXES:
+        if axis != "env":
+            mask &= runs[axis] == getattr(gated, axis)
+    return mask
 
 
 def paired(runs: pd.DataFrame) -> dict[PointKey, list[float]]:

@@ -19,6 +19,7 @@ import signal
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -55,9 +56,12 @@ def run_sweep(
     force: bool = False,
     pin: bool = True,
     cluster: str | None = None,
+    more: MorePolicy | None = None,
 ) -> Path:
     """Run (or complete) a sweep; returns its results directory. ``pin``: each point on its
-    own ``threads`` cores, away from the sweep's process where cores allow."""
+    own ``threads`` cores, away from the sweep's process where cores allow. ``more``: the
+    runs to add once the planned ones are done, asked again until it returns none
+    (:func:`extra_repeats` by default; the gate adds rounds where a point is undecided)."""
     mode = "none" if quiet else ("bar" if sys.stderr.isatty() else "lines")
     if resume is not None:
         folder = ResultsFolder.existing(resume)  # results/latest -> the real directory
@@ -68,7 +72,7 @@ def run_sweep(
             checked = preflight(cfg, python, env=None)
             ready = prepare_stacks(cfg, mode)
             env.stacks = stacks_record(ready)
-            _run(cfg, folder, env, mode, python, pin, checked, cluster or cfg.cluster, ready)
+            _run(cfg, folder, env, mode, python, pin, checked, cluster or cfg.cluster, ready, more)
         return folder.path
     cfg = config if isinstance(config, SweepConfig) else load_config(config)  # type: ignore[arg-type]
     checked = preflight(cfg, python)
@@ -82,7 +86,7 @@ def run_sweep(
         env.config_fingerprint = cfg.fingerprint()
         if ready:
             env.stacks = stacks_record(ready)
-        _run(cfg, folder, env, mode, python, pin, checked, cluster or cfg.cluster, ready)
+        _run(cfg, folder, env, mode, python, pin, checked, cluster or cfg.cluster, ready, more)
     return folder.path
 
 
@@ -115,7 +119,16 @@ def extra_repeats(sweep: Sweep) -> list[tuple[int, Point]]:
         median = statistics.median(t)
         if math.isnan(lo) or (median > 0 and (hi - lo) / median > cfg.target_interval):
             out.append((base + len(out), expand.point(cfg, key, n)))
+    if out:
+        sweep.progress.say(
+            f"{len(out)} point(s) with an interval wider than "
+            f"{100 * cfg.target_interval:.0f}%: one more repeat each"
+        )
     return out
+
+
+MorePolicy = Callable[[Sweep], list[tuple[int, Point]]]
+"""What runs to add to a sweep whose planned runs are done (index, point): none ends it."""
 
 
 def _run(
@@ -128,6 +141,7 @@ def _run(
     checked: Checked,
     address: str = "",
     ready: dict[str, stacks.Stack | str] | None = None,
+    more: MorePolicy | None = None,
 ) -> None:
     checks = doctor()  # before anything of ours loads the machine
     env.doctor_history.append(as_json(checks))
@@ -163,13 +177,9 @@ def _run(
                 sweep.start_progress()
                 for index, point, result, peaks in run.map(sweep.todo):
                     sweep.record(index, point, result, peaks)
-                while more := extra_repeats(sweep):  # where the interval is wide (max_repeats)
-                    sweep.progress.say(
-                        f"{len(more)} point(s) with an interval wider than "
-                        f"{100 * cfg.target_interval:.0f}%: one more repeat each"
-                    )
-                    sweep.progress.add(len(more))
-                    for index, point, result, peaks in run.map(more, recalibrate=False):
+                while added := (more or extra_repeats)(sweep):
+                    sweep.progress.add(len(added))
+                    for index, point, result, peaks in run.map(added, recalibrate=False):
                         sweep.record(index, point, result, peaks)
         except (KeyboardInterrupt, Interrupted) as e:
             sweep.progress.close()
