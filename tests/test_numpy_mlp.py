@@ -367,3 +367,34 @@ def test_a_src_plan_gathers_uint8_rows_and_trains_the_same_weights():
         weights[plan] = t.weights()
     for a, b in zip(weights["spin-tgrad-pad-src"], weights["spin-tgrad-pad"]):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype,rtol", [("float64", 1e-10), ("float32", 2e-4)])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        ModelSpec(layers=(20, 12, 8, 4), l2=0.01),  # the article's: every kernel fused
+        ModelSpec(layers=(20, 8, 4), l1=0.001, l2=0.001),
+        ModelSpec(layers=(20, 8, 4), activation="tanh", output_activation="softmax"),
+    ],
+    ids=["article", "l1-l2", "tanh-softmax"],
+)
+def test_fused_kernels_train_what_the_unfused_step_trains(synthetic, spec, dtype, rtol):
+    """Issue 40: option ``fused`` runs each fused kernel's NumPy reference on the CPU (the
+    CUDA source runs on a GPU); the losses, batch accuracies and weights equal the unfused
+    step's to rounding. A layer or loss the kernels do not cover (tanh, softmax) takes the
+    unfused path inside the same step."""
+    data = datasets.load(synthetic, dtype)
+    runs = {}
+    for fused in (False, True):
+        epochs: list = []
+        t = NumpyTrainer(spec, TrainSpec(epochs=3, batch_size=50, train_accuracy="batch"),
+                         dtype=dtype, options={"fused": fused})  # fmt: skip
+        t.fit(data, on_epoch_end=epochs.append)
+        assert (t.model.fused is not None) == fused and not (fused and t.model.fused.compiled)
+        runs[fused] = ([(e.loss, e.accuracy) for e in epochs], t.weights())
+    (losses, weights), (fused_losses, fused_weights) = runs[False], runs[True]
+    np.testing.assert_allclose(fused_losses, losses, rtol=rtol)
+    for a, b in zip(fused_weights, weights):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * 1e-2)
+    assert losses[-1][0] < losses[0][0]  # it trained

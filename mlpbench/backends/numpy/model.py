@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from mlpbench.api.protocol import ModelSpec, SpecError, TrainSpec
+from mlpbench.backends.numpy.fused import Fused
 from mlpbench.backends.numpy.rows import RowSplit
 
 EPS = 1e-7  # Keras's epsilon, used to clip probabilities in the loss
@@ -94,10 +95,12 @@ class MLP:
         params: Any = None,
         transposed_gradient: bool = False,
         pad_to: int = 1,
+        fused: bool = False,
     ) -> None:
         """``params``: another model's parameter vector to share (a data-parallel replica
         reads the same weights and writes only its own gradients); ``pad_to``: the multiple
-        each hidden width is rounded up to (1: none)."""
+        each hidden width is rounded up to (1: none); ``fused``: the element-wise work in
+        fused kernels (:mod:`mlpbench.backends.numpy.fused`: few launches a step on a GPU)."""
         if spec.loss == "binary_crossentropy" and spec.output_activation != "sigmoid":
             raise SpecError(
                 "loss = 'binary_crossentropy' needs output_activation = 'sigmoid' "
@@ -152,6 +155,20 @@ class MLP:
         self.state = xp.zeros(total, dtype=self.dtype)
         self.scratch = xp.zeros(total, dtype=self.dtype)
         self.eye = xp.eye(sizes[-1], dtype=self.dtype)  # one-hot rows, gathered per batch
+        self.fused: Fused | None = None
+        if fused:
+            self.fused = Fused(xp)
+            # 1 where the penalty applies (the kernel rows of regularized layers), else 0
+            mask, off = np.zeros(total, dtype=self.dtype), 0
+            for l, (a, b) in enumerate(shapes):
+                if l in self.regularized:
+                    mask[off + b : off + a * b] = 1
+                off += a * b
+            self.penalty_mask = xp.asarray(mask)
+        self.fused_output = fused and spec.loss == "categorical_crossentropy" and (
+            spec.output_activation == "sigmoid" and not self.ablation.bias_as_column
+        )
+        self.fused_update = fused and train.optimizer == "rmsprop"
         self._batch = 0
         self.source_rows_scratch: Any = None  # a SourceRows gather's buffer (source_scratch)
         self.step_source: Any = None  # that buffer while an epoch gathers from SourceRows
@@ -172,13 +189,16 @@ class MLP:
         self.ones = xp.ones(batch, dtype=dt)
         self.neg_b = [xp.zeros(n, dtype=dt) for n in sizes[1:]]
         self.A_ext: list[Any] = [None] * self.spec.n_layers  # bias_as_column only
+        if self.fused is not None:  # the fused output's loss terms and hit marks
+            self.loss_terms = xp.zeros((batch, sizes[-1]), dtype=dt)
+            self.hit_marks = xp.zeros((batch, sizes[-1]), dtype=dt)
 
     def ensure_batch(self, batch: int) -> None:
         if batch > self._batch:
             self._alloc(batch)
 
     def count(self, hits: Any) -> Any:
-        """How many of ``hits`` are true: an int on the CPU, a device value on a GPU."""
+        """How many of ``hits`` are true (or 1): an int on the CPU, a device value on a GPU."""
         total = hits.sum()
         return int(total) if self.xp is np else total
 
@@ -222,7 +242,10 @@ class MLP:
                 self._activate(Z, act, self.rowsum[:m])
             else:
                 self.xp.matmul(self.A[l][:m], self.W[l], out=Z)
-                self.split(m, self._bias_and_activation(Z, l, act), Z.shape[1])
+                if self.fused is not None and act == "sigmoid":
+                    self.fused.bias_sigmoid(self.b[l], Z)
+                else:
+                    self.split(m, self._bias_and_activation(Z, l, act), Z.shape[1])
         return self.A[-1][:m]
 
     def _bias_and_activation(self, Z: Any, l: int, act: str) -> Callable[[int, int], None]:
@@ -362,6 +385,8 @@ class MLP:
 
     def penalty(self) -> float:
         total, l1, l2 = 0.0, self.spec.l1, self.spec.l2
+        if self.fused is not None and self.regularized and (l1 > 0 or l2 > 0):
+            return self.scalar(self.fused.penalty(self.params, self.penalty_mask, l2, l1))
         for l in self.regularized:
             W = self.W[l]
             if l2 > 0:
@@ -372,9 +397,11 @@ class MLP:
 
     # ----------------------------------------------------------------- backward
     def backward(self, m: int) -> None:
-        """Gradients of the mean batch loss into ``grads``; needs forward() and the output delta."""
+        """Gradients of the mean batch loss into ``grads``; needs forward() and the output
+        delta. (With the fused update, the penalty's gradient is added in the update.)"""
         self.backprop(m)
-        self._regularize_gradient()
+        if not self.fused_update:
+            self._regularize_gradient()
 
     def backprop(self, m: int) -> None:
         """Gradients of the data loss alone (no penalty) into ``grads``."""
@@ -409,6 +436,9 @@ class MLP:
         else:
             xp.matmul(d_next, self.W[l].T, out=d)
         act = "sigmoid" if l == 0 else self.spec.activation  # the input layer as in the article
+        if self.fused is not None and act == "sigmoid":
+            self.fused.sigmoid_delta(A, d)
+            return
 
         def derivative(lo: int, hi: int) -> None:
             a, u = A[lo:hi], t[lo:hi]
@@ -442,6 +472,13 @@ class MLP:
     # ----------------------------------------------------------------- update
     def update(self, lr: float) -> None:
         """One optimizer step over the whole parameter vector, Keras's update rules."""
+        if self.fused_update:
+            t, spec = self.train, self.spec
+            self.fused.rmsprop(  # type: ignore[union-attr]
+                self.penalty_mask, lr, t.rho, t.epsilon, spec.l2, spec.l1,
+                self.params, self.grads, self.state,
+            )  # fmt: skip
+            return
         self.split(self.params.size, lambda lo, hi: self._update_range(lr, lo, hi))
 
     def _update_range(self, lr: float, lo: int, hi: int) -> None:
@@ -509,8 +546,14 @@ class MLP:
         yb = y[idx]
         clock.lap("shuffle")
         out = self.forward(m)
-        loss = self.output_delta(yb, m, with_loss=True) + self.penalty()
-        hits = self.count(out.argmax(axis=1) == yb) if batch_accuracy else 0
+        if self.fused_output:
+            e, h, fused = self.loss_terms[:m], self.hit_marks[:m], self.fused
+            fused.output_delta(out, yb, 1.0 / m, 1.0 / m, self.delta[-1][:m], e, h)  # type: ignore[union-attr]
+            loss = self.scalar(e.sum()) + self.penalty()
+            hits = self.count(h) if batch_accuracy else 0
+        else:
+            loss = self.output_delta(yb, m, with_loss=True) + self.penalty()
+            hits = self.count(out.argmax(axis=1) == yb) if batch_accuracy else 0
         clock.lap("forward")
         self.backward(m)
         clock.lap("backward")

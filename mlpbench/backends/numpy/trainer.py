@@ -27,6 +27,7 @@ OPTIONS: dict[str, Any] = {  # name -> kind (mlpbench.api.protocol.check_value)
     "chunk_rows": int,
     "plan": str,  # the thread plan the harness chose (recorded; its settings come with it)
     "source_rows": bool,  # gather uint8 rows and convert them per batch (model.SourceRows)
+    "fused": bool,  # element-wise work in fused kernels: few launches a step on a GPU (fused.py)
 }
 
 # Ways to use the machine's threads and its BLAS (mlpbench.sweep.tuning: `mlpbench tune` measures
@@ -261,7 +262,10 @@ class NumpyTrainer(FrameworkBackend):
             )
         else:  # element-wise work on as many threads as the BLAS has (split_rows=false: one)
             workers = threads if options.get("split_rows", True) else 1
-            self.model = MLP(spec, train, dtype, self.xp, ablation, workers=workers, **shape)
+            fused = bool(options.get("fused", False))
+            self.model = MLP(
+                spec, train, dtype, self.xp, ablation, workers=workers, fused=fused, **shape
+            )
 
     def fit(self, data: api.TrainData, on_epoch_end: api.OnEpochEnd | None = None) -> None:
         xp, t = self.xp, self.train
