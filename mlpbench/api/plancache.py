@@ -15,28 +15,29 @@ import functools
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlpbench.machine.threads import blas_environment
 
 __all__ = ["blas_environment"]
 
+if TYPE_CHECKING:
+    from mlpbench.results.environment import Environment
+
 AUTO = "auto"
 TUNE_ENV = "MLPBENCH_TUNE"  # "0": no tuning and no table; the backends' defaults run
 
 
-def fingerprint(env: dict[str, Any]) -> str:
-    """What makes a plan's speed this machine's (``env``: environment.json's machine part)."""
-    keys = (
-        env.get("cpu_model"),
-        env.get("cpu_flags"),
-        env.get("cores_usable"),
-        env.get("blas", {}).get("blas"),
-        env.get("blas", {}).get("blas_architecture"),
-        env.get("versions", {}).get("numpy"),
-        env.get("blas_env", {}),
-    )
+def fingerprint(env: Environment | Mapping[str, Any]) -> str:
+    """What makes a plan's speed this machine's (``env``: a sweep's Environment, or the
+    machine part of one as ``mlpbench.machine.describe.machine`` gives it)."""
+    from mlpbench.results.environment import Environment
+
+    if not isinstance(env, Environment):
+        env = Environment.from_json(env)
+    keys = env.plan_machine()
     return hashlib.sha256(json.dumps(keys, default=str).encode()).hexdigest()[:16]
 
 

@@ -75,6 +75,19 @@ class Environment:
             out[f.name] = value
         return {**out, **self.extra}
 
+    def plan_machine(self) -> tuple[Any, ...]:
+        """What a thread plan's speed depends on, of this environment: the plan table's
+        fingerprint (``mlpbench.api.plancache``)."""
+        return (
+            self.cpu_model or None,
+            self.cpu_flags or None,
+            self.cores_usable or None,
+            self.blas.get("blas"),
+            self.blas.get("blas_architecture"),
+            self.versions.get("numpy"),
+            self.blas_env,
+        )
+
     @property
     def empty(self) -> bool:
         return not self.to_json()
