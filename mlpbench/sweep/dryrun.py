@@ -17,6 +17,7 @@ from mlpbench.config.points import AXES, PointKey
 from mlpbench.config.sweepfile import SweepConfig
 from mlpbench.data import train_size
 from mlpbench.errors import ResultsError
+from mlpbench.render.format import duration
 from mlpbench.results.store import environments, read_runs, result_folders
 
 
@@ -134,14 +135,6 @@ def make_plan(
     return plan
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
 def render(plan: Plan, limit: int = 64) -> list[str]:
     """The plan as lines of text (the caller prints them)."""
     cfg = plan.cfg
@@ -165,7 +158,7 @@ def render(plan: Plan, limit: int = 64) -> list[str]:
         if key in plan.skips:
             note = f"skipped here: {plan.skips[key]}"
         elif key in plan.seconds:
-            note = _duration(plan.seconds[key])
+            note = duration(plan.seconds[key])
         else:
             note = "unknown"
         lines.append(f"{cells}  {note}")
@@ -181,7 +174,7 @@ def render(plan: Plan, limit: int = 64) -> list[str]:
     if plan.stacks:
         before.append(f"building the version stack(s) {', '.join(plan.stacks)} (cached after)")
     pace = (
-        f" (about {_duration(plan.before_s)} at this machine's pace in earlier sweeps)"
+        f" (about {duration(plan.before_s)} at this machine's pace in earlier sweeps)"
         if plan.before_s is not None
         else ""
     )
@@ -196,7 +189,7 @@ def render(plan: Plan, limit: int = 64) -> list[str]:
     else:
         rest = f"; {unknown} point(s) never measured, not counted" if unknown else ""
         lines.append(
-            f"estimate: {_duration(plan.estimate_s())} for {len(measured) * cfg.repeats} of "
+            f"estimate: {duration(plan.estimate_s())} for {len(measured) * cfg.repeats} of "
             f"{plan.runs} runs{rest}, plus the GEMM calibration"
             + (f" (from {', '.join(plan.sources)})" if plan.sources else "")
         )
