@@ -11,7 +11,9 @@ reading of real folders is tested without depending on the machine's speed.
 No test here gates at 5%: two sweeps run one after the other cannot hold it on a shared
 runner. `mlpbench gate` can, by running both sides interleaved in one session; its decision
 at 5% is tested on made-up rounds in tests/test_gate_interleaved.py, and what a machine holds
-is measured by benchmarks/gate_check.py."""
+is measured by benchmarks/gate_check.py (10 A/A gates and 10 against a planted 1.10x
+slowdown, each with two plugin versions built as stacks: minutes a gate, too long for `make
+test`; its page is docs/results/gate-check/)."""
 
 from __future__ import annotations
 
