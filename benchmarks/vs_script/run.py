@@ -24,7 +24,12 @@ HERE = Path(__file__).resolve().parent
 EPOCH = re.compile(r"^epoch\s+(\d+)/\d+\s+([\d.]+) s", re.M)
 PHASES = re.compile(r"^epoch\s+\d+/\d+ .*?loss \S+\s+(.*)$", re.M)
 PLAN = re.compile(r"mlpbench run: (plan [^;\n]*)")
-TARGET = 0.9  # issue 27: the tool at most 0.9x the script's time
+TARGET = 0.9  # issues 27 and 40: the tool at most 0.9x the script's time ...
+SMALL_BATCH, SMALL_TARGET = 100, 1.0  # ... and at most 1.0x at batch 100 and below (issue 40)
+
+
+def target(batch: int) -> float:
+    return SMALL_TARGET if batch <= SMALL_BATCH else TARGET
 MATHS = ["--optimizer", "sgd", "--momentum", "0.9", "--learning-rate", "0.1",
          "--loss", "binary_crossentropy", "--l2", "0.0001"]  # fmt: skip
 LAYERS = (784, 70, 30, 10)  # the article's network, which both sides train
@@ -127,7 +132,8 @@ def main() -> int:
         f" ({time.time() - started:.0f} s); the tool: `mlpbench run --backend numpy --dtype "
         f"float32 {' '.join(MATHS)} --batch-size B --threads T --epochs {a.epochs}`",
         "- ratio: the tool's steady epoch over the script's, per alternated pair; median (range)",
-        f"- target: tool/script at most {TARGET}x (issue 27); GEMMs alone: the step's GEMMs "
+        f"- target: tool/script at most {TARGET}x, {SMALL_TARGET}x at batch {SMALL_BATCH} and "
+        "below (issues 27 and 40); GEMMs alone: the step's GEMMs "
         "timed on their own at that shape (operands in cache, the same BLAS and threads) over "
         "the script's epoch, the floor for any implementation of the same maths; phases: the "
         "tool's median seconds per steady epoch",
@@ -138,10 +144,11 @@ def main() -> int:
     ]
     for batch, threads, tools, scripts, ratios, plan, split, bound in rows:
         r = statistics.median(ratios)
+        verdict = "holds" if r <= target(batch) else "fails"
         lines.append(
             f"| {batch} | {threads} | {statistics.median(tools):.4f} | "
             f"{statistics.median(scripts):.4f} | {r:.2f}x "
-            f"({min(ratios):.2f}-{max(ratios):.2f}) | {'holds' if r <= TARGET else 'fails'} | "
+            f"({min(ratios):.2f}-{max(ratios):.2f}) | {verdict} | "
             f"{bound:.2f}x | {' '.join(f'{k} {v:.3f}' for k, v in split.items())} | "
             f"{plan.removeprefix('plan ')} |"
         )
