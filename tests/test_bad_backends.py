@@ -273,6 +273,9 @@ def test_ctrl_c_acts_at_once_though_a_daemon_holds_the_workers_pipe(bad_plugins,
         [sys.executable, "-m", "mlpbench", "sweep", str(tmp_path / "bad.toml"), "--quiet",
          "--results", str(tmp_path / "r")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # Ctrl-C as at a terminal: a test run started in the background of a shell (`make
+        # test &`) hands its children SIGINT ignored, and Python then never raises it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 90
