@@ -24,17 +24,15 @@ def until_decided(threshold: float, max_rounds: int) -> MorePolicy:
             return []
         out: list[tuple[int, Point]] = []
         base = len(sweep.points) + len(sweep.used)
+        keys = expand.keys(sweep.cfg)  # baseline then candidate, as the planned rounds run them
         for row in gate.judge(runs, threshold):
             if row.verdict != "undecided":
                 continue
-            sides = [
-                k for k in expand.keys(sweep.cfg) if gate.same_point(k, row.key)
-            ]  # baseline then candidate, as the planned rounds have them
-            done = int(runs[runs["env"].isin([gate.BASELINE, gate.CANDIDATE])
-                            & gate.matches(runs, row.key)]["repeat"].max()) + 1  # fmt: skip
+            sides = [k for k in keys if gate.same_point(k, row.key)]
+            done = int(runs.loc[gate.matches(runs, row.key), "repeat"].max()) + 1
             if done >= max_rounds or len(sides) != 2:
                 continue
-            order = list(reversed(sides)) if done % 2 else sides
+            order = expand.alternated(sides) if done % 2 else sides  # as expand.points orders
             out += [(base + len(out) + i, expand.point(sweep.cfg, k, done))
                     for i, k in enumerate(order)]  # fmt: skip
         if out:

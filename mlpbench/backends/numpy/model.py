@@ -198,7 +198,8 @@ class MLP:
             self._alloc(batch)
 
     def count(self, hits: Any) -> Any:
-        """How many of ``hits`` are true (or 1): an int on the CPU, a device value on a GPU."""
+        """How many of ``hits`` are true (or 1, the fused hit marks): an int on the CPU, a device
+        value on a GPU."""
         total = hits.sum()
         return int(total) if self.xp is np else total
 
