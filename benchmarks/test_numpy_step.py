@@ -167,8 +167,9 @@ def test_training_step(benchmark, gflops, batch, dtype, plan):
 @pytest.mark.parametrize("rows", ["float32", "uint8"], ids=["float32-rows", "uint8-rows"])
 def test_batch_gather(benchmark, batch, rows):
     """One batch's gather from a 60000-row MNIST-sized set at random rows: float32 rows
-    (3136 bytes each) as the default plans gather them, or uint8 rows (784 bytes) through a
-    uint8 buffer and one division into the float32 batch, as the ``-src`` plans do."""
+    (3136 bytes each), as ``source_rows = false`` gathers them, or uint8 rows (784 bytes)
+    through a uint8 buffer and one exact conversion into the float32 batch, as every plan
+    does where the data has source rows (the first layer then scales by 1/255)."""
     from mlpbench.backends.numpy.model import SourceRows, gather
 
     rng = np.random.default_rng(0)

@@ -346,9 +346,21 @@ def test_weights_are_a_snapshot_not_a_view_of_the_parameters():
         assert all(np.array_equal(a, b) for a, b in zip(w, before)), pad_to
 
 
-def test_a_src_plan_gathers_uint8_rows_and_trains_the_same_weights():
-    """Issue 40: `source_rows` gathers each batch from the uint8 rows and divides in the same
-    pass; the batch is bit for bit the float rows', so the weights are identical."""
+@pytest.mark.parametrize(
+    "plan,accuracy,ablation",
+    [
+        ("spin-tgrad-pad", "batch", {}),
+        ("spin", "full", {}),
+        ("data-parallel-pad", "full", {}),
+        ("spin", "batch", {"bias_as_column": True, "compute_input_delta": True}),
+    ],
+)
+def test_source_rows_train_the_float_rows_weights_to_float_rounding(plan, accuracy, ablation):
+    """Issue 40: every plan gathers each batch from the uint8 rows (a quarter of the bytes)
+    and the first layer scales by 1/255 (``(X W) / 255``, its gradient likewise): the losses,
+    accuracies and weights equal the float rows' (``source_rows = false``) to float32
+    rounding. ``train_accuracy = "full"`` evaluates the float rows (it failed on the uint8
+    ones: ``SourceRows`` has no len)."""
     from mlpbench import data as datasets
     from mlpbench.backends.numpy.trainer import NumpyTrainer
     from mlpbench.data import DataSpec
@@ -358,15 +370,26 @@ def test_a_src_plan_gathers_uint8_rows_and_trains_the_same_weights():
     )
     data = datasets.load(spec, "float32")
     assert data.x_rows is not None and data.x_rows.dtype == np.uint8
-    weights = {}
-    for plan in ("spin-tgrad-pad-src", "spin-tgrad-pad"):
-        t = NumpyTrainer(ModelSpec(layers=(20, 8, 4)), TrainSpec(epochs=2, batch_size=50),
-                         options={"threads": 1, "plan": plan})  # fmt: skip
-        t.fit(data)
-        assert (t.model.step_source is not None) == plan.endswith("-src")
-        weights[plan] = t.weights()
-    for a, b in zip(weights["spin-tgrad-pad-src"], weights["spin-tgrad-pad"]):
-        np.testing.assert_array_equal(a, b)
+    runs = {}
+    for source in (True, False):
+        t = NumpyTrainer(
+            ModelSpec(layers=(20, 8, 4)),
+            TrainSpec(epochs=3, batch_size=50, train_accuracy=accuracy),
+            options={"threads": 2, "plan": plan, "source_rows": source, **ablation},
+        )
+        records: list = []
+        t.fit(data, records.append)
+        assert (t.model.step_source is not None) == source  # the uint8 scratch, or none
+        assert t.model.input_scale is None  # only while an epoch trains on source rows
+        runs[source] = records, t.weights()
+    (with_src, w_src), (floats, w_float) = runs[True], runs[False]
+    for a, b in zip(with_src, floats):
+        assert a.loss == pytest.approx(b.loss, rel=1e-5)
+        assert a.accuracy == pytest.approx(b.accuracy, abs=1 / 400 + 1e-12)
+    for a, b in zip(w_src, w_float):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    # the two differ (else the scaled first layer would not have run)
+    assert any(not np.array_equal(a, b) for a, b in zip(w_src, w_float))
 
 
 @pytest.mark.parametrize("dtype,rtol", [("float64", 1e-10), ("float32", 2e-4)])

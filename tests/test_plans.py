@@ -236,8 +236,8 @@ def test_one_thread_measures_only_the_plans_that_differ_there():
 
     def run(point, env):
         calls.append(point.run.options["plan"])
-        return {"spin": 2.0, "spin-tgrad": 1.0, "spin-pad": 1.5, "spin-tgrad-pad": 1.2,
-                "spin-src": 1.9, "spin-tgrad-pad-src": 1.1}[calls[-1]]  # fmt: skip
+        return {"spin": 2.0, "spin-tgrad": 1.0, "spin-pad": 1.5,
+                "spin-tgrad-pad": 1.2}[calls[-1]]  # fmt: skip
 
     # which plans differ is the backend's answer, asked through the preflight as a sweep does
     checked = preflight(cfg)
@@ -252,8 +252,7 @@ def test_one_thread_measures_only_the_plans_that_differ_there():
     # the default batch, 500, is one piece on one thread: the "-chunk" plans are their
     # siblings there
     assert all(THREAD_PLANS[n]["chunk_rows"] >= 500 for n in chunked)
-    # and the "-src" gather of the one-thread default (the gather differs on one thread too)
-    spins = {"spin", "spin-tgrad", "spin-pad", "spin-tgrad-pad", "spin-tgrad-pad-src"}
+    spins = {"spin", "spin-tgrad", "spin-pad", "spin-tgrad-pad"}
     assert set(calls) == one_thread - chunked == spins
     only_spin = {"spin": THREAD_PLANS["spin"], "sleep": THREAD_PLANS["sleep"]}
     table = plans.tune(

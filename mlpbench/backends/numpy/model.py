@@ -24,7 +24,8 @@ variants back, each as one small named branch, so their cost can be measured.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -172,6 +173,9 @@ class MLP:
         self._batch = 0
         self.source_rows_scratch: Any = None  # a SourceRows gather's buffer (source_scratch)
         self.step_source: Any = None  # that buffer while an epoch gathers from SourceRows
+        # 1 / the SourceRows divisor while an epoch trains on them (the batch then holds the
+        # source values, and the first layer scales: see SourceRows), else None
+        self.input_scale: Any = None
         self._alloc(1)
 
     # ----------------------------------------------------------------- buffers
@@ -234,15 +238,20 @@ class MLP:
         for l in range(self.n_layers):
             Z = self.A[l + 1][:m]
             act = self.spec.output_activation if l == last else self.spec.activation
+            scale = self.input_scale if l == 0 else None
             if self.ablation.bias_as_column:
                 # The article's way: a new array with a column of ones, every batch, every layer.
                 A_ext = self.xp.ones((m, self.sizes[l] + 1), dtype=self.dtype)
                 A_ext[:, 1:] = self.A[l][:m]
+                if scale is not None:
+                    A_ext[:, 1:] *= scale
                 self.A_ext[l] = A_ext
                 self.xp.matmul(A_ext, self.W_ext[l], out=Z)
                 self._activate(Z, act, self.rowsum[:m])
             else:
                 self.xp.matmul(self.A[l][:m], self.W[l], out=Z)
+                if scale is not None:  # (X / divisor) W as (X W) / divisor: a 70-wide pass
+                    Z *= scale
                 if self.fused is not None and act == "sigmoid":
                     self.fused.bias_sigmoid(self.b[l], Z)
                 else:
@@ -413,11 +422,17 @@ class MLP:
                 xp.matmul(self.A_ext[l].T, d, out=self.G_ext[l])
             elif self.transposed_gradient:
                 # (D^T A)^T: the same product, which some BLAS kernels run faster (see
-                # `make benchmarks`, weight_gradient_transposed); the transpose costs one copy.
+                # `make benchmarks`, weight_gradient_transposed); the transpose costs one copy,
+                # which also scales the first layer's gradient from source values (SourceRows).
                 xp.matmul(d.T, self.A[l][:m], out=self.gT[l])
-                xp.copyto(self.gW[l], self.gT[l].T)
+                if l == 0 and self.input_scale is not None:
+                    xp.multiply(self.gT[l].T, self.input_scale, out=self.gW[l])
+                else:
+                    xp.copyto(self.gW[l], self.gT[l].T)
             else:
                 xp.matmul(self.A[l][:m].T, d, out=self.gW[l])
+                if l == 0 and self.input_scale is not None:
+                    self.gW[l] *= self.input_scale
             if not self.ablation.bias_as_column:
                 xp.matmul(self.ones[:m], d, out=self.gb[l])  # column sums; BLAS beats sum()
             if l > 0 or self.ablation.compute_input_delta:
@@ -522,7 +537,7 @@ class MLP:
         self.ensure_batch(min(B, n))
         self.step_source = self.source_scratch(x, min(B, n))  # once an epoch, not a step
         loss_sum, correct = 0.0, 0
-        with np.errstate(over="ignore"):  # see _sigmoid_of_negated
+        with np.errstate(over="ignore"), source_values(self, x):  # see _sigmoid_of_negated
             for start in range(0, n, B):
                 clock.start()
                 idx = order[start : start + B]
@@ -607,21 +622,39 @@ def _on_device(value: Any) -> Any:
 class SourceRows:
     """The training rows in their source dtype (uint8 for MNIST), ``x = rows / divisor``: a
     batch gathered from them moves a quarter of the bytes of float32 rows (784 a row, not
-    3136), and is converted and scaled in one pass into the batch buffer (option
-    ``source_rows``; plans ``*-src``). The division is the one the data loader does, so the
-    batch is bit for bit the float rows'."""
+    3136) and is converted to the run's dtype, exactly (option ``source_rows``, on unless set
+    false; float rows, as from a CSV, are gathered as they are). The division is not done per
+    element: the first layer computes
+    ``(X W) * (1 / divisor)`` and scales its weight gradient the same way (two passes of
+    70-wide arrays instead of one over the 784-wide batch, which took as long as the gather
+    itself). So the results equal the float rows' to float rounding, not bit for bit."""
 
     rows: np.ndarray
     divisor: Any  # a scalar of the run's dtype
+
+    @property
+    def scale(self) -> Any:
+        return type(self.divisor)(1) / self.divisor
+
+
+@contextmanager
+def source_values(model: MLP, x: Any) -> Iterator[None]:
+    """While an epoch gathers from :class:`SourceRows`, ``model`` scales its first layer
+    (:attr:`MLP.input_scale`); afterwards (an evaluation of float rows) it does not."""
+    model.input_scale = x.scale if isinstance(x, SourceRows) else None
+    try:
+        yield
+    finally:
+        model.input_scale = None
 
 
 def gather(xp: Any, x: Any, idx: Any, out: Any, scratch: Any = None) -> None:
     """out[:] = x[idx] without a temporary (mode="clip" skips NumPy's buffered bounds check);
     from :class:`SourceRows` when given their ``scratch`` (the source dtype, ``out``'s shape;
-    no type test on the hot path)."""
+    no type test on the hot path): the source values, converted exactly, not divided."""
     if scratch is not None:
         np.take(x.rows, idx, axis=0, out=scratch, mode="clip")
-        np.divide(scratch, x.divisor, out=out)
+        np.copyto(out, scratch)
     elif xp is np:
         np.take(x, idx, axis=0, out=out, mode="clip")
     else:

@@ -20,13 +20,21 @@ the batch is taken per piece, then over pieces and blocks (``tests/test_plans.py
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from mlpbench.api.protocol import ModelSpec, TrainSpec
-from mlpbench.backends.numpy.model import MLP, Ablation, PhaseClock, gather, ignore_overflow
+from mlpbench.backends.numpy.model import (
+    MLP,
+    Ablation,
+    PhaseClock,
+    gather,
+    ignore_overflow,
+    source_values,
+)
 from mlpbench.backends.numpy.rows import RowSplit
 
 
@@ -60,10 +68,13 @@ class DataParallelMLP(MLP):
         # per batch size: its blocks, and each block's replica and pieces, by first row
         self._layouts: dict[int, tuple[int, dict[int, tuple[int, list[tuple[int, int]]]]]] = {}
 
-    def train_epoch(self, *args: Any, **kwargs: Any) -> tuple[float, float]:
-        # One BLAS thread per replica: the blocks are the parallelism.
-        with threadpool_limits(limits=1, user_api="blas"):
-            return super().train_epoch(*args, **kwargs)
+    def train_epoch(self, x: Any, *args: Any, **kwargs: Any) -> tuple[float, float]:
+        # One BLAS thread per replica: the blocks are the parallelism. Every replica scales
+        # its first layer as this model does when the rows are SourceRows.
+        with threadpool_limits(limits=1, user_api="blas"), ExitStack() as replicas:
+            for r in self.replicas[1:]:
+                replicas.enter_context(source_values(r, x))
+            return super().train_epoch(x, *args, **kwargs)
 
     def step(
         self, x: Any, y: Any, idx: Any, lr: float, clock: PhaseClock, batch_accuracy: bool

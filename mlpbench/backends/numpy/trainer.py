@@ -26,7 +26,9 @@ OPTIONS: dict[str, Any] = {  # name -> kind (mlpbench.api.protocol.check_value)
     "pad_to": int,
     "chunk_rows": int,
     "plan": str,  # the thread plan the harness chose (recorded; its settings come with it)
-    "source_rows": bool,  # gather uint8 rows and convert them per batch (model.SourceRows)
+    # batches gathered from the rows in their source dtype where the data has them (uint8
+    # MNIST), the first layer scaling (model.SourceRows); false: from the float rows
+    "source_rows": bool,
     "fused": bool,  # element-wise work in fused kernels: few launches a step on a GPU (fused.py)
 }
 
@@ -111,21 +113,6 @@ THREAD_PLANS.update(
     {
         f"{name}-pad": _variant(THREAD_PLANS[name], "pad_to", PAD_TO)
         for name in ("spin", "spin-tgrad", "data-parallel", "data-parallel-tgrad")
-    }
-)
-# "-src": each batch gathered from the training rows in their source dtype (uint8 for MNIST)
-# and converted in the same pass, a quarter of the bytes of float32 rows
-# (mlpbench.backends.numpy.model.SourceRows); a candidate beside the two default plans of the
-# shapes where the gather is a large share (1 thread; 2 threads from batch 2000): each plan
-# more is a trial more per tuned point.
-SOURCE_PLANS = ("spin-tgrad-pad", "data-parallel-pad")
-THREAD_PLANS.update(
-    {
-        f"{name}-src": {
-            **THREAD_PLANS[name],
-            "options": {**THREAD_PLANS[name]["options"], "source_rows": True},
-        }
-        for name in SOURCE_PLANS
     }
 )
 THREAD_PLANS.update(
@@ -248,7 +235,7 @@ class NumpyTrainer(FrameworkBackend):
             self._sync = cupy.cuda.Device().synchronize
         self.plan = str(options.get("plan", ""))
         self.phases = bool(options.get("phases", True))
-        self.source_rows = bool(options.get("source_rows", False))
+        self.source_rows = bool(options.get("source_rows", True))
         threads = int(options.get("threads", 1))
         ablation = Ablation.from_options(options)
         shape = {
@@ -269,10 +256,10 @@ class NumpyTrainer(FrameworkBackend):
 
     def fit(self, data: api.TrainData, on_epoch_end: api.OnEpochEnd | None = None) -> None:
         xp, t = self.xp, self.train
+        rows = xp.asarray(data.x, dtype=self.dtype)  # the float rows (as evaluated)
+        x: Any = rows
         if self.source_rows and xp is np and data.x_rows is not None:
-            x: Any = SourceRows(data.x_rows, np.dtype(self.dtype).type(data.x_divisor))
-        else:
-            x = xp.asarray(data.x, dtype=self.dtype)
+            x = SourceRows(data.x_rows, np.dtype(self.dtype).type(data.x_divisor))
         y = xp.asarray(data.y)
         n = len(data.x)
         rng = np.random.default_rng(t.seed)
@@ -289,7 +276,7 @@ class NumpyTrainer(FrameworkBackend):
             )
             if t.train_accuracy == "full":  # the article's way: predict the whole training set
                 clock.start()
-                _, acc = self.model.predict_scores(x, y)
+                _, acc = self.model.predict_scores(rows, y)
                 clock.lap("eval")
             if self._sync:
                 self._sync()
