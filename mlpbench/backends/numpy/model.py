@@ -624,10 +624,10 @@ class SourceRows:
     batch gathered from them moves a quarter of the bytes of float32 rows (784 a row, not
     3136) and is converted to the run's dtype, exactly (option ``source_rows``, on unless set
     false; float rows, as from a CSV, are gathered as they are). The division is not done per
-    element: the first layer computes
-    ``(X W) * (1 / divisor)`` and scales its weight gradient the same way (two passes of
-    70-wide arrays instead of one over the 784-wide batch, which took as long as the gather
-    itself). So the results equal the float rows' to float rounding, not bit for bit."""
+    element: the first layer computes ``(X W) * (1 / divisor)`` and scales its weight gradient
+    the same way (passes over 70-wide arrays instead of one over the 784-wide batch, which took
+    as long as the gather itself). So the results equal the float rows' to float rounding,
+    not bit for bit."""
 
     rows: np.ndarray
     divisor: Any  # a scalar of the run's dtype
