@@ -380,6 +380,7 @@ def test_source_rows_train_the_float_rows_weights_to_float_rounding(plan, accura
         records: list = []
         t.fit(data, records.append)
         assert (t.model.step_source is not None) == source  # the uint8 scratch, or none
+        assert t.info()["source_rows"] == str(source).lower()  # recorded in runs.csv
         assert t.model.input_scale is None  # only while an epoch trains on source rows
         runs[source] = records, t.weights()
     (with_src, w_src), (floats, w_float) = runs[True], runs[False]

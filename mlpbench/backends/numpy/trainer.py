@@ -293,6 +293,8 @@ class NumpyTrainer(FrameworkBackend):
 
     def info(self) -> dict[str, Any]:
         out: dict[str, Any] = {"numpy": np.__version__, "array_module": self.xp.__name__}
+        # whether batches come from the rows' source dtype where the data has one (CPU only)
+        out["source_rows"] = str(self.source_rows and self.xp is np).lower()
         if self.plan and self.plan != "auto":
             out["plan"] = self.plan
             out["plan_source"] = self.plan_source
