@@ -164,12 +164,16 @@ def test_training_step(benchmark, gflops, batch, dtype, plan):
 
 
 @pytest.mark.parametrize("batch", [100, 500, 2000])
-@pytest.mark.parametrize("rows", ["float32", "uint8"], ids=["float32-rows", "uint8-rows"])
+@pytest.mark.parametrize(
+    "rows", ["float32", "uint8", "uint8-divided"],
+    ids=["float32-rows", "uint8-rows", "uint8-rows-divided"],
+)  # fmt: skip
 def test_batch_gather(benchmark, batch, rows):
     """One batch's gather from a 60000-row MNIST-sized set at random rows: float32 rows
     (3136 bytes each), as ``source_rows = false`` gathers them, or uint8 rows (784 bytes)
     through a uint8 buffer and one exact conversion into the float32 batch, as every plan
-    does where the data has source rows (the first layer then scales by 1/255)."""
+    does where the data has source rows (the first layer then scales by 1/255); or, as the
+    earlier ``-src`` plans did, divided by 255 in that pass (why the division moved)."""
     from mlpbench.backends.numpy.model import SourceRows, gather
 
     rng = np.random.default_rng(0)
@@ -183,4 +187,10 @@ def test_batch_gather(benchmark, batch, rows):
         benchmark(lambda: gather(np, x, next(batches), out))
     else:
         source, scratch = SourceRows(raw, np.float32(255)), np.empty((batch, 784), np.uint8)
-        benchmark(lambda: gather(np, source, next(batches), out, scratch))
+
+        def divided() -> None:  # the earlier -src gather: the uint8 take, then one division
+            np.take(raw, next(batches), axis=0, out=scratch, mode="clip")
+            np.divide(scratch, source.divisor, out=out)
+
+        plain = lambda: gather(np, source, next(batches), out, scratch)  # noqa: E731
+        benchmark(divided if rows == "uint8-divided" else plain)

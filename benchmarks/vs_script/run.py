@@ -26,13 +26,14 @@ PHASES = re.compile(r"^epoch\s+\d+/\d+ .*?loss \S+\s+(.*)$", re.M)
 PLAN = re.compile(r"mlpbench run: (plan [^;\n]*)")
 TARGET = 0.9  # issues 27 and 40: the tool at most 0.9x the script's time ...
 SMALL_BATCH, SMALL_TARGET = 100, 1.0  # ... and at most 1.0x at batch 100 and below (issue 40)
+MATHS = ["--optimizer", "sgd", "--momentum", "0.9", "--learning-rate", "0.1",
+         "--loss", "binary_crossentropy", "--l2", "0.0001"]  # fmt: skip
+LAYERS = (784, 70, 30, 10)  # the article's network, which both sides train
 
 
 def target(batch: int) -> float:
     return SMALL_TARGET if batch <= SMALL_BATCH else TARGET
-MATHS = ["--optimizer", "sgd", "--momentum", "0.9", "--learning-rate", "0.1",
-         "--loss", "binary_crossentropy", "--l2", "0.0001"]  # fmt: skip
-LAYERS = (784, 70, 30, 10)  # the article's network, which both sides train
+
 GEMM_BOUND = """
 import sys, timeit
 from threadpoolctl import threadpool_limits

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-EPS = 1e-7  # Keras's clipping epsilon (mlpbench.backends.numpy.model.EPS)
+EPS = 1e-7  # Keras's epsilon, to clip probabilities in the loss (the unfused step's too)
 
 
 @dataclass(frozen=True)
@@ -97,11 +97,11 @@ KERNELS = {
             }
             const T p = mine / s;
             const bool label = (ptrdiff_t)y[row] == col;
-            const T lo = (T)1e-7, hi = (T)(1 - 1e-7);
+            const T lo = (T)EPS, hi = (T)(1 - EPS);
             d = (p - (label ? (T)1 : (T)0)) * (1 - mine) * scale;
             e = label ? -log(p < lo ? lo : (p > hi ? hi : p)) * inv_batch : (T)0;
             h = (label && top) ? (T)1 : (T)0;
-            """,
+            """.replace("EPS", repr(EPS)),
             _output_delta,
         ),
         Kernel(

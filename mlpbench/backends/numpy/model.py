@@ -32,10 +32,8 @@ from typing import Any
 import numpy as np
 
 from mlpbench.api.protocol import ModelSpec, SpecError, TrainSpec
-from mlpbench.backends.numpy.fused import Fused
+from mlpbench.backends.numpy.fused import EPS, Fused
 from mlpbench.backends.numpy.rows import RowSplit
-
-EPS = 1e-7  # Keras's epsilon, used to clip probabilities in the loss
 
 
 @dataclass(frozen=True)
@@ -242,9 +240,7 @@ class MLP:
             if self.ablation.bias_as_column:
                 # The article's way: a new array with a column of ones, every batch, every layer.
                 A_ext = self.xp.ones((m, self.sizes[l] + 1), dtype=self.dtype)
-                A_ext[:, 1:] = self.A[l][:m]
-                if scale is not None:
-                    A_ext[:, 1:] *= scale
+                self.xp.multiply(self.A[l][:m], 1 if scale is None else scale, out=A_ext[:, 1:])
                 self.A_ext[l] = A_ext
                 self.xp.matmul(A_ext, self.W_ext[l], out=Z)
                 self._activate(Z, act, self.rowsum[:m])
