@@ -204,7 +204,7 @@ def test_a_left_out_row_does_not_shift_the_lines_later_warnings_name(tmp_path, c
         {**base, "run_id": "r0000", "status": "skipped"},
         {**base, "run_id": "r0001", "status": "skipped", "batch_size": "fifty"},  # line 3
         {**base, "run_id": "r0002", "status": "ok"},  # line 4: ok without a time
-        {**base, "run_id": "r0003", "status": "failed"},
+        {**base, "run_id": "r0003", "status": "failed", "repeat": 1},  # not a doubled row
     ]
     append_rows(tmp_path / "runs.csv", RUN_COLUMNS, rows)
     got = read_runs(tmp_path, strict=False)

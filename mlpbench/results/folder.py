@@ -131,28 +131,42 @@ class ResultsFolder:
     def append(self, record: RunRecord, epochs: list[dict[str, Any]]) -> None:
         """A finished run's rows: epochs first, then the run (a kill between them leaves epochs
         that ``prune`` removes on resume)."""
+        if record.run_id in store.written_run_ids(self.runs_path):
+            raise ResultsError(
+                f"{self.runs_path}: run_id {record.run_id} is already in the file (another "
+                "sweep wrote to this folder); not written twice"
+            )
         store.append_rows(self.epochs_path, EPOCH_COLUMNS, epochs)
         store.append_rows(self.runs_path, RUN_COLUMNS, [record.row()])
 
     # the folder
     @contextmanager
     def locked(self) -> Iterator[None]:
-        """Hold the folder's lock for the sweep's lifetime (released by the kernel on any exit;
-        its file is removed when the sweep ends)."""
+        """Hold the folder's lock for the sweep's lifetime (released by the kernel on any exit).
+
+        The lock is an ``flock`` on the folder's own descriptor, which nobody can unlink; the
+        ``.lock`` file beside it only names the holder's PID for the message a second sweep
+        gets, and is removed when the sweep ends.
+        """
         lock = self.path / LOCK
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
+            try:
+                holder = lock.read_text(errors="replace")[:32].strip() or "unknown"
+            except OSError:
+                holder = "unknown"
             raise BusyError(
                 f"{self.path} is in use by another mlpbench sweep (PID {holder}); "
                 "wait for it or stop it, then --resume"
             ) from None
         try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            try:
+                lock.write_text(f"{os.getpid()}\n")
+            except OSError:
+                pass  # only the message's PID depends on it
             yield
         finally:
             # Removed while still held, so a finished (or stopped) folder holds only its results.

@@ -14,6 +14,7 @@ import io
 import json
 import math
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -87,14 +88,27 @@ def append_rows(path: Path, columns: list[str], rows: Iterable[Mapping[str, Any]
             raise KeyError(f"{path.name}: no column(s) {sorted(unknown)}")
         writer.writerow([_cell(row.get(c)) for c in columns])
     data = buffer.getvalue().encode("utf-8", "replace")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            # Someone else's partial line (a torn write, a stray append): our row starts on a
+            # line of its own, so it is never glued to theirs; the reader names theirs.
+            data = b"\n" + data
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def written_run_ids(path: Path) -> set[str]:
+    """The first cell of every complete line of runs.csv (cheap: no typing, no checks)."""
+    if not path.exists():
+        return set()
+    complete = path.read_bytes().rpartition(b"\n")[0]
+    return {line.split(b",", 1)[0].decode("utf-8", "replace") for line in complete.split(b"\n")}
 
 
 def repair_tail(path: Path) -> int:
@@ -111,6 +125,12 @@ def repair_tail(path: Path) -> int:
         os.fsync(f.fileno())
     return len(data) - keep
 
+
+RUN_ID = re.compile(r"r[0-9]{4,}")
+"""The form of every run_id a sweep writes (``Sweep.run_id``)."""
+
+BOM = "\ufeff"
+"""What a spreadsheet puts before the header when it saves a CSV as UTF-8."""
 
 FIELD_LIMIT = 2**31 - 1
 """Python's csv module refuses fields over 128 KiB by default; the reader accepts any field
@@ -134,25 +154,43 @@ def read_table(
     """Typed rows of a CSV we wrote, and the size of a partial last line (ignored, not read).
 
     A header of an older schema is migrated (``migrations``: columns added since get their
-    default). A column no version wrote is a :class:`ResultsError` naming the file. A row with
-    the wrong number of fields or a cell of the wrong type is one too when ``strict``;
-    otherwise that row's run is left out of this file (every row of its run_id) with a warning
-    naming the file and line. ``check(row)`` names what else is wrong with a typed row ("" for
-    nothing), with the same consequence.
+    default). A column no version wrote is a :class:`ResultsError` naming the file. Each line
+    is parsed on its own (the writer never puts a line break inside a cell), so a stray quote
+    costs only its line. A row with the wrong number of fields, a cell of the wrong type or a
+    run_id not of the form ``r0001`` is an error when ``strict``; otherwise that row's run is
+    left out of this file (every row of its run_id) with a warning naming the file and line.
+    ``check(row)`` names what else is wrong with a typed row ("" for nothing), with the same
+    consequence.
     """
+    rows, _, torn = read_table_lines(path, columns, types, strict, check)
+    return rows, torn
+
+
+def read_table_lines(
+    path: Path,
+    columns: list[str],
+    types: Mapping[str, Any],
+    strict: bool = True,
+    check: Callable[[dict[str, Any]], str] | None = None,
+) -> tuple[list[dict[str, Any]], list[int], int]:
+    """:func:`read_table`, with each row's line number in the file (for warnings)."""
     if not path.exists():
-        return [], 0
+        return [], [], 0
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as e:
         raise ResultsError(f"{path}: not a CSV file of mlpbench (not UTF-8: {e.reason})") from None
+    text = text.removeprefix(BOM)
     complete, _, torn = text.rpartition("\n")
     if not complete:  # not even a whole header yet
-        return [], len(torn)
+        return [], [], len(torn)
     lines = complete.split("\n")
     csv.field_size_limit(FIELD_LIMIT)
-    parsed = list(csv.reader(line.rstrip("\r") for line in lines))
-    header = parsed[0]
+
+    def cells_of(line: str) -> list[str]:
+        return next(csv.reader([line.rstrip("\r")]), [])
+
+    header = cells_of(lines[0])
     unknown = [c for c in migrations.known_after(header) if c not in columns]
     if unknown or len(set(header)) != len(header):
         raise ResultsError(
@@ -163,10 +201,21 @@ def read_table(
     old = header != columns
     apart = old and migrations.options_apart(path.parent)
     rows: list[dict[str, Any]] = []
+    numbers: list[int] = []
     bad_runs: set[str] = set()
-    for lineno, cells in enumerate(parsed[1:], start=2):
+    for lineno, line in enumerate(lines[1:], start=2):
         where = f"{path}:{lineno}"
+        cells: list[str] = []
         try:
+            try:
+                cells = cells_of(line)
+            except csv.Error as e:
+                raise ResultsError(f"{where}: not a CSV line ({e})") from None
+            if header[:1] == ["run_id"] and not RUN_ID.fullmatch(cells[0] if cells else ""):
+                raise ResultsError(
+                    f"{where}: run_id = {bounded_repr(cells[0] if cells else '')} is not of the "
+                    "form r0001 (a line someone else wrote, or two lines glued together)"
+                )
             if len(cells) != len(header):
                 raise ResultsError(f"{where}: {len(cells)} fields, expected {len(header)}")
             raw = dict(zip(header, cells))
@@ -183,14 +232,70 @@ def read_table(
             if problem:
                 raise ResultsError(f"{where}: {problem}")
             rows.append(row)
+            numbers.append(lineno)
         except ResultsError as e:
             if strict:
                 raise
             warn_skipped(where, str(e).removeprefix(f"{where}: "))
             bad_runs.add(cells[0] if cells else "")
     if bad_runs:
-        rows = [r for r in rows if r["run_id"] not in bad_runs]
-    return rows, len(torn)
+        kept = [(r, n) for r, n in zip(rows, numbers) if r["run_id"] not in bad_runs]
+        rows, numbers = [r for r, _ in kept], [n for _, n in kept]
+    return rows, numbers, len(torn)
+
+
+def header_of(path: Path) -> list[str]:
+    """The columns a CSV's first line names (a spreadsheet's BOM left out)."""
+    try:
+        with path.open(encoding="utf-8", errors="replace", newline="") as f:
+            first = f.readline(1 << 16).removeprefix(BOM).rstrip("\r\n")
+    except OSError:
+        return []
+    return next(csv.reader([first]), [])
+
+
+def bounded_repr(text: str, limit: int = 40) -> str:
+    """A cell quoted for a message, cut to ``limit`` characters."""
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def once_each(
+    path: Path,
+    rows: list[dict[str, Any]],
+    numbers: list[int],
+    identities: Mapping[str, Callable[[dict[str, Any]], Any]],
+    strict: bool,
+) -> list[dict[str, Any]]:
+    """Rows with a repeated identity (a run_id twice, a point's repeat twice) counted once.
+
+    A doubled row is never an extra repeat: the first is kept, each later one is named with
+    its line and the line it repeats (a warning; an error when ``strict``).
+    """
+    seen: dict[str, dict[Any, int]] = {name: {} for name in identities}
+    kept = []
+    for row, lineno in zip(rows, numbers):
+        repeated = ""
+        for name, identity in identities.items():
+            first = seen[name].get(identity(row))
+            if first is not None:
+                repeated = f"repeats line {first}'s {name}"
+                break
+        if repeated:
+            where = f"{path}:{lineno}"
+            if strict:
+                raise ResultsError(
+                    f"{where}: {repeated} (a doubled row); --strict refuses the folder"
+                )
+            print(
+                f"warning: {where}: {repeated} (a doubled row); counted once "
+                "(--strict refuses the folder)",
+                file=sys.stderr,
+            )
+            continue
+        for name, identity in identities.items():
+            seen[name][identity(row)] = lineno
+        kept.append(row)
+    return kept
 
 
 def run_problem(row: dict[str, Any]) -> str:
@@ -206,15 +311,20 @@ def read_runs(directory: Path, strict: bool = True) -> list[dict[str, Any]]:
     """runs.csv's complete rows, typed and checked (status, a time for every ok run); a bad
     row is an error when ``strict``, else a warning and that run left out."""
     path = Path(directory) / "runs.csv"
-    rows, torn = read_table(path, RUN_COLUMNS, RUN_TYPES, strict, check=run_problem)
+    rows, numbers, torn = read_table_lines(path, RUN_COLUMNS, RUN_TYPES, strict, run_problem)
     if torn:
         print(f"note: {path} ends in a partial line of {torn} bytes; not read", file=sys.stderr)
-    return rows
+    identities: dict[str, Callable[[dict[str, Any]], Any]] = {"run_id": lambda r: r["run_id"]}
+    if header_of(path) == RUN_COLUMNS:  # an older schema's migrated keys may fold points
+        identities["point and repeat"] = lambda r: (PointKey.from_row(r), r["repeat"])
+    return once_each(path, rows, numbers, identities, strict)
 
 
 def read_epochs(directory: Path, strict: bool = True) -> list[dict[str, Any]]:
-    rows, _ = read_table(Path(directory) / "epochs.csv", EPOCH_COLUMNS, EPOCH_TYPES, strict)
-    return rows
+    path = Path(directory) / "epochs.csv"
+    rows, numbers, _ = read_table_lines(path, EPOCH_COLUMNS, EPOCH_TYPES, strict)
+    identities = {"run_id and epoch": lambda r: (r["run_id"], r["epoch"])}
+    return once_each(path, rows, numbers, identities, strict)
 
 
 def done_runs(directory: Path) -> dict[tuple[PointKey, int], str]:
@@ -229,7 +339,7 @@ def prune_epochs(directory: Path, run_ids: set[str]) -> int:
     """
     path = Path(directory) / "epochs.csv"
     repair_tail(path)
-    rows = read_epochs(directory)
+    rows, _ = read_table(path, EPOCH_COLUMNS, EPOCH_TYPES)  # doubled rows are what it removes
     seen: set[tuple[str, int]] = set()
     kept = []
     for r in rows:
