@@ -100,3 +100,43 @@ def test_report_renders_cleanly_in_chromium(tmp_path):
     assert 0 <= verdict[0] and verdict[1] <= 900, f"the verdict is not in the top 900 px: {verdict}"
     assert menus >= 2 and network == [], (menus, network)  # dtype, threads...; nothing fetched
     assert marks_all > 0 and 0 < marks_one <= marks_all, (marks_all, marks_one)
+
+
+HOSTILE = "</script><script>window.pwned=1;alert(1)</script><!--"
+"""A backend name any plugin can register (issue 49, fault 1)."""
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_a_backend_named_like_a_script_runs_no_script(tmp_path):
+    """Fault 1: the interactive view's srcdoc embedded the Vega spec as raw JSON inside
+    <script>: a name holding </script> closed it and the script ran."""
+    assert CHROMIUM, f"CI=true but no Chromium: {INSTALL}"
+    from playwright.sync_api import sync_playwright
+
+    results = make_results(tmp_path / "hostile", repeats=3)
+    for name in ("runs.csv", "epochs.csv"):
+        path = results / name
+        path.write_text(path.read_text().replace(",keras,", f",{HOSTILE},"))
+    analysis = Analysis.of(results)
+    assert HOSTILE in (results / "runs.csv").read_text()
+    page_path = write_report(analysis, plot_all(analysis))
+    dialogs: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.goto(page_path.as_uri(), wait_until="load")
+            frame = page.frame_locator("#interactive-frame")
+            frame.locator("#interactive-view svg, #interactive-view canvas").first.wait_for(
+                timeout=20_000
+            )
+            pwned = [f.evaluate("typeof window.pwned") for f in page.frames]
+            sandbox = page.evaluate(
+                "document.querySelector('#interactive-frame').getAttribute('sandbox')"
+            )
+        finally:
+            browser.close()
+    assert dialogs == [] and set(pwned) == {"undefined"}, (dialogs, pwned)
+    assert sandbox == "allow-scripts"

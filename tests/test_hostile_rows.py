@@ -144,3 +144,63 @@ def test_the_writer_never_writes_a_run_id_twice(tmp_path):
     with pytest.raises(ResultsError, match="already in the file"):
         folder.append(record, epochs)
     assert os.path.getsize(folder.runs_path) == size
+
+
+# Fault 15: the messages.
+
+
+def test_a_full_disk_names_the_file_and_resume_and_leaves_no_temporary_file(
+    tmp_path, monkeypatch
+):
+    import errno
+
+    from mlpbench.results import store
+
+    def full(self, *a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full)
+    with pytest.raises(ResultsError) as got:
+        store.write_json(tmp_path / "environment.json", {"a": 1})
+    message = str(got.value)
+    assert "environment.json" in message and "--resume" in message
+    assert not list(tmp_path.iterdir())
+
+    def full_write(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.undo()
+    monkeypatch.setattr(os, "write", full_write)
+    with pytest.raises(ResultsError, match=r"runs.csv: cannot write.*--resume"):
+        store.append_rows(tmp_path / "runs.csv", ["run_id"], [{"run_id": "r0000"}])
+
+
+def test_a_latest_link_to_itself_is_one_line_and_exit_2(tmp_path, capsys):
+    link = tmp_path / "latest"
+    link.symlink_to("latest")
+    for command in (["sweep", "--resume", str(link)], ["summary", str(link)]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_printed_commands_are_quoted_for_a_shell(tmp_path):
+    import shlex
+
+    from mlpbench.sweep.loop import resume_command
+
+    odd = tmp_path / "my results" / "it's $HOME"
+    assert shlex.split(resume_command(odd))[-1] == str(odd)
+
+
+def test_an_absurd_ratio_prints_short():
+    from mlpbench.render.format import times
+
+    assert len(times(1e300)) < 12 and times(1.234) == "1.23x"
+
+
+def test_a_check_that_exits_says_so_once():
+    from mlpbench.sweep.spawn import ask
+
+    answer, why = ask({"nonsense": True}, 30, python="/bin/false")
+    assert answer is None and why.startswith("exited with code 1")

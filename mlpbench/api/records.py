@@ -27,7 +27,7 @@ class RecordError(ValueError):
     """A backend returned a value the results schema cannot hold; the message is one sentence."""
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -36,11 +36,11 @@ def number(value: Any, what: str, *, nan_ok: bool = False, minimum: float | None
     """``value`` as a float, or a RecordError naming ``what``: a real number (not a bool or a
     string), finite unless ``nan_ok`` (NaN only, never infinity), and >= ``minimum``."""
     if isinstance(value, (str, bytes, bool)):
-        raise RecordError(f"{what} = {_shown(value)} is not a number")
+        raise RecordError(f"{what} = {shown(value)} is not a number")
     try:  # Python and NumPy numbers, and a framework's 0-d arrays
         x = float(value)
     except (TypeError, ValueError):
-        raise RecordError(f"{what} = {_shown(value)} is not a number") from None
+        raise RecordError(f"{what} = {shown(value)} is not a number") from None
     if math.isnan(x) and nan_ok:
         return x
     if not math.isfinite(x):
@@ -59,7 +59,7 @@ def check_epoch(record: Any, index: int, of: int | None = None) -> EpochRecord:
     n = record.epoch
     if isinstance(n, bool) or not isinstance(n, Integral) or n != index:
         raise RecordError(
-            f"epoch record {index + 1} has epoch = {_shown(n)}; epochs are numbered 0, 1, 2, ... "
+            f"epoch record {index + 1} has epoch = {shown(n)}; epochs are numbered 0, 1, 2, ... "
             "in order"
         )
     if of is not None and index >= of:
@@ -74,11 +74,11 @@ def check_epoch(record: Any, index: int, of: int | None = None) -> EpochRecord:
     if not (math.isnan(accuracy) or 0.0 <= accuracy <= 1.0):
         raise RecordError(f"{where} accuracy = {accuracy:g} is not between 0 and 1")
     if not isinstance(record.phases, Mapping):
-        raise RecordError(f"{where} phases = {_shown(record.phases)} is not a dict")
+        raise RecordError(f"{where} phases = {shown(record.phases)} is not a dict")
     for name, seconds in record.phases.items():
         if name not in PHASES:
             raise RecordError(
-                f"{where} unknown phase {_shown(name)}; known phases: {', '.join(PHASES)}"
+                f"{where} unknown phase {shown(name)}; known phases: {', '.join(PHASES)}"
             )
         number(seconds, f"{where} phase {name}", minimum=0.0)
     return record
@@ -127,12 +127,12 @@ def check_info(info: Any) -> dict[str, Any]:
         raise RecordError(f"info() returned a {type(info).__name__}, not a dict")
     for key, value in info.items():
         if not isinstance(key, str):
-            raise RecordError(f"info() has the key {_shown(key)}; keys must be strings")
+            raise RecordError(f"info() has the key {shown(key)}; keys must be strings")
         try:
             json.dumps(value, allow_nan=True)
         except (TypeError, ValueError):
             raise RecordError(
-                f"info()[{key!r}] = {_shown(value)} is not JSON-serializable"
+                f"info()[{key!r}] = {shown(value)} is not JSON-serializable"
             ) from None
     return dict(info)
 

@@ -29,11 +29,45 @@ class BackendEntry:
     capabilities: Capabilities | None = field(default=None, repr=False)
 
 
+def _distribution(ep: Any) -> str:
+    dist = getattr(ep, "dist", None)
+    try:
+        return str(dist.metadata["Name"]) if dist is not None else "(unknown distribution)"
+    except (KeyError, AttributeError):
+        return "(unknown distribution)"
+
+
 def _entry_points() -> dict[str, Any]:
     found = {}
     for ep in entry_points(group=GROUP):
-        found.setdefault(ep.name, ep)  # first registration of a name wins
+        found.setdefault(ep.name, ep)  # the first; conflicts() says when there are others
     return found
+
+
+def conflicts() -> dict[str, list[str]]:
+    """Name -> the distributions that each register a backend under it, where more than one
+    does (a plugin that registers ``numpy`` would otherwise replace the built-in silently)."""
+    by_name: dict[str, dict[str, str]] = {}
+    for ep in entry_points(group=GROUP):
+        by_name.setdefault(ep.name, {})[_distribution(ep)] = ep.value
+    return {name: sorted(d) for name, d in sorted(by_name.items()) if len(d) > 1}
+
+
+def conflict_line(name: str, distributions: list[str]) -> str:
+    """One line for a name two distributions claim: which, and what to do."""
+    return (
+        f"backend = {name!r} is registered by {len(distributions)} distributions "
+        f"({', '.join(distributions)}): uninstall all but one (pip uninstall NAME); "
+        "nothing was run"
+    )
+
+
+def check_unique(names: Any) -> None:
+    """A SpecError for the first of ``names`` that two distributions claim."""
+    claimed = conflicts()
+    for name in names:
+        if name in claimed:
+            raise SpecError(conflict_line(name, claimed[name]))
 
 
 def installed() -> dict[str, Any]:
@@ -86,6 +120,7 @@ def describe_all() -> list[BackendEntry]:
 def load(name: str) -> BackendEntry:
     """The backend ``name``, or a SpecError naming the known ones / why it is broken."""
     eps = _entry_points()
+    check_unique([name])
     if name not in eps:
         raise SpecError(
             f"backend = {name!r} is not installed; installed backends: {', '.join(sorted(eps))}"

@@ -13,6 +13,9 @@ from typing import Any
 from mlpbench.api.protocol import ModelSpec, SpecError, TrainSpec
 from mlpbench.data import DataSpec
 
+MAX_EPOCHS = 1000
+"""A run extended for ``min_measured_s`` never trains longer than this."""
+
 
 @dataclass(frozen=True)
 class RunSpec:
@@ -36,6 +39,12 @@ class RunSpec:
     def __post_init__(self) -> None:
         if not isinstance(self.threads, int) or isinstance(self.threads, bool) or self.threads < 1:
             raise SpecError(f"threads = {self.threads!r}: must be an integer >= 1")
+
+    def epochs_allowed(self) -> range:
+        """How many epochs a run of this spec may report: the planned ones, or up to
+        ``MAX_EPOCHS`` when ``min_measured_s`` may extend it (a result outside is forged)."""
+        top = MAX_EPOCHS if self.min_measured_s > 0 else self.train.epochs
+        return range(self.train.epochs, max(top, self.train.epochs) + 1)
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)

@@ -52,7 +52,16 @@ def run(a: argparse.Namespace) -> int:
                 notes or "ok",
             )
         )
+    from mlpbench.api import registry
+
+    claimed = registry.conflicts()
+    rows = [
+        (*row[:5], f"conflict: {', '.join(claimed[row[0]])}") if row[0] in claimed else row
+        for row in rows
+    ]
     print("\n".join(table_lines(rows)))
+    for name, distributions in claimed.items():
+        print(f"\n{registry.conflict_line(name, distributions).removesuffix('; nothing was run')}")
     for e in described:  # a backend that runs on several engines lists them
         if e.get("engines"):
             found = ", ".join(f"{k} ({v})" for k, v in e["engines"].items())

@@ -25,6 +25,7 @@ def add(sub: Any) -> None:
 
 def run(a: argparse.Namespace) -> int:
     import re
+    import shlex
     from pathlib import Path
 
     from mlpbench.analysis.tables import ResultSet
@@ -37,7 +38,7 @@ def run(a: argparse.Namespace) -> int:
     written = repro.write(results, a.point, out)
     print(f"reproducer: {written}")
     print(
-        f"  run it: cd {written} && python -m venv .venv && .venv/bin/pip install -r "
-        "requirements.txt && .venv/bin/python run.py"
+        f"  run it: cd {shlex.quote(str(written))} && python -m venv .venv && "
+        ".venv/bin/pip install -r requirements.txt && .venv/bin/python run.py"
     )
     return 0

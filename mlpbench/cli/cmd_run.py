@@ -125,6 +125,7 @@ def run(a: argparse.Namespace) -> int:
     spec = run_spec_from_args(a)
     from mlpbench.api import registry
 
+    registry.check_unique([spec.backend])
     if spec.backend not in registry.available():
         from mlpbench.sweep.spawn import unknown_backend
 

@@ -19,8 +19,10 @@ def threads_label(n: int) -> str:
 
 
 def times(v: float) -> str:
-    """A ratio: ``1.23x``."""
-    return f"{v:.2f}x"
+    """A ratio: ``1.23x`` (``1.2e+300x`` past 10,000, never hundreds of digits)."""
+    if _missing(v):
+        return "-"
+    return f"{v:.2f}x" if abs(v) < 1e4 else f"{v:.2g}x"
 
 
 def seconds(v: Any) -> str:

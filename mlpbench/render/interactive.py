@@ -7,6 +7,7 @@ works offline.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from mlpbench.analysis.tables import Analysis
@@ -75,6 +76,16 @@ def chart(a: Analysis) -> Any:
     return out.properties(width=760, height=380, title="Time per epoch (filter with the menus)")
 
 
+class ScriptSafeJSON(json.JSONEncoder):
+    """JSON that can sit inside ``<script>``: ``<``, ``>`` and ``&`` as \\u escapes, so a
+    plugin's name holding ``</script>`` or ``<!--`` never ends or comments out the script (the
+    same string, as JSON reads it)."""
+
+    def encode(self, o: Any) -> str:
+        text = super().encode(o)
+        return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
 def view_html(a: Analysis) -> str:
     """The view for report.html: its own page (Vega, Vega-Lite and vega-embed inlined) in an
     ``iframe srcdoc``, so its scripts and styles stay apart from the report's; "" when nothing
@@ -85,11 +96,15 @@ def view_html(a: Analysis) -> str:
     if c is None:
         return ""
     try:
-        page = c.to_html(inline=True, output_div="interactive-view")
+        page = c.to_html(
+            inline=True, output_div="interactive-view", json_kwds={"cls": ScriptSafeJSON}
+        )
     except Exception as e:  # a missing vl-convert: the rest of the report stands
         return f"<p>interactive view not drawn: {html.escape(f'{type(e).__name__}: {e}')}</p>"
     return (
+        # sandboxed: its scripts run, but cannot reach the report, its cookies or a form
         '<iframe id="interactive-frame" title="interactive view" loading="eager" '
+        'sandbox="allow-scripts" '
         f'style="width:100%;height:560px;border:0" srcdoc="{html.escape(page, quote=True)}">'
         "</iframe>"
     )

@@ -66,7 +66,7 @@ class ResultsFolder:
     @classmethod
     def existing(cls, path: str | Path) -> ResultsFolder:
         """A folder a sweep wrote (it has its config.toml), for ``--resume``."""
-        directory = Path(path).resolve()
+        directory = store.resolved(Path(path))
         if not (directory / CONFIG).is_file():
             raise ResultsError(f"{directory} has no {CONFIG}: not a results directory")
         return cls(directory)

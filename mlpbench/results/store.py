@@ -15,6 +15,7 @@ import json
 import math
 import os
 import re
+import shlex
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -88,6 +89,13 @@ def append_rows(path: Path, columns: list[str], rows: Iterable[Mapping[str, Any]
             raise KeyError(f"{path.name}: no column(s) {sorted(unknown)}")
         writer.writerow([_cell(row.get(c)) for c in columns])
     data = buffer.getvalue().encode("utf-8", "replace")
+    try:
+        _append(path, data)
+    except OSError as e:
+        raise ResultsError(unwritable(path, e)) from None
+
+
+def _append(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         size = os.fstat(fd).st_size
@@ -355,9 +363,34 @@ def prune_epochs(directory: Path, run_ids: set[str]) -> int:
 
 
 def write_json(path: Path, data: Any) -> None:
+    """Written whole (a temporary file renamed over it); on a full disk the temporary file is
+    removed and the error names the file and how to finish the sweep."""
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
-    tmp.replace(path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
+        tmp.replace(path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise ResultsError(unwritable(path, e)) from None
+
+
+def unwritable(path: Path, error: OSError) -> str:
+    """One line for a results file that could not be written, and what to do."""
+    return (
+        f"{path}: cannot write ({error.strerror or error}); what was written before is kept: "
+        f"free the space or fix the folder, then mlpbench sweep --resume "
+        f"{shlex.quote(str(path.parent))}"
+    )
+
+
+def resolved(path: Path) -> Path:
+    """``path`` with its links followed; a link loop is a one-line error, not a traceback."""
+    try:
+        return path.resolve(strict=False)
+    except (RuntimeError, OSError) as e:
+        raise ResultsError(
+            f"{path}: cannot follow its link ({e}); point it at a results folder"
+        ) from None
 
 
 def read_environment(directory: Path) -> dict[str, Any]:
@@ -431,8 +464,9 @@ def load_epochs(directory: str | Path, strict: bool = True) -> Any:
 def resolve(directory: str | Path) -> Path:
     """A results directory, following results/latest."""
     path = Path(directory)
-    if not path.is_dir():
+    real = resolved(path)
+    if not real.is_dir():
         raise ResultsError(f"no results directory at {path}")
-    if not any((path / name).exists() for name in FILES):
+    if not any((real / name).exists() for name in FILES):
         raise ResultsError(f"{path} is not a results directory (no runs.csv, config.toml)")
-    return path.resolve()
+    return real

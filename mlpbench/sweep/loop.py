@@ -15,6 +15,7 @@ Guarantees (README, "What a sweep guarantees"):
 from __future__ import annotations
 
 import math
+import shlex
 import signal
 import statistics
 import sys
@@ -45,6 +46,7 @@ from mlpbench.sweep.session import (
     session_timed,
     terminated_as_interrupt,
 )
+from mlpbench.sweep.spawn import become_subreaper
 
 
 def run_sweep(
@@ -63,6 +65,7 @@ def run_sweep(
     runs to add once the planned ones are done, asked again until it returns none
     (:func:`extra_repeats` by default; the gate adds rounds where a point is undecided)."""
     mode = "none" if quiet else ("bar" if sys.stderr.isatty() else "lines")
+    become_subreaper()  # a daemon a backend starts is still ours, and ends with its point
     if resume is not None:
         folder = ResultsFolder.existing(resume)  # results/latest -> the real directory
         with folder.locked():
@@ -86,6 +89,9 @@ def run_sweep(
         env.config_fingerprint = cfg.fingerprint()
         if ready:
             env.stacks = stacks_record(ready)
+        # What --resume needs, before calibration: a sweep killed there can be finished (the
+        # peaks it has not measured yet are measured then).
+        folder.write_environment(env)
         _run(cfg, folder, env, mode, python, pin, checked, cluster or cfg.cluster, ready, more)
     return folder.path
 
@@ -125,6 +131,12 @@ def extra_repeats(sweep: Sweep) -> list[tuple[int, Point]]:
             f"{100 * cfg.target_interval:.0f}%: one more repeat each"
         )
     return out
+
+
+def resume_command(path: Path, address: str = "") -> str:
+    """The command that finishes a sweep, quoted for a shell (a path may hold spaces)."""
+    cluster = f" --cluster {shlex.quote(address)}" if address else ""
+    return f"mlpbench sweep --resume {shlex.quote(str(path))}{cluster}"
 
 
 MorePolicy = Callable[[Sweep], list[tuple[int, Point]]]
@@ -167,7 +179,7 @@ def _run(
         table=env.plans, broken=checked.broken,
     )  # fmt: skip
     sweep = Sweep(cfg, folder, env, mode, checked, runner, points, todo, set(done.values()))
-    resume = f"mlpbench sweep --resume {folder.path}" + (f" --cluster {address}" if address else "")
+    resume = resume_command(folder.path, address)
     started, t0 = datetime.now().isoformat(timespec="seconds"), time.monotonic()
     executor = dask_cluster.on_cluster(sweep, address) if address else local(sweep)
     with terminated_as_interrupt(), session_timed(sweep, started, t0):

@@ -61,7 +61,7 @@ def preflight(
     run. Returns that, the combinations this machine will skip, and each backend's plans."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from mlpbench.sweep.spawn import ask
+    from mlpbench.sweep.spawn import ask, end_all
 
     backends: dict[str, list[dict[str, Any]]] = {}
 
@@ -72,6 +72,16 @@ def preflight(
         return k.env == CURRENT_ENV or (stack is not None and stack.is_current)
 
     keys = [k for k in expand.keys(cfg) if here(k)]
+    from mlpbench.api import registry
+
+    claimed = registry.conflicts() if env is None else {}  # a stack's are its own
+    clashes = [
+        registry.conflict_line(n, claimed[n])
+        for n in sorted({k.backend for k in keys})
+        if n in claimed
+    ]
+    if clashes:
+        raise UserError(f"{cfg.path}: " + "; ".join(clashes))
     for key in keys:
         options = expand.point(cfg, key, 0).run.options
         if options not in backends.setdefault(key.backend, []):
@@ -100,7 +110,11 @@ def preflight(
             name: pool.submit(ask, request, timeout, python, extra_env)
             for name, request in requests.items()
         }
-        answers = {name: f.result() for name, f in futures.items()}
+        try:
+            answers = {name: f.result() for name, f in futures.items()}
+        except BaseException:  # Ctrl-C: every check ends now, not at its timeout
+            end_all()
+            raise
     carried = answers[data_with][0] if data_with else None
     if carried is not None and "data_problems" in carried:
         problems = list(carried["data_problems"])

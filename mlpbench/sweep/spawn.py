@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,6 +133,8 @@ def end_tree(proc: subprocess.Popen, token: str | None) -> None:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         pass
+    with _LIVE_LOCK:
+        LIVE.discard(proc.pid)
 
 
 def drain(readers: list[threading.Thread], pipes: list[Any], within: float = 2.0) -> None:
@@ -162,7 +165,11 @@ def describe_backends(timeout: float = 60.0) -> list[dict[str, Any]]:
         return []
     with ThreadPoolExecutor(max_workers=len(names)) as pool:
         asked = [pool.submit(ask, {"describe": name}, timeout) for name in names]
-        answers = [f.result() for f in asked]
+        try:
+            answers = [f.result() for f in asked]
+        except BaseException:  # Ctrl-C: every check ends now, not at its timeout
+            end_all()
+            raise
     return [
         answer if answer is not None else {"name": name, "version": "", "error": why}
         for name, (answer, why) in zip(names, answers)
@@ -185,24 +192,119 @@ def unknown_backend(name: str, timeout: float = 30.0) -> str:
     )
 
 
+PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
+_PRCTL: Any = None
+if sys.platform.startswith("linux"):
+    try:
+        import ctypes
+
+        _PRCTL = ctypes.CDLL(None, use_errno=True).prctl  # resolved here, not after a fork
+    except (OSError, AttributeError):
+        _PRCTL = None
+
+
+def _die_with_parent() -> None:
+    """In the child, before it runs anything: SIGKILL when the sweep dies, however it dies."""
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def become_subreaper() -> bool:
+    """Make this process the one every orphaned descendant is re-parented to (Linux), so a
+    daemon a backend starts outside its point's process group and without its token is still
+    this process's child, and ended with its point (:func:`end_orphans`)."""
+    return _PRCTL is not None and _PRCTL(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+
+
+LIVE: set[int] = set()
+"""PIDs of the children started by :func:`spawn` and not yet ended: what an interrupt ends,
+and what :func:`end_orphans` leaves alone."""
+_LIVE_LOCK = threading.Lock()
+
+
+def spawn(args: list[str], environ: dict[str, str], **popen: Any) -> subprocess.Popen:
+    """The one way mlpbench starts a child (a worker, a check, a calibration, a script, a
+    stack's build): a session and process group of its own, a parent-death signal, the tree
+    token of ``environ`` (:func:`env_for`), and registered in :data:`LIVE` until
+    :func:`end_tree` ends it."""
+    proc = subprocess.Popen(
+        args,
+        env=environ,
+        start_new_session=True,
+        preexec_fn=_die_with_parent if _PRCTL is not None else None,
+        **popen,
+    )
+    with _LIVE_LOCK:
+        LIVE.add(proc.pid)
+    return proc
+
+
+def end_all() -> None:
+    """Kill every child :func:`spawn` started that still runs, and its group (an interrupt
+    ends them all at once, rather than waiting for each one's timeout)."""
+    with _LIVE_LOCK:
+        pids = list(LIVE)
+    for pid in pids:
+        for kill in (os.killpg, os.kill):
+            try:
+                kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+def born(proc: subprocess.Popen) -> float:
+    """When a child began, on the clock :func:`end_orphans` compares (psutil's create_time,
+    which can sit a second off time.time() on a VM)."""
+    import psutil
+
+    try:
+        return psutil.Process(proc.pid).create_time()
+    except psutil.Error:
+        return time.time()
+
+
+def end_orphans(since: float) -> None:
+    """Kill and reap this process's children that no :func:`spawn` started and that began at
+    or after ``since`` (:func:`born` of the point's child): the orphans a point's tree left,
+    re-parented here by :func:`become_subreaper`."""
+    import psutil
+
+    try:
+        children = psutil.Process().children()
+    except psutil.Error:
+        return
+    with _LIVE_LOCK:
+        known = set(LIVE)
+    for child in children:
+        try:
+            if child.pid in known or child.create_time() < since:
+                continue
+            child.kill()
+        except psutil.Error:
+            continue
+        try:
+            os.waitpid(child.pid, 0)
+        except ChildProcessError:
+            pass
+
+
 def start_child(
     command: Any, environ: dict[str, str]
 ) -> tuple[subprocess.Popen, int]:
-    """A child of mlpbench's worker in a session of its own, stdin and output piped (any bytes
-    a backend prints read as text), and the read end of a pipe of its own for its answer:
+    """A child of mlpbench's worker (:func:`spawn`), stdin and output piped (any bytes a
+    backend prints read as text), and the read end of a pipe of its own for its answer:
     ``command(fd)`` is its argument list given that pipe's write end."""
     read_fd, write_fd = os.pipe()
     try:
-        proc = subprocess.Popen(
+        proc = spawn(
             command(write_fd),
+            environ,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
             errors="replace",
-            env=environ,
             pass_fds=(write_fd,),
-            start_new_session=True,
         )
     except BaseException:
         os.close(read_fd)
@@ -210,6 +312,26 @@ def start_child(
     finally:
         os.close(write_fd)
     return proc, read_fd
+
+
+LINE_LIMIT = 4096
+"""Characters kept of one line of a child's output; the rest of a longer line is dropped."""
+MESSAGE_LIMIT = 8 * 2**20
+"""Characters of one message on a worker's result pipe (a result with every epoch fits)."""
+
+
+def bounded_lines(stream: Any, limit: int = LINE_LIMIT) -> Iterator[str]:
+    """A child's output line by line, each cut to ``limit`` characters (marked), read in
+    pieces of at most ``limit``: a flood without a newline never grows this process."""
+    dropping = False
+    while True:
+        piece = stream.readline(limit)
+        if not piece:
+            return
+        whole = piece.endswith("\n")
+        if not dropping:
+            yield piece if whole else piece + " ...[line cut]\n"
+        dropping = not whole
 
 
 def ask(
@@ -230,11 +352,13 @@ def ask(
 
     def read_answer() -> None:
         with os.fdopen(read_fd, encoding="utf-8", errors="replace") as f:
-            answer.append(f.read())
+            answer.append(f.read(MESSAGE_LIMIT))
+            while f.read(2**16):  # the rest of an answer too long to be one is dropped
+                pass
 
     def read_output() -> None:
         assert proc.stdout is not None
-        for line in proc.stdout:
+        for line in bounded_lines(proc.stdout):
             if line.strip():
                 tail.append(line.rstrip()[-300:])
 
@@ -266,7 +390,8 @@ def ask(
         return got, ""
     except ValueError:
         last = tail[-1] if tail else "no output"
-        return None, f"{ended(code if code is not None else 1, 'its check')}: {last}"
+        how = ended(code if code is not None else 1, "it").removeprefix("it ")
+        return None, f"{how}: {last}"  # the caller says whose: "its check exited with code 3"
 
 
 def calibration_error(stderr: str) -> str:
@@ -315,16 +440,18 @@ def calibrate(
                 cpu_list(cpus) if pin else "",
             ]
             entry = {"dtype": dtype, "threads": threads, "device": device, "gflops": math.nan}
+            environ = env_for(threads)
+            proc = spawn(cmd, environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             try:
-                out = subprocess.run(
-                    cmd, capture_output=True, text=True, timeout=timeout, env=env_for(threads)
-                )
-                if out.returncode == 0:
-                    entry.update(json.loads(out.stdout.strip().splitlines()[-1]))
+                stdout, stderr = proc.communicate(timeout=timeout)
+                if proc.returncode == 0:
+                    entry.update(json.loads(stdout.strip().splitlines()[-1]))
                 else:
-                    entry["error"] = calibration_error(out.stderr)
+                    entry["error"] = calibration_error(stderr)
             except subprocess.TimeoutExpired:
                 entry["error"] = f"timeout after {timeout} s"
+            finally:
+                end_tree(proc, environ[TREE_ENV])
             peaks.append(entry)
             if say:
                 got = entry.get("error") or f"{entry['gflops']:.1f} GFLOP/s"
@@ -374,25 +501,30 @@ def run_worker(
     proc, read_fd = start_child(
         lambda fd: [*command, str(fd), str(os.getpid()), cpu_list(cpus) if cpus else ""], environ
     )
+    began = born(proc)
     result: list[PointResult] = []
     tail: deque[str] = deque(maxlen=30)
 
+    bad: list[str] = []
+    allowed = point.run.epochs_allowed()
+
     def read_messages() -> None:
         with os.fdopen(read_fd, encoding="utf-8", errors="replace") as messages:
-            for line in messages:
-                try:
-                    msg = json.loads(line)
-                except ValueError:
+            for line in bounded_lines(messages, MESSAGE_LIMIT):
+                problem = message_problem(line)
+                if problem:
+                    bad.append(problem)
                     continue
+                msg = json.loads(line)
                 if "progress" in msg:
                     p = msg["progress"]
                     progress.running(point, f"epoch {p['epoch']}/{p['of']}")
-                elif "result" in msg:
-                    result.append(PointResult.from_json(msg["result"]))
+                else:
+                    result.append(PointResult.from_json(msg["result"], allowed))
 
     def read_output() -> None:
         assert proc.stdout is not None
-        for line in proc.stdout:
+        for line in bounded_lines(proc.stdout):
             if line.strip():
                 tail.append(line.rstrip())
 
@@ -415,8 +547,11 @@ def run_worker(
         # On any exit (an interrupt too): nothing the worker started outlives its point, and
         # no pipe a grandchild holds open keeps the sweep waiting.
         end_tree(proc, token)
+        end_orphans(began)
         drain(readers, [proc.stdin, proc.stdout])
     spent = {"started_at": started, "worker_s": time.perf_counter() - t0}
+    if bad:
+        return PointResult.failed(f"the worker sent a malformed message: {bad[0]}", **spent)
     if code is None:
         if result:  # it had finished and then hung on the way out: the result stands
             return result[-1]
@@ -427,6 +562,26 @@ def run_worker(
         return result[-1]
     last = next((line for line in reversed(tail) if line.strip()), "")
     return PointResult.failed(f"{ended(code, 'worker')}{': ' + last if last else ''}", **spent)
+
+
+def message_problem(line: str) -> str:
+    """What is wrong with one line from a worker's result pipe ("" for nothing): a message is
+    a JSON object with one ``progress`` (epoch and of, whole numbers) or one ``result``."""
+    if not line.endswith("\n") or line.endswith(" ...[line cut]\n"):
+        return f"a message longer than {MESSAGE_LIMIT} characters or cut short"
+    try:
+        msg = json.loads(line)
+    except ValueError:
+        return f"not JSON: {line.strip()[:80]!r}"
+    if not isinstance(msg, dict) or len(msg) != 1 or not {"progress", "result"} & set(msg):
+        return f"not a progress or result message: {line.strip()[:80]!r}"
+    p = msg.get("progress")
+    whole = isinstance(p, dict) and all(
+        isinstance(p.get(k), int) and not isinstance(p.get(k), bool) for k in ("epoch", "of")
+    )
+    if "progress" in msg and not whole:
+        return f"a progress message without whole epoch and of: {line.strip()[:80]!r}"
+    return ""
 
 
 def over_memory(who: str, used_mb: float, limit_mb: float) -> str:
@@ -468,22 +623,26 @@ def run_script(
     script = prologue + script_for(point.run, f"mlpbench point {point.label()}")
 
     started, t0 = time.time(), time.perf_counter()
-    proc = subprocess.Popen(
+    proc = spawn(
         [python, "-c", script],
+        (environ := env_for(point.key.threads, env)),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         text=True,
         errors="replace",
-        env=(environ := env_for(point.key.threads, env)),
-        start_new_session=True,
     )
-    lines: list[str] = []
+    began = born(proc)
+    lines: deque[str] = deque(maxlen=200)
+    results: list[str] = []
 
     def read() -> None:
         assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line.rstrip("\n"))
+        for line in bounded_lines(proc.stdout, MESSAGE_LIMIT):
+            if line.startswith("RESULT"):
+                results[:] = [line.rstrip("\n")]
+                continue
+            lines.append(line.rstrip("\n")[:LINE_LIMIT])
             if line.startswith("epoch "):
                 progress.running(point, line.split("  ")[0].strip())
 
@@ -496,6 +655,7 @@ def run_script(
         code = None
     finally:
         end_tree(proc, environ[TREE_ENV])
+        end_orphans(began)
         drain([reader], [proc.stdout])
     spent = {"started_at": started, "worker_s": time.perf_counter() - t0}
     if code is None:
@@ -506,7 +666,7 @@ def run_script(
         last = next((x for x in reversed(lines) if x.strip()), "")
         reason = f"{ended(code, 'the standalone script')}{': ' + last[-300:] if last else ''}"
         return PointResult.failed(reason, **spent)
-    result = result_of("\n".join(lines), point.run)
+    result = result_of("\n".join([*lines, *results]), point.run)
     result.started_at, result.worker_s = spent["started_at"], spent["worker_s"]
     return result
 

@@ -17,7 +17,7 @@ from mlpbench import data as datasets
 from mlpbench.api import records as checks
 from mlpbench.api import registry
 from mlpbench.api.protocol import EpochRecord, SpecError
-from mlpbench.api.spec import RunSpec
+from mlpbench.api.spec import MAX_EPOCHS, RunSpec
 from mlpbench.machine.probe import RunProbe
 from mlpbench.machine.threads import blas_info, cpu_list, env_text, run_environment
 from mlpbench.results.schema import RunSummary
@@ -37,7 +37,6 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-MAX_EPOCHS = 1000  # a run extended for min_measured_s never trains longer than this
 
 
 def epochs_for(epochs: list[EpochRecord], min_measured_s: float, planned: int) -> int:
