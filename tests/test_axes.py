@@ -14,7 +14,8 @@ import pytest
 
 from mlpbench.analysis import costs
 from mlpbench.analysis.axes import word
-from mlpbench.analysis.tables import Analysis, verdict_rows
+from mlpbench.analysis.findings import verdict_rows
+from mlpbench.analysis.tables import Analysis
 from mlpbench.config.points import KEY_COLUMNS
 from mlpbench.render import interactive, plots
 from mlpbench.render.report import findings
@@ -105,7 +106,7 @@ def test_each_key_axis_renders_distinctly_everywhere(axis, tmp_path, monkeypatch
     a = Analysis.of(one_axis(tmp_path / axis, axis))
     assert axis in a.axes.varying
     rows = verdict_rows(a)
-    labels = [(v["batch"], v["label"]) for v in rows]
+    labels = [(v.batch, v.label) for v in rows]
     assert rows and len(labels) == len(set(labels)), labels
     said = findings(a)
     assert len(said) == len(set(said)), [f for f, n in Counter(said).items() if n > 1]
@@ -133,9 +134,9 @@ def test_the_h200_set_answers_cpu_against_gpu(tmp_path):
     shutil.copytree(H200, folder)
     a = Analysis.of(folder)
     rows = verdict_rows(a)
-    labels = [(v["batch"], v["label"]) for v in rows]
+    labels = [(v.batch, v.label) for v in rows]
     assert len(labels) == len(set(labels)) == 24
-    assert all(v["label"].split("(")[1].startswith(("cpu,", "gpu,")) for v in rows)
+    assert all(v.label.split("(")[1].startswith(("cpu,", "gpu,")) for v in rows)
     said = findings(a)
     for f in said:  # every finding that names a series names its device
         if f.startswith(("jax", "keras", "torch", "numpy", "Cost per step", "At batch")):

@@ -16,7 +16,7 @@ PAGES = sorted((ROOT / "docs" / "results").glob("*.md"))
 
 
 def test_a_page_regenerates_from_its_result_set(tmp_path):
-    res = make_results(tmp_path / "res", repeats=3)
+    res = make_results(tmp_path / "res", repeats=6)
     from mlpbench.render.plots import plot_all
 
     analysis = Analysis.of(res)
@@ -55,7 +55,7 @@ def test_the_readme_headline_is_cut_from_a_results_page():
 def test_the_report_opens_with_the_verdict(tmp_path):
     from mlpbench.render.report import write_report
 
-    res = make_results(tmp_path / "r", repeats=3)
+    res = make_results(tmp_path / "r", repeats=6)
     html = write_report(Analysis.of(res), []).read_text()
     assert html.index('id="verdict"') < html.index('id="findings"')
     assert "numpy faster" in html

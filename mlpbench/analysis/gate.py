@@ -17,33 +17,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from mlpbench.analysis.stats import CONFIDENCE, median_interval  # noqa: F401 (gate.CONFIDENCE)
 from mlpbench.config.points import AXES, PointKey
 
 BASELINE, CANDIDATE = "baseline", "candidate"
-CONFIDENCE = 0.95
-
-
-def median_interval(values: Any, confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """The distribution-free interval of the median: the order statistics (k, n+1-k) whose
-    binomial(n, 1/2) coverage is at least ``confidence`` (NaN, NaN under 6 values: five
-    values cannot cover 95%)."""
-    from scipy.stats import binom
-
-    x = np.sort(np.asarray(values, dtype=float))
-    n = len(x)
-    best = None
-    for k in range(1, n // 2 + 1):  # the narrowest interval that still covers enough
-        coverage = 1 - 2 * binom.cdf(k - 1, n, 0.5)
-        if coverage >= confidence:
-            best = k
-    if best is None:
-        return math.nan, math.nan
-    return float(x[best - 1]), float(x[n - best])
 
 
 @dataclass

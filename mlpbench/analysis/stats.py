@@ -40,6 +40,33 @@ MIN_CI = 5
 [min, max], and [min, max] of 3 values holds the median only 75% of the time (5: 94%)."""
 
 
+CONFIDENCE = 0.95
+
+
+def order_index(n: int, confidence: float = CONFIDENCE) -> int:
+    """The k whose order statistics (k, n+1-k) of n values hold their median with at least
+    ``confidence`` (binomial(n, 1/2)), the narrowest such; 0 when none does (under 6 values
+    at 95%)."""
+    from scipy.stats import binom
+
+    best = 0
+    for k in range(1, n // 2 + 1):
+        if 1 - 2 * binom.cdf(k - 1, n, 0.5) >= confidence:
+            best = k
+    return best
+
+
+def median_interval(values: Any, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The distribution-free (sign-test) interval of the median: the order statistics
+    (k, n+1-k) of :func:`order_index` (NaN, NaN under 6 values: five values cannot cover
+    95%). The gate and every verdict decide with it."""
+    x = np.sort(np.asarray(values, dtype=float))
+    k = order_index(len(x), confidence)
+    if not k:
+        return math.nan, math.nan
+    return float(x[k - 1]), float(x[len(x) - k])
+
+
 def bootstrap_ci(
     values: Sequence[float], level: float = 0.95, n: int = 2000, seed: int = 0
 ) -> tuple[float, float]:
@@ -209,7 +236,7 @@ def speed_ratios(summary: Any, numerator: str, denominator: str, runs: Any = Non
         keys.append("host")
     a = summary[summary["backend"] == numerator]
     b = summary[summary["backend"] == denominator]
-    cols = [*keys, "variant", "ratio", "ratio_low", "ratio_high", "pairs"]
+    cols = [*keys, "variant", "ratio", "ratio_low", "ratio_high", "pairs", "paired"]
     if a.empty or b.empty:
         return pd.DataFrame(columns=cols)
     times = _times_by_repeat(runs, keys, (numerator, denominator))
@@ -233,7 +260,7 @@ def speed_ratios(summary: Any, numerator: str, denominator: str, runs: Any = Non
                 r.min_s / d["max_s"],
                 r.max_s / d["min_s"],
             )
-        rows.append((*point, r.variant, ratio, low, high, len(paired)))
+        rows.append((*point, r.variant, ratio, low, high, len(paired), tuple(paired)))
     return pd.DataFrame(rows, columns=cols)
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 
 from mlpbench.analysis import costs
 from mlpbench.analysis.axes import KeyAxes
+from mlpbench.analysis.peaks import against_best_peaks, peak_warning
 from mlpbench.analysis.stats import speed_ratios, summarize
 from mlpbench.api.protocol import PHASES, ModelSpec
 from mlpbench.config.points import CURRENT_ENV, PointKey, series_name
@@ -64,13 +65,10 @@ class ResultSet:
             config = load_config(ResultsFolder(directory).config_path)
         except UserError:  # a hand-made or older folder: the CSVs alone still tell a lot
             config = None
-        return cls(
-            directory,
-            load_runs(directory, strict),
-            load_epochs(directory, strict),
-            env,
-            config,
-        )
+        # Efficiency against the best peak the session measured: one calibrated while the
+        # machine was busy reads low, and a share above 100% is no measurement.
+        runs = against_best_peaks(load_runs(directory, strict), env)
+        return cls(directory, runs, load_epochs(directory, strict), env, config)
 
     @property
     def ok(self) -> pd.DataFrame:
@@ -297,7 +295,16 @@ class Analysis:
         frames = [f for f in frames if not f.empty]
         if not frames:
             return pd.DataFrame(
-                columns=["backend", "batch_size", "dtype", "device", "threads", "variant", "ratio"]
+                columns=[
+                    "backend",
+                    "batch_size",
+                    "dtype",
+                    "device",
+                    "threads",
+                    "variant",
+                    "ratio",
+                    "decision",
+                ]  # fmt: skip
             )
         return pd.concat(frames, ignore_index=True)
 
@@ -497,9 +504,7 @@ class Analysis:
         keys = sorted(table.index, key=lambda k: (order.get(k[0] if apart else k, 99), k))
         table = table.reindex(keys)
         if apart:  # one row per series and device: "keras/jax (gpu)"
-            table.index = [
-                self.axes.label(dict(zip(["backend", *apart], k))) for k in table.index
-            ]
+            table.index = [self.axes.label(dict(zip(["backend", *apart], k))) for k in table.index]
         return table
 
 
@@ -568,6 +573,9 @@ def warnings(a: Analysis) -> list[str]:
                 f"{noisy['steal_pct'].max():.1f}%): their times are slower than the machine "
                 "can do; stop the other work and rerun them"
             )
+    low = peak_warning(a.results.runs)
+    if low:
+        out.append(low)
     unstable = a.summary[a.summary["unstable"].astype(bool)] if not a.summary.empty else []
     if len(unstable):
         worst = unstable.loc[unstable["spread"].idxmax()]
@@ -576,48 +584,5 @@ def warnings(a: Analysis) -> list[str]:
             f"{100 * 0.10:.0f}% of their median (worst: {worst['backend']} batch "
             f"{worst['batch_size']} {worst['dtype']} {worst['threads']} thr, "
             f"{100 * worst['spread']:.0f}%): rerun with more repeats"
-        )
-    return out
-
-
-def verdict_rows(a: Analysis) -> list[dict[str, Any]]:
-    """Per other backend and batch size (float32 where measured, most threads, baseline
-    variant): the ratio other/reference with its range, and the verdict in words."""
-    r = a.ratios
-    if r.empty:
-        return []
-    r = r[r["variant"].astype(str) == a.baseline] if "variant" in r else r
-    dtype = "float32" if (r["dtype"] == "float32").any() else r["dtype"].iloc[0]
-    r = r[(r["dtype"] == dtype) & (r["threads"] == r["threads"].max())]
-    out = []
-    axes = a.axes
-    for row in r.sort_values(["device", "backend", "batch_size"]).itertuples():
-        lo, hi, ratio = float(row.ratio_low), float(row.ratio_high), float(row.ratio)
-        if int(row.pairs) < 2:
-            words = "1 repeat: direction only"
-        elif lo > 1:
-            words = f"{a.reference} faster"
-        elif hi < 1:
-            words = f"{row.backend} faster"
-        else:
-            words = "not settled (the range spans 1)"
-        # device first where it varies; dtype and threads always (the verdict picks them)
-        point = {"backend": row.backend, "device": row.device, "dtype": dtype,
-                 "threads": row.threads}  # fmt: skip
-        label = axes.label(point, always=("dtype", "threads"))
-        out.append(
-            {
-                "other": row.backend,
-                "label": label,
-                "device": str(row.device),
-                "batch": int(row.batch_size),
-                "dtype": dtype,
-                "threads": int(row.threads),
-                "ratio": ratio,
-                "low": lo,
-                "high": hi,
-                "pairs": int(row.pairs),
-                "verdict": words,
-            }
         )
     return out

@@ -5,7 +5,8 @@ each. Built from the verdict and the cost model; nothing here is a number typed 
 from __future__ import annotations
 
 from mlpbench.analysis import costs
-from mlpbench.analysis.tables import Analysis, verdict_rows
+from mlpbench.analysis.findings import verdict_rows
+from mlpbench.analysis.tables import Analysis
 from mlpbench.config.points import AXES, series_name
 
 ARTICLE = (
@@ -35,51 +36,66 @@ def measured(a: Analysis) -> str:
 
 
 def decided(a: Analysis) -> list[str]:
-    """The decided and undecided verdict rows in words, with the command for the rest."""
+    """The decided and undecided verdicts in words (each decided at 95% on its per-pair
+    ratios), with what would decide the rest, computed for them."""
     rows = verdict_rows(a)
     if not rows:
         return ["Decided: nothing (no two backends ran the same points)."]
     ref = a.reference
-    yes = [v for v in rows if v["verdict"].endswith("faster")]
-    no = [v for v in rows if not v["verdict"].endswith("faster")]
+    yes = [v for v in rows if v.decision.decided]
+    no = [v for v in rows if not v.decision.decided]
     out = []
     if yes:
         parts = []
-        for label in dict.fromkeys(v["label"] for v in yes):
-            mine = [v for v in yes if v["label"] == label]
+        for label in dict.fromkeys(v.label for v in yes):
+            mine = [v for v in yes if v.label == label]
             for ref_wins in (True, False):
-                at = [v for v in mine if (v["verdict"] == f"{ref} faster") == ref_wins]
+                at = [v for v in mine if v.decision.reference_wins == ref_wins]
                 if not at:
                     continue
                 ratios = ", ".join(
-                    f"batch {v['batch']} {v['ratio']:.2f}x ({v['low']:.2f}-{v['high']:.2f})"
+                    f"batch {v.batch} {v.decision.ratio:.2f}x "
+                    f"({v.decision.low:.2f}-{v.decision.high:.2f})"
+                    + (f" [{'; '.join(v.caveats)}]" if v.caveats else "")
                     for v in at
                 )
                 who = f"{ref} is faster than {label}" if ref_wins else (
                     f"{label} is faster than {ref}")
                 parts.append(f"{who} at {ratios}")
         out.append(
-            f"Decided ({len(yes)} of {len(rows)}: every repeat's ratio on one side of 1; a ratio "
-            f"is the other's time over {ref}'s): " + "; ".join(parts) + "."
+            f"Decided ({len(yes)} of {len(rows)}, at 95%: the interval of the median per-pair "
+            f"ratio lies on one side of 1; a ratio is the other's time over {ref}'s): "
+            + "; ".join(parts)
+            + "."
         )
     else:
-        out.append(f"Decided: none of the {len(rows)} comparisons yet.")
+        out.append(f"Decided: none of the {len(rows)} comparisons at 95%.")
     if no:
+        fewest = min(v.decision.pairs for v in no)
+        needs = [v.decision.needed for v in no if v.decision.needed]
+        ties = sum(v.decision.needed is None for v in no)
         listed = (
-            "; ".join(f"{v['label']} at batch {v['batch']} ({v['verdict']})" for v in no)
+            "; ".join(f"{v.label} at batch {v.batch} ({v.words})" for v in no)
             if len(no) <= 6
             else ", ".join(
-                f"{sum(v['verdict'] == w for v in no)} with {w}"
-                for w in dict.fromkeys(v["verdict"] for v in no)
+                f"{sum(v.words == w for v in no)} {w}" for w in dict.fromkeys(v.words for v in no)
             )
             + " (the table below lists them)"
         )
-        out.append(
-            f"Not decided ({len(no)} of {len(rows)}): {listed}. More repeats decide them: "
-            "raise `repeats` (or `max_repeats`) in the sweep file and run `mlpbench sweep "
-            "FILE`, or run `mlpbench sweep default` (3 repeats, four batch sizes, both "
-            "dtypes, every engine)."
-        )
+        advice = []
+        if needs:
+            advice.append(
+                f"{min(needs)} to {max(needs)} pairs would decide "
+                f"{len(needs)} of them at their present spread (they have {fewest} or more): "
+                f"set `repeats = {max(needs)}` (or `max_repeats`) in the sweep file and run "
+                "`mlpbench sweep FILE` again"
+            )
+        if ties:
+            advice.append(
+                f"{ties} fall on both sides of 1 so evenly that more repeats would not decide "
+                "them: a tie at this precision"
+            )
+        out.append(f"Not decided ({len(no)} of {len(rows)}): {listed}. " + "; ".join(advice) + ".")
     return out
 
 

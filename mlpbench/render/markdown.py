@@ -8,10 +8,12 @@ size, in words), then the machine and the command, then the findings and the key
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
-from mlpbench.analysis.tables import Analysis, verdict_rows
+from mlpbench.analysis.findings import verdict_rows
+from mlpbench.analysis.tables import Analysis, warnings
 from mlpbench.machine.describe import caption
 from mlpbench.render.format import sweep_time
 from mlpbench.results.folder import ResultsFolder
@@ -27,17 +29,34 @@ def verdict_table(a: Analysis) -> list[str]:
     if not rows:
         return ["No two backends ran the same points: no verdict."]
     lines = [
-        f"| batch | {a.reference} vs | time ratio (other / {a.reference}) | range over repeats "
-        "| verdict |",
-        "| --- | --- | --- | --- | --- |",
+        f"| batch | {a.reference} vs | time ratio (other / {a.reference}, median of the pairs) "
+        "| 95% interval | range over repeats | pairs | verdict |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for v in rows:
-        rng = "-" if v["pairs"] < 2 else f"{v['low']:.2f}-{v['high']:.2f}"
+        d = v.decision
+        rng = "-" if d.pairs < 2 else f"{d.range_low:.2f}-{d.range_high:.2f}"
+        ci = "-" if math.isnan(d.low) else f"{d.low:.2f}-{d.high:.2f}"
+        warn = f" (warning: {'; '.join(v.caveats)})" if v.caveats else ""
         lines.append(
-            f"| {v['batch']} | {v['label']} | "
-            f"{v['ratio']:.2f}x | {rng} | {v['verdict']} |"
+            f"| {v.batch} | {v.label} | {d.ratio:.2f}x | {ci} | {rng} | {d.pairs} | "
+            f"{v.words}{warn} |"
         )
     return lines
+
+
+def warning_lines(a: Analysis) -> list[str]:
+    """The same warnings as report.html and the terminal summary, before the verdict they
+    qualify."""
+    cautions = warnings(a)
+    if not cautions:
+        return []
+    return [
+        f"**Warnings ({len(cautions)}): numbers that may not be trusted**",
+        "",
+        *(f"- {w}" for w in cautions),
+        "",
+    ]
 
 
 def device_table(a: Analysis) -> list[str]:
@@ -86,6 +105,7 @@ def page(a: Analysis, plots_dir: str = "plots") -> str:
         "",
         "## Verdict",
         "",
+        *warning_lines(a),
         *[line for text in answer_lines(a) for line in (text, "")],
         *(version_table(a) or verdict_table(a)),
         "",

@@ -20,8 +20,9 @@ from typing import Any
 import pandas as pd
 
 from mlpbench.analysis import costs
+from mlpbench.analysis.findings import Verdict, judged, verdict_rows
 from mlpbench.analysis.stats import host_ratios
-from mlpbench.analysis.tables import Analysis, verdict_rows, warnings
+from mlpbench.analysis.tables import Analysis, warnings
 from mlpbench.config.points import series_name
 from mlpbench.machine.describe import caption
 from mlpbench.render.format import count, one_decimal, percent, seconds, threads_label, times
@@ -64,7 +65,7 @@ def findings(a: Analysis) -> list[str]:
     out += version_findings(a)
     top = a.max_threads
     axes = a.axes
-    ratios = a.default_variant(a.ratios)
+    ratios = a.default_variant(judged(a))
     ratios = ratios[(ratios["threads"] == top) & (ratios["dtype"] == "float32")]
     for key, r in axes.groups(ratios, by=("backend",), skip=("batch_size", "dtype", "threads")):
         other = key["backend"]
@@ -73,37 +74,45 @@ def findings(a: Analysis) -> list[str]:
                            "float32", threads_label(top)])  # fmt: skip
         at = r[r["batch_size"] == 500]
         if not at.empty:
-            x = at.iloc[0]
-            word = "faster" if x["ratio"] >= 1 else "slower"
-            factor = x["ratio"] if x["ratio"] >= 1 else 1 / x["ratio"]
-            if x["pairs"] < 2 or x["ratio_low"] == x["ratio_high"]:
-                evidence = "1 repeat, no range: a direction, not a verdict"
+            d = at.iloc[0]["decision"]  # the verdict's own decision, never a second rule
+            if d.decided:
+                word = "faster" if d.reference_wins else "slower"
+                factor = d.ratio if d.reference_wins else 1 / d.ratio
+                out.append(
+                    f"At batch size 500 ({where}) {ref} is {_x(factor)} {word} than {other} "
+                    f"per epoch (median of {d.pairs} pairs; {d.interval()})."
+                )
             else:
-                evidence = f"range over repeats {x['ratio_low']:.2f}-{x['ratio_high']:.2f}x"
-            out.append(
-                f"At batch size 500 ({where}) {ref} is {_x(factor)} {word} than {other} per "
-                f"epoch ({evidence})."
-            )
-        decided = r[(r["pairs"] >= 2) & (r["ratio_high"] < 1)]  # the verdict's own rule
-        hinted = r[(r["ratio"] < 1) & ~r.index.isin(decided.index)]
+                out.append(
+                    f"At batch size 500 ({where}) {ref} against {other} is not decided: "
+                    f"{other} takes {d.ratio:.2f}x {ref}'s time by the median of {d.pairs} "
+                    f"pair(s), {d.interval()}; {d.advice()}."
+                )
+        wins = r["decision"].map(lambda d: d.other_wins)
+        decided = r[wins]
+        hinted = r[(r["ratio"] < 1) & ~wins]
         lo, hi = int(r["batch_size"].min()), int(r["batch_size"].max())
         if not decided.empty:
             first = decided.iloc[0]
+            d = first["decision"]
             out.append(
                 f"{other} is faster than {ref} from batch size {int(first['batch_size'])} "
-                f"({where}): {_x(1 / float(first['ratio']))} faster, range over repeats "
-                f"{1 / first['ratio_high']:.2f}-{1 / first['ratio_low']:.2f}x."
+                f"({where}): {_x(1 / d.ratio)} faster (its time over {ref}'s: "
+                f"{d.interval()})."
             )
         elif not hinted.empty:
             batches = ", ".join(str(int(b)) for b in hinted["batch_size"])
             out.append(
                 f"{other} may be faster than {ref} at batch {batches} ({where}), but the "
-                "repeats do not settle it (one repeat, or a range that spans 1): rerun with "
-                "more repeats to decide."
+                "repeats do not decide it at 95% (too few pairs, or an interval that spans 1): "
+                + "; ".join(
+                    dict.fromkeys(d.advice() for d in hinted["decision"] if d.advice())
+                )
+                + "."
             )
         else:
             best = r.loc[r["ratio"].idxmin()]
-            settled = bool(((r["pairs"] >= 2) & (r["ratio_low"] > 1)).all())
+            settled = bool(r["decision"].map(lambda d: d.reference_wins).all())
             out.append(
                 f"{other} does not overtake {ref} anywhere from batch {lo} to {hi} ({where}); "
                 f"at best it takes {best['ratio']:.2f}x {ref}'s time, at batch "
@@ -471,7 +480,8 @@ table.kv td { white-space: normal; overflow-wrap: anywhere; }
 figure { margin: 1em 0 2em; } img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { font-size: 12px; color: #666; } li { margin: 0.3em 0; }
 nav ul { columns: 2; }
-ul.warn li { color: #8a4b00; }
+ul.warn li { color: #8a4b00; } span.warn { color: #8a4b00; font-size: 12px; }
+.warnbox { border-left: 4px solid #d98c00; padding: 0.1em 1em; background: #fff8ec; }
 .answer { border-left: 4px solid #1f77b4; padding: 0.2em 1em; background: #f6f9fc; }
 """
 
@@ -489,14 +499,26 @@ def verdict_html(a: Analysis) -> str:
         return first + "<p>No two backends ran the same points: no verdict.</p>"
     head = (
         "<tr><th>batch</th><th>against</th><th>time ratio (other / "
-        f"{html.escape(a.reference)})</th><th>range over repeats</th><th>verdict</th></tr>"
+        f"{html.escape(a.reference)}, median of the pairs)</th><th>95% interval</th>"
+        "<th>range over repeats</th><th>pairs</th><th>verdict</th></tr>"
     )
-    body = "".join(
-        f"<tr><td>{v['batch']}</td><td>{html.escape(v['label'])}</td><td>{v['ratio']:.2f}x</td><td>"
-        + ("-" if v["pairs"] < 2 else f"{v['low']:.2f}-{v['high']:.2f}")
-        + f"</td><td><strong>{html.escape(v['verdict'])}</strong></td></tr>"
-        for v in rows
-    )
+
+    def row(v: Verdict) -> str:
+        d = v.decision
+        ci = "-" if math.isnan(d.low) else f"{d.low:.2f}-{d.high:.2f}"
+        rng = "-" if d.pairs < 2 else f"{d.range_low:.2f}-{d.range_high:.2f}"
+        warn = (
+            f' <span class="warn">warning: {html.escape("; ".join(v.caveats))}</span>'
+            if v.caveats
+            else ""
+        )
+        return (
+            f"<tr><td>{v.batch}</td><td>{html.escape(v.label)}</td><td>{d.ratio:.2f}x</td>"
+            f"<td>{ci}</td><td>{rng}</td><td>{d.pairs}</td>"
+            f"<td><strong>{html.escape(v.words)}</strong>{warn}</td></tr>"
+        )
+
+    body = "".join(row(v) for v in rows)
     peak = ""
     eff = a.efficiency
     if not eff.empty:
@@ -552,18 +574,17 @@ def write_report(a: Analysis, plots: list[Path]) -> Path:
         + ["reason"]
     ]
     cautions = warnings(a)
-    sections: list[tuple[str, str, str]] = [("verdict", "Verdict", verdict_html(a))]
-    if cautions:  # counted and folded: the answer comes first, the cautions one click away
-        sections.append(
-            (
-                "warnings",
-                "Warnings: numbers that may not be trusted",
-                f"<details><summary>{len(cautions)} warning(s): read before trusting a "
-                'number</summary><ul class="warn">'
-                + "".join(f"<li>{html.escape(w)}</li>" for w in cautions)
-                + "</ul></details>",
-            )
-        )
+    # The warnings on the first screen, open, above the verdict they qualify (each verdict
+    # row a warning touches says so in the row too).
+    warned = (
+        '<div class="warnbox"><p><strong>'
+        f"{len(cautions)} warning(s): numbers that may not be trusted</strong></p>"
+        '<ul class="warn">' + "".join(f"<li>{html.escape(w)}</li>" for w in cautions)
+        + "</ul></div>"
+        if cautions
+        else ""
+    )
+    sections: list[tuple[str, str, str]] = [("verdict", "Verdict", warned + verdict_html(a))]
     sections += [
         (
             "findings",

@@ -9,6 +9,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+from mlpbench.analysis.findings import judged
 from mlpbench.analysis.stats import host_ratios
 from mlpbench.analysis.tables import Analysis, warnings
 from mlpbench.config.points import series_name
@@ -53,11 +54,11 @@ def summary_lines(a: Analysis) -> list[str]:
     ]
     from mlpbench.render.answer import answer_lines
 
-    lines += ["", *(wrapped for text in answer_lines(a) for wrapped in wrap(text))]
-    cautions = warnings(a)
+    cautions = warnings(a)  # first: they qualify the verdict below
     if cautions:
-        lines += ["", f"warnings (see {TRUST}):"]
+        lines += ["", f"warnings: numbers that may not be trusted (see {TRUST}):"]
         lines += [f"  ! {w}" for w in cautions]
+    lines += ["", *(wrapped for text in answer_lines(a) for wrapped in wrap(text))]
     s = a.summary
     names, several_hosts = host_names(a), a.primary_host is not None
     if s.empty:
@@ -94,32 +95,33 @@ def summary_lines(a: Analysis) -> list[str]:
                 f"{eff:>7}{_fmt(r.test_accuracy, '.4f'):>9}  {spread}"
                 + ("  unstable: rerun with more repeats" if r.unstable else "")
             )
-        for other, ratios in a.ratios.groupby("backend", sort=False):
+        for other, ratios in judged(a).groupby("backend", sort=False):
             lines += [
                 "",
                 f"{a.reference}/{other} speed ratio ({other}'s time / {a.reference}'s, "
-                f"> 1: {a.reference} faster; median and range of the per-repeat ratios, each "
-                f"repeat's pair run back to back; 'unpaired': under 2 pairs, the medians' ratio "
+                f"> 1: {a.reference} faster; the median of the per-repeat ratios, each "
+                f"repeat's pair run back to back, and its 95% interval; decided where the "
+                f"interval lies on one side of 1; 'unpaired': under 2 pairs, the medians' ratio "
                 f"and the widest bound; network {a.network})",
             ]
             for r in ratios.itertuples():
                 variant = "" if r.variant == a.baseline else f" [{r.variant}]"
                 if several_hosts:
                     variant += f" @{names.get(r.host, r.host)}"
-                unsettled = r.ratio_low <= 1 <= r.ratio_high and r.ratio != 1
-                single = r.ratio_low == r.ratio_high  # one repeat: a direction, not a range
-                span = "1 repeat: direction only" if single else (
-                    f"({r.ratio_low:.2f}-{r.ratio_high:.2f})"
-                    + ("  unpaired" if r.pairs < 2 else "")
-                )  # fmt: skip
+                d = r.decision
+                if d.pairs < 2 and d.range_low == d.range_high:
+                    span = "1 repeat: direction only"
+                elif d.pairs < 2:
+                    span = f"({d.range_low:.2f}-{d.range_high:.2f})  unpaired, not decided"
+                elif d.decided:
+                    span = f"({d.low:.2f}-{d.high:.2f}, 95%)  decided"
+                else:
+                    span = f"(range {d.range_low:.2f}-{d.range_high:.2f})  not decided: " + (
+                        d.advice()
+                    )
                 lines.append(
                     f"  batch {r.batch_size:>6} {r.dtype:<8} {r.device} threads {r.threads:<3}"
                     f"{variant}: {r.ratio:5.2f}x  {span}"
-                    + (
-                        "  unstable: the range spans 1, the winner is not settled"
-                        if unsettled
-                        else ""
-                    )
                 )
     hosts = host_ratios(a.summary)
     if not hosts.empty:

@@ -192,21 +192,19 @@ def unknown_backend(name: str, timeout: float = 30.0) -> str:
     )
 
 
-PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
+PR_SET_CHILD_SUBREAPER = 36
+PARENT_ENV = "MLPBENCH_PARENT"
+"""Set by :func:`spawn` to this process's PID: ``python -m mlpbench.worker`` arms its
+parent-death signal on it before it imports anything else (a fork-free start: no
+``preexec_fn``, which would run every library's at-fork hooks in a threaded parent)."""
 _PRCTL: Any = None
 if sys.platform.startswith("linux"):
     try:
         import ctypes
 
-        _PRCTL = ctypes.CDLL(None, use_errno=True).prctl  # resolved here, not after a fork
+        _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
         _PRCTL = None
-
-
-def _die_with_parent() -> None:
-    """In the child, before it runs anything: SIGKILL when the sweep dies, however it dies."""
-    if _PRCTL is not None:
-        _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def become_subreaper() -> bool:
@@ -223,16 +221,13 @@ _LIVE_LOCK = threading.Lock()
 
 
 def spawn(args: list[str], environ: dict[str, str], **popen: Any) -> subprocess.Popen:
-    """The one way mlpbench starts a child (a worker, a check, a calibration, a script, a
-    stack's build): a session and process group of its own, a parent-death signal, the tree
-    token of ``environ`` (:func:`env_for`), and registered in :data:`LIVE` until
-    :func:`end_tree` ends it."""
+    """The one way mlpbench starts a child (a worker, a check, a calibration, a script): a
+    session and process group of its own, this process's PID for its parent-death signal
+    (:data:`PARENT_ENV`; a standalone script arms it in its prologue), the tree token of
+    ``environ`` (:func:`env_for`), and registered in :data:`LIVE` until :func:`end_tree` ends
+    it."""
     proc = subprocess.Popen(
-        args,
-        env=environ,
-        start_new_session=True,
-        preexec_fn=_die_with_parent if _PRCTL is not None else None,
-        **popen,
+        args, env={**environ, PARENT_ENV: str(os.getpid())}, start_new_session=True, **popen
     )
     with _LIVE_LOCK:
         LIVE.add(proc.pid)

@@ -13,6 +13,7 @@ runs: never pandas, matplotlib, scipy or dask (``tests/test_layout.py`` checks t
 
 from __future__ import annotations
 
+import os
 import sys
 
 USAGE = "usage: python -m mlpbench.worker {train,check,gemm,describe} ..."
@@ -23,6 +24,11 @@ def main(argv: list[str]) -> int:
         print(USAGE, file=sys.stderr)
         return 2
     command, rest = argv[0], argv[1:]
+    parent = os.environ.pop("MLPBENCH_PARENT", "")  # set by mlpbench.sweep.spawn.spawn
+    if parent.isdigit():  # first: a hanging import must still die with the sweep
+        from mlpbench.worker.child import die_with_parent
+
+        die_with_parent(int(parent))
     if command == "train":
         from mlpbench.worker import child
 
