@@ -149,7 +149,7 @@ def test_every_page_shows_the_same_warnings(tmp_path):
         assert f"- {w}" in page
         assert h.escape(w) in html
         assert f"! {w}" in terminal
-    # first: before the verdict they qualify, and open (not folded) in the report
+    # first: before the verdict they qualify (in the report a line on the first screen)
     assert page.index("Warnings (") < page.index("Measured:")
-    assert html.index("warning(s): numbers that may not be trusted") < html.index("Measured:")
+    assert html.index("Warnings: numbers that may not be trusted") < html.index("Measured:")
     assert terminal.index("warnings:") < terminal.index("Measured:")

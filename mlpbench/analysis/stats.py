@@ -241,14 +241,18 @@ def speed_ratios(summary: Any, numerator: str, denominator: str, runs: Any = Non
         return pd.DataFrame(columns=cols)
     times = _times_by_repeat(runs, keys, (numerator, denominator))
     b_variants = list(dict.fromkeys(b["variant"]))
-    b = b.set_index([*keys, "variant"])
+    # the reference's own options: its default series where it ran several (fused on and off,
+    # say), never several rows of it averaged or mixed
+    b_options = sorted(dict.fromkeys(b["options"]), key=lambda o: o != "-")
+    b = b.set_index([*keys, "variant", "options"]).sort_index()
     rows = []
     for r in a.itertuples(index=False):
         point = tuple(getattr(r, k) for k in keys)
         variant = r.variant if r.variant in b_variants else b_variants[0]
-        if (*point, variant) not in b.index:
+        found = [o for o in b_options if (*point, variant, o) in b.index]
+        if not found:
             continue
-        d = b.loc[(*point, variant)]
+        d = b.loc[(*point, variant, found[0])].to_dict() | {"options": found[0]}
         mine = times.get((numerator, r.options, r.variant, *point), {})
         theirs = times.get((denominator, d["options"], variant, *point), {})
         paired = [mine[k] / theirs[k] for k in sorted(set(mine) & set(theirs))]

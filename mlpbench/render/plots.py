@@ -71,10 +71,16 @@ class Context:
 
     def save(self, fig: Any, name: str) -> Path:
         fig.text(0.01, 0.005, self.caption, fontsize=7, color="#555555", va="bottom")
-        fig.tight_layout(rect=(0, 0.07, 1, 1))
+        import warnings
+
+        with warnings.catch_warnings():
+            # a figure of many series cannot always fit tight_layout's rectangle; the saved
+            # image grows instead (bbox_inches): no legend, label or footer is ever cut
+            warnings.simplefilter("ignore", UserWarning)
+            fig.tight_layout(rect=(0, 0.07, 1, 1))
         png = self.out / f"{name}.png"
-        fig.savefig(png, dpi=110)
-        fig.savefig(self.out / f"{name}.svg")
+        fig.savefig(png, dpi=110, bbox_inches="tight")
+        fig.savefig(self.out / f"{name}.svg", bbox_inches="tight")
         plt.close(fig)
         return png
 
@@ -167,7 +173,7 @@ def plot_gpu_speedup(ctx: Context) -> Path | None:
     ax.set_ylabel("CPU time / GPU time (x)")
     ax.set_title("What the GPU buys: above 1, the GPU is faster")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    _legend(ax, fontsize=7)
     c = ctx.a.costs.dropna(subset=["fixed_s"])
     for key, g in axes_.groups(c, by=("backend", "options", "env"), skip=("batch_size",)):
         r = g.iloc[0]
@@ -183,7 +189,7 @@ def plot_gpu_speedup(ctx: Context) -> Path | None:
     right.set_ylabel("cost per sample (us): compute, copies")
     right.set_title("Per-step cost model (triangles: GPU)")
     right.grid(True, which="both", alpha=0.3)
-    right.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    _legend(right, fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return ctx.save(fig, "gpu_speedup")
 
 
@@ -227,7 +233,7 @@ def plot_speedup(ctx: Context) -> Path | None:
     ax.set_ylabel(f"speed-up of {ref} (other's time / {ref}'s time, x)")
     ax.set_title(f"{ref} vs the others: above 1, {ref} is faster")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    _legend(ax, fontsize=7)
     return ctx.save(fig, "speedup")
 
 
@@ -319,7 +325,7 @@ def plot_dtype(ctx: Context) -> Path | None:
     ax.set_ylabel("float64 time / float32 time (x)")
     ax.set_title("What float32 buys (the article's first lesson)")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    _legend(ax, fontsize=8)
     return ctx.save(fig, "dtype_speedup")
 
 
@@ -339,7 +345,7 @@ def plot_phases(ctx: Context) -> Path | None:
         ax.set_xlabel("batch size (samples)")
         ax.set_ylabel("seconds per epoch")
         ax.set_title(f"{ctx.reference} on the {device.upper()}: time per phase (steady epochs)")
-        ax.legend(fontsize=8)
+        _legend(ax, fontsize=8)
         ax.grid(True, axis="y", alpha=0.3)
     return ctx.save(fig, "phases")
 
@@ -369,7 +375,7 @@ def plot_efficiency(ctx: Context) -> Path | None:
     ax.set_ylabel("efficiency (% of GEMM peak)")
     ax.set_title("How close to the hardware: training GFLOP/s / calibrated matmul peak")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # off the 100% line
+    _legend(ax, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # off the 100% line
     return ctx.save(fig, "efficiency")
 
 
@@ -398,7 +404,7 @@ def plot_accuracy_time(ctx: Context) -> Path | None:
     left.set_ylabel("training loss (incl. penalty)")
     left.set_title(f"Loss vs time, batch {batch}, {pick['dtype'].iloc[0]}")
     left.grid(True, alpha=0.3)
-    left.legend(fontsize=8)
+    _legend(left, fontsize=8)
     apart = tuple(a for a in axes_.context() if a not in ("device", "dtype"))
     for key, g in axes_.groups(ok, skip=apart):  # a marker per device and dtype
         right.scatter(
@@ -415,7 +421,7 @@ def plot_accuracy_time(ctx: Context) -> Path | None:
     right.set_ylabel("test accuracy")
     right.set_title("Accuracy reached vs time spent (every run)")
     right.grid(True, alpha=0.3)
-    right.legend(fontsize=8)
+    _legend(right, fontsize=8)
     note = slow_on_purpose(ctx)
     if note:  # below the panel, outside its axes: a note never covers a point
         right.annotate(
@@ -462,7 +468,7 @@ def plot_startup(ctx: Context) -> Path | None:
     ax.set_xticks(x, table.index)
     ax.set_ylabel("seconds (median over runs)")
     ax.set_title("Start-up costs, paid once per process")
-    ax.legend(fontsize=8)
+    _legend(ax, fontsize=8)
     ax.grid(True, axis="y", alpha=0.3)
     return ctx.save(fig, "startup")
 
@@ -494,7 +500,7 @@ def plot_ablation(ctx: Context) -> Path | None:
     ax.set_xticks(x, switches, rotation=15)
     ax.set_ylabel(f"time per epoch / {ctx.a.baseline}'s (x)")
     ax.set_title(f"Each variant against {ctx.a.baseline} (above 1: slower)")
-    ax.legend(fontsize=8)
+    _legend(ax, fontsize=8)
     ax.grid(True, axis="y", alpha=0.3)
     return ctx.save(fig, "ablation")
 
@@ -510,6 +516,8 @@ def plot_crossover(ctx: Context) -> Path | None:
 
     table = table[table.groupby(["dtype", "series", "depth"])["width"].transform("nunique") > 1]
     panels = list(table.groupby(["dtype", "series", "depth"], sort=True))
+    if not panels:  # every (dtype, series, depth) has one width: no map to draw
+        return None
     cols = min(3, len(panels))
     rows = (len(panels) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.2 * rows), squeeze=False)
@@ -571,7 +579,7 @@ def plot_cost_per_sample(ctx: Context) -> Path | None:
     ax.set_ylabel("seconds per training sample (best batch size)")
     ax.set_title("Overhead-bound (flat) vs GEMM-bound (rising): cost per sample")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+    _legend(ax, fontsize=7, ncol=2)
     return ctx.save(fig, "cost_per_sample")
 
 
@@ -586,16 +594,20 @@ def plot_versions(ctx: Context) -> Path | None:
     for ax, ((backend, options), g) in zip(axes.flat, panels):
         envs = list(dict.fromkeys(g["env"]))
         labels = [ctx.a.stack_label(e).replace(" (", "\n(") for e in envs]
-        for (batch, threads), h in g.groupby(["batch_size", "threads"], sort=True):
-            h = h.set_index("env").reindex(envs)
+        skip = ("env", "backend", "options", "variant")
+        for key, h in ctx.a.axes.groups(g, by=("batch_size", "threads"), skip=skip):
+            # one line per point less its stack: every other varying axis keeps lines apart
+            h = h.drop_duplicates("env").set_index("env").reindex(envs)
             x = np.arange(len(envs))
+            threads = key["threads"]
             style = "-" if threads == ctx.max_threads() else "--"
+            more = ctx.a.axes.words(key, skip=(*skip, "batch_size", "threads"))
             ax.plot(
                 x,
                 h["median_s"],
                 style,
                 marker="o",
-                label=f"batch {batch}, {threads_label(threads)}",
+                label=", ".join([f"batch {key['batch_size']}", threads_label(threads), *more]),
             )
             ax.fill_between(x, h["min_s"], h["max_s"], alpha=0.15)
         ax.set_xticks(np.arange(len(envs)), labels, fontsize=7)
@@ -603,7 +615,7 @@ def plot_versions(ctx: Context) -> Path | None:
         ax.set_ylabel("seconds per epoch (steady state)")
         ax.set_title(f"{series_name(backend, options)} across version stacks")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
+        _legend(ax, fontsize=7)
     return ctx.save(fig, "versions")
 
 
@@ -622,6 +634,12 @@ PLOTS: list[Callable[[Context], Path | None]] = [
     plot_crossover,
     plot_cost_per_sample,
 ]
+
+
+def _legend(ax: Any, *args: Any, **kwargs: Any) -> None:
+    """A legend where the axes hold labelled artists (matplotlib warns on an empty one)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(*args, **kwargs)
 
 
 def plot_all(analysis: Analysis) -> list[Path]:

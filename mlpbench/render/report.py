@@ -491,9 +491,23 @@ def verdict_html(a: Analysis) -> str:
     and how far each backend gets to the machine's GEMM peak."""
     from mlpbench.render.answer import answer_lines
 
-    first = '<div class="answer">' + "".join(
-        f"<p>{html.escape(line)}</p>" for line in answer_lines(a)
-    ) + "</div>"
+    lines = answer_lines(a)
+    # the first screen: what is decided and what not, then the table; how it was measured,
+    # why, and the article one click away
+    said_first = [x for x in lines if x.startswith(("Decided", "Not decided"))] or lines[:1]
+    later = [x for x in lines if x not in said_first]
+    first = (
+        '<div class="answer">'
+        + "".join(f"<p>{html.escape(line)}</p>" for line in said_first)
+        + (
+            "<details><summary>What was measured, why, and the article</summary>"
+            + "".join(f"<p>{html.escape(line)}</p>" for line in later)
+            + "</details>"
+            if later
+            else ""
+        )
+        + "</div>"
+    )
     rows = verdict_rows(a)
     if not rows:
         return first + "<p>No two backends ran the same points: no verdict.</p>"
@@ -576,11 +590,13 @@ def write_report(a: Analysis, plots: list[Path]) -> Path:
     cautions = warnings(a)
     # The warnings on the first screen, open, above the verdict they qualify (each verdict
     # row a warning touches says so in the row too).
+    kinds = ", ".join(dict.fromkeys(w.split(":")[0] for w in cautions))
     warned = (
-        '<div class="warnbox"><p><strong>'
-        f"{len(cautions)} warning(s): numbers that may not be trusted</strong></p>"
-        '<ul class="warn">' + "".join(f"<li>{html.escape(w)}</li>" for w in cautions)
-        + "</ul></div>"
+        '<div class="warnbox"><details><summary><strong>Warnings: numbers that may not be '
+        f"trusted</strong> ({len(cautions)} warning(s): {html.escape(kinds)}; the rows they "
+        'touch say so)</summary><ul class="warn">'
+        + "".join(f"<li>{html.escape(w)}</li>" for w in cautions)
+        + "</ul></details></div>"
         if cautions
         else ""
     )

@@ -135,10 +135,14 @@ def summary_lines(a: Analysis) -> list[str]:
     bad = a.results.not_run
     if len(bad):
         lines += ["", "not run:"]
-        for r in bad.itertuples():
+        named = ("batch_size", "dtype", "device", "threads")
+        for r in bad.to_dict("records"):
+            more = a.axes.words(r, skip=named)  # every other varying axis: no two points alike
             lines.append(
-                f"  {series_name(r.backend, r.options, r.env)} b={r.batch_size} {r.dtype} "
-                f"{r.device} t={r.threads} #{r.repeat}: {r.status}: {r.reason}"
+                f"  {series_name(r['backend'], r['options'], r['env'])} b={r['batch_size']} "
+                f"{r['dtype']} {r['device']} t={r['threads']}"
+                + (f" ({', '.join(more)})" if more else "")
+                + f" #{r['repeat']}: {r['status']}: {r['reason']}"
             )
     return lines
 
