@@ -153,3 +153,123 @@ def test_every_page_shows_the_same_warnings(tmp_path):
     assert page.index("Warnings (") < page.index("Measured:")
     assert html.index("Warnings: numbers that may not be trusted") < html.index("Measured:")
     assert terminal.index("warnings:") < terminal.index("Measured:")
+
+
+# Tuning knows its conditions (issue 47, build 1).
+
+
+class Trial:
+    """What PointRunner.run returns to tuning: the seconds, and the run's probe."""
+
+    def __init__(self, seconds: float, load_pct: float) -> None:
+        from types import SimpleNamespace
+
+        self.seconds = seconds
+        self.summary = SimpleNamespace(other_load_pct=load_pct, steal_pct=0.0)
+
+
+def grid(batches=(100,)):
+    from mlpbench.config import expand
+    from mlpbench.config.sweepfile import parse_config
+
+    cfg = parse_config(
+        {"grid": {"backend": ["numpy"], "batch_size": list(batches), "threads": [2]}}
+    )
+    return expand.points(cfg)
+
+
+def test_plans_tuned_under_load_are_not_cached_and_quiet_ones_are(tmp_path, monkeypatch, capsys):
+    """A table tuned under load (load average 2.5-7) was cached and reused on a quiet
+    machine, where its plan took 2.19-2.81x the plain script's epoch."""
+    from mlpbench.backends.numpy.trainer import THREAD_PLANS
+    from mlpbench.sweep import tuning
+
+    monkeypatch.setenv("MLPBENCH_CACHE", str(tmp_path))
+    monkeypatch.setenv("MLPBENCH_TUNE", "1")
+    env = {"cpu_model": "Fixture", "cores_usable": 2}
+    loaded, quiet = grid((100, 500))
+    speeds = {name: 0.1 + 0.01 * i for i, name in enumerate(sorted(THREAD_PLANS))}
+
+    def run(point, plan_env):
+        busy = 60.0 if point.key.batch_size == 100 else 1.0
+        return Trial(speeds[point.run.options["plan"]], busy)
+
+    chosen = tuning.choose(
+        [loaded, quiet], {"numpy": THREAD_PLANS}, env, run=run, mode="lines"
+    )  # fmt: skip
+    assert chosen[tuning.slot(loaded.key)]["provisional"] is True  # this run uses it
+    cache = tuning.read_cache(env)
+    assert tuning.slot(loaded.key) not in cache  # ... and the cache never keeps it
+    assert tuning.slot(quiet.key) in cache and cache[tuning.slot(quiet.key)]["load_pct"] == 1.0
+    assert "tuned under load" in capsys.readouterr().err
+
+
+def test_a_cached_plan_measured_at_twice_its_prediction_is_tuned_again(tmp_path, monkeypatch):
+    from mlpbench.backends.numpy.trainer import THREAD_PLANS
+    from mlpbench.sweep import tuning
+
+    monkeypatch.setenv("MLPBENCH_CACHE", str(tmp_path))
+    monkeypatch.setenv("MLPBENCH_TUNE", "1")
+    env = {"cpu_model": "Fixture", "cores_usable": 2}
+    (point,) = grid()
+    key = tuning.slot(point.key)
+    tuning.write_cache(env, {key: {
+        "choice": "spin", "seconds": {"spin": 0.10, "sleep": 0.12}, "trial_samples": 10_000,
+        "candidates": sorted(THREAD_PLANS), "load_pct": 0.5,
+    }})  # fmt: skip
+    predicted = 0.10 * 60_000 / 10_000
+    assert tuning.check_against_run(env, point.key, "spin", 1.1 * predicted, 60_000) == ""
+    line = tuning.check_against_run(env, point.key, "spin", 2.0 * predicted, 60_000)
+    assert "2.00x what its tuning predicted" in line and "tuned again" in line
+    assert tuning.read_cache(env)[key]["stale"]
+    tuned = []
+
+    def run(p, plan_env):
+        tuned.append(p.run.options["plan"])
+        return Trial(0.1, 0.0)
+
+    tuning.choose([point], {"numpy": THREAD_PLANS}, env, run=run, mode="none")
+    assert tuned, "the stale entry was not tuned again"
+    assert "stale" not in tuning.read_cache(env)[key]
+
+
+@pytest.mark.slow
+def test_tuning_beside_a_busy_process_caches_nothing(tmp_path, monkeypatch, capsys):
+    """The real thing: trials in fresh processes while two busy loops hold both cores."""
+    import subprocess
+    import sys
+
+    from mlpbench.config import expand
+    from mlpbench.config.sweepfile import parse_config
+    from mlpbench.sweep import tuning
+    from mlpbench.sweep.preflight import preflight
+    from mlpbench.sweep.runner import PointRunner
+
+    monkeypatch.setenv("MLPBENCH_CACHE", str(tmp_path))
+    monkeypatch.setenv("MLPBENCH_TUNE", "1")
+    cfg = parse_config({
+        "data": {"dataset": "synthetic", "synthetic_samples": 4000, "synthetic_features": 64,
+                 "synthetic_classes": 4},
+        "model": {"layers": [64, 32, 4]},
+        "grid": {"backend": ["numpy"], "batch_size": [50], "threads": [2]},
+    })  # fmt: skip
+    points = expand.points(cfg)
+    checked = preflight(cfg)
+    from mlpbench.machine import describe
+
+    env = describe.describe()
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        chosen = tuning.choose(
+            points, checked.plans, env, differing=checked.differing,
+            run=PointRunner(timeout=120, pin=False).run, mode="lines",
+        )  # fmt: skip
+    finally:
+        for b in busy:
+            b.kill()
+            b.wait()
+    key = tuning.slot(points[0].key)
+    assert chosen[key].get("provisional"), chosen[key]
+    assert chosen[key]["load_pct"] > tuning.LOADED_PCT
+    assert key not in tuning.read_cache(env)
+    assert "tuned under load" in capsys.readouterr().err

@@ -182,4 +182,18 @@ def run(a: argparse.Namespace) -> int:
     finally:
         os.sched_setaffinity(0, everything)
     print("\n".join(run_summary_lines(asdict(summary), device=spec.device)))
+    if "tuned on this machine" in plan_line and spec.options.get("plan"):
+        from mlpbench.config.points import PointKey
+        from mlpbench.machine import describe
+
+        key = PointKey(
+            spec.backend, t.batch_size, spec.dtype, spec.device, spec.threads,
+            layers="-".join(map(str, m.layers)),
+        )  # fmt: skip
+        stale = tuning.check_against_run(
+            describe.machine(), key, str(spec.options["plan"]), summary.steady_epoch_s,
+            summary.n_train,
+        )  # fmt: skip
+        if stale:
+            print(f"mlpbench run: {stale}", flush=True)
     return 0

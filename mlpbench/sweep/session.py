@@ -85,6 +85,16 @@ class Sweep:
         record, epochs = rows_of(key, point.repeat, self.run_id(index), result, peak)
         self.folder.append(record, epochs)
         self.recorded += 1
+        summary = record.summary
+        if summary is not None and summary.plan and not self.env.cluster:
+            from mlpbench.sweep import tuning
+
+            if str(point.run.options.get("plan", tuning.AUTO)) == tuning.AUTO:  # tuned, not forced
+                stale = tuning.check_against_run(
+                    self.env, key, summary.plan, summary.steady_epoch_s, summary.n_train
+                )
+                if stale:
+                    self.progress.say(stale)
         where = f" on {record.hostname}" if self.env.cluster else ""
         detail = (
             f"{record.summary.steady_epoch_s:.3f} s/epoch{where}"

@@ -20,6 +20,7 @@ process; tune measures only those. This module names no backend and no backend o
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -38,6 +39,14 @@ TUNE_ENV = plancache.TUNE_ENV  # "0": no tuning; points without a forced plan ru
 TUNE_STEPS = 100  # steps per trial epoch: one to warm up, one measured, per candidate
 TUNE_FLOPS = 2e10  # GEMM work per trial epoch, at most: 0.1-0.2 s on 2 cores
 CLOSE = 0.10  # plans this close to the fastest are measured a second time
+LOADED_PCT = 10.0
+"""Other processes' share of the CPU during a trial above which its point's choice is
+provisional: used for this run, never cached (under load the spinning plans lose, and a table
+tuned so once made the quiet machine 2-3x slower)."""
+STALE_TOLERANCE = 0.5
+"""A run whose steady epoch departs from its plan's prediction by more than this fraction
+marks the cached entry stale: it is tuned again next time. (A trial is a short subset epoch;
+its spread between two trials is a few %, but a subset and the full epoch differ by more.)"""
 
 
 fingerprint = plancache.fingerprint
@@ -53,11 +62,21 @@ def slot(key: PointKey) -> str:
     )
 
 
+def slot_of(parts: list[str]) -> str:
+    """A slot from its split parts (the inverse of ``slot(...).split("|")``)."""
+    return "|".join(parts)
+
+
 def is_current(table: dict[str, Any], point: Any, plans: dict[str, dict[str, Any]]) -> bool:
     """Whether ``table`` holds a choice for the point made among the plans offered now (a plan
     added since, or one gone, means measuring again)."""
     entry = table.get(slot(point.key))
-    return bool(entry) and entry.get("candidates") == sorted(plans)
+    return (
+        bool(entry)
+        and entry.get("candidates") == sorted(plans)
+        and not entry.get("provisional")  # tuned under load: for that run only
+        and not entry.get("stale")  # a run since measured far from its prediction
+    )
 
 
 def plans_apply(device: str) -> bool:
@@ -186,7 +205,8 @@ def tune(
         failed = sorted(set(seconds) - set(finite))  # named, never stored as Infinity
         table[key] = {
             "choice": choice, "seconds": finite, "failed": failed, "candidates": candidates,
-        }
+            "trial_samples": trial(point).run.data.subset,
+        }  # fmt: skip
     return table
 
 
@@ -276,8 +296,16 @@ def choose(
     trials, started = [0], time.perf_counter()
     measured: set[tuple[str, str]] = set()  # (slot, plan): a second one is a close plan's rerun
 
+    load: dict[str, float] = {}  # slot -> the worst other load (or steal) of its trials, %
+
     def measure(point: Any, plan_env: dict[str, str | None]) -> float:
-        seconds = run(point, plan_env).seconds
+        result = run(point, plan_env)
+        seconds = result.seconds
+        summary = getattr(result, "summary", None)
+        if summary is not None:
+            worst = max(float(summary.other_load_pct), float(summary.steal_pct))
+            key = slot(point.key)
+            load[key] = max(load.get(key, 0.0), worst if worst == worst else 0.0)
         trials[0] += 1
         once = (slot(point.key), str(point.run.options.get("plan", "")))
         rerun = once in measured
@@ -298,14 +326,77 @@ def choose(
             )
         return seconds
 
+    cached = dict(table)
     try:
         table = tune(missing, plans_of, measure, table, differing=differing)
     finally:
         if bar is not None:
             bar.close()
     if missing:
-        write_cache(env, table)
+        loaded = []
+        for p in missing:
+            key = slot(p.key)
+            if key not in table or key not in load:
+                continue
+            table[key] = {**table[key], "load_pct": round(load[key], 1)}
+            table[key].pop("stale", None)
+            if load[key] > LOADED_PCT:
+                table[key]["provisional"] = True
+                loaded.append(key)
+        # What was tuned under load serves this run only: the cache keeps what it had.
+        keep = {k: v for k, v in table.items() if k not in loaded}
+        keep.update({k: cached[k] for k in loaded if k in cached})
+        write_cache(env, keep)
+        if loaded and mode != "none":
+            worst = max(load[k] for k in loaded)
+            print(
+                f"tuned under load (other processes up to {worst:.0f}% of the CPU during the "
+                f"trials of {len(loaded)} point(s)): their plans serve this run only and are "
+                "not cached; a run on a quiet machine tunes them again",
+                file=sys.stderr,
+                flush=True,
+            )
     return {slot(p.key): table[slot(p.key)] for p in once if slot(p.key) in table}
+
+
+def predicted_s(entry: dict[str, Any], n_train: int) -> float:
+    """The steady epoch a tuned entry predicts for ``n_train`` samples: its choice's trial
+    epoch scaled from the trial's samples (NaN where the entry cannot say)."""
+    seconds = entry.get("seconds", {}).get(entry.get("choice", ""))
+    samples = entry.get("trial_samples")
+    if not seconds or not samples:
+        return math.nan
+    return float(seconds) * n_train / float(samples)
+
+
+def check_against_run(
+    env: dict[str, Any], key: PointKey, plan: str, steady_s: float, n_train: int
+) -> str:
+    """A run of a cached plan set against the table's prediction: when it departs by more
+    than ``STALE_TOLERANCE``, the entry is marked stale (tuned again next time) and the line
+    that says so is returned ("" when it holds, or when there is nothing to check)."""
+    if os.environ.get(TUNE_ENV) == "0" or not plan:
+        return ""
+    table = read_cache(env)
+    entry = table.get(slot(key))
+    if not entry or entry.get("choice") != plan or entry.get("stale"):
+        return ""
+    predicted = predicted_s(entry, n_train)
+    if not predicted > 0 or not steady_s > 0:
+        return ""
+    ratio = steady_s / predicted
+    if abs(math.log(ratio)) <= math.log1p(STALE_TOLERANCE):
+        return ""
+    table[slot(key)] = {
+        **entry,
+        "stale": f"a run measured {steady_s:.4f} s/epoch against {predicted:.4f} predicted",
+    }
+    write_cache(env, table)
+    return (
+        f"plan {plan} at {key.label()}: this run's {steady_s:.3f} s/epoch is {ratio:.2f}x what "
+        f"its tuning predicted ({predicted:.3f} s for {n_train} samples); the cached choice "
+        "is marked stale and is tuned again on the next run"
+    )
 
 
 def resolve(
@@ -370,6 +461,8 @@ def resolve(
                 run=run, mode=mode,
             )  # fmt: skip
             entry, why = chosen.get(slot(key)), "tuned on this machine just now"
+            if entry and entry.get("provisional"):
+                why += " under load: for this run only, not cached"
         else:
             why = "tuned on this machine (cached table)"
         if entry and entry.get("choice") in offered:
