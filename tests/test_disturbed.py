@@ -273,3 +273,17 @@ def test_tuning_beside_a_busy_process_caches_nothing(tmp_path, monkeypatch, caps
     assert chosen[key]["load_pct"] > tuning.LOADED_PCT
     assert key not in tuning.read_cache(env)
     assert "tuned under load" in capsys.readouterr().err
+
+
+def test_compare_names_the_points_one_side_lacks_and_strict_fails_on_them(tmp_path, capsys):
+    """Issue 47: compare of two sweeps that share 1 of 6 points compared that one and exited
+    0 without naming the others."""
+    from mlpbench.cli.app import main
+
+    a = make_results(tmp_path / "a", repeats=3, backends=("numpy", "keras"))
+    b = make_results(tmp_path / "b", repeats=3, backends=("numpy",), seed=1)
+    assert main(["compare", str(a), str(b)]) == 0
+    out = capsys.readouterr().out
+    assert "not compared: 12 point(s) ran on A only: keras" in out
+    assert main(["compare", str(a), str(b), "--strict"]) == 1
+    assert main(["compare", str(b), str(b), "--strict"]) == 0  # the one-sided points, alone

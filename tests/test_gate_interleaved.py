@@ -133,3 +133,20 @@ def test_a_gate_runs_both_sides_in_rounds_and_writes_a_result_set(tmp_path, caps
     assert main(["gate", str(sweep), "--baseline", "", "--candidate", "current"]) == 2
     assert main(["gate", str(sweep), "--baseline", "current", "--candidate", "current",
                  "--rounds", "3"]) == 2  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_side_that_cannot_be_built_is_refused_before_anything_runs(tmp_path, capsys):
+    """Issue 47: `--baseline numpy==0.0.1` said so, then ran all 20 candidate runs and
+    repeated the error 20 times before "nothing to compare", after 2 min 39 s."""
+    import time
+
+    from mlpbench.cli.app import main
+
+    t0 = time.monotonic()
+    code = main(["gate", "gate", "--baseline", "numpy==0.0.1", "--candidate", "current",
+                 "--results", str(tmp_path / "r"), "--quiet"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "--baseline 'numpy==0.0.1': cannot be built" in err
+    assert "nothing was run" in err and not (tmp_path / "r").exists()
+    assert time.monotonic() - t0 < 60

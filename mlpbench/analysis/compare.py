@@ -275,6 +275,15 @@ def compare(
     return rows
 
 
+def one_sided(a: ResultSet, b: ResultSet) -> tuple[list[PointKey], list[PointKey]]:
+    """The points with a successful run in A only, and in B only: a gate that compared only
+    what the two share must say what it left out."""
+    keys_a = {PointKey.from_row(r) for r in a.ok[POINT].to_dict("records")}
+    keys_b = {PointKey.from_row(r) for r in b.ok[POINT].to_dict("records")}
+    order = lambda k: k.label()  # noqa: E731
+    return sorted(keys_a - keys_b, key=order), sorted(keys_b - keys_a, key=order)
+
+
 @dataclass
 class Gate:
     """What compare's exit status stands on, counted for its closing lines."""
@@ -283,6 +292,7 @@ class Gate:
     undecided: list[Row]
     unstable: list[Row]
     strict: bool = False
+    alone: int = 0  # points with a successful run on one side only
 
     @classmethod
     def of(cls, rows: list[Row], strict: bool = False) -> Gate:
@@ -296,7 +306,7 @@ class Gate:
     @property
     def exit_code(self) -> int:
         """1: a slowdown by the gate's rules (``strict``: also an undecided or unstable
-        point); 0 otherwise."""
-        if self.failing or (self.strict and (self.undecided or self.unstable)):
+        point, or one that ran on one side only); 0 otherwise."""
+        if self.failing or (self.strict and (self.undecided or self.unstable or self.alone)):
             return 1
         return 0

@@ -41,8 +41,9 @@ def add(sub: Any) -> None:
     p.add_argument(
         "--strict",
         action="store_true",
-        help="exit 1 also on a slowdown these repeats cannot decide, and on unstable points; "
-        "refuse a folder with a bad row (default: leave that run out, with a warning)",
+        help="exit 1 also on a slowdown these repeats cannot decide, on unstable points, and "
+        "on points that ran on one side only; refuse a folder with a bad row (default: leave "
+        "that run out, with a warning)",
     )
     p.add_argument(
         "--force",
@@ -53,7 +54,7 @@ def add(sub: Any) -> None:
 
 
 def run(a: argparse.Namespace) -> int:
-    from mlpbench.analysis.compare import Gate, compare, differences
+    from mlpbench.analysis.compare import Gate, compare, differences, one_sided
     from mlpbench.analysis.tables import ResultSet
     from mlpbench.render.text import compare_lines, gate_lines
 
@@ -62,7 +63,17 @@ def run(a: argparse.Namespace) -> int:
     for group, lines in differences(set_a, set_b).items():
         print(f"differs ({group}): " + "; ".join(lines))
     gate = Gate.of(rows, a.strict)
+    only_a, only_b = one_sided(set_a, set_b)
+    gate.alone = len(only_a) + len(only_b)
     print("\n".join(compare_lines(rows, a.a, a.b)))
+    for side, keys in (("A", only_a), ("B", only_b)):
+        if keys:
+            shown = "; ".join(k.label() for k in keys[:10])
+            more = f"; and {len(keys) - 10} more" if len(keys) > 10 else ""
+            print(
+                f"not compared: {len(keys)} point(s) ran on {side} only: {shown}{more}"
+                + (" (--strict fails on them)" if not a.strict else " (--strict: exit 1)")
+            )
     print("\n".join(cost_lines(set_a.runs, set_b.runs, a.threshold)))
     if set_a.directory != set_b.directory:
         print(

@@ -125,6 +125,21 @@ def run(a: argparse.Namespace) -> int:
     load_config(path)  # the file as it is: its own mistakes are one line each, as for sweep
     text = gate_text(Path(path).read_text(), str(path), a.rounds, sides)
     cfg = parse_config(parse_toml(text), str(path), text)
+    from mlpbench.sweep.preflight import prepare_stacks
+
+    # Both sides built (into the cache; the sweep finds them there) before anything runs: a
+    # side that cannot be built leaves nothing to compare, so the gate refuses at once.
+    ready = prepare_stacks(cfg, "none" if a.quiet else "lines")
+    broken = {n: why for n, why in ready.items() if isinstance(why, str) and why != CURRENT_ENV}
+    if broken:
+        raise UserError(
+            "; ".join(
+                f"--{name} {a.baseline if name == BASELINE else a.candidate!r}: cannot be built "
+                f"({why})"
+                for name, why in broken.items()
+            )
+            + "; nothing was run"
+        )
     more = until_decided(a.threshold, a.max_rounds)
     directory = run_sweep(cfg, root=Path(a.results), quiet=a.quiet, more=more)
     results = ResultSet.load(directory)
