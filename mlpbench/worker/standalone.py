@@ -71,6 +71,7 @@ def script_for(
         "model": {**asdict(run.model), "layers": list(run.model.layers)},
         "train": asdict(run.train),
         "data": asdict(run.data),
+        "options": dict(run.options),
         "environment": dict(environment or {}),
         "blas": dict(blas or {}),
     }

@@ -73,7 +73,17 @@ def main():
         opt = keras.optimizers.RMSprop(learning_rate=lr, rho=train["rho"], epsilon=train["epsilon"])
     else:
         opt = keras.optimizers.SGD(learning_rate=lr, momentum=train["momentum"])
-    model.compile(optimizer=opt, loss=model_s["loss"])
+    options = SETTINGS.get("options", {})
+    if options.get("keras_logits_shortcut"):
+        loss = model_s["loss"]
+    else:  # as the sweep's run: the documented formula, never Keras's cached-logits shortcut
+        formula = getattr(keras.losses, model_s["loss"])
+
+        def loss(y_true, y_pred):
+            return formula(y_true, y_pred * 1.0)  # a new tensor carries no cached logits
+
+        loss.__name__ = model_s["loss"]
+    model.compile(optimizer=opt, loss=loss)
     rates, rate = [], lr
     for e in range(train["epochs"]):
         rate = rate / (1.0 + train["decay"] * e)  # the article's compounding decay
@@ -101,16 +111,41 @@ def main():
         f"numpy {np.__version__}, {len(x)} samples",
         flush=True,
     )
+    # Keras's shuffling draws from the global seeds, set from the run's seed right before
+    # fit() as the sweep's run sets them: the same batches, so the same losses.
+    seed = train["seed"]
+    try:
+        keras.utils.set_random_seed(seed)
+    except AttributeError:  # Keras 2.3: each generator on its own
+        import random
+
+        random.seed(seed)
+        np.random.seed(seed)
+        tf.random.set_seed(seed)
     t1 = time.perf_counter()
-    history = model.fit(
-        x,
-        onehot,
-        batch_size=train["batch_size"],
-        epochs=train["epochs"],
-        shuffle=train["shuffle"] != "none",
-        verbose=0,
-        callbacks=callbacks,
-    )
+    if train["shuffle"] == "harness":  # the harness's batches, in its order, every epoch
+        n, b = len(x), train["batch_size"]
+
+        def batches():
+            for epoch in range(train["epochs"]):
+                idx = np.random.default_rng([seed, epoch]).permutation(n)
+                for start in range(0, n, b):
+                    yield x[idx[start : start + b]], onehot[idx[start : start + b]]
+
+        history = model.fit(
+            batches(), steps_per_epoch=math.ceil(n / b), epochs=train["epochs"],
+            shuffle=False, verbose=0, callbacks=callbacks,
+        )  # fmt: skip
+    else:
+        history = model.fit(
+            x,
+            onehot,
+            batch_size=train["batch_size"],
+            epochs=train["epochs"],
+            shuffle=train["shuffle"] != "none",
+            verbose=0,
+            callbacks=callbacks,
+        )
     train_s = time.perf_counter() - t1
     probs = model.predict(xt.astype(dtype), batch_size=min(len(xt), 10000), verbose=0)
     test_onehot = np.eye(classes, dtype=dtype)[yt]
