@@ -35,6 +35,7 @@ class FrameworkBackend:
     NAME: ClassVar[str] = ""  # the registered name, for option errors
     MODULE: ClassVar[str] = ""  # the framework's import name ("": nothing beyond NumPy)
     INSTALL: ClassVar[str] = ""  # how a user installs it, said when it is missing
+    INSTALL_GPU: ClassVar[str] = ""  # how for the GPU, where that differs ("" : INSTALL)
     DEVICES: ClassVar[tuple[str, ...]] = ("cpu", "gpu")
     DTYPES: ClassVar[tuple[str, ...]] = ("float32", "float64", "bfloat16")
     PHASES: ClassVar[bool] = False
@@ -67,8 +68,11 @@ class FrameworkBackend:
         or, for the GPU, when there is no NVIDIA GPU. Imports no framework."""
         unavailable: dict[str, str] = {}
         if cls.MODULE and importlib.util.find_spec(cls.MODULE) is None:
-            why = f"{cls.MODULE} is not installed ({cls.INSTALL})"
-            unavailable = {device: why for device in cls.DEVICES}
+            unavailable = {
+                device: f"{cls.MODULE} is not installed "
+                f"({cls.INSTALL_GPU if device == 'gpu' and cls.INSTALL_GPU else cls.INSTALL})"
+                for device in cls.DEVICES
+            }
         elif "gpu" in cls.DEVICES and not nvidia_gpu_present():
             unavailable["gpu"] = "no NVIDIA GPU found on this machine"
         return Capabilities(

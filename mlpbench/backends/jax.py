@@ -29,6 +29,8 @@ class JaxTrainer(FrameworkBackend):
     """Mini-batch training with one jitted step (or one jitted scan per epoch)."""
 
     NAME, MODULE, INSTALL, OPTIONS = "jax", "jax", "pip install 'jax[cpu]'", OPTIONS
+
+    INSTALL_GPU = "pip install 'jax[cuda12]'"  # the GPU wheels
     PACKAGES = {"jax": "jax", "jaxlib": "jaxlib"}
 
     @classmethod

@@ -61,6 +61,8 @@ class KerasTrainer(FrameworkBackend):
     """Keras ``Sequential`` of ``Dense`` layers trained by one ``fit()`` call."""
 
     NAME, MODULE, INSTALL, OPTIONS = "keras", "keras", "pip install 'mlpbench[keras]'", OPTIONS
+
+    INSTALL_GPU = "pip install keras 'tensorflow[and-cuda]'"  # the GPU wheels
     PACKAGES = {
         "keras": "keras",
         "tf-keras": "tf_keras",

@@ -28,6 +28,8 @@ class TfTrainer(FrameworkBackend):
     """Mini-batch training with a ``tf.function`` step (or one per epoch)."""
 
     NAME, MODULE, INSTALL, OPTIONS = "tf", "tensorflow", "pip install tensorflow-cpu", OPTIONS
+
+    INSTALL_GPU = "pip install 'tensorflow[and-cuda]'"  # the GPU wheels
     PACKAGES = {"tensorflow": "tensorflow", "tensorflow-cpu": "tensorflow"}
 
     def setup(self, options: dict[str, Any]) -> None:

@@ -33,7 +33,7 @@ def run(a: argparse.Namespace) -> int:
         raise SpecError(f"--timeout = {a.timeout:g}: must be more than 0 seconds")
     from mlpbench.sweep.spawn import describe_backends
 
-    rows = [("name", "version", "devices", "dtypes", "phases", "status")]
+    rows = [("name", "package version", "devices", "dtypes", "phases", "status")]
     described = describe_backends(a.timeout)
     for e in described:
         if e.get("error"):

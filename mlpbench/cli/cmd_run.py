@@ -18,7 +18,14 @@ from mlpbench.machine.threads import cpu_count, pin_plan, usable_cpus
 
 
 def add(sub: Any) -> None:
-    p = sub.add_parser("run", help="train one backend once and print per-epoch times")
+    p = sub.add_parser(
+        "run",
+        help="train one backend once and print per-epoch times",
+        description="Train one backend once and print per-epoch times and a summary.",
+        epilog="exit status: 0 trained; 2 bad input (one line naming the flag); 3 the point "
+        "was skipped (the backend cannot run that device or dtype here; the line says why); "
+        "1 the backend failed; 130 interrupted.",
+    )
     g = p.add_argument_group("where")
     g.add_argument(
         "--backend",
