@@ -135,7 +135,9 @@ def test_cli_fails_at_once_with_exit_2(tmp_path):
     assert not (tmp_path / "results").exists()  # nothing started
 
 
-@pytest.mark.parametrize("name", ["quick", "default", "seed2020", "perf", "ablation", "gpu"])
+@pytest.mark.parametrize(
+    "name", ["quick", "default", "seed2020", "perf", "ablation", "gpu", "threads-dtype"]
+)
 def test_shipped_configs_are_valid(name):
     path = ROOT / "configs" / f"{name}.toml"
     if not path.exists():

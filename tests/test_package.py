@@ -169,11 +169,11 @@ def test_dry_run_counts_points_and_estimates_from_an_earlier_sweep(tmp_path, cap
     assert ("skipped here: device 'gpu' unavailable" in out) != gpu_here
 
 
-def test_default_dry_run_is_48_points_x_3(capsys, tmp_path):
-    # 32 NumPy/Keras points (the article's grid), 4 each for the raw engines tf and jax, 8 for
-    # numpy-plain (float32)
+def test_default_dry_run_is_20_points_x_6(capsys, tmp_path):
+    # 5 series x 4 batch sizes, float32 on every core; 6 repeats: the fewest pairs a 95%
+    # decision needs (issue 47)
     assert main(["sweep", "default", "--dry-run", "--results", str(tmp_path)]) == 0
-    assert "48 points x 3 repeats = 144 runs" in capsys.readouterr().out
+    assert "20 points x 6 repeats = 120 runs" in capsys.readouterr().out
 
 
 def test_the_dry_run_times_calibration_and_tuning_at_this_machines_pace(tmp_path):
