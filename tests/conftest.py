@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -262,30 +265,41 @@ nopenalty = fakebackends:NoPenalty
 """
 
 
+def write_plugin(root: Path, modules: dict[str, str], entry_points: str, dist: str) -> Path:
+    """A plugin distribution in ``root``: its modules, and a dist-info that registers
+    ``entry_points`` under the distribution name ``dist``."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name, text in modules.items():
+        (root / f"{name}.py").write_text(text)
+    info = root / f"{dist.replace('-', '_')}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(entry_points)
+    return root
+
+
+def on_path(root: Path, monkeypatch: Any) -> Path:
+    """Make the plugins in ``root`` visible here and in worker processes."""
+    import os
+
+    monkeypatch.syspath_prepend(str(root))
+    old = os.environ.get("PYTHONPATH", "")
+    monkeypatch.setenv("PYTHONPATH", f"{root}{os.pathsep}{old}" if old else str(root))
+    return root
+
+
 @pytest.fixture(scope="session")
 def fake_plugin_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("plugins")
-    (root / "fakebackends.py").write_text(FAKE_MODULE)
-    info = root / "fake_mlpbench_backends-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: fake-mlpbench-backends\nVersion: 0.1\n"
+    return write_plugin(
+        root, {"fakebackends": FAKE_MODULE}, FAKE_ENTRY_POINTS, "fake-mlpbench-backends"
     )
-    (info / "entry_points.txt").write_text(FAKE_ENTRY_POINTS)
-    return root
 
 
 @pytest.fixture
 def fake_plugins(fake_plugin_dir, monkeypatch):
     """Make the fake backends visible here and in worker processes."""
-    import os
-
-    monkeypatch.syspath_prepend(str(fake_plugin_dir))
-    old = os.environ.get("PYTHONPATH", "")
-    monkeypatch.setenv(
-        "PYTHONPATH", f"{fake_plugin_dir}{os.pathsep}{old}" if old else str(fake_plugin_dir)
-    )
-    return fake_plugin_dir
+    return on_path(fake_plugin_dir, monkeypatch)
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ import pytest
 
 from mlpbench.cli.app import main
 from mlpbench.results.store import _number, load_runs
+from tests.conftest import on_path, write_plugin
 
 MARK = "4242.25"  # the grandchildren sleep this long: found by it, whatever their parent
 
@@ -137,20 +137,9 @@ TIMEOUT_S = 6
 
 @pytest.fixture
 def bad_plugins(tmp_path, monkeypatch):
-    root = tmp_path / "plugins"
-    root.mkdir()
-    (root / "badbackends.py").write_text(MODULE)
-    (root / "badhang.py").write_text(HANGS_AT_IMPORT)
-    info = root / "bad_mlpbench_backends-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: bad-mlpbench-backends\nVersion: 0.1\n"
-    )
-    (info / "entry_points.txt").write_text(ENTRY_POINTS)
-    old = os.environ.get("PYTHONPATH", "")
-    monkeypatch.setenv("PYTHONPATH", f"{root}{os.pathsep}{old}" if old else str(root))
-    monkeypatch.syspath_prepend(str(root))
-    return root
+    modules = {"badbackends": MODULE, "badhang": HANGS_AT_IMPORT}
+    root = write_plugin(tmp_path / "plugins", modules, ENTRY_POINTS, "bad-mlpbench-backends")
+    return on_path(root, monkeypatch)
 
 
 def sleepers(plugins: Path | None = None) -> list[psutil.Process]:

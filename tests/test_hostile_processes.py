@@ -19,6 +19,7 @@ import pytest
 
 from mlpbench.results.store import read_runs
 from mlpbench.sweep.loop import run_sweep
+from tests.conftest import on_path, write_plugin
 
 MARK = f"{random.randint(10**6, 10**7)}.5"  # how long the daemons sleep: finds this run's
 
@@ -93,18 +94,10 @@ hangsatimport = hostilehang:Thing
 
 @pytest.fixture
 def hostile(tmp_path, monkeypatch):
-    root = tmp_path / "plugins"
-    root.mkdir()
-    (root / "hostile.py").write_text(MODULE)
-    (root / "hostilehang.py").write_text("import time\ntime.sleep(600)\nThing = None\n")
-    info = root / "hostile_backends-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: hostile-backends\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(ENTRY_POINTS)
-    old = os.environ.get("PYTHONPATH", "")
-    monkeypatch.setenv("PYTHONPATH", f"{root}{os.pathsep}{old}" if old else str(root))
-    monkeypatch.syspath_prepend(str(root))
-    return root
+    hang = "import time\ntime.sleep(600)\nThing = None\n"
+    modules = {"hostile": MODULE, "hostilehang": hang}
+    root = write_plugin(tmp_path / "plugins", modules, ENTRY_POINTS, "hostile-backends")
+    return on_path(root, monkeypatch)
 
 
 def sweep_file(tmp_path: Path, backends: list[str], timeout_s: int = 60) -> Path:
@@ -270,11 +263,8 @@ def test_a_sweep_killed_during_calibration_leaves_no_child_and_resumes(tmp_path)
 
 @pytest.fixture
 def shadow(hostile):
-    info = hostile / "shadow_backends-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: shadow-backends\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[mlpbench.backends]\nnumpy = hostile:Forged\n")
-    return hostile
+    entry = "[mlpbench.backends]\nnumpy = hostile:Forged\n"
+    return write_plugin(hostile, {}, entry, "shadow-backends")
 
 
 @pytest.mark.slow

@@ -59,3 +59,14 @@ def test_the_report_opens_with_the_verdict(tmp_path):
     html = write_report(Analysis.of(res), []).read_text()
     assert html.index('id="verdict"') < html.index('id="findings"')
     assert "numpy faster" in html
+
+
+def test_the_gpu_page_answers_the_gpu_question_in_its_first_3_lines():
+    """Issue 52: the GPU page opened with "Decided: none of the 24 comparisons yet" and a
+    ten-series paragraph; the answer came after a 24-row table."""
+    folder = ROOT / "docs" / "results" / "2026-12-04-intel-r-xeon-r-processor-gpu"
+    first = markdown.page(Analysis.of(folder)).splitlines()[:3]
+    answer = first[2]
+    assert answer.startswith("Should you train on the GPU? Train on the GPU with ")
+    assert "numpy from batch 1000" in answer and "keras/torch" in answer
+    assert "does not pay off in this sweep" in answer

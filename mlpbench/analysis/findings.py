@@ -241,3 +241,36 @@ def point_caveats(a: Analysis) -> dict[tuple[str, int, str, str, int], list[str]
             if "GEMM peak drifted" not in words:
                 words.append("GEMM peak drifted")
     return out
+
+
+def gpu_answer(a: Analysis) -> str:
+    """One sentence answering "should I train this on the GPU?" per series, where the sweep
+    ran both devices ("" where it did not): from which batch the GPU pays off, and how much
+    faster it is at its best; or that it does not pay off in this sweep."""
+    from mlpbench.analysis import costs
+
+    table = a.gpu_speedups
+    if table.empty:
+        return ""
+    yes, no = [], []
+    skip = ("batch_size", "device")
+    for key, g in a.axes.groups(table, by=("backend", "options", "env"), skip=skip):
+        label = a.axes.label(key, skip=(*skip, "threads"))
+        best = g.loc[g["speedup"].idxmax()]
+        first = costs.pays_off_from(g)
+        if first:
+            yes.append(
+                f"{label} from batch {first} ({best['speedup']:.1f}x faster at batch "
+                f"{int(best['batch_size'])})"
+            )
+        else:
+            no.append(
+                f"{label} (at best {best['speedup']:.2f}x, at batch {int(best['batch_size'])})"
+            )
+    parts = []
+    if yes:
+        parts.append("train on the GPU with " + "; ".join(yes))
+    if no:
+        parts.append("the GPU does not pay off in this sweep for " + "; ".join(no))
+    text = "; and ".join(parts)
+    return f"Should you train on the GPU? {text[:1].upper()}{text[1:]}."

@@ -5,7 +5,7 @@ each. Built from the verdict and the cost model; nothing here is a number typed 
 from __future__ import annotations
 
 from mlpbench.analysis import costs
-from mlpbench.analysis.findings import verdict_rows
+from mlpbench.analysis.findings import gpu_answer, verdict_rows
 from mlpbench.analysis.tables import Analysis
 from mlpbench.config.points import AXES, series_name
 
@@ -130,4 +130,5 @@ def answer_lines(a: Analysis) -> list[str]:
     why, and what the article is: the first lines of every rendering."""
     if a.results.ok.empty:
         return [measured(a)]
-    return [measured(a), *decided(a), why(a), ARTICLE]
+    gpu = gpu_answer(a)  # a sweep over devices answers the device question first
+    return [*([gpu] if gpu else []), measured(a), *decided(a), why(a), ARTICLE]

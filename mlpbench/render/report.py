@@ -494,7 +494,9 @@ def verdict_html(a: Analysis) -> str:
     lines = answer_lines(a)
     # the first screen: what is decided and what not, then the table; how it was measured,
     # why, and the article one click away
-    said_first = [x for x in lines if x.startswith(("Decided", "Not decided"))] or lines[:1]
+    said_first = [
+        x for x in lines if x.startswith(("Should you train on the GPU", "Decided", "Not decided"))
+    ] or lines[:1]
     later = [x for x in lines if x not in said_first]
     first = (
         '<div class="answer">'
