@@ -334,6 +334,38 @@ def check_parity_with_numpy(backend: str | type) -> None:
             )
 
 
+SATURATED = ModelSpec(
+    layers=SPEC.layers, loss="binary_crossentropy", init="sqrt_nodes", init_factor=60.0
+)
+"""Initial weights so large that most sigmoid outputs sit within 1e-4 of 0 or 1: there the
+loss is decided by how it is clipped (Keras clips the probabilities to [1e-7, 1 - 1e-7])."""
+
+
+def check_loss_clipping(backend: str | type) -> None:
+    """With saturated outputs, the loss is the clipped one: a backend that clips at another
+    epsilon (1e-3, say) reports a loss that is finite and plausible, and wrong; the other
+    checks' networks never saturate, so only this one sees it."""
+    reference = _cls("numpy")
+    dtype = _dtypes(_cls(backend))[0]
+    train = {"optimizer": "sgd", "learning_rate": 1e-9}  # the initial weights, measured
+    theirs, rt, data = _train(backend, dtype, epochs=1, spec=SATURATED, **train)
+    ours, ro, _ = _train(reference, dtype, epochs=1, spec=SATURATED, **train)
+    tol = max(TOLERANCE[dtype] * 10, 1e-4)
+    expect(
+        math.isclose(ro[0].loss, rt[0].loss, rel_tol=tol),
+        f"with saturated sigmoid outputs (binary cross-entropy) the epoch loss is "
+        f"{rt[0].loss:.6g}, the NumPy backend's {ro[0].loss:.6g}: clip the probabilities to "
+        "[1e-7, 1 - 1e-7] before the log, as Keras does",
+    )
+    l_ours, _ = ours.evaluate(data.x_test, data.y_test)
+    l_theirs, _ = theirs.evaluate(data.x_test, data.y_test)
+    expect(
+        math.isclose(l_ours, l_theirs, rel_tol=tol),
+        f"with saturated sigmoid outputs evaluate() gives the loss {l_theirs:.6g}, the NumPy "
+        f"backend {l_ours:.6g}: clip the probabilities to [1e-7, 1 - 1e-7] before the log",
+    )
+
+
 CHECKS: list[Callable[[str | type], None]] = [
     check_capabilities,
     check_options,
@@ -343,6 +375,7 @@ CHECKS: list[Callable[[str | type], None]] = [
     check_determinism,
     check_evaluate,
     check_parity_with_numpy,
+    check_loss_clipping,
 ]
 
 
