@@ -287,3 +287,44 @@ def test_compare_names_the_points_one_side_lacks_and_strict_fails_on_them(tmp_pa
     assert "not compared: 12 point(s) ran on A only: keras" in out
     assert main(["compare", str(a), str(b), "--strict"]) == 1
     assert main(["compare", str(b), str(b), "--strict"]) == 0  # the one-sided points, alone
+
+
+def sweep_of(ratios: list[float], max_repeats: int = 12):
+    """A stand-in for a finished sweep of numpy against numpy-plain at one point, 6 repeats,
+    numpy-plain's time = numpy's x ``ratios[repeat]``."""
+    from types import SimpleNamespace
+
+    from mlpbench.config import expand
+    from mlpbench.config.points import KEY_COLUMNS
+    from mlpbench.config.sweepfile import parse_config
+
+    cfg = parse_config({
+        "repeats": 6, "max_repeats": max_repeats, "target_interval": 0.99,
+        "grid": {"backend": ["numpy", "numpy-plain"], "batch_size": [100], "threads": [1]},
+    })  # fmt: skip
+    rows = []
+    for key in expand.keys(cfg):
+        for repeat, ratio in enumerate(ratios):
+            t = 0.5 * (ratio if key.backend == "numpy-plain" else 1.0)
+            row = dict(zip(KEY_COLUMNS, (*key.values(), repeat)))
+            rows.append({**row, "status": "ok", "steady_epoch_s": t})
+    said: list[str] = []
+    return SimpleNamespace(
+        cfg=cfg, folder=SimpleNamespace(runs=lambda: rows), points=[], used=set(),
+        progress=SimpleNamespace(say=said.append), said=said,
+    )  # fmt: skip
+
+
+def test_a_sweep_adds_repeats_where_a_comparison_is_undecided_and_can_be_decided():
+    """Issue 47: sweeps extend an undecided comparison with extra repeats up to max_repeats
+    (the gate's until-decided policy); a decided one or a tie gets none."""
+    from mlpbench.sweep.loop import extra_repeats
+
+    undecided = sweep_of([1.2, 1.3, 1.25, 0.95, 1.2, 1.1])
+    added = extra_repeats(undecided)
+    assert sorted(p.key.backend for _, p in added) == ["numpy", "numpy-plain"]
+    assert {p.repeat for _, p in added} == {6}
+    assert "not yet decided at 95%" in undecided.said[0]
+    assert extra_repeats(sweep_of([1.2] * 6)) == []  # decided
+    assert extra_repeats(sweep_of([0.9, 1.1] * 3)) == []  # a tie: more repeats would not help
+    assert extra_repeats(sweep_of([1.2, 1.3, 1.25, 0.95, 1.2, 1.1], max_repeats=8)) == []

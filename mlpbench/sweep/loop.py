@@ -21,12 +21,13 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
 
 from mlpbench.config import expand
 from mlpbench.config.expand import Point
-from mlpbench.config.points import PointKey
+from mlpbench.config.points import NO_OPTIONS, PointKey
 from mlpbench.config.sweepfile import SweepConfig, load_config
 from mlpbench.errors import Interrupted
 from mlpbench.machine import describe as environment
@@ -100,37 +101,85 @@ def extra_repeats(sweep: Sweep) -> list[tuple[int, Point]]:
     """The next repeat of each point whose ok runs' 95% interval of the median is wider than
     ``target_interval`` of it, or that has too few ok runs for an interval (``MIN_CI``: three
     fast processes in a row looked like a narrow interval), while it has fewer than
-    ``max_repeats``. A point with no ok run gets none."""
+    ``max_repeats``; and of both sides of every comparison with the reference backend that
+    its per-pair ratios do not decide yet at 95% where more pairs could decide it (the gate's
+    until-decided policy, ``analysis.findings.decide``). A point with no ok run gets none."""
     cfg = sweep.cfg
     if cfg.max_repeats <= cfg.repeats:
         return []
     from mlpbench.analysis.stats import bootstrap_ci
 
     runs = sweep.folder.runs()
-    times: dict[PointKey, list[float]] = {}
+    times: dict[PointKey, dict[int, float]] = {}
     repeats: dict[PointKey, int] = {}
     for r in runs:
         key = PointKey.from_row(r)
         repeats[key] = max(repeats.get(key, 0), r["repeat"] + 1)
         if r["status"] == "ok":
-            times.setdefault(key, []).append(float(r["steady_epoch_s"]))
-    out = []
-    base = len(sweep.points) + len(sweep.used)
+            times.setdefault(key, {})[r["repeat"]] = float(r["steady_epoch_s"])
+    wanted: list[PointKey] = []
     for key in expand.keys(cfg):
-        t = times.get(key, [])
+        t = list(times.get(key, {}).values())
         n = repeats.get(key, 0)
         if not t or n >= cfg.max_repeats:
             continue
         lo, hi = bootstrap_ci(t)
         median = statistics.median(t)
         if math.isnan(lo) or (median > 0 and (hi - lo) / median > cfg.target_interval):
-            out.append((base + len(out), expand.point(cfg, key, n)))
+            wanted.append(key)
+    undecided = 0
+    for key, ref in reference_pairs(cfg):
+        if repeats.get(key, 0) >= cfg.max_repeats or repeats.get(ref, 0) >= cfg.max_repeats:
+            continue
+        mine, theirs = times.get(key, {}), times.get(ref, {})
+        ratios = [mine[i] / theirs[i] for i in sorted(set(mine) & set(theirs))]
+        if not ratios:
+            continue
+        from mlpbench.analysis.findings import decide
+
+        d = decide(ratios if len(ratios) >= 2 else [])
+        if not d.decided and d.needed is not None and d.needed <= cfg.max_repeats:
+            undecided += 1
+            wanted += [k for k in (ref, key) if k not in wanted]
+    out = []
+    base = len(sweep.points) + len(sweep.used)
+    for key in wanted:
+        out.append((base + len(out), expand.point(cfg, key, repeats.get(key, 0))))
     if out:
+        why = [f"{len(out)} point(s) get one more repeat each"]
+        if undecided:
+            why.append(f"{undecided} comparison(s) with the reference not yet decided at 95%")
         sweep.progress.say(
-            f"{len(out)} point(s) with an interval wider than "
-            f"{100 * cfg.target_interval:.0f}%: one more repeat each"
+            f"{why[0]} (an interval wider than {100 * cfg.target_interval:.0f}%"
+            + (f", or {why[1]}" if undecided else "")
+            + ")"
         )
     return out
+
+
+def reference_pairs(cfg: SweepConfig) -> list[tuple[PointKey, PointKey]]:
+    """(point, the reference backend's point it is compared with) for every point of another
+    backend: the same point but for backend and options (the reference's own options where
+    it runs several)."""
+    keys = expand.keys(cfg)
+    reference = (cfg.report or {}).get("reference") or cfg.grid["backend"][0]
+    refs: dict[tuple, list[PointKey]] = {}
+    for k in keys:
+        if k.backend == reference:
+            refs.setdefault(_without_series(k), []).append(k)
+    out = []
+    for k in keys:
+        if k.backend == reference:
+            continue
+        found = sorted(refs.get(_without_series(k), []), key=lambda r: r.options != NO_OPTIONS)
+        if found:
+            out.append((k, found[0]))
+    return out
+
+
+def _without_series(key: PointKey) -> tuple:
+    """The point less its series' backend and options: what two compared points share."""
+    return tuple(getattr(key, f.name) for f in fields(key) if f.name not in ("backend", "options"))
 
 
 def resume_command(path: Path, address: str = "") -> str:
