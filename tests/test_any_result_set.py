@@ -145,7 +145,7 @@ def test_the_crossover_sweep_renders(tmp_path):
 
 @pytest.mark.slow
 @settings(
-    max_examples=5,
+    max_examples=4,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
     phases=[Phase.explicit, Phase.reuse, Phase.generate],  # a failure is shown as generated
