@@ -7,6 +7,7 @@ import csv
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -77,6 +78,21 @@ def test_a_bad_release_range_is_one_line():
 FORCED_KERNEL = "Sandybridge"  # an OpenBLAS kernel no current x86-64 CPU picks by itself
 
 
+def one_point_sweep(tmp_path: Path, name: str, backend: str) -> Path:
+    """The result set of one point of ``backend``: the article's network on 3000 synthetic
+    samples, 3 epochs, batch 100, 1 thread, 1 repeat."""
+    sweep = tmp_path / f"{name}.toml"
+    sweep.write_text(
+        f'name = "{name}"\nrepeats = 1\n[data]\ndataset = "synthetic"\n'
+        "synthetic_samples = 3000\nsynthetic_features = 784\nsynthetic_classes = 10\n"
+        "[model]\nlayers = [784, 70, 30, 10]\n[train]\nepochs = 3\n"
+        f'[grid]\nbackend = ["{backend}"]\nbatch_size = [100]\nthreads = [1]\n'
+    )
+    assert main(["sweep", str(sweep), "--quiet", "--results", str(tmp_path / "r")]) == 0
+    (out,) = (tmp_path / "r").glob(f"*-{name}")
+    return out
+
+
 @pytest.mark.slow
 def test_a_reproducer_runs_in_a_fresh_venv_without_mlpbench(tmp_path, capsys, monkeypatch):
     """The generated folder needs only NumPy (and threadpoolctl to name its BLAS). Run in a
@@ -86,15 +102,7 @@ def test_a_reproducer_runs_in_a_fresh_venv_without_mlpbench(tmp_path, capsys, mo
     sweep here forces one so that a script that does not carry it gets the machine's own.
     No timing is compared (times belong to benchmarks)."""
     monkeypatch.setenv("OPENBLAS_CORETYPE", FORCED_KERNEL)  # what an image may set
-    sweep = tmp_path / "repro.toml"
-    sweep.write_text(
-        'name = "repro"\nrepeats = 1\n[data]\ndataset = "synthetic"\nsynthetic_samples = 3000\n'
-        "synthetic_features = 784\nsynthetic_classes = 10\n[model]\nlayers = [784, 70, 30, 10]\n"
-        '[train]\nepochs = 3\n[grid]\nbackend = ["numpy-plain"]\nbatch_size = [100]\n'
-        "threads = [1]\n"
-    )
-    assert main(["sweep", str(sweep), "--quiet", "--results", str(tmp_path / "r")]) == 0
-    (out,) = (tmp_path / "r").glob("*-repro")
+    out = one_point_sweep(tmp_path, "repro", "numpy-plain")
     with (out / "runs.csv").open() as f:
         (run,) = list(csv.DictReader(f))
     assert run["blas_architecture"] == FORCED_KERNEL
@@ -161,14 +169,7 @@ def test_a_keras_reproducer_ends_on_the_sweeps_losses(tmp_path):
     logits shortcut, where the run seeds Keras before fit() and uses the loss's formula. Run
     here in a bare environment by this interpreter, which holds exactly the versions the
     reproducer's requirements.txt pins (a fresh venv would download TensorFlow)."""
-    sweep = tmp_path / "k.toml"
-    sweep.write_text(
-        'name = "krepro"\nrepeats = 1\n[data]\ndataset = "synthetic"\nsynthetic_samples = 3000\n'
-        "synthetic_features = 784\nsynthetic_classes = 10\n[model]\nlayers = [784, 70, 30, 10]\n"
-        '[train]\nepochs = 3\n[grid]\nbackend = ["keras"]\nbatch_size = [100]\nthreads = [1]\n'
-    )
-    assert main(["sweep", str(sweep), "--quiet", "--results", str(tmp_path / "r")]) == 0
-    (out,) = (tmp_path / "r").glob("*-krepro")
+    out = one_point_sweep(tmp_path, "krepro", "keras")
     with (out / "epochs.csv").open() as f:
         losses = [float(r["loss"]) for r in csv.DictReader(f)]
     with (out / "runs.csv").open() as f:

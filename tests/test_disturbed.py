@@ -328,3 +328,35 @@ def test_a_sweep_adds_repeats_where_a_comparison_is_undecided_and_can_be_decided
     assert extra_repeats(sweep_of([1.2] * 6)) == []  # decided
     assert extra_repeats(sweep_of([0.9, 1.1] * 3)) == []  # a tie: more repeats would not help
     assert extra_repeats(sweep_of([1.2, 1.3, 1.25, 0.95, 1.2, 1.1], max_repeats=8)) == []
+
+
+def test_tune_refresh_measures_again_every_cached_point_of_the_backend(
+    tmp_path, monkeypatch, capsys
+):
+    """Issue 47: `mlpbench tune --refresh` tunes the cached entries again (those tuned under
+    load or found stale included), whatever the other flags name."""
+    from mlpbench.cli.app import main
+    from mlpbench.machine import describe
+    from mlpbench.sweep import tuning
+
+    monkeypatch.setenv("MLPBENCH_CACHE", str(tmp_path))
+    monkeypatch.setenv("MLPBENCH_TUNE", "1")
+    assert main(["tune", "--refresh", "--dataset", "synthetic"]) == 2
+    assert "no tuned point of numpy" in capsys.readouterr().err
+    env = describe.describe()
+    mine = ["numpy|20-8-4|float32|cpu|1|50", "numpy|20-8-4|float32|cpu|1|100"]
+    other = "keras|20-8-4|float32|cpu|1|50"
+    entry = {"choice": "spin", "seconds": {}, "candidates": ["spin"], "stale": "slow"}
+    tuning.write_cache(env, {k: dict(entry) for k in [*mine, other]})
+    asked: list[str] = []
+
+    def choose(points, plans_of, env, **kw):
+        cached = tuning.read_cache(env)
+        asked.extend(tuning.slot(p.key) for p in points)
+        assert not set(asked) & set(cached)  # dropped before they are measured again
+        return {}
+
+    monkeypatch.setattr(tuning, "choose", choose)
+    assert main(["tune", "--refresh", "--dataset", "synthetic", "--batch-size", "7"]) == 0
+    assert sorted(asked) == sorted(mine)
+    assert other in tuning.read_cache(env)  # another backend's entry is left as it is

@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mlpbench.analysis.peaks import PeakKey, peak_key
 from mlpbench.analysis.stats import (
     POINT,
     UNSTABLE_SPREAD,
@@ -49,7 +50,7 @@ from mlpbench.analysis.stats import (
     min_p_value,
     ratio_ci,
 )
-from mlpbench.analysis.tables import PeakKey, ResultSet, peak_key
+from mlpbench.analysis.tables import ResultSet
 from mlpbench.config.points import PointKey
 from mlpbench.errors import UserError
 from mlpbench.results.folder import ResultsFolder
@@ -295,12 +296,13 @@ class Gate:
     alone: int = 0  # points with a successful run on one side only
 
     @classmethod
-    def of(cls, rows: list[Row], strict: bool = False) -> Gate:
+    def of(cls, rows: list[Row], strict: bool = False, alone: int = 0) -> Gate:
         return cls(
             [r for r in rows if r.fails],
             [r for r in rows if r.undecided],
             [r for r in rows if r.unstable],
             strict,
+            alone,
         )
 
     @property

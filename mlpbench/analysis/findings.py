@@ -29,9 +29,6 @@ MIN_PAIRS = 6
 MAX_PAIRS = 60
 """Past this many pairs a comparison whose ratios fall on both sides of 1 is called a tie in
 all but name: the advice says so instead of naming a number of repeats."""
-WIDE_SPREAD = 0.25
-"""A point whose repeats spread wider than this (max - min over the median) never gets a
-magnitude without its interval."""
 
 
 @dataclass(frozen=True)
@@ -80,25 +77,20 @@ class Decision:
 
 
 def pairs_needed(ratios: Sequence[float]) -> int | None:
-    """The fewest pairs whose 95% sign-test interval would exclude 1 if the ratios kept
-    falling on each side of 1 in today's proportion; None when already decided or past
-    ``MAX_PAIRS``."""
+    """For an undecided comparison: the fewest pairs, more than it has, whose 95% sign-test
+    interval would exclude 1 if the ratios kept falling on each side of 1 in today's
+    proportion; None past ``MAX_PAIRS`` (a tie)."""
     x = np.asarray([r for r in ratios if r == r], dtype=float)
     n = len(x)
     if n == 0:
         return MIN_PAIRS
     above, below = int((x > 1).sum()), int((x < 1).sum())
     minority = (min(above, below) + 0.5 * (n - above - below)) / n
-    for m in range(max(MIN_PAIRS, n), MAX_PAIRS + 1):
+    for m in range(max(MIN_PAIRS, n + 1), MAX_PAIRS + 1):
         k = order_index(m)
         if k and math.ceil(minority * m - 1e-9) < k:
-            return m if m > n or not _decided_now(x) else None
+            return m
     return None
-
-
-def _decided_now(x: np.ndarray) -> bool:
-    lo, hi = median_interval(x)
-    return not math.isnan(lo) and (lo > 1 or hi < 1)
 
 
 def decide(ratios: Sequence[float], unpaired: tuple[float, float, float] | None = None) -> Decision:
@@ -212,7 +204,6 @@ def verdict_rows(a: Analysis) -> list[Verdict]:
 def point_caveats(a: Analysis) -> dict[tuple[str, int, str, str, int], list[str]]:
     """(backend, batch, dtype, device, threads) -> what makes its number doubtful, in a few
     words (unstable repeats, runs on a loaded machine, drift of its GEMM peak)."""
-    from mlpbench.analysis.stats import UNSTABLE_SPREAD
     from mlpbench.analysis.tables import NOISY_LOAD_PCT, NOISY_STEAL_PCT, drift
 
     out: dict[tuple[str, int, str, str, int], list[str]] = {}
@@ -223,7 +214,7 @@ def point_caveats(a: Analysis) -> dict[tuple[str, int, str, str, int], list[str]
 
     s = a.summary
     for r in s.to_dict("records") if not s.empty else []:
-        if r["unstable"] or r["spread"] > UNSTABLE_SPREAD:
+        if r["unstable"]:  # spread beyond stats.UNSTABLE_SPREAD
             out.setdefault(key(r), []).append(
                 f"{r['backend']} unstable ({100 * r['spread']:.0f}% spread)"
             )

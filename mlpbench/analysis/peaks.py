@@ -1,4 +1,5 @@
-"""GEMM peaks as the session measured them, and efficiency against the best of them.
+"""GEMM peaks: what makes two comparable (``peak_key``), and efficiency against the best the
+session measured.
 
 Why: a calibration that ran while the machine was busy reads low, and an efficiency against
 it reads above 100%, which is no measurement. Every share of the peak is against the highest
@@ -9,27 +10,36 @@ recalibrations alike; a run that still beats it is flagged, not printed.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from mlpbench.config.points import CURRENT_ENV
 from mlpbench.results.environment import Environment
+
+PeakKey = tuple[str, str, int, str, int]
+
+
+def peak_key(p: dict[str, Any]) -> PeakKey:
+    """What makes two GEMM peaks comparable: (device, dtype, threads, stack, n). A stack runs
+    its own NumPy and BLAS, and a smaller matrix reads lower: peaks differing there differ by
+    what was measured, not by the machine."""
+    return (str(p.get("device", "cpu")), str(p["dtype"]), int(p["threads"]),
+            str(p.get("env", CURRENT_ENV)), int(p.get("n", 0)))  # fmt: skip
 
 
 def best_peaks(env: Environment) -> dict[tuple[str, str, int, str], float]:
     """(device, dtype, threads, stack) -> the highest GEMM peak the session measured for it
     (calibration and every recalibration): a peak measured while the machine was busy reads
     low, and an efficiency against it reads above 100%."""
-    from mlpbench.config.points import CURRENT_ENV
-
     best: dict[tuple[str, str, int, str], float] = {}
     measured = [*env.peaks, *(p for again in env.recalibrations for p in again["peaks"])]
     for p in measured:
         g = p.get("gflops")
         if not isinstance(g, (int, float)) or not g == g or g <= 0:
             continue
-        k = (str(p.get("device", "cpu")), str(p["dtype"]), int(p["threads"]),
-             str(p.get("env", CURRENT_ENV)))  # fmt: skip
+        k = peak_key(p)[:4]  # any matrix size: the best the machine has shown
         best[k] = max(best.get(k, 0.0), float(g))
     return best
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
-from mlpbench.config.points import AXES
+from mlpbench.config.points import AXES, NO_OPTIONS
 
 POINT = list(AXES)  # a point, pooled over its repeats
 SUMMARY_COLUMNS = [
@@ -243,7 +243,7 @@ def speed_ratios(summary: Any, numerator: str, denominator: str, runs: Any = Non
     b_variants = list(dict.fromkeys(b["variant"]))
     # the reference's own options: its default series where it ran several (fused on and off,
     # say), never several rows of it averaged or mixed
-    b_options = sorted(dict.fromkeys(b["options"]), key=lambda o: o != "-")
+    b_options = sorted(dict.fromkeys(b["options"]), key=lambda o: o != NO_OPTIONS)
     b = b.set_index([*keys, "variant", "options"]).sort_index()
     rows = []
     for r in a.itertuples(index=False):

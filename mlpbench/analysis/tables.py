@@ -18,7 +18,7 @@ import pandas as pd
 
 from mlpbench.analysis import costs
 from mlpbench.analysis.axes import KeyAxes
-from mlpbench.analysis.peaks import against_best_peaks, peak_warning
+from mlpbench.analysis.peaks import against_best_peaks, peak_key, peak_warning
 from mlpbench.analysis.stats import speed_ratios, summarize
 from mlpbench.api.protocol import PHASES, ModelSpec
 from mlpbench.config.points import CURRENT_ENV, PointKey, series_name
@@ -89,7 +89,7 @@ class Analysis:
         order += [b for b in dict.fromkeys(results.runs["backend"]) if b not in order]
         self.backends: list[str] = order
         report = cfg.report if cfg else {}
-        self.reference: str = report.get("reference") or (order[0] if order else "")
+        self.reference: str = cfg.reference if cfg else (order[0] if order else "")
         self.colors: dict[str, str] = {
             b: PALETTE[i % len(PALETTE)] for i, b in enumerate(order)
         } | dict(report.get("colors", {}))
@@ -295,16 +295,8 @@ class Analysis:
         frames = [f for f in frames if not f.empty]
         if not frames:
             return pd.DataFrame(
-                columns=[
-                    "backend",
-                    "batch_size",
-                    "dtype",
-                    "device",
-                    "threads",
-                    "variant",
-                    "ratio",
-                    "decision",
-                ]  # fmt: skip
+                columns=["backend", "batch_size", "dtype", "device", "threads", "variant",
+                         "ratio", "ratio_low", "ratio_high", "pairs", "paired"]  # fmt: skip
             )
         return pd.concat(frames, ignore_index=True)
 
@@ -511,17 +503,6 @@ class Analysis:
 DRIFT_WARN = 0.05  # a change of the GEMM peak beyond this over a sweep is a warning
 NOISY_LOAD_PCT = 10.0  # other processes' share of the CPU during a run
 NOISY_STEAL_PCT = 2.0
-
-
-PeakKey = tuple[str, str, int, str, int]
-
-
-def peak_key(p: dict[str, Any]) -> PeakKey:
-    """What makes two GEMM peaks comparable: (device, dtype, threads, stack, n). A stack runs
-    its own NumPy and BLAS, and a smaller matrix reads lower: peaks differing there differ by
-    what was measured, not by the machine."""
-    return (str(p.get("device", "cpu")), str(p["dtype"]), int(p["threads"]),
-            str(p.get("env", CURRENT_ENV)), int(p.get("n", 0)))  # fmt: skip
 
 
 def drift(env: dict[str, Any]) -> list[dict[str, Any]]:

@@ -313,20 +313,10 @@ def check_parity_with_numpy(backend: str | type) -> None:
                         f"backend's by {err:.1e} (more than {tol:g}); "
                         + _cause(backend, reference, dtype, spec, train)
                     )
-            for e, (x, y) in enumerate(zip(ro, rt)):
-                expect(
-                    math.isclose(x.loss, y.loss, rel_tol=tol * 10),
-                    f"{name}, {dtype}: the epoch {e} loss is {y.loss:.6g}, the NumPy "
-                    f"backend's {x.loss:.6g} (mean over the epoch's batches, penalty "
-                    "included)",
-                )
-            l_ours, a_ours = ours.evaluate(data.x_test, data.y_test)
-            l_theirs, a_theirs = theirs.evaluate(data.x_test, data.y_test)
-            expect(
-                math.isclose(l_ours, l_theirs, rel_tol=tol * 10),
-                f"{name}, {dtype}: evaluate() gives the loss {l_theirs:.6g}, the NumPy "
-                f"backend {l_ours:.6g} (the data loss plus the penalty)",
-            )
+            a_ours, a_theirs = _losses_agree(
+                (ours, ro), (theirs, rt), data, tol * 10, f"{name}, {dtype}",
+                "the data loss plus the penalty; an epoch's, the mean over its batches",
+            )  # fmt: skip
             expect(
                 abs(a_ours - a_theirs) <= 1 / len(data.y_test) + 1e-9,
                 f"{name}, {dtype}: evaluate() gives the accuracy {a_theirs}, the NumPy backend "
@@ -351,19 +341,38 @@ def check_loss_clipping(backend: str | type) -> None:
     theirs, rt, data = _train(backend, dtype, epochs=1, spec=SATURATED, **train)
     ours, ro, _ = _train(reference, dtype, epochs=1, spec=SATURATED, **train)
     tol = max(TOLERANCE[dtype] * 10, 1e-4)
+    _losses_agree(
+        (ours, ro), (theirs, rt), data, tol, "with saturated sigmoid outputs (binary "
+        "cross-entropy)", "clip the probabilities to [1e-7, 1 - 1e-7] before the log, as Keras "
+        "does",
+    )  # fmt: skip
+
+
+def _losses_agree(
+    reference: tuple[Any, list[EpochRecord]],
+    backend: tuple[Any, list[EpochRecord]],
+    data: Any,
+    rel_tol: float,
+    where: str,
+    hint: str,
+) -> tuple[float, float]:
+    """Each epoch's loss and evaluate()'s loss within ``rel_tol`` of the NumPy backend's, or a
+    KitFailure naming ``where`` and ``hint``; returns both accuracies (reference, backend)."""
+    (ours, ro), (theirs, rt) = reference, backend
+    for e, (x, y) in enumerate(zip(ro, rt)):
+        expect(
+            math.isclose(x.loss, y.loss, rel_tol=rel_tol),
+            f"{where}: the epoch {e} loss is {y.loss:.6g}, the NumPy backend's {x.loss:.6g} "
+            f"({hint})",
+        )
+    l_ours, a_ours = ours.evaluate(data.x_test, data.y_test)
+    l_theirs, a_theirs = theirs.evaluate(data.x_test, data.y_test)
     expect(
-        math.isclose(ro[0].loss, rt[0].loss, rel_tol=tol),
-        f"with saturated sigmoid outputs (binary cross-entropy) the epoch loss is "
-        f"{rt[0].loss:.6g}, the NumPy backend's {ro[0].loss:.6g}: clip the probabilities to "
-        "[1e-7, 1 - 1e-7] before the log, as Keras does",
+        math.isclose(l_ours, l_theirs, rel_tol=rel_tol),
+        f"{where}: evaluate() gives the loss {l_theirs:.6g}, the NumPy backend {l_ours:.6g} "
+        f"({hint})",
     )
-    l_ours, _ = ours.evaluate(data.x_test, data.y_test)
-    l_theirs, _ = theirs.evaluate(data.x_test, data.y_test)
-    expect(
-        math.isclose(l_ours, l_theirs, rel_tol=tol),
-        f"with saturated sigmoid outputs evaluate() gives the loss {l_theirs:.6g}, the NumPy "
-        f"backend {l_ours:.6g}: clip the probabilities to [1e-7, 1 - 1e-7] before the log",
-    )
+    return a_ours, a_theirs
 
 
 CHECKS: list[Callable[[str | type], None]] = [

@@ -62,9 +62,8 @@ def run(a: argparse.Namespace) -> int:
     rows = compare(set_a, set_b, a.threshold, a.alpha, force=a.force)
     for group, lines in differences(set_a, set_b).items():
         print(f"differs ({group}): " + "; ".join(lines))
-    gate = Gate.of(rows, a.strict)
     only_a, only_b = one_sided(set_a, set_b)
-    gate.alone = len(only_a) + len(only_b)
+    gate = Gate.of(rows, a.strict, alone=len(only_a) + len(only_b))
     print("\n".join(compare_lines(rows, a.a, a.b)))
     for side, keys in (("A", only_a), ("B", only_b)):
         if keys:

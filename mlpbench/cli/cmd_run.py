@@ -189,7 +189,7 @@ def run(a: argparse.Namespace) -> int:
     finally:
         os.sched_setaffinity(0, everything)
     print("\n".join(run_summary_lines(asdict(summary), device=spec.device)))
-    if "tuned on this machine" in plan_line and spec.options.get("plan"):
+    if tuning.TUNED in plan_line and spec.options.get("plan"):  # not one named with -o plan
         from mlpbench.config.points import PointKey
         from mlpbench.machine import describe
 

@@ -51,80 +51,53 @@ def run(a: argparse.Namespace) -> int:
         },
     }
     env = environment.describe()
-    if a.refresh:
-        return refresh(a.backend, env, doc)
-    cfg = parse_config(doc, "mlpbench tune")
-    checked = preflight(cfg)
-    offered = checked.plans
-    if a.backend not in offered:
-        raise UserError(f"--backend {a.backend}: it offers no thread plans (numpy does)")
-    if a.force:
-        table = plans.read_cache(env)
-        for p in expand.points(cfg):
-            table.pop(plans.slot(p.key), None)
-        plans.write_cache(env, table)
+    # --refresh: the grids of the points this machine's cache holds, one per network
+    grids = cached_grids(a.backend, env, doc) if a.refresh else [(doc, None)]
     mode = "lines" if not sys.stderr.isatty() else "bar"
-    chosen = plans.choose(
-        expand.points(cfg),
-        offered,
-        env,
-        differing=checked.differing,
-        run=PointRunner(timeout=600).run,
-        mode=mode,
-        cannot=lambda k: checked.skips.get((k.backend, k.device, k.dtype), ""),
-    )
+    chosen: dict[str, Any] = {}
+    for grid, only in grids:
+        cfg = parse_config(grid, "mlpbench tune")
+        checked = preflight(cfg)
+        if a.backend not in checked.plans:
+            raise UserError(f"--backend {a.backend}: it offers no thread plans (numpy does)")
+        points = [p for p in expand.points(cfg) if only is None or plans.slot(p.key) in only]
+        if a.force or a.refresh:  # measured again: the cached choices dropped first
+            table = plans.read_cache(env)
+            for p in points:
+                table.pop(plans.slot(p.key), None)
+            plans.write_cache(env, table)
+        chosen |= plans.choose(
+            points, checked.plans, env, differing=checked.differing,
+            run=PointRunner(timeout=600).run, mode=mode,
+            cannot=lambda k, c=checked: c.skips.get((k.backend, k.device, k.dtype), ""),
+        )  # fmt: skip
     print(f"thread plans of {a.backend} on this machine ({env['cpu_model']}):")
     print("\n".join(plans.lines(chosen)))
     print(f"\ncached in {plans.cache_path(env)}; sweeps use it (-o plan=NAME forces one)")
     return 0
 
 
-def refresh(backend: str, env: Any, doc: dict[str, Any]) -> int:
-    """``--refresh``: every slot of ``backend`` in this machine's cache tuned again, one
-    sweep grid per network (a slot is backend|layers|dtype|device|threads|batch)."""
-    from mlpbench.config import expand
-    from mlpbench.config.sweepfile import parse_config
+def cached_grids(
+    backend: str, env: Any, doc: dict[str, Any]
+) -> list[tuple[dict[str, Any], set[str]]]:
+    """``--refresh``: per network, the sweep grid that holds every slot of ``backend`` in this
+    machine's cache, and those slots (a slot is backend|layers|dtype|device|threads|batch)."""
     from mlpbench.errors import UserError
     from mlpbench.sweep import tuning as plans
-    from mlpbench.sweep.preflight import preflight
-    from mlpbench.sweep.runner import PointRunner
 
-    table = plans.read_cache(env)
-    slots = [k.split("|") for k in table if k.split("|")[0] == backend]
+    slots = [k for k in plans.read_cache(env) if k.split("|")[0] == backend]
     if not slots:
         raise UserError(f"--refresh: this machine's cache has no tuned point of {backend}")
-    chosen: dict[str, Any] = {}
-    for net in sorted({s[1] for s in slots}):
-        mine = [s for s in slots if s[1] == net]
-        wanted = {plans.slot_of(s) for s in mine}
-        cfg = parse_config(
-            {
-                **doc,
-                "model": {"layers": [int(v) for v in net.split("-")]},
-                "grid": {
-                    "backend": [backend],
-                    "dtype": sorted({s[2] for s in mine}),
-                    "device": sorted({s[3] for s in mine}),
-                    "threads": sorted({int(s[4]) for s in mine}),
-                    "batch_size": sorted({int(s[5]) for s in mine}),
-                },
-            },
-            "mlpbench tune --refresh",
-        )
-        points = [p for p in expand.points(cfg) if plans.slot(p.key) in wanted]
-        checked = preflight(cfg)
-        for p in points:  # measured again: drop the cached choice
-            table.pop(plans.slot(p.key), None)
-        plans.write_cache(env, table)
-        chosen.update(
-            plans.choose(
-                points, checked.plans, env, differing=checked.differing,
-                run=PointRunner(timeout=600).run,
-                mode="lines" if not sys.stderr.isatty() else "bar",
-                cannot=lambda k, c=checked: c.skips.get((k.backend, k.device, k.dtype), ""),
-            )  # fmt: skip
-        )
-        table = plans.read_cache(env)
-    print(f"thread plans of {backend} on this machine ({env['cpu_model']}), tuned again:")
-    print("\n".join(plans.lines(chosen)))
-    return 0
+    out = []
+    for net in sorted({k.split("|")[1] for k in slots}):
+        mine = [k.split("|") for k in slots if k.split("|")[1] == net]
+        grid = {
+            "backend": [backend],
+            "dtype": sorted({s[2] for s in mine}),
+            "device": sorted({s[3] for s in mine}),
+            "threads": sorted({int(s[4]) for s in mine}),
+            "batch_size": sorted({int(s[5]) for s in mine}),
+        }
+        model = {"layers": [int(v) for v in net.split("-")]}
+        out.append(({**doc, "model": model, "grid": grid}, {"|".join(s) for s in mine}))
+    return out

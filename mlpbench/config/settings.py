@@ -64,5 +64,11 @@ class SweepConfig:
         names = list(table)
         return [dict(zip(names, values)) for values in itertools.product(*table.values())]
 
+    @property
+    def reference(self) -> str:
+        """The backend every other one is compared with: [report] reference, else the
+        grid's first (the analysis and the sweep's until-decided repeats ask this)."""
+        return str(self.report.get("reference") or self.grid["backend"][0])
+
     def fingerprint(self) -> str:
         return hashlib.sha256(self.text.encode()).hexdigest()[:12]

@@ -54,8 +54,7 @@ def decided(a: Analysis) -> list[str]:
                 if not at:
                     continue
                 ratios = ", ".join(
-                    f"batch {v.batch} {v.decision.ratio:.2f}x "
-                    f"({v.decision.low:.2f}-{v.decision.high:.2f})"
+                    f"batch {v.batch} {v.magnitude}"
                     + (f" [{'; '.join(v.caveats)}]" if v.caveats else "")
                     for v in at
                 )

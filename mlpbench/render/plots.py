@@ -7,6 +7,7 @@ naming the machine and the config; each is written as PNG and SVG under ``DIR/pl
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -71,8 +72,6 @@ class Context:
 
     def save(self, fig: Any, name: str) -> Path:
         fig.text(0.01, 0.005, self.caption, fontsize=7, color="#555555", va="bottom")
-        import warnings
-
         with warnings.catch_warnings():
             # a figure of many series cannot always fit tight_layout's rectangle; the saved
             # image grows instead (bbox_inches): no legend, label or footer is ever cut
@@ -594,10 +593,10 @@ def plot_versions(ctx: Context) -> Path | None:
     for ax, ((backend, options), g) in zip(axes.flat, panels):
         envs = list(dict.fromkeys(g["env"]))
         labels = [ctx.a.stack_label(e).replace(" (", "\n(") for e in envs]
-        skip = ("env", "backend", "options", "variant")
+        skip = ("env", "backend", "options")
         for key, h in ctx.a.axes.groups(g, by=("batch_size", "threads"), skip=skip):
             # one line per point less its stack: every other varying axis keeps lines apart
-            h = h.drop_duplicates("env").set_index("env").reindex(envs)
+            h = h.set_index("env").reindex(envs)
             x = np.arange(len(envs))
             threads = key["threads"]
             style = "-" if threads == ctx.max_threads() else "--"

@@ -24,13 +24,11 @@ EPOCH_FIELDS = {f.name for f in fields(EpochRecord)} - {"phases"}
 
 SHARES = {"final_accuracy", "test_accuracy"}
 """Summary numbers that are a fraction (0 to 1, or NaN)."""
-PERCENTS = {"other_load_pct", "steal_pct"}
-"""Summary numbers that are a share of the machine, % (0 to 100 per CPU counted, or NaN)."""
-MAX_PERCENT = 100.0 * 4096
 AT_LEAST_ONE = {"n_train", "epochs"}
 SIGNED = {"final_loss", "test_loss"}
 """Numbers with no lower bound (a loss may be any finite value); every other count, time,
-rate and size is at least 0."""
+rate, size and share is at least 0 (the probe's load shares have no upper bound: its clocks
+differ, and a busy VM read 177%)."""
 LONG_TEXT = {"backend_info", "run_env"}
 """Text cells bounded at ``MAX_INFO_CHARS``; every other one at ``MAX_LABEL_CHARS``."""
 
@@ -50,8 +48,6 @@ def check_summary(raw: dict[str, Any], epochs: range | None) -> RunSummary:
             x = checks.number(value, name, nan_ok=kind is float, minimum=minimum)
             if name in SHARES and x > 1.0:
                 raise RecordError(f"{name} = {x:g} is not between 0 and 1")
-            if name in PERCENTS and x > MAX_PERCENT:
-                raise RecordError(f"{name} = {x:g} is not a share in %")
             if kind is int:
                 if x != int(x):
                     raise RecordError(f"{name} = {x:g} is not a whole number")
@@ -65,7 +61,7 @@ def check_summary(raw: dict[str, Any], epochs: range | None) -> RunSummary:
     checks.number(out.get("steady_epoch_s"), "steady_epoch_s", minimum=1e-12)
     if epochs is not None and out.get("epochs") not in epochs:
         raise RecordError(
-            f"the summary says {out.get('epochs')} epochs for a run of {allowed(epochs)}"
+            f"the summary says {out.get('epochs')} epochs for a run of {_epochs_words(epochs)}"
         )
     return RunSummary(**out)
 
@@ -152,7 +148,7 @@ class PointResult:
             return cls.failed(f"the worker's result is invalid: {error}", **where)
 
 
-def allowed(epochs: range) -> str:
+def _epochs_words(epochs: range) -> str:
     return str(epochs.start) if len(epochs) == 1 else f"{epochs.start} to {epochs.stop - 1}"
 
 

@@ -18,6 +18,7 @@ import re
 import shlex
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -152,14 +153,25 @@ def warn_skipped(where: str, problem: str) -> None:
     )
 
 
+@dataclass
+class Table:
+    """A CSV as :func:`read_table` read it."""
+
+    rows: list[dict[str, Any]]
+    lines: list[int]  # each row's line number in the file (for warnings)
+    torn: int  # the size of a partial last line, not read
+    migrated: bool = False  # written by an older schema: its rows were migrated
+
+
 def read_table(
     path: Path,
     columns: list[str],
     types: Mapping[str, Any],
     strict: bool = True,
     check: Callable[[dict[str, Any]], str] | None = None,
-) -> tuple[list[dict[str, Any]], int]:
-    """Typed rows of a CSV we wrote, and the size of a partial last line (ignored, not read).
+) -> Table:
+    """Typed rows of a CSV we wrote, each with its line number, and the size of a partial last
+    line (ignored, not read).
 
     A header of an older schema is migrated (``migrations``: columns added since get their
     default). A column no version wrote is a :class:`ResultsError` naming the file. Each line
@@ -170,20 +182,8 @@ def read_table(
     ``check(row)`` names what else is wrong with a typed row ("" for nothing), with the same
     consequence.
     """
-    rows, _, torn = read_table_lines(path, columns, types, strict, check)
-    return rows, torn
-
-
-def read_table_lines(
-    path: Path,
-    columns: list[str],
-    types: Mapping[str, Any],
-    strict: bool = True,
-    check: Callable[[dict[str, Any]], str] | None = None,
-) -> tuple[list[dict[str, Any]], list[int], int]:
-    """:func:`read_table`, with each row's line number in the file (for warnings)."""
     if not path.exists():
-        return [], [], 0
+        return Table([], [], 0)
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as e:
@@ -191,7 +191,7 @@ def read_table_lines(
     text = text.removeprefix(BOM)
     complete, _, torn = text.rpartition("\n")
     if not complete:  # not even a whole header yet
-        return [], [], len(torn)
+        return Table([], [], len(torn))
     lines = complete.split("\n")
     csv.field_size_limit(FIELD_LIMIT)
 
@@ -249,17 +249,7 @@ def read_table_lines(
     if bad_runs:
         kept = [(r, n) for r, n in zip(rows, numbers) if r["run_id"] not in bad_runs]
         rows, numbers = [r for r, _ in kept], [n for _, n in kept]
-    return rows, numbers, len(torn)
-
-
-def header_of(path: Path) -> list[str]:
-    """The columns a CSV's first line names (a spreadsheet's BOM left out)."""
-    try:
-        with path.open(encoding="utf-8", errors="replace", newline="") as f:
-            first = f.readline(1 << 16).removeprefix(BOM).rstrip("\r\n")
-    except OSError:
-        return []
-    return next(csv.reader([first]), [])
+    return Table(rows, numbers, len(torn), migrated=old)
 
 
 def bounded_repr(text: str, limit: int = 40) -> str:
@@ -269,8 +259,7 @@ def bounded_repr(text: str, limit: int = 40) -> str:
 
 def once_each(
     path: Path,
-    rows: list[dict[str, Any]],
-    numbers: list[int],
+    table: Table,
     identities: Mapping[str, Callable[[dict[str, Any]], Any]],
     strict: bool,
 ) -> list[dict[str, Any]]:
@@ -281,7 +270,7 @@ def once_each(
     """
     seen: dict[str, dict[Any, int]] = {name: {} for name in identities}
     kept = []
-    for row, lineno in zip(rows, numbers):
+    for row, lineno in zip(table.rows, table.lines):
         repeated = ""
         for name, identity in identities.items():
             first = seen[name].get(identity(row))
@@ -319,20 +308,22 @@ def read_runs(directory: Path, strict: bool = True) -> list[dict[str, Any]]:
     """runs.csv's complete rows, typed and checked (status, a time for every ok run); a bad
     row is an error when ``strict``, else a warning and that run left out."""
     path = Path(directory) / "runs.csv"
-    rows, numbers, torn = read_table_lines(path, RUN_COLUMNS, RUN_TYPES, strict, run_problem)
-    if torn:
-        print(f"note: {path} ends in a partial line of {torn} bytes; not read", file=sys.stderr)
+    table = read_table(path, RUN_COLUMNS, RUN_TYPES, strict, run_problem)
+    if table.torn:
+        print(
+            f"note: {path} ends in a partial line of {table.torn} bytes; not read", file=sys.stderr
+        )
     identities: dict[str, Callable[[dict[str, Any]], Any]] = {"run_id": lambda r: r["run_id"]}
-    if header_of(path) == RUN_COLUMNS:  # an older schema's migrated keys may fold points
+    if not table.migrated:  # an older schema's migrated keys may fold two points into one
         identities["point and repeat"] = lambda r: (PointKey.from_row(r), r["repeat"])
-    return once_each(path, rows, numbers, identities, strict)
+    return once_each(path, table, identities, strict)
 
 
 def read_epochs(directory: Path, strict: bool = True) -> list[dict[str, Any]]:
     path = Path(directory) / "epochs.csv"
-    rows, numbers, _ = read_table_lines(path, EPOCH_COLUMNS, EPOCH_TYPES, strict)
+    table = read_table(path, EPOCH_COLUMNS, EPOCH_TYPES, strict)
     identities = {"run_id and epoch": lambda r: (r["run_id"], r["epoch"])}
-    return once_each(path, rows, numbers, identities, strict)
+    return once_each(path, table, identities, strict)
 
 
 def done_runs(directory: Path) -> dict[tuple[PointKey, int], str]:
@@ -347,7 +338,7 @@ def prune_epochs(directory: Path, run_ids: set[str]) -> int:
     """
     path = Path(directory) / "epochs.csv"
     repair_tail(path)
-    rows, _ = read_table(path, EPOCH_COLUMNS, EPOCH_TYPES)  # doubled rows are what it removes
+    rows = read_table(path, EPOCH_COLUMNS, EPOCH_TYPES).rows  # doubled rows: what it removes
     seen: set[tuple[str, int]] = set()
     kept = []
     for r in rows:

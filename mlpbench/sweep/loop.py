@@ -107,6 +107,7 @@ def extra_repeats(sweep: Sweep) -> list[tuple[int, Point]]:
     cfg = sweep.cfg
     if cfg.max_repeats <= cfg.repeats:
         return []
+    from mlpbench.analysis.findings import decide
     from mlpbench.analysis.stats import bootstrap_ci
 
     runs = sweep.folder.runs()
@@ -120,8 +121,7 @@ def extra_repeats(sweep: Sweep) -> list[tuple[int, Point]]:
     wanted: list[PointKey] = []
     for key in expand.keys(cfg):
         t = list(times.get(key, {}).values())
-        n = repeats.get(key, 0)
-        if not t or n >= cfg.max_repeats:
+        if not t or repeats.get(key, 0) >= cfg.max_repeats:
             continue
         lo, hi = bootstrap_ci(t)
         median = statistics.median(t)
@@ -129,31 +129,21 @@ def extra_repeats(sweep: Sweep) -> list[tuple[int, Point]]:
             wanted.append(key)
     undecided = 0
     for key, ref in reference_pairs(cfg):
-        if repeats.get(key, 0) >= cfg.max_repeats or repeats.get(ref, 0) >= cfg.max_repeats:
+        if max(repeats.get(key, 0), repeats.get(ref, 0)) >= cfg.max_repeats:
             continue
         mine, theirs = times.get(key, {}), times.get(ref, {})
         ratios = [mine[i] / theirs[i] for i in sorted(set(mine) & set(theirs))]
-        if not ratios:
-            continue
-        from mlpbench.analysis.findings import decide
-
-        d = decide(ratios if len(ratios) >= 2 else [])
-        if not d.decided and d.needed is not None and d.needed <= cfg.max_repeats:
+        d = decide(ratios)
+        if ratios and not d.decided and d.needed is not None and d.needed <= cfg.max_repeats:
             undecided += 1
             wanted += [k for k in (ref, key) if k not in wanted]
-    out = []
     base = len(sweep.points) + len(sweep.used)
-    for key in wanted:
-        out.append((base + len(out), expand.point(cfg, key, repeats.get(key, 0))))
+    out = [(base + i, expand.point(cfg, k, repeats.get(k, 0))) for i, k in enumerate(wanted)]
     if out:
-        why = [f"{len(out)} point(s) get one more repeat each"]
+        why = f"an interval wider than {100 * cfg.target_interval:.0f}%"
         if undecided:
-            why.append(f"{undecided} comparison(s) with the reference not yet decided at 95%")
-        sweep.progress.say(
-            f"{why[0]} (an interval wider than {100 * cfg.target_interval:.0f}%"
-            + (f", or {why[1]}" if undecided else "")
-            + ")"
-        )
+            why += f", or {undecided} comparison(s) with the reference not yet decided at 95%"
+        sweep.progress.say(f"{len(out)} point(s) get one more repeat each ({why})")
     return out
 
 
@@ -162,7 +152,7 @@ def reference_pairs(cfg: SweepConfig) -> list[tuple[PointKey, PointKey]]:
     backend: the same point but for backend and options (the reference's own options where
     it runs several)."""
     keys = expand.keys(cfg)
-    reference = (cfg.report or {}).get("reference") or cfg.grid["backend"][0]
+    reference = cfg.reference
     refs: dict[tuple, list[PointKey]] = {}
     for k in keys:
         if k.backend == reference:

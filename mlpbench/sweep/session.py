@@ -91,8 +91,9 @@ class Sweep:
 
             if str(point.run.options.get("plan", tuning.AUTO)) == tuning.AUTO:  # tuned, not forced
                 stale = tuning.check_against_run(
-                    self.env, key, summary.plan, summary.steady_epoch_s, summary.n_train
-                )
+                    self.env, key, summary.plan, summary.steady_epoch_s, summary.n_train,
+                    entry=self.env.plans.get(tuning.slot(key)),
+                )  # fmt: skip
                 if stale:
                     self.progress.say(stale)
         where = f" on {record.hostname}" if self.env.cluster else ""

@@ -506,12 +506,10 @@ def run_worker(
     def read_messages() -> None:
         with os.fdopen(read_fd, encoding="utf-8", errors="replace") as messages:
             for line in bounded_lines(messages, MESSAGE_LIMIT):
-                problem = message_problem(line)
-                if problem:
+                msg, problem = parse_message(line)
+                if msg is None:
                     bad.append(problem)
-                    continue
-                msg = json.loads(line)
-                if "progress" in msg:
+                elif "progress" in msg:
                     p = msg["progress"]
                     progress.running(point, f"epoch {p['epoch']}/{p['of']}")
                 else:
@@ -559,24 +557,23 @@ def run_worker(
     return PointResult.failed(f"{ended(code, 'worker')}{': ' + last if last else ''}", **spent)
 
 
-def message_problem(line: str) -> str:
-    """What is wrong with one line from a worker's result pipe ("" for nothing): a message is
-    a JSON object with one ``progress`` (epoch and of, whole numbers) or one ``result``."""
-    if not line.endswith("\n") or line.endswith(" ...[line cut]\n"):
-        return f"a message longer than {MESSAGE_LIMIT} characters or cut short"
+def parse_message(line: str) -> tuple[dict[str, Any] | None, str]:
+    """One line from a worker's result pipe: (the message, "") or (None, what is wrong). A
+    message is a JSON object with one ``progress`` (whole ``epoch`` and ``of``) or one
+    ``result``; a line cut by :func:`bounded_lines` carries its marker, so it is not JSON."""
     try:
         msg = json.loads(line)
     except ValueError:
-        return f"not JSON: {line.strip()[:80]!r}"
+        return None, f"not JSON (or longer than {MESSAGE_LIMIT} characters): {line[:80]!r}"
     if not isinstance(msg, dict) or len(msg) != 1 or not {"progress", "result"} & set(msg):
-        return f"not a progress or result message: {line.strip()[:80]!r}"
+        return None, f"not a progress or result message: {line.strip()[:80]!r}"
     p = msg.get("progress")
     whole = isinstance(p, dict) and all(
         isinstance(p.get(k), int) and not isinstance(p.get(k), bool) for k in ("epoch", "of")
     )
     if "progress" in msg and not whole:
-        return f"a progress message without whole epoch and of: {line.strip()[:80]!r}"
-    return ""
+        return None, f"a progress message without whole epoch and of: {line.strip()[:80]!r}"
+    return msg, ""
 
 
 def over_memory(who: str, used_mb: float, limit_mb: float) -> str:

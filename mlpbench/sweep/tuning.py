@@ -39,6 +39,8 @@ TUNE_ENV = plancache.TUNE_ENV  # "0": no tuning; points without a forced plan ru
 TUNE_STEPS = 100  # steps per trial epoch: one to warm up, one measured, per candidate
 TUNE_FLOPS = 2e10  # GEMM work per trial epoch, at most: 0.1-0.2 s on 2 cores
 CLOSE = 0.10  # plans this close to the fastest are measured a second time
+TUNED = "tuned on this machine"
+"""What ``resolve``'s line says of a plan the table chose (not named with ``-o plan``)."""
 LOADED_PCT = 10.0
 """Other processes' share of the CPU during a trial above which its point's choice is
 provisional: used for this run, never cached (under load the spinning plans lose, and a table
@@ -60,11 +62,6 @@ def slot(key: PointKey) -> str:
     return plancache.slot(
         key.backend, key.layers, key.dtype, key.device, key.threads, key.batch_size
     )
-
-
-def slot_of(parts: list[str]) -> str:
-    """A slot from its split parts (the inverse of ``slot(...).split("|")``)."""
-    return "|".join(parts)
 
 
 def is_current(table: dict[str, Any], point: Any, plans: dict[str, dict[str, Any]]) -> bool:
@@ -370,15 +367,22 @@ def predicted_s(entry: dict[str, Any], n_train: int) -> float:
 
 
 def check_against_run(
-    env: dict[str, Any], key: PointKey, plan: str, steady_s: float, n_train: int
+    env: Any,
+    key: PointKey,
+    plan: str,
+    steady_s: float,
+    n_train: int,
+    entry: dict[str, Any] | None = None,
 ) -> str:
-    """A run of a cached plan set against the table's prediction: when it departs by more
-    than ``STALE_TOLERANCE``, the entry is marked stale (tuned again next time) and the line
-    that says so is returned ("" when it holds, or when there is nothing to check)."""
+    """A run of a tuned plan set against its entry's prediction (``entry``: the table the
+    run took its plan from; None: this machine's cache). When the run departs by more than
+    ``STALE_TOLERANCE`` the cached entry is marked stale (tuned again next time) and the line
+    that says so is returned; "" when it holds or there is nothing to check. The cache is
+    read only to mark it."""
     if os.environ.get(TUNE_ENV) == "0" or not plan:
         return ""
-    table = read_cache(env)
-    entry = table.get(slot(key))
+    if entry is None:
+        entry = read_cache(env).get(slot(key))
     if not entry or entry.get("choice") != plan or entry.get("stale"):
         return ""
     predicted = predicted_s(entry, n_train)
@@ -387,15 +391,16 @@ def check_against_run(
     ratio = steady_s / predicted
     if abs(math.log(ratio)) <= math.log1p(STALE_TOLERANCE):
         return ""
-    table[slot(key)] = {
-        **entry,
-        "stale": f"a run measured {steady_s:.4f} s/epoch against {predicted:.4f} predicted",
-    }
-    write_cache(env, table)
+    table = read_cache(env)
+    cached = table.get(slot(key))
+    if cached and cached.get("choice") == plan:  # a provisional entry is not in the cache
+        why = f"a run measured {steady_s:.4f} s/epoch against {predicted:.4f} predicted"
+        table[slot(key)] = {**cached, "stale": why}
+        write_cache(env, table)
     return (
         f"plan {plan} at {key.label()}: this run's {steady_s:.3f} s/epoch is {ratio:.2f}x what "
-        f"its tuning predicted ({predicted:.3f} s for {n_train} samples); the cached choice "
-        "is marked stale and is tuned again on the next run"
+        f"its tuning predicted ({predicted:.3f} s for {n_train} samples); it is tuned again "
+        "on the next run"
     )
 
 
@@ -460,11 +465,11 @@ def resolve(
                 differing=differing if callable(hook) else None,
                 run=run, mode=mode,
             )  # fmt: skip
-            entry, why = chosen.get(slot(key)), "tuned on this machine just now"
+            entry, why = chosen.get(slot(key)), f"{TUNED} just now"
             if entry and entry.get("provisional"):
                 why += " under load: for this run only, not cached"
         else:
-            why = "tuned on this machine (cached table)"
+            why = f"{TUNED} (cached table)"
         if entry and entry.get("choice") in offered:
             name = entry["choice"]
             times = entry.get("seconds", {})
