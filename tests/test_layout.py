@@ -25,7 +25,7 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-TEMPLATES = BENCH / "worker" / "templates"  # scripts mlpbench writes out; never imported
+TEMPLATES = BENCH / "backends" / "templates"  # scripts mlpbench writes out; never imported
 
 
 def modules() -> dict[str, Path]:
@@ -40,7 +40,7 @@ def test_the_templates_are_never_imported():
     mods = modules()
     for name, path in mods.items():
         for imported in imports(path, name, set(mods)):
-            assert not imported.startswith("mlpbench.worker.templates."), f"{name} imports it"
+            assert not imported.startswith("mlpbench.backends.templates."), f"{name} imports it"
 
 
 def _type_checking_only(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:

@@ -121,3 +121,57 @@ def test_the_kit_names_a_wrong_maths_in_one_sentence(backend, needle, fake_plugi
     said = report["check_parity_with_numpy"]
     assert needle in said, said
     assert "\n" not in said and "broadcast" not in said
+
+
+POOLED = '''
+from mlpbench.backends.numpy.plain import PlainTrainer
+
+
+class Pooled(PlainTrainer):
+    """numpy-plain with a pool of its own, sized by the thread_env hook."""
+
+    NAME = "pooled"
+    QUIET_ENV = {"POOLED_LOG_LEVEL": "quiet"}
+
+    @classmethod
+    def thread_env(cls, threads):
+        return {"POOLED_NUM_POOL_THREADS": str(3 * threads)}
+'''
+
+
+def test_a_backends_own_variables_reach_its_worker(tmp_path, monkeypatch):
+    """A framework's thread pools and log silencing are its backend's hooks (the harness names
+    no framework): the worker sets them before the backend loads its framework, the thread
+    variables over the user's, the quiet ones only where the user set none; run_env keeps
+    the thread variables."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import on_path, write_plugin
+
+    root = write_plugin(tmp_path / "plugins", {"pooled": POOLED},
+                        "[mlpbench.backends]\npooled = pooled:Pooled\n", "pooled-backend")  # fmt: skip
+    on_path(root, monkeypatch)
+    monkeypatch.setenv("POOLED_NUM_POOL_THREADS", "99")  # the point's threads win
+    monkeypatch.setenv("POOLED_LOG_LEVEL", "loud")  # the user's own wins
+    code = (
+        "import json, os\n"
+        "from mlpbench.worker import train\n"
+        "from mlpbench.api.spec import RunSpec\n"
+        "from mlpbench.api.protocol import ModelSpec, TrainSpec\n"
+        "from mlpbench.data import DataSpec\n"
+        "data = DataSpec(dataset='synthetic', synthetic_samples=200, synthetic_features=8,"
+        " synthetic_classes=3)\n"
+        "spec = RunSpec(backend='pooled', threads=2, model=ModelSpec(layers=(8, 4, 3)),"
+        " train=TrainSpec(epochs=2, batch_size=50), data=data)\n"
+        "summary, _ = train.run(spec)\n"
+        "print(json.dumps([summary.run_env, os.environ['POOLED_NUM_POOL_THREADS'],"
+        " os.environ['POOLED_LOG_LEVEL']]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300, cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    run_env, pool, log = json.loads(out.stdout.strip().splitlines()[-1])
+    assert (pool, log) == ("6", "loud")
+    assert "POOLED_NUM_POOL_THREADS=6" in run_env.split(";"), run_env

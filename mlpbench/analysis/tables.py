@@ -277,7 +277,7 @@ class Analysis:
         shown = named_versions(
             entry.get("spec", {}).get("requirements", []),
             entry["versions"],
-            also=("keras", "numpy"),  # what a stack's backends run on, when not named
+            also=entry.get("backends", []),  # a backend's own package, when not named
         )
         return f"{env} ({', '.join(shown)})" if shown else env
 

@@ -11,6 +11,10 @@ every backend instead of keeping lists of frameworks itself (``docs/plugins.md``
 - ``standalone_template()``: the template of the standalone script of the backend's point
   (a path, "" for none): ``mlpbench repro``, and the worker of a stack whose Python mlpbench
   cannot run in where ``script_in_old_stacks()`` says so.
+- ``thread_env(threads)``: the framework's own thread-pool variables, set in its worker
+  before the framework loads (the BLAS's are the harness's: every backend has NumPy).
+- ``quiet_env()``: variables that quiet the framework's start-up logs (the user's own
+  setting wins).
 A plugin may subclass it or define the same classmethods itself; each hook is optional.
 """
 
@@ -43,6 +47,7 @@ class FrameworkBackend:
     PACKAGES: ClassVar[dict[str, str]] = {}  # distribution -> import name
     TEMPLATE: ClassVar[str] = ""  # the standalone script's template, a path
     SCRIPT_IN_OLD_STACKS: ClassVar[bool] = False
+    QUIET_ENV: ClassVar[dict[str, str]] = {}  # variables that quiet its start-up logs
 
     def __init__(
         self,
@@ -96,8 +101,17 @@ class FrameworkBackend:
     def script_in_old_stacks(cls) -> bool:
         return cls.SCRIPT_IN_OLD_STACKS
 
+    @classmethod
+    def thread_env(cls, threads: int) -> dict[str, str]:
+        return {}
 
-def hook(cls: Any, name: str, default: Any) -> Any:
-    """What a backend class's optional hook ``name`` answers, ``default`` where it has none."""
+    @classmethod
+    def quiet_env(cls) -> dict[str, str]:
+        return dict(cls.QUIET_ENV)
+
+
+def hook(cls: Any, name: str, default: Any, *args: Any) -> Any:
+    """What a backend class's optional hook ``name`` answers (called with ``args``),
+    ``default`` where it has none."""
     method = getattr(cls, name, None)
-    return method() if callable(method) else default
+    return method(*args) if callable(method) else default

@@ -53,8 +53,20 @@ def _configure_environment(keras_backend: str, device: str, threads: int) -> Non
     if device == "cpu":
         os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
         os.environ.setdefault("JAX_PLATFORMS", "cpu")
-    for var in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
-        os.environ.setdefault(var, str(threads))
+    for var, value in tf_thread_env(threads).items():
+        os.environ.setdefault(var, value)
+
+
+def tf_thread_env(threads: int) -> dict[str, str]:
+    """TensorFlow's own pools (Keras on any engine may load it): at most ``threads`` for the
+    ops, and at most 2 ops at once."""
+    return {
+        "TF_NUM_INTRAOP_THREADS": str(threads),
+        "TF_NUM_INTEROP_THREADS": str(max(1, min(threads, 2))),
+    }
+
+
+TF_QUIET = {"TF_CPP_MIN_LOG_LEVEL": "2"}  # hide TensorFlow's info and warnings, keep errors
 
 
 class KerasTrainer(FrameworkBackend):
@@ -69,8 +81,13 @@ class KerasTrainer(FrameworkBackend):
         "tensorflow": "tensorflow",
         "tensorflow-cpu": "tensorflow",
     }  # its other engines (jax, torch) are named by their own backends
-    TEMPLATE = "standalone_keras.py"  # in mlpbench/worker/templates/
+    TEMPLATE = "standalone_keras.py"  # in mlpbench/backends/templates/
     SCRIPT_IN_OLD_STACKS = True  # Keras 2.3's fit() in the article's Python 3.8 stack
+    QUIET_ENV = TF_QUIET
+
+    @classmethod
+    def thread_env(cls, threads: int) -> dict[str, str]:
+        return tf_thread_env(threads)
 
     @classmethod
     def engines(cls) -> dict[str, str]:

@@ -31,6 +31,15 @@ class TfTrainer(FrameworkBackend):
 
     INSTALL_GPU = "pip install 'tensorflow[and-cuda]'"  # the GPU wheels
     PACKAGES = {"tensorflow": "tensorflow", "tensorflow-cpu": "tensorflow"}
+    QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}  # hide TensorFlow's info and warnings
+
+    @classmethod
+    def thread_env(cls, threads: int) -> dict[str, str]:
+        """At most ``threads`` for the ops, and at most 2 ops at once."""
+        return {
+            "TF_NUM_INTRAOP_THREADS": str(threads),
+            "TF_NUM_INTEROP_THREADS": str(max(1, min(threads, 2))),
+        }
 
     def setup(self, options: dict[str, Any]) -> None:
         spec, train, device, dtype = self.spec, self.train, self.device, self.dtype

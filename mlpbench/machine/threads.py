@@ -25,11 +25,9 @@ BLAS_IDLE_ENV = {"OPENBLAS_THREAD_TIMEOUT": "4"}
 
 
 def thread_env(threads: int) -> dict[str, str]:
-    """Variables that cap every common thread pool at ``threads``."""
-    env = {var: str(threads) for var in THREAD_VARS}
-    env["TF_NUM_INTRAOP_THREADS"] = str(threads)
-    env["TF_NUM_INTEROP_THREADS"] = str(max(1, min(threads, 2)))
-    return env
+    """Variables that cap the BLAS and OpenMP thread pools at ``threads`` (a framework's own
+    pools are its backend's ``thread_env`` hook, set in the worker)."""
+    return {var: str(threads) for var in THREAD_VARS}
 
 
 def cpu_count() -> int:
@@ -107,7 +105,7 @@ BLAS_ENV = re.compile(r"OPENBLAS_\w+|GOTO_\w+|MKL_\w+|BLIS_\w+")
 
 # Every variable that sets a thread pool's size or a BLAS's kernel and idle behaviour: what a
 # worker records of its environment (runs.csv run_env) and a reproducer sets again.
-RUN_ENV = re.compile(r"(?:OMP|OPENBLAS|GOTO|MKL|BLIS|VECLIB|NUMEXPR)_\w+|TF_NUM_\w+_THREADS")
+RUN_ENV = re.compile(r"(?:OMP|OPENBLAS|GOTO|MKL|BLIS|VECLIB|NUMEXPR)_\w+|\w+_NUM_\w+_THREADS")
 
 
 def run_environment(environ: Any = None) -> dict[str, str]:

@@ -259,9 +259,7 @@ def describe(python: str, imports: Sequence[str] = ()) -> dict[str, Any]:
 
 def _verify(command: list[str], python: str) -> dict[str, Any]:
     """A verification's one JSON line, or a StackError naming what failed to import."""
-    out = _run(
-        command, f"verifying {python}", env={"PYTHONNOUSERSITE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    )
+    out = _run(command, f"verifying {python}", env={"PYTHONNOUSERSITE": "1"})
     try:
         answer = json.loads(out.strip().splitlines()[-1])
     except (IndexError, ValueError):

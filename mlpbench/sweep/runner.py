@@ -72,7 +72,7 @@ class PointRunner:
             why = (
                 f"stack {point.key.env!r} runs Python {stack.python_version.split()[0]}, which "
                 f"mlpbench cannot run in: its points run as standalone scripts, and "
-                f"{point.key.backend} has none (numpy-plain and keras do)"
+                f"{point.key.backend} has none (its script_in_old_stacks hook says so)"
             )
             return "", {}, why, ""
         variables = self.stack_vars or stacks.worker_env(point.run.data)

@@ -97,7 +97,6 @@ def env_for(threads: int, extra: dict[str, str | None] | None = None) -> dict[st
             env.pop(key, None)
         else:
             env[key] = value
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONSAFEPATH"] = "1"  # the working directory never shadows an installed plugin
     env[TREE_ENV] = uuid.uuid4().hex

@@ -75,7 +75,7 @@ def script_for(
         "environment": dict(environment or {}),
         "blas": dict(blas or {}),
     }
-    folder = Path(__file__).parent / "templates"
+    folder = Path(__file__).parent.parent / "backends" / "templates"
 
     def inlined(line: str) -> str:
         shared = SHARED_IMPORT.match(line)
@@ -108,7 +108,7 @@ def result_of(output: str, run: RunSpec) -> PointResult:
     n = int(got["n_train"])
     _, flops = run.model.flops_per_sample()
     versions = got.get("versions", {})
-    framework = versions.get("keras") or versions.get("numpy", "")
+    framework = str(got.get("framework", ""))
     summary = {
         "dataset": run.data.dataset,
         "n_train": n,

@@ -16,6 +16,7 @@ from dataclasses import replace
 from mlpbench import data as datasets
 from mlpbench.api import records as checks
 from mlpbench.api import registry
+from mlpbench.api.framework import hook
 from mlpbench.api.protocol import EpochRecord, SpecError
 from mlpbench.api.spec import MAX_EPOCHS, RunSpec
 from mlpbench.machine.probe import RunProbe
@@ -51,12 +52,21 @@ def epochs_for(epochs: list[EpochRecord], min_measured_s: float, planned: int) -
     return min(MAX_EPOCHS, max(planned + 1, 1 + math.ceil(min_measured_s / steady)))
 
 
+def framework_environment(backend: type, threads: int) -> None:
+    """The backend's own variables, before its framework loads: its thread pools sized for
+    the point (over the user's), its start-up logs quiet (unless the user set them)."""
+    os.environ.update({str(k): str(v) for k, v in hook(backend, "thread_env", {}, threads).items()})
+    for key, value in hook(backend, "quiet_env", {}).items():
+        os.environ.setdefault(str(key), str(value))
+
+
 def run(
     spec: RunSpec,
     on_epoch_end: Callable[[EpochRecord], None] | None = None,
 ) -> tuple[RunSummary, list[EpochRecord]]:
     """Train once; returns the run's summary (runs.csv fields) and its epoch records."""
     entry = registry.load(spec.backend)
+    framework_environment(entry.cls, spec.threads)
     why = entry.capabilities.why_not(spec.device, spec.dtype)
     if why:
         raise Skip(f"{spec.backend}: {why}")

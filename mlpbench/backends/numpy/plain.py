@@ -47,7 +47,7 @@ class PlainTrainer(FrameworkBackend):
 
     NAME, OPTIONS, DEVICES, DTYPES = "numpy-plain", OPTIONS, ("cpu",), ("float32", "float64")
     PACKAGES = {"numpy": "numpy", "threadpoolctl": "threadpoolctl"}
-    TEMPLATE = "standalone_numpy.py"  # in mlpbench/worker/templates/
+    TEMPLATE = "standalone_numpy.py"  # in mlpbench/backends/templates/
     SCRIPT_IN_OLD_STACKS = True  # its maths, plainly, in the article's Python 3.8 stack
 
     def setup(self, options: dict[str, Any]) -> None:

@@ -162,7 +162,7 @@ class NumpyTrainer(FrameworkBackend):
 
     NAME, OPTIONS = "numpy", OPTIONS
     PACKAGES = {"numpy": "numpy", "threadpoolctl": "threadpoolctl", "cupy-cuda12x": "cupy"}
-    TEMPLATE = "standalone_numpy.py"  # in mlpbench/worker/templates/: the same maths, plainly
+    TEMPLATE = "standalone_numpy.py"  # in mlpbench/backends/templates/: the same maths, plainly
 
     @classmethod
     def capabilities(cls) -> api.Capabilities:

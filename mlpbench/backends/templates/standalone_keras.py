@@ -159,6 +159,7 @@ def main():
         "epochs": [[w, c, v] for w, c, v in zip(times, cpus, losses)],
         "import_s": import_s, "train_s": train_s, "n_train": len(x),
         "test_loss": test_loss, "test_accuracy": accuracy,
+        "framework": keras.__version__,  # the version the run's row names
         "versions": {"keras": keras.__version__, "tensorflow": tf.__version__,
                      "numpy": np.__version__},
     }))  # fmt: skip

@@ -15,7 +15,7 @@ import os  # noqa: E402, F811  (the inlined part stands alone in a script)
 import re  # noqa: E402
 import sys  # noqa: E402, F811
 
-RUN_VARIABLES = re.compile(r"(?:OMP|OPENBLAS|GOTO|MKL|BLIS|VECLIB|NUMEXPR)_\w+|TF_NUM_\w+_THREADS")
+RUN_VARIABLES = re.compile(r"(?:OMP|OPENBLAS|GOTO|MKL|BLIS|VECLIB|NUMEXPR)_\w+|\w+_NUM_\w+_THREADS")
 MACHINE_DEFAULTS = "--machine-defaults"
 
 

@@ -159,6 +159,7 @@ def main():
         "epochs": [[w, c, v] for w, c, v in zip(times, cpus, losses)],
         "import_s": 0.0, "train_s": sum(times), "n_train": n,
         "test_loss": loss_of(a, yt.astype(np.int64)), "test_accuracy": accuracy,
+        "framework": np.__version__,  # the version the run's row names
         "versions": {"numpy": np.__version__},
     }))  # fmt: skip
     return 0
