@@ -7,7 +7,7 @@ STAMP       := $(VENV)/.installed
 TORCH_PKG   ?= torch==2.13.0
 export PYTHONDONTWRITEBYTECODE=1
 
-.PHONY: install test test-fast bench quick benchmarks docs screenshot readme-headline lint clean
+.PHONY: install test test-fast bench quick benchmarks docs screenshot readme-headline pages lint clean
 
 install: $(STAMP)
 
@@ -53,6 +53,10 @@ screenshot: install
 # A results page in docs/results/ from a result set, and the README's headline cut from it.
 readme-headline: install
 	$(BIN)/mlpbench report $(RESULTS) --markdown docs/results --headline README.md
+
+# Every page in docs/results/ again from its result set (after a change to what pages say).
+pages: install
+	$(BIN)/python docs/tools/regenerate_pages.py
 
 lint: install
 	$(BIN)/ruff check mlpbench tests benchmarks examples docs/tools

@@ -150,8 +150,8 @@ def test_a_backends_own_variables_reach_its_worker(tmp_path, monkeypatch):
 
     from tests.conftest import on_path, write_plugin
 
-    root = write_plugin(tmp_path / "plugins", {"pooled": POOLED},
-                        "[mlpbench.backends]\npooled = pooled:Pooled\n", "pooled-backend")  # fmt: skip
+    entry = "[mlpbench.backends]\npooled = pooled:Pooled\n"
+    root = write_plugin(tmp_path / "plugins", {"pooled": POOLED}, entry, "pooled-backend")
     on_path(root, monkeypatch)
     monkeypatch.setenv("POOLED_NUM_POOL_THREADS", "99")  # the point's threads win
     monkeypatch.setenv("POOLED_LOG_LEVEL", "loud")  # the user's own wins

@@ -11,12 +11,13 @@ says how many pairs would decide it, computed from its own ratios.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mlpbench.analysis.axes import CONTEXT
 from mlpbench.analysis.stats import CONFIDENCE, median_interval, order_index
 
 if TYPE_CHECKING:
@@ -173,16 +174,13 @@ def verdict_rows(a: Analysis) -> list[Verdict]:
     touched = point_caveats(a)
     out = []
     for row in r.sort_values(["device", "backend", "batch_size"]).itertuples():
-        point = {"backend": row.backend, "device": row.device, "dtype": dtype,
-                 "threads": row.threads}  # fmt: skip
-        label = a.axes.label(point, always=("dtype", "threads"))
+        values = row._asdict()  # every context axis: no two verdicts alike
+        point = {**{x: values[x] for x in CONTEXT if x in values}, "backend": row.backend,
+                 "dtype": dtype}  # fmt: skip
+        label = a.axes.label(point, skip=("batch_size",), always=("dtype", "threads"))
         caveats = tuple(
             dict.fromkeys(
-                c
-                for b in (a.reference, row.backend)
-                for c in touched.get(
-                    (b, int(row.batch_size), dtype, str(row.device), int(row.threads)), []
-                )
+                c for b in (a.reference, row.backend) for c in touched.get(caveat_key(point, b), [])
             )
         )
         out.append(
@@ -201,16 +199,28 @@ def verdict_rows(a: Analysis) -> list[Verdict]:
     return out
 
 
-def point_caveats(a: Analysis) -> dict[tuple[str, int, str, str, int], list[str]]:
-    """(backend, batch, dtype, device, threads) -> what makes its number doubtful, in a few
-    words (unstable repeats, runs on a loaded machine, drift of its GEMM peak)."""
+POINT_AXES = tuple(a for a in CONTEXT if a != "variant")
+"""What tells a backend's points apart in a verdict (the baseline variant's)."""
+
+
+def caveat_key(row: Mapping[str, Any], backend: str) -> tuple[str, ...]:
+    """``backend``'s point at ``row``'s values of every other axis, as text."""
+    def text(value: Any) -> str:
+        whole = isinstance(value, float) and value.is_integer()  # 500.0 in a pivoted frame
+        return str(int(value) if whole else value)
+
+    return (str(backend), *(text(row.get(axis, "")) for axis in POINT_AXES))
+
+
+def point_caveats(a: Analysis) -> dict[tuple[str, ...], list[str]]:
+    """(backend, every other axis) -> what makes its number doubtful, in a few words
+    (unstable repeats, runs on a loaded machine, drift of its GEMM peak)."""
     from mlpbench.analysis.tables import NOISY_LOAD_PCT, NOISY_STEAL_PCT, drift
 
-    out: dict[tuple[str, int, str, str, int], list[str]] = {}
+    out: dict[tuple[str, ...], list[str]] = {}
 
-    def key(r: Any) -> tuple[str, int, str, str, int]:
-        return (str(r["backend"]), int(r["batch_size"]), str(r["dtype"]), str(r["device"]),
-                int(r["threads"]))  # fmt: skip
+    def key(r: Mapping[str, Any]) -> tuple[str, ...]:
+        return caveat_key(r, str(r["backend"]))
 
     s = a.summary
     for r in s.to_dict("records") if not s.empty else []:

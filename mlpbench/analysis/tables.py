@@ -21,7 +21,7 @@ from mlpbench.analysis.axes import KeyAxes
 from mlpbench.analysis.peaks import against_best_peaks, peak_key, peak_warning
 from mlpbench.analysis.stats import speed_ratios, summarize
 from mlpbench.api.protocol import PHASES, ModelSpec
-from mlpbench.config.points import CURRENT_ENV, PointKey, series_name
+from mlpbench.config.points import AXES, CURRENT_ENV, PointKey, series_name
 from mlpbench.config.sweepfile import SweepConfig, load_config
 from mlpbench.errors import UserError
 from mlpbench.results.environment import Environment
@@ -302,12 +302,12 @@ class Analysis:
 
     @cached_property
     def dtype_gain(self) -> pd.DataFrame:
-        """float64 time over float32 time per (backend, batch, device, threads), baseline
+        """float64 time over float32 time per point of every other axis (and host), baseline
         variant; empty unless both dtypes ran."""
         s = self.default_variant(self.main)
+        keys = [a for a in AXES if a not in ("dtype", "variant") and a in s] + ["host"]
         if s.empty or not {"float32", "float64"} <= set(s["dtype"]):
-            return pd.DataFrame(columns=["backend", "batch_size", "device", "threads", "gain"])
-        keys = ["backend", "batch_size", "device", "threads", "host"]  # never across hosts
+            return pd.DataFrame(columns=[*keys, "gain"])
         wide = s.pivot_table(index=keys, columns="dtype", values="median_s").dropna()
         return (wide["float64"] / wide["float32"]).rename("gain").reset_index()
 

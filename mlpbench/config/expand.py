@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from mlpbench.api.spec import RunSpec
-from mlpbench.config.points import GRID_AXES, PointKey, options_label
+from mlpbench.config.points import GRID_AXES, PointKey, options_label, reaching
 from mlpbench.stacks.build import StackSpec
 
 if TYPE_CHECKING:
@@ -98,9 +98,10 @@ def alternated(order: list[PointKey]) -> list[PointKey]:
 def point(cfg: SweepConfig, key: PointKey, repeat: int) -> Point:
     """The run of ``key``: the config's specs with the key's values and its variant applied."""
     variant = next(v for v in cfg.variants if v.name == key.variant)
-    layers = tuple(int(n) for n in key.layers.split("-"))
-    model = replace(cfg.model, **{**variant.model, "layers": layers})
-    train = replace(cfg.train, batch_size=key.batch_size, **variant.train)
+    axes = reaching(key)  # every axis that sets a field of the run, in one place
+    model = replace(cfg.model, **{**variant.model, **axes.pop("model", {})})
+    train = replace(cfg.train, **{**variant.train, **axes.pop("train", {})})
+    data = replace(cfg.data, **axes.pop("data", {}))
     grid = next((o for o in cfg.option_sets(key.backend) if options_label(o) == key.options), {})
     options = {
         **cfg.options.get(key.backend, {}),
@@ -108,15 +109,13 @@ def point(cfg: SweepConfig, key: PointKey, repeat: int) -> Point:
         **variant.options.get(key.backend, {}),
     }
     run = RunSpec(
-        backend=key.backend,
-        device=key.device,
-        dtype=key.dtype,
-        threads=key.threads,
         model=model,
         train=train,
-        data=cfg.data,
+        data=data,
         options=options,
         min_measured_s=cfg.min_measured_s,
         memory_limit_mb=cfg.memory_limit_mb,
+        **axes.pop(""),
     )
+    assert not axes, f"an axis reaches no part of the run: {sorted(axes)}"
     return Point(key, repeat, run, cfg.environments.get(key.env))

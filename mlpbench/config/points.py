@@ -16,9 +16,11 @@ from typing import Any, get_type_hints
 from mlpbench.errors import ResultsError
 
 
-def axis(doc: str, default: Any = MISSING) -> Any:
-    """A point axis; ``doc`` is its line in docs/columns.md."""
-    return field(default=default, metadata={"doc": doc})
+def axis(doc: str, default: Any = MISSING, reaches: str = "") -> Any:
+    """A point axis; ``doc`` is its line in docs/columns.md; ``reaches``: the field of the
+    worker's ``RunSpec`` it sets (``threads``, ``train.batch_size``, ``model.layers``), ""
+    for an axis the expansion applies otherwise (a variant, the grid's options, a stack)."""
+    return field(default=default, metadata={"doc": doc, "reaches": reaches})
 
 
 NO_OPTIONS = "-"
@@ -53,13 +55,15 @@ def series_name(backend: str, options: str, env: str = CURRENT_ENV) -> str:
 class PointKey:
     """What a point is, pooled over its repeats."""
 
-    backend: str = axis("the backend's registered name (mlpbench backends)")
-    batch_size: int = axis("samples per training step")
-    dtype: str = axis("float32 | float64 | bfloat16")
-    device: str = axis("cpu | gpu")
-    threads: int = axis("threads the run may use (BLAS, the framework's pools)")
+    backend: str = axis("the backend's registered name (mlpbench backends)", reaches="backend")
+    batch_size: int = axis("samples per training step", reaches="train.batch_size")
+    dtype: str = axis("float32 | float64 | bfloat16", reaches="dtype")
+    device: str = axis("cpu | gpu", reaches="device")
+    threads: int = axis("threads the run may use (BLAS, the framework's pools)", reaches="threads")
     variant: str = axis("the [[variant]] the point runs ('default' without variants)", "default")
-    layers: str = axis("the network's layer sizes, input to output", "784-70-30-10")
+    layers: str = axis(
+        "the network's layer sizes, input to output", "784-70-30-10", reaches="model.layers"
+    )
     options: str = axis(
         "the backend options the grid varies ([grid.options.BACKEND]), k=v,...; - for none",
         NO_OPTIONS,
@@ -99,6 +103,21 @@ class PointKey:
                 for name, kind in AXIS_TYPES.items()
             }
         )
+
+
+def reaching(key: PointKey) -> dict[str, dict[str, Any]]:
+    """Where each axis of ``key`` goes in the worker's ``RunSpec``: ``{"": {"threads": 2},
+    "train": {"batch_size": 500}, "model": {"layers": (784, 70, 30, 10)}}`` (a layers text
+    as its tuple of sizes)."""
+    out: dict[str, dict[str, Any]] = {"": {}}
+    for f in fields(PointKey):
+        part, _, name = str(f.metadata.get("reaches", "")).rpartition(".")
+        if name:
+            value = getattr(key, f.name)
+            if f.name == "layers":
+                value = tuple(int(n) for n in value.split("-"))
+            out.setdefault(part, {})[name] = value
+    return out
 
 
 AXES: tuple[str, ...] = tuple(f.name for f in fields(PointKey))

@@ -295,7 +295,7 @@ def plot_dtype(ctx: Context) -> Path | None:
         return None
     fig, ax = plt.subplots(figsize=(7, 4.4))
     axes_ = ctx.a.axes
-    skip = ("batch_size", "dtype", "variant", "layers")
+    skip = ("batch_size", "dtype", "variant")
     for key, g in axes_.groups(gain, by=("backend",), skip=skip):
         g = g.sort_values("batch_size")
         threads = key.get("threads", ctx.max_threads())

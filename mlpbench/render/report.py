@@ -143,10 +143,12 @@ def findings(a: Analysis) -> list[str]:
                 "per-step dispatch, not the kernels, is the cost at this batch size."
             )
     out += crossover_findings(a)
-    for backend, g in a.dtype_gain.groupby("backend", sort=False):
+    gain_skip = ("batch_size", "dtype", "variant")
+    for key, g in axes.groups(a.dtype_gain, by=("backend",), skip=gain_skip):
         out.append(
-            f"float32 over float64: {backend} gains {g['gain'].min():.2f}-{g['gain'].max():.2f}x "
-            f"(median {g['gain'].median():.2f}x) across batch sizes and threads."
+            f"float32 over float64: {key['backend']}{axes.where(key, skip=gain_skip)} gains "
+            f"{g['gain'].min():.2f}-{g['gain'].max():.2f}x "
+            f"(median {g['gain'].median():.2f}x) across batch sizes."
         )
     eff_skip = ("batch_size", "dtype", "threads")
     for key, g in axes.groups(a.efficiency, by=("backend",), skip=eff_skip):

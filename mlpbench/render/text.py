@@ -68,7 +68,13 @@ def summary_lines(a: Analysis) -> list[str]:
             "",
             "steady-state seconds per epoch (median over repeats, min-max; 95% CI when n >= 5)",
         ]
-        labels = [series_name(*k) for k in zip(s["backend"], s["options"], s["env"])]
+        # the columns below name these axes; any other that varies follows the series' name
+        shown = ("batch_size", "dtype", "device", "threads", "variant", "layers")
+        labels = [
+            " ".join([series_name(r["backend"], r["options"], r["env"]),
+                      *a.axes.words(r, skip=shown)])
+            for r in s.to_dict("records")
+        ]  # fmt: skip
         if several_hosts:  # a cluster sweep: a row per point and host
             labels = [f"{label}@{names.get(h, h)}" for label, h in zip(labels, s["host"])]
         bw = width(labels, 10)
@@ -104,8 +110,9 @@ def summary_lines(a: Analysis) -> list[str]:
                 f"interval lies on one side of 1; 'unpaired': under 2 pairs, the medians' ratio "
                 f"and the widest bound; network {a.network})",
             ]
-            for r in ratios.itertuples():
+            for row, r in zip(ratios.to_dict("records"), ratios.itertuples()):
                 variant = "" if r.variant == a.baseline else f" [{r.variant}]"
+                variant += "".join(f" {w}" for w in a.axes.words(row, skip=shown))
                 if several_hosts:
                     variant += f" @{names.get(r.host, r.host)}"
                 d = r.decision
