@@ -19,6 +19,7 @@ import pytest
 
 from mlpbench.cli.app import main
 from mlpbench.errors import UserError
+from mlpbench.results.environment import Host
 from mlpbench.results.point import PointResult
 from mlpbench.sweep import cluster
 from mlpbench.sweep.loop import run_sweep
@@ -221,7 +222,7 @@ def test_a_cluster_point_runs_with_its_forced_plans_variables(tmp_path, monkeypa
     monkeypatch.setattr(cluster, "connect", in_process)
     monkeypatch.setattr(  # no calibration: the point does not run
         cluster, "prepare_hosts", lambda client, workers, combos, pin: {
-            i["host"]: {"peaks": []} for i in workers.values()
+            i["host"]: Host(i["host"]) for i in workers.values()
         },
     )  # fmt: skip
     doc = {

@@ -221,3 +221,34 @@ def _only(tmp_path, row):
     folder.mkdir()
     append_rows(folder / "runs.csv", RUN_COLUMNS, [{**row, "status": "skipped"}] * 2 + [row])
     return folder
+
+
+def test_peaks_recalibrations_and_hosts_are_records_that_round_trip():
+    """environment.json's measured parts are typed values (one identity, one GFLOP/s figure
+    per peak); the file reads back to the same document, keys the record does not use kept."""
+    import math
+
+    from mlpbench.results.environment import Environment, Host, Peak, Recalibration
+
+    peak = {"dtype": "float32", "threads": 2, "device": "cpu", "n": 2048, "gflops": 80.5,
+            "median_gflops": 79.0, "cpus": "0-1"}  # fmt: skip
+    doc = {
+        "schema_version": 6,
+        "pinned": True,
+        "peaks": [peak, {**peak, "env": "np126", "gflops": 60.0}, "not a peak"],
+        "recalibrations": [{"after_runs": 12, "peaks": [{**peak, "gflops": 70.0}]}],
+        "hosts": {"h1": {"host": "h1", "hostname": "a", "environment": {}, "doctor": [],
+                         "peaks": [peak]}},  # fmt: skip
+    }
+    env = Environment.from_json(doc)
+    assert env.peaks[0] == Peak("float32", 2, "cpu", "current", 2048, 80.5)
+    assert env.peaks[1].key == ("cpu", "float32", 2, "np126", 2048)
+    assert len(env.peaks) == 2  # the entry that is not an object is dropped
+    assert env.recalibrations == [Recalibration(12, (Peak("float32", 2, n=2048, gflops=70.0),))]
+    assert isinstance(env.hosts["h1"], Host) and env.hosts["h1"].peaks[0].gflops == 80.5
+    again = env.to_json()
+    assert again["peaks"][0] == peak and again["recalibrations"][0]["peaks"][0]["gflops"] == 70
+    assert Environment.from_json(again) == env
+    failed = Peak.from_json({"dtype": "float64", "threads": 1, "gflops": "NaN", "error": "x"})
+    assert math.isnan(failed.gflops) and not failed.measured and failed.error == "x"
+    assert not hasattr(env, "get") and not hasattr(env, "__getitem__")  # no dict back door

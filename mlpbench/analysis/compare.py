@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlpbench.analysis.peaks import PeakKey, peak_key
+from mlpbench.analysis.peaks import measured_peaks
 from mlpbench.analysis.stats import (
     POINT,
     UNSTABLE_SPREAD,
@@ -53,6 +53,7 @@ from mlpbench.analysis.stats import (
 from mlpbench.analysis.tables import ResultSet
 from mlpbench.config.points import PointKey
 from mlpbench.errors import UserError
+from mlpbench.results.environment import PeakKey
 from mlpbench.results.folder import ResultsFolder
 
 
@@ -135,12 +136,9 @@ def machine_speed(env: dict) -> dict[PeakKey, float]:
     """GFLOP/s of the machine over one sweep per ``peak_key``: the geometric mean of its GEMM
     peak at the start and at each recalibration (the end, at least)."""
     seen: dict[PeakKey, list[float]] = {}
-    later = [again.get("peaks", []) for again in env.recalibrations]
-    for peaks in [env.peaks, *later]:
-        for p in peaks:
-            g = p.get("median_gflops") or p.get("gflops")
-            if isinstance(g, (int, float)) and g > 0 and math.isfinite(g):
-                seen.setdefault(peak_key(p), []).append(float(g))
+    for p in measured_peaks(env):
+        if p.measured:  # the peak's one figure, as the drift warning and the report read it
+            seen.setdefault(p.key, []).append(p.gflops)
     return {k: float(np.exp(np.mean(np.log(v)))) for k, v in seen.items()}
 
 
@@ -183,7 +181,7 @@ def differences(a: ResultSet, b: ResultSet) -> dict[str, list[str]]:
     for key in sorted(set(va) | set(vb)):
         note("environment", f"versions.{key}", va.get(key), vb.get(key))
     for key in ("cpu_model", "cores_usable"):
-        note("environment", key, ea.get(key), eb.get(key))
+        note("environment", key, getattr(ea, key), getattr(eb, key))
     for key in ("blas", "blas_architecture"):
         note("environment", f"blas.{key}", ea.blas.get(key), eb.blas.get(key))
     note("environment", "blas_env", ea.blas_env, eb.blas_env)

@@ -1,5 +1,4 @@
-"""GEMM peaks: what makes two comparable (``peak_key``), and efficiency against the best the
-session measured.
+"""GEMM peaks (``Peak`` records): efficiency against the best the session measured.
 
 Why: a calibration that ran while the machine was busy reads low, and an efficiency against
 it reads above 100%, which is no measurement. Every share of the peak is against the highest
@@ -10,23 +9,16 @@ recalibrations alike; a run that still beats it is flagged, not printed.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mlpbench.config.points import CURRENT_ENV
-from mlpbench.results.environment import Environment
-
-PeakKey = tuple[str, str, int, str, int]
+from mlpbench.results.environment import Environment, Peak
 
 
-def peak_key(p: dict[str, Any]) -> PeakKey:
-    """What makes two GEMM peaks comparable: (device, dtype, threads, stack, n). A stack runs
-    its own NumPy and BLAS, and a smaller matrix reads lower: peaks differing there differ by
-    what was measured, not by the machine."""
-    return (str(p.get("device", "cpu")), str(p["dtype"]), int(p["threads"]),
-            str(p.get("env", CURRENT_ENV)), int(p.get("n", 0)))  # fmt: skip
+def measured_peaks(env: Environment) -> list[Peak]:
+    """Every peak the session measured: the calibration's, then each recalibration's."""
+    return [*env.peaks, *(p for again in env.recalibrations for p in again.peaks)]
 
 
 def best_peaks(env: Environment) -> dict[tuple[str, str, int, str], float]:
@@ -34,13 +26,10 @@ def best_peaks(env: Environment) -> dict[tuple[str, str, int, str], float]:
     (calibration and every recalibration): a peak measured while the machine was busy reads
     low, and an efficiency against it reads above 100%."""
     best: dict[tuple[str, str, int, str], float] = {}
-    measured = [*env.peaks, *(p for again in env.recalibrations for p in again["peaks"])]
-    for p in measured:
-        g = p.get("gflops")
-        if not isinstance(g, (int, float)) or not g == g or g <= 0:
-            continue
-        k = peak_key(p)[:4]  # any matrix size: the best the machine has shown
-        best[k] = max(best.get(k, 0.0), float(g))
+    for p in measured_peaks(env):
+        if p.measured:
+            k = p.key[:4]  # any matrix size: the best the machine has shown
+            best[k] = max(best.get(k, 0.0), p.gflops)
     return best
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 
 from mlpbench.analysis import costs
 from mlpbench.analysis.axes import KeyAxes
-from mlpbench.analysis.peaks import against_best_peaks, peak_key, peak_warning
+from mlpbench.analysis.peaks import against_best_peaks, peak_warning
 from mlpbench.analysis.stats import speed_ratios, summarize
 from mlpbench.api.protocol import PHASES, ModelSpec
 from mlpbench.config.points import AXES, CURRENT_ENV, PointKey, series_name
@@ -508,20 +508,20 @@ NOISY_STEAL_PCT = 2.0
 def drift(env: dict[str, Any]) -> list[dict[str, Any]]:
     """Each GEMM peak (``peak_key``) that changed beyond 5% between the start of the sweep and
     a later calibration: start, end and the change."""
-    start = {peak_key(p): p.get("gflops") for p in env.peaks}
+    start = {p.key: p.gflops for p in env.peaks if p.measured}
     out = []
     for again in env.recalibrations:
-        for p in again["peaks"]:
-            key = peak_key(p)
-            a, b = start.get(key), p.get("gflops")
-            if a and b and a == a and b == b and abs(b / a - 1) > DRIFT_WARN:
+        for p in again.peaks:
+            key = p.key
+            a, b = start.get(key), p.gflops
+            if a and p.measured and abs(b / a - 1) > DRIFT_WARN:
                 out.append(
                     {
                         "key": key,
                         "start": a,
                         "end": b,
                         "change": b / a - 1,
-                        "after_runs": again["after_runs"],
+                        "after_runs": again.after_runs,
                     }
                 )
     return out

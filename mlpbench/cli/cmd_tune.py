@@ -50,7 +50,9 @@ def run(a: argparse.Namespace) -> int:
             "batch_size": a.batch_size,
         },
     }
-    env = environment.describe()
+    from mlpbench.results.environment import Environment
+
+    env = Environment.from_json(environment.describe())
     # --refresh: the grids of the points this machine's cache holds, one per network
     grids = cached_grids(a.backend, env, doc) if a.refresh else [(doc, None)]
     mode = "lines" if not sys.stderr.isatty() else "bar"
@@ -71,7 +73,7 @@ def run(a: argparse.Namespace) -> int:
             run=PointRunner(timeout=600).run, mode=mode,
             cannot=lambda k, c=checked: c.skips.get((k.backend, k.device, k.dtype), ""),
         )  # fmt: skip
-    print(f"thread plans of {a.backend} on this machine ({env['cpu_model']}):")
+    print(f"thread plans of {a.backend} on this machine ({env.cpu_model}):")
     print("\n".join(plans.lines(chosen)))
     print(f"\ncached in {plans.cache_path(env)}; sweeps use it (-o plan=NAME forces one)")
     return 0

@@ -263,4 +263,5 @@ def as_json(checks: list[Check]) -> list[dict[str, Any]]:
 
 def warnings_of(env: Environment) -> list[str]:
     """The WARN lines a sweep recorded at its start (environment.json)."""
-    return [Check(**c).line() for c in env.doctor if not c["ok"]]
+    checks = [Check(**c) for c in env.doctor]
+    return [c.line() for c in checks if not c.ok]

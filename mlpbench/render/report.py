@@ -442,8 +442,7 @@ def _environment(env: Environment) -> str:
         "versions": ", ".join(f"{k} {v}" for k, v in env.versions.items()),
         "git commit": env.git_commit,
         "GEMM peaks": "; ".join(
-            f"{p['dtype']} {p['threads']} thr {p['device']}: "
-            f"{one_decimal(p.get('gflops', math.nan))} GFLOP/s"
+            f"{p.dtype} {p.threads} thr {p.device}: {one_decimal(p.gflops)} GFLOP/s"
             for p in env.peaks
         ),
         "config": f"{env.config_name} ({env.config_path})",

@@ -8,9 +8,121 @@ Code outside ``mlpbench.results`` uses the attributes, never the file's keys.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
+
+CURRENT = "current"  # the sweep's own stack (mlpbench.config.points.CURRENT_ENV)
+PeakKey = tuple[str, str, int, str, int]
+
+
+def _number(value: Any) -> float:
+    """A GFLOP/s figure from the file: a finite positive number, else NaN."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return float(value) if ok and math.isfinite(value) and value > 0 else math.nan
+
+
+@dataclass(frozen=True)
+class Peak:
+    """One GEMM peak: what was measured (dtype, threads, device, stack, matrix size) and its
+    one figure, the best repeat's GFLOP/s (NaN where it failed, ``error`` says why). The other
+    keys a calibration wrote (the median repeat, the CPUs, a framework's engine) are kept in
+    ``extra`` for the file, never read."""
+
+    dtype: str
+    threads: int
+    device: str = "cpu"
+    env: str = CURRENT
+    n: int = 0
+    gflops: float = math.nan
+    error: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def key(self) -> PeakKey:
+        """What makes two peaks comparable: (device, dtype, threads, stack, n). A stack runs
+        its own NumPy and BLAS, and a smaller matrix reads lower."""
+        return (self.device, self.dtype, self.threads, self.env, self.n)
+
+    @property
+    def measured(self) -> bool:
+        return math.isfinite(self.gflops) and self.gflops > 0
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Peak:
+        known = ("dtype", "threads", "device", "env", "n", "gflops", "error")
+        return cls(
+            dtype=str(doc.get("dtype", "")),
+            threads=int(doc.get("threads") or 0),
+            device=str(doc.get("device") or "cpu"),
+            env=str(doc.get("env") or CURRENT),
+            n=int(doc.get("n") or 0),
+            gflops=_number(doc.get("gflops")),
+            error=str(doc.get("error") or ""),
+            extra={k: v for k, v in doc.items() if k not in known},
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "dtype": self.dtype,
+            "threads": self.threads,
+            "device": self.device,
+            "n": self.n,
+            "gflops": self.gflops,
+        }
+        if self.env != CURRENT:
+            out["env"] = self.env
+        if self.error:
+            out["error"] = self.error
+        return {**out, **self.extra}
+
+
+def peaks_of(docs: Any) -> list[Peak]:
+    """The peaks of a list from the file (an entry that is not an object is dropped)."""
+    return [p if isinstance(p, Peak) else Peak.from_json(p) for p in docs or []
+            if isinstance(p, (Peak, Mapping))]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Recalibration:
+    """The peaks measured again after ``after_runs`` runs (drift is their change)."""
+
+    after_runs: int
+    peaks: tuple[Peak, ...] = ()
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Recalibration:
+        return cls(int(doc.get("after_runs") or 0), tuple(peaks_of(doc.get("peaks"))))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"after_runs": self.after_runs, "peaks": [p.to_json() for p in self.peaks]}
+
+
+@dataclass(frozen=True)
+class Host:
+    """One machine of a cluster sweep: its name, what it is (a machine description), its
+    machine check and its peaks."""
+
+    host: str
+    hostname: str = ""
+    environment: Mapping[str, Any] = field(default_factory=dict)
+    doctor: Sequence[Any] = ()
+    peaks: tuple[Peak, ...] = ()
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Host:
+        return cls(
+            host=str(doc.get("host", "")),
+            hostname=str(doc.get("hostname", "")),
+            environment=dict(doc.get("environment") or {}),
+            doctor=list(doc.get("doctor") or []),
+            peaks=tuple(peaks_of(doc.get("peaks"))),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {"host": self.host, "hostname": self.hostname,
+                "environment": dict(self.environment), "doctor": list(self.doctor),
+                "peaks": [p.to_json() for p in self.peaks]}  # fmt: skip
 
 
 @dataclass
@@ -44,22 +156,30 @@ class Environment:
     doctor: list[Any] = field(default_factory=list)
     doctor_history: list[Any] = field(default_factory=list)
     pinned: bool = True
-    peaks: list[dict[str, Any]] = field(default_factory=list)
+    peaks: list[Peak] = field(default_factory=list)
     plans: dict[str, Any] = field(default_factory=dict)
-    recalibrations: list[dict[str, Any]] = field(default_factory=list)
+    recalibrations: list[Recalibration] = field(default_factory=list)
     sessions: list[dict[str, Any]] = field(default_factory=list)
     cluster: str = ""
-    hosts: dict[str, Any] = field(default_factory=dict)
+    hosts: dict[str, Host] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # keys this version does not know
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any] | None) -> Environment:
         known = {f.name for f in fields(cls)} - {"extra"}
         doc = dict(doc or {})
-        return cls(
-            **{k: v for k, v in doc.items() if k in known and v is not None},
-            extra={k: v for k, v in doc.items() if k not in known},
-        )
+        values = {k: v for k, v in doc.items() if k in known and v is not None}
+        records = {  # the measured parts as records
+            "peaks": peaks_of,
+            "recalibrations": lambda docs: [Recalibration.from_json(d) for d in docs
+                                            if isinstance(d, Mapping)],
+            "hosts": lambda docs: {str(k): Host.from_json({"host": k, **d})
+                                   for k, d in docs.items() if isinstance(d, Mapping)},
+        }  # fmt: skip
+        for key, read in records.items():
+            if key in values:
+                values[key] = read(values[key])
+        return cls(**values, extra={k: v for k, v in doc.items() if k not in known})
 
     def to_json(self) -> dict[str, Any]:
         """The document: every key with a value (an unset optional key stays out, as an older
@@ -72,7 +192,7 @@ class Environment:
             default = f.default_factory() if f.default_factory is not MISSING else f.default
             if value == default and f.name not in ALWAYS:
                 continue
-            out[f.name] = value
+            out[f.name] = _plain(value)
         return {**out, **self.extra}
 
     def plan_machine(self) -> tuple[Any, ...]:
@@ -92,18 +212,17 @@ class Environment:
     def empty(self) -> bool:
         return not self.to_json()
 
-    # Read-only mapping access, for code and plugins written against the dict.
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.to_json().get(key, default)
 
-    def __getitem__(self, key: str) -> Any:
-        return self.to_json()[key]
 
-    def __contains__(self, key: object) -> bool:
-        return key in self.to_json()
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.to_json())
+def _plain(value: Any) -> Any:
+    """A field's value as the file has it (records as their JSON objects)."""
+    if isinstance(value, (Peak, Recalibration, Host)):
+        return value.to_json()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 ALWAYS = {"schema_version", "pinned"}

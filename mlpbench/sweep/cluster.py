@@ -23,6 +23,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from mlpbench.errors import UserError
+from mlpbench.results.environment import Host
 from mlpbench.results.point import PointResult
 from mlpbench.sweep.session import Finished, Sweep
 
@@ -71,7 +72,8 @@ def host_setup(combos: list[tuple[str, int, str]], pin: bool) -> dict[str, Any]:
         "hostname": hostname(),
         "environment": environment.describe(),
         "doctor": as_json(doctor()),
-        "peaks": calibrate([tuple(c) for c in combos], _sys.executable, pin=pin),
+        "peaks": [p.to_json() for p in calibrate([tuple(c) for c in combos], _sys.executable,
+                                                 pin=pin)],  # fmt: skip
     }
 
 
@@ -168,7 +170,7 @@ def check_workers(client: Any, expected: dict[str, str] | None = None) -> dict[s
 
 def prepare_hosts(
     client: Any, workers: dict[str, dict], combos: list[tuple[str, int, str]], pin: bool
-) -> dict[str, dict]:
+) -> dict[str, Host]:
     """Describe and calibrate each host once, on one of its workers."""
     first: dict[str, str] = {}
     for w, info in workers.items():
@@ -180,7 +182,7 @@ def prepare_hosts(
         )
         for host, w in first.items()
     }  # fmt: skip
-    return {host: f.result() for host, f in futures.items()}
+    return {host: Host.from_json(f.result()) for host, f in futures.items()}
 
 
 def run_points(
@@ -222,7 +224,7 @@ class ClusterExecutor:
 
     def __init__(self, sweep: Sweep, client: Any, address: str) -> None:
         self.sweep, self.client, self.address = sweep, client, address
-        self.hosts: dict[str, Any] = {}
+        self.hosts: dict[str, Host] = {}
 
     def prepare(self) -> None:
         sweep, env = self.sweep, self.sweep.env
@@ -262,7 +264,8 @@ class ClusterExecutor:
         for index, point, result in run_points(
             self.client, todo, sweep.cfg.timeout_s, runner.pin, planned
         ):
-            yield index, point, result, self.hosts.get(result.host, {}).get("peaks", [])
+            host = self.hosts.get(result.host)
+            yield index, point, result, list(host.peaks) if host else []
 
 
 @contextmanager

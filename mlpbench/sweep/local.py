@@ -9,9 +9,11 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
 from mlpbench.config.expand import Point
 from mlpbench.config.points import CURRENT_ENV
+from mlpbench.results.environment import Recalibration
 from mlpbench.stacks import build as stacks
 from mlpbench.sweep import tuning
 from mlpbench.sweep.session import Finished, Sweep
@@ -32,9 +34,7 @@ class LocalExecutor:
         env, todo = sweep.env, sweep.todo
         t0 = time.monotonic()
         peaks = env.peaks
-        have = {
-            (p.get("env", CURRENT_ENV), p["dtype"], int(p["threads"]), p["device"]) for p in peaks
-        }
+        have = {(p.env, p.dtype, p.threads, p.device) for p in peaks}
         need = sorted(
             {(p.key.env, p.key.dtype, p.key.threads, p.key.device) for _, p in todo} - have
         )
@@ -60,7 +60,7 @@ class LocalExecutor:
                     line + ("" if at == CURRENT_ENV else f" (stack {at})"), file=sys.stderr
                 ),
             )
-            peaks = peaks + [{**m, "env": name} if name != CURRENT_ENV else m for m in measured]
+            peaks = peaks + [replace(m, env=name) for m in measured]
         env.peaks = peaks
         t1 = time.monotonic()
         tuned: dict[str, int] = {}
@@ -95,9 +95,7 @@ class LocalExecutor:
             yield index, point, sweep.runner.run(point), sweep.env.peaks
             if recalibrate and (n == len(todo) or (every and n % every == 0)):
                 again = calibrate(combos, **self.calibrated)
-                sweep.env.recalibrations.append(
-                    {"after_runs": done_before + n, "peaks": again}
-                )
+                sweep.env.recalibrations.append(Recalibration(done_before + n, tuple(again)))
                 sweep.save()
 
 

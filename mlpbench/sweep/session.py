@@ -19,7 +19,7 @@ from mlpbench.config import expand
 from mlpbench.config.expand import Point
 from mlpbench.config.sweepfile import SweepConfig, changed_keys, parse_config, parse_toml
 from mlpbench.errors import Interrupted, UserError
-from mlpbench.results.environment import Environment
+from mlpbench.results.environment import Environment, Peak
 from mlpbench.results.folder import ResultsFolder, rows_of
 from mlpbench.results.point import PointResult
 from mlpbench.results.schema import RunRecord
@@ -77,7 +77,7 @@ class Sweep:
             self.progress.say(note)
 
     def record(
-        self, index: int, point: Point, result: PointResult, peaks: list[dict[str, Any]]
+        self, index: int, point: Point, result: PointResult, peaks: list[Peak]
     ) -> RunRecord:
         """The finished point's rows and its progress line."""
         key = point.key

@@ -17,13 +17,14 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from mlpbench.config.expand import Point
 from mlpbench.config.points import CURRENT_ENV
 from mlpbench.machine.threads import cpu_list, pin_plan, thread_env, usable_cpus
+from mlpbench.results.environment import Peak
 from mlpbench.results.point import PointResult
 
 
@@ -407,11 +408,11 @@ def calibrate(
     pin: bool = True,
     universe: list[int] | None = None,
     say: Any = None,
-) -> list[dict[str, Any]]:
+) -> list[Peak]:
     """GEMM peak per (dtype, threads, device), each in a fresh process pinned like a point
     (out of ``universe``, the cores usable when the sweep started); ``say(line)`` hears each
     one as it is measured."""
-    peaks = []
+    peaks: list[Peak] = []
     universe = universe or usable_cpus()
     started = time.perf_counter()
     try:
@@ -446,9 +447,10 @@ def calibrate(
                 entry["error"] = f"timeout after {timeout} s"
             finally:
                 end_tree(proc, environ[TREE_ENV])
-            peaks.append(entry)
+            peak = Peak.from_json(entry)
+            peaks.append(peak)
             if say:
-                got = entry.get("error") or f"{entry['gflops']:.1f} GFLOP/s"
+                got = peak.error or f"{peak.gflops:.1f} GFLOP/s"
                 say(
                     f"  GEMM peak {n}/{len(keys)}: {dtype}, {threads} thread(s), {device}: {got}; "
                     + left(time.perf_counter() - started, n, len(keys))
@@ -460,18 +462,12 @@ def calibrate(
 
 
 def peak_for(
-    peaks: list[dict[str, Any]], dtype: str, threads: int, device: str, env: str = CURRENT_ENV
+    peaks: Sequence[Peak], dtype: str, threads: int, device: str, env: str = CURRENT_ENV
 ) -> float:
-    """The calibrated peak of a (dtype, threads, device) in the stack ``env`` (a peak without
-    an env was measured in the sweep's own)."""
+    """The calibrated peak of a (dtype, threads, device) in the stack ``env``."""
     for p in peaks:
-        if (p["dtype"], int(p["threads"]), p["device"], p.get("env", CURRENT_ENV)) == (
-            dtype,
-            threads,
-            device,
-            env,
-        ):
-            return float(p.get("gflops", math.nan))
+        if (p.dtype, p.threads, p.device, p.env) == (dtype, threads, device, env):
+            return p.gflops
     return math.nan
 
 
