@@ -186,6 +186,7 @@ class ClosesOutput(NumpyTrainer):
 
 # Maths a plugin author gets wrong (issue 26): the kit names each in one sentence.
 from mlpbench.backends.numpy.plain import PlainTrainer
+from mlpbench.backends.numpy.plain_maths import PlainMLP
 
 
 class Transposed(PlainTrainer):
@@ -193,11 +194,15 @@ class Transposed(PlainTrainer):
         return [a.T if a.ndim == 2 else a for a in super().weights()]
 
 
-class DropsPartialBatch(PlainTrainer):
+class SkipsPartialBatch(PlainMLP):
     def step(self, x, y, lr):
-        if len(y) < self.train.batch_size:  # skips the update of the last, partial batch
-            return self.data_loss(self.forward(x)[-1], y) + self.penalty()
+        if len(y) < self.train["batch_size"]:  # skips the update of the last, partial batch
+            return self.loss(self.forward(x)[-1], y)
         return super().step(x, y, lr)
+
+
+class DropsPartialBatch(PlainTrainer):
+    MATHS = SkipsPartialBatch
 
 
 class NoPenalty(PlainTrainer):

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from mlpbench.api import conformance as testing
-from mlpbench.backends.numpy.plain import PlainTrainer, activate
+from mlpbench.backends.numpy.plain import PlainTrainer
+from mlpbench.backends.numpy.plain_maths import PlainMLP, activate
 
 
 class DropsLastBatch(PlainTrainer):
@@ -22,7 +23,7 @@ class DropsLastBatch(PlainTrainer):
 class EvaluateWithoutPenalty(PlainTrainer):
     def evaluate(self, x, y):
         a = self.forward(x.astype(self.dtype))[-1]
-        return self.data_loss(a, y), float((a.argmax(axis=1) == y).mean())
+        return self.net.data_loss(a, y), float((a.argmax(axis=1) == y).mean())
 
 
 class IgnoresDecay(PlainTrainer):
@@ -70,39 +71,45 @@ def _wrong_activation(name):
     return act
 
 
+def _with_activation(wrong):
+    """The plain maths, its forward pass computed with ``wrong`` for the activation."""
+
+    class Maths(PlainMLP):
+        def forward(self, x):
+            import mlpbench.backends.numpy.plain_maths as plain
+
+            plain.activate, old = wrong, plain.activate
+            try:
+                return super().forward(x)
+            finally:
+                plain.activate = old
+
+    return Maths
+
+
 class WrongRelu(PlainTrainer):
-    def forward(self, x):
-        import mlpbench.backends.numpy.plain as plain
+    MATHS = _with_activation(_wrong_activation("relu"))
 
-        plain.activate, old = _wrong_activation("relu"), plain.activate
+
+class WrongSoftmax(PlainTrainer):
+    MATHS = _with_activation(_wrong_activation("softmax"))
+
+
+class CategoricalGradient(PlainMLP):
+    """The binary cross-entropy's loss, with the categorical one's gradient."""
+
+    def step(self, x, y, lr):
+        if self.model["loss"] != "binary_crossentropy":
+            return super().step(x, y, lr)
+        self.model = {**self.model, "loss": "categorical_crossentropy"}
         try:
-            return super().forward(x)
+            return super().step(x, y, lr)
         finally:
-            plain.activate = old
-
-
-class WrongSoftmax(WrongRelu):
-    def forward(self, x):
-        import mlpbench.backends.numpy.plain as plain
-
-        plain.activate, old = _wrong_activation("softmax"), plain.activate
-        try:
-            return PlainTrainer.forward(self, x)
-        finally:
-            plain.activate = old
+            self.model = {**self.model, "loss": "binary_crossentropy"}
 
 
 class WrongBinaryCrossEntropy(PlainTrainer):
-    def step(self, x, y, lr):
-        if self.spec.loss == "binary_crossentropy":
-            from dataclasses import replace
-
-            self.spec = replace(self.spec, loss="categorical_crossentropy")
-            try:
-                return super().step(x, y, lr)
-            finally:
-                self.spec = replace(self.spec, loss="binary_crossentropy")
-        return super().step(x, y, lr)
+    MATHS = CategoricalGradient
 
 
 class TooFewEpochs(PlainTrainer):
@@ -113,16 +120,20 @@ class TooFewEpochs(PlainTrainer):
         super().fit(data, on_epoch_end)
 
 
-class ClipsAtOneThousandth(PlainTrainer):
-    """Issue 52: a plugin that clipped the loss's probabilities at 1e-3, not Keras's 1e-7,
-    passed every check."""
-
+class ClipsAtOneThousandthMaths(PlainMLP):
     def data_loss(self, a, y):
         rows = np.arange(len(y))
         t = np.clip(a, 1e-3, 1 - 1e-3)
         onehot = np.zeros_like(a)
         onehot[rows, y] = 1
         return float(-(onehot * np.log(t) + (1 - onehot) * np.log(1 - t)).mean())
+
+
+class ClipsAtOneThousandth(PlainTrainer):
+    """Issue 52: a plugin that clipped the loss's probabilities at 1e-3, not Keras's 1e-7,
+    passed every check."""
+
+    MATHS = ClipsAtOneThousandthMaths
 
 
 BROKEN = [

@@ -21,7 +21,8 @@ from mlpbench.api.spec import RunSpec
 from mlpbench.errors import UserError
 from mlpbench.results.point import PointResult
 
-SHARED_IMPORT = re.compile(r"from (standalone_\w+) import ")  # a template's line, replaced by...
+# A template's line that imports a sibling template or a module of mlpbench, replaced by...
+SHARED_IMPORT = re.compile(r"from (standalone_\w+|mlpbench(?:\.\w+)+) import ")
 INLINE_MARK = "# --- inlined below this line ---"  # ...what that module has below this line
 
 
@@ -81,7 +82,12 @@ def script_for(
         shared = SHARED_IMPORT.match(line)
         if not shared:
             return line
-        text = (folder / f"{shared.group(1)}.py").read_text()
+        name = shared.group(1)
+        if name.startswith("mlpbench."):  # numpy-plain's maths: the script needs no mlpbench
+            path = Path(__file__).parent.parent.joinpath(*name.split(".")[1:]).with_suffix(".py")
+        else:
+            path = folder / f"{name}.py"
+        text = path.read_text()
         return text.split(INLINE_MARK, 1)[1].lstrip("\n")
 
     text = (folder / template).read_text()

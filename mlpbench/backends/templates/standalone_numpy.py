@@ -24,30 +24,9 @@ from standalone_env import prepare_environment, report_blas  # noqa: E402  (inli
 prepare_environment(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"))
 
 import numpy as np  # noqa: E402
-
-EPS = 1e-7
-
-
 from standalone_data import load_data  # noqa: E402  (inlined by mlpbench.worker.standalone)
 
-
-def activate(z, name):
-    if name == "sigmoid":
-        return 1.0 / (1.0 + np.exp(-z))
-    if name == "tanh":
-        return np.tanh(z)
-    if name == "relu":
-        return np.maximum(z, 0)
-    e = np.exp(z - z.max(axis=1, keepdims=True))  # softmax
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def derivative(a, name):
-    if name == "sigmoid":
-        return a * (1 - a)
-    if name == "tanh":
-        return 1 - a * a
-    return (a > 0).astype(a.dtype)  # relu
+from mlpbench.backends.numpy.plain_maths import PlainMLP  # noqa: E402  (inlined: numpy-plain's)
 
 
 def main():
@@ -63,68 +42,7 @@ def main():
             r = model["init_factor"] / math.sqrt(n_in)
         W.append(rng.uniform(-r, r, size=(n_in, n_out)).astype(dtype))
         b.append(np.zeros(n_out, dtype))
-    vW, vb = [np.zeros_like(w) for w in W], [np.zeros_like(c) for c in b]
-    last = len(W) - 1
-
-    def regularized(l):
-        return l < last or model["regularize_output"]
-
-    def forward(a):
-        acts = [a]
-        for l, (w, c) in enumerate(zip(W, b)):
-            name = model["output_activation"] if l == last else model["activation"]
-            acts.append(activate(acts[-1] @ w + c, name))
-        return acts
-
-    def loss_of(a, labels):
-        rows = np.arange(len(labels))
-        if model["loss"] == "categorical_crossentropy":
-            p = a[rows, labels] / a.sum(axis=1)
-            data_loss = float(-np.log(np.clip(p, EPS, 1 - EPS)).mean())
-        else:
-            t = np.clip(a, EPS, 1 - EPS)
-            onehot = np.zeros_like(a)
-            onehot[rows, labels] = 1
-            data_loss = float(-(onehot * np.log(t) + (1 - onehot) * np.log(1 - t)).mean())
-        penalty = sum(
-            model["l2"] * float((w * w).sum()) + model["l1"] * float(np.abs(w).sum())
-            for l, w in enumerate(W)
-            if regularized(l)
-        )
-        return data_loss + penalty
-
-    def update(p, g, v, lr):
-        if train["optimizer"] == "rmsprop":
-            v = train["rho"] * v + (1 - train["rho"]) * g * g
-            return p - lr * g / np.sqrt(v + train["epsilon"]), v
-        if train["momentum"]:
-            v = train["momentum"] * v - lr * g
-            return p + v, v
-        return p - lr * g, v
-
-    def step(xb, yb, lr):
-        m = len(yb)
-        acts = forward(xb)
-        a, rows = acts[-1], np.arange(m)
-        loss = loss_of(a, yb)
-        onehot = np.zeros_like(a)
-        onehot[rows, yb] = 1
-        if model["loss"] == "categorical_crossentropy":
-            delta = a / a.sum(axis=1, keepdims=True) - onehot
-            if model["output_activation"] == "sigmoid":
-                delta = delta * (1 - a)
-            delta = delta / m
-        else:
-            delta = (a - onehot) / (m * a.shape[1])
-        for l in range(last, -1, -1):
-            gw, gb = acts[l].T @ delta, delta.sum(axis=0)
-            if regularized(l):
-                gw = gw + 2 * model["l2"] * W[l] + model["l1"] * np.sign(W[l])
-            if l > 0:
-                delta = (delta @ W[l].T) * derivative(acts[l], model["activation"])
-            W[l], vW[l] = update(W[l], gw, vW[l], lr)
-            b[l], vb[l] = update(b[l], gb, vb[l], lr)
-        return loss
+    net = PlainMLP(W, b, model, train)
 
     n, epochs, batch = len(x), train["epochs"], train["batch_size"]
     shuffle = np.random.default_rng(train["seed"])
@@ -143,14 +61,14 @@ def main():
         total = 0.0
         for start in range(0, n, batch):
             idx = order[start : start + batch]
-            total += step(x[idx], y[idx], dtype.type(lr)) * len(idx)
+            total += net.step(x[idx], y[idx], dtype.type(lr)) * len(idx)
         wall, cpu = time.perf_counter() - w0, time.process_time() - c0
         times.append(wall)
         cpus.append(cpu)
         losses.append(total / n)
         line = f"epoch {epoch + 1:3d}/{epochs}  {wall:8.3f} s  (cpu {cpu:6.2f} s)"
         print(f"{line}  loss {total / n:.4f}", flush=True)
-    a = forward(xt.astype(dtype))[-1]
+    a = net.forward(xt.astype(dtype))[-1]
     steady = float(np.median(times[1:] or times))  # epoch 1 carries the warm-up
     accuracy = float((a.argmax(axis=1) == yt).mean())
     print(f"test accuracy {accuracy:.4f}")
@@ -158,7 +76,7 @@ def main():
     print("RESULT " + json.dumps({
         "epochs": [[w, c, v] for w, c, v in zip(times, cpus, losses)],
         "import_s": 0.0, "train_s": sum(times), "n_train": n,
-        "test_loss": loss_of(a, yt.astype(np.int64)), "test_accuracy": accuracy,
+        "test_loss": net.loss(a, yt.astype(np.int64)), "test_accuracy": accuracy,
         "framework": np.__version__,  # the version the run's row names
         "versions": {"numpy": np.__version__},
     }))  # fmt: skip
