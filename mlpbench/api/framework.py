@@ -15,6 +15,8 @@ every backend instead of keeping lists of frameworks itself (``docs/plugins.md``
   before the framework loads (the BLAS's are the harness's: every backend has NumPy).
 - ``quiet_env()``: variables that quiet the framework's start-up logs (the user's own
   setting wins).
+- ``profile_categories()``: ``{regex on a shared object's path: category}`` for the
+  framework's own libraries in a profile (``mlpbench.worker.categories``), e.g. its runtime.
 A plugin may subclass it or define the same classmethods itself; each hook is optional.
 """
 
@@ -48,6 +50,7 @@ class FrameworkBackend:
     TEMPLATE: ClassVar[str] = ""  # the standalone script's template, a path
     SCRIPT_IN_OLD_STACKS: ClassVar[bool] = False
     QUIET_ENV: ClassVar[dict[str, str]] = {}  # variables that quiet its start-up logs
+    PROFILE_CATEGORIES: ClassVar[dict[str, str]] = {}  # its libraries' category in a profile
 
     def __init__(
         self,
@@ -108,6 +111,10 @@ class FrameworkBackend:
     @classmethod
     def quiet_env(cls) -> dict[str, str]:
         return dict(cls.QUIET_ENV)
+
+    @classmethod
+    def profile_categories(cls) -> dict[str, str]:
+        return dict(cls.PROFILE_CATEGORIES)
 
 
 def hook(cls: Any, name: str, default: Any, *args: Any) -> Any:

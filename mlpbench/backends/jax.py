@@ -32,6 +32,7 @@ class JaxTrainer(FrameworkBackend):
 
     INSTALL_GPU = "pip install 'jax[cuda12]'"  # the GPU wheels
     PACKAGES = {"jax": "jax", "jaxlib": "jaxlib"}
+    PROFILE_CATEGORIES = {r"xla_extension|jaxlib|libjax": "framework runtime"}
 
     @classmethod
     def gemm_peak(cls, dtype: str, device: str = "cpu", n: int = 2048, repeats: int = 7) -> float:

@@ -84,6 +84,10 @@ class KerasTrainer(FrameworkBackend):
     TEMPLATE = "standalone_keras.py"  # in mlpbench/backends/templates/
     SCRIPT_IN_OLD_STACKS = True  # Keras 2.3's fit() in the article's Python 3.8 stack
     QUIET_ENV = TF_QUIET
+    PROFILE_CATEGORIES = {  # the runtime of whichever engine it runs on
+        r"libtensorflow|_pywrap_tensorflow|_pywrap_tf|libtf|xla_extension|jaxlib|libjax|"
+        r"libtorch|libc10|torch/_C": "framework runtime"
+    }
 
     @classmethod
     def thread_env(cls, threads: int) -> dict[str, str]:

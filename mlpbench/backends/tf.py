@@ -32,6 +32,7 @@ class TfTrainer(FrameworkBackend):
     INSTALL_GPU = "pip install 'tensorflow[and-cuda]'"  # the GPU wheels
     PACKAGES = {"tensorflow": "tensorflow", "tensorflow-cpu": "tensorflow"}
     QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}  # hide TensorFlow's info and warnings
+    PROFILE_CATEGORIES = {r"libtensorflow|_pywrap_tensorflow|_pywrap_tf|libtf": "framework runtime"}
 
     @classmethod
     def thread_env(cls, threads: int) -> dict[str, str]:

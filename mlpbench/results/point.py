@@ -18,6 +18,7 @@ from typing import Any
 from mlpbench.api import records as checks
 from mlpbench.api.protocol import EpochRecord
 from mlpbench.api.records import RecordError
+from mlpbench.results.profile import Profile
 from mlpbench.results.schema import STATUSES, SUMMARY_TYPES, RunSummary
 
 EPOCH_FIELDS = {f.name for f in fields(EpochRecord)} - {"phases"}
@@ -79,6 +80,7 @@ class PointResult:
     worker_s: float = math.nan
     host: str = ""
     hostname: str = ""
+    profile: Profile | None = None  # a profiled run's (mlpbench.results.profile)
 
     @classmethod
     def failed(cls, reason: str, **known: Any) -> PointResult:
@@ -101,6 +103,7 @@ class PointResult:
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["summary"] = asdict(self.summary) if self.summary is not None else None
+        out["profile"] = self.profile.to_json() if self.profile is not None else None
         return out
 
     @classmethod
@@ -143,7 +146,9 @@ class PointResult:
             if summary is not None:
                 checks.check_count(len(got), summary.epochs)
             reason = checks.bounded(str(data.get("reason", "")), checks.MAX_REASON_CHARS)
-            return cls(status, reason, summary, got, **where)
+            profile = data.get("profile")
+            profile = Profile.from_json(profile) if profile is not None else None
+            return cls(status, reason, summary, got, **where, profile=profile)
         except (RecordError, TypeError, AttributeError, KeyError, ValueError) as error:
             return cls.failed(f"the worker's result is invalid: {error}", **where)
 

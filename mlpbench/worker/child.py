@@ -89,8 +89,14 @@ def main(argv: list[str]) -> int:
 
         from threadpoolctl import threadpool_limits
 
+        profiler = None
+        if os.environ.get("MLPBENCH_PROFILE"):  # a profiled run (mlpbench.worker.profiler)
+            from mlpbench.worker.profiler import Profiler
+
+            profiler = Profiler(os.environ["MLPBENCH_PROFILE"], spec.device)
         with threadpool_limits(limits=spec.threads):
-            result.summary, epochs = run(spec, progress)
+            result.summary, epochs = run(spec, progress, profiler)
+        result.profile = profiler.result if profiler is not None else None
         result.status, result.reason = "ok", ""
     except Skip as e:
         result.status, result.reason = "skipped", str(e)

@@ -12,6 +12,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from mlpbench import data as datasets
 from mlpbench.api import records as checks
@@ -22,6 +23,9 @@ from mlpbench.api.spec import MAX_EPOCHS, RunSpec
 from mlpbench.machine.probe import RunProbe
 from mlpbench.machine.threads import blas_info, cpu_list, env_text, run_environment
 from mlpbench.results.schema import RunSummary
+
+if TYPE_CHECKING:
+    from mlpbench.worker.profiler import Profiler
 
 
 class Skip(Exception):
@@ -63,8 +67,10 @@ def framework_environment(backend: type, threads: int) -> None:
 def run(
     spec: RunSpec,
     on_epoch_end: Callable[[EpochRecord], None] | None = None,
+    profiler: Profiler | None = None,
 ) -> tuple[RunSummary, list[EpochRecord]]:
-    """Train once; returns the run's summary (runs.csv fields) and its epoch records."""
+    """Train once; returns the run's summary (runs.csv fields) and its epoch records. With a
+    ``profiler``, its steady epochs are sampled and ``profiler.result`` is their profile."""
     entry = registry.load(spec.backend)
     framework_environment(entry.cls, spec.threads)
     why = entry.capabilities.why_not(spec.device, spec.dtype)
@@ -84,6 +90,9 @@ def run(
         )
     options = {"threads": spec.threads, **spec.options}
     train = spec.train
+    if profiler is not None:  # attached before the model starts its threads
+        profiler.steps_per_epoch = math.ceil(n / train.batch_size)
+        profiler.start()
     while True:
         t0 = time.perf_counter()
         trainer = entry.cls(
@@ -109,11 +118,15 @@ def run(
                 bad.append(error)
                 raise
             into.append(e)
+            if profiler is not None:
+                profiler.epoch_ended(e.epoch, of)
             if on_epoch_end:
                 on_epoch_end(e)
 
         probe = RunProbe()
         c0, t0 = time.process_time(), time.perf_counter()
+        if profiler is not None:
+            profiler.fit_started()
         try:
             trainer.fit(data, record)
         except Exception:
@@ -129,6 +142,8 @@ def run(
         if more == train.epochs:
             break
         train = replace(train, epochs=more)  # too short to time well: once more, longer
+    if profiler is not None:
+        profiler.result = profiler.finish(hook(entry.cls, "profile_categories", {}))
     answer = trainer.evaluate(data.x_test, data.y_test)
     if not isinstance(answer, (tuple, list)) or len(answer) != 2:
         raise checks.RecordError(f"evaluate() returned {answer!r:.60}, not (loss, accuracy)")

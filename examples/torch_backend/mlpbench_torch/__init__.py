@@ -27,6 +27,9 @@ class TorchTrainer(FrameworkBackend):
     NAME, MODULE, INSTALL, OPTIONS = "torch", "torch", "pip install torch", OPTIONS
     DTYPES, PHASES = ("float32", "float64"), True
     PACKAGES = {"torch": "torch", "mlpbench-torch": "mlpbench_torch"}
+    # In a profile (mlpbench run --profile), PyTorch's own libraries are its runtime: the
+    # dispatcher and autograd (its GEMM and element-wise kernels are named by their symbols).
+    PROFILE_CATEGORIES = {r"libtorch|libc10|torch/_C": "framework runtime"}
 
     @classmethod
     def capabilities(cls) -> api.Capabilities:

@@ -1,0 +1,184 @@
+"""A profiled run's sampler: Linux ``perf`` on every thread of this worker, switched to the
+steady epochs by their times; ``py-spy`` where perf cannot run; nothing, with one line that
+says why, where neither can.
+
+perf attaches to this process before the backend builds its model (every thread it starts is
+followed) with ``-k CLOCK_MONOTONIC``, so its samples' times are ``time.monotonic()``'s and
+the window is cut from them afterwards: the steady epochs only (epoch 2 to the last). The
+process's own CPU time over the same window (getrusage: every thread) is what the samples
+should add up to: the profile's coverage.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from mlpbench.results.profile import Profile
+from mlpbench.worker.categories import Categories, folded, parse_folded, parse_perf_script
+
+PROFILE_ENV = "MLPBENCH_PROFILE"
+"""Set in a profiled run's worker: ``auto`` (perf, else py-spy), ``perf`` or ``py-spy``."""
+HZ = 499  # samples a second per thread: prime, so as not to beat with a periodic timer
+PARANOID = Path("/proc/sys/kernel/perf_event_paranoid")
+PY_SPY_SEES = "py-spy sees only the Python threads (not a BLAS's or a framework's pool)"
+GPU_SEES = "the host side only: the device's own kernels need a device profiler (nsys)"
+
+
+def process_cpu_s() -> float:
+    use = resource.getrusage(resource.RUSAGE_SELF)  # every thread of this process
+    return use.ru_utime + use.ru_stime
+
+
+def perf_problem() -> str:
+    """Why perf cannot sample this process here ("" where it can)."""
+    perf = shutil.which("perf")
+    if perf is None:
+        return "perf is not installed (Debian and Ubuntu: apt install linux-perf)"
+    try:
+        level = int(PARANOID.read_text().strip())
+    except (OSError, ValueError):
+        level = 2
+    if level > 2:
+        return (
+            f"perf cannot sample here: kernel.perf_event_paranoid = {level} (as root, "
+            "`sysctl -w kernel.perf_event_paranoid=2` lets a user profile their own processes)"
+        )
+    try:
+        out = subprocess.run([perf, "--version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"perf does not run: {e}"
+    if out.returncode != 0:  # Debian's wrapper without a perf for this kernel
+        return f"perf does not run: {(out.stderr or out.stdout).strip()[:200]}"
+    return ""
+
+
+def tool_version(command: str) -> str:
+    try:
+        out = subprocess.run([command, "--version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return command
+    return (out.stdout or out.stderr).strip().splitlines()[0] if out.returncode == 0 else command
+
+
+class Profiler:
+    """One profiled run: ``start()`` before the model is built, ``epoch_ended`` from the
+    run's epoch callback, ``finish()`` after the fit, which returns the :class:`Profile`."""
+
+    def __init__(self, want: str = "auto", device: str = "cpu", hz: int = HZ) -> None:
+        self.want, self.device, self.hz = want, device, hz
+        self.folder = Path(tempfile.mkdtemp(prefix="mlpbench-profile-"))
+        self.tool, self.skipped = "", ""
+        self.proc: subprocess.Popen | None = None
+        self.window = [math.nan, math.nan]
+        self.cpu = [math.nan, math.nan]
+        self.steps_per_epoch, self.epochs = 0, 0
+        self.result: Profile | None = None
+
+    def start(self) -> None:
+        problem = perf_problem() if self.want in ("auto", "perf") else "perf not wanted"
+        if not problem:
+            self.tool = "perf"
+            self.proc = subprocess.Popen(
+                ["perf", "record", "-q", "-e", "cpu-clock", "-F", str(self.hz), "-g",
+                 "-k", "CLOCK_MONOTONIC", "-p", str(os.getpid()),
+                 "-o", str(self.folder / "perf.data")],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            deadline = time.monotonic() + 10
+            data = self.folder / "perf.data"
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                if data.exists() and data.stat().st_size > 0:
+                    break
+                time.sleep(0.05)
+            time.sleep(0.2)  # attached to every thread before the model starts its own
+            if self.proc.poll() is not None:
+                why = (self.proc.stderr.read() if self.proc.stderr else "").strip()
+                problem, self.tool, self.proc = f"perf record failed: {why[:200]}", "", None
+        if problem and self.want in ("auto", "py-spy") and shutil.which("py-spy"):
+            self.tool = "py-spy"
+        elif problem:
+            spy = "; py-spy is not installed either (pip install py-spy)"
+            self.skipped = problem + ("" if self.want == "perf" else spy)
+
+    def fit_started(self) -> None:
+        """The window's start where the run has a single epoch (else epoch 1's end moves it)."""
+        self._open()
+
+    def epoch_ended(self, epoch: int, of: int) -> None:
+        if epoch == 0 and of > 1:
+            self._open()  # the steady epochs start (a run timed again starts over)
+        if epoch == of - 1:
+            self.window[1], self.cpu[1] = time.monotonic(), process_cpu_s()
+            self.epochs = of - 1 if of > 1 else 1
+            if self.tool == "py-spy" and self.proc is not None:
+                self.proc.send_signal(signal.SIGINT)
+
+    def _open(self) -> None:
+        self.window[0], self.cpu[0] = time.monotonic(), process_cpu_s()
+        if self.tool == "py-spy":
+            if self.proc is not None:
+                self.proc.kill()
+            self.proc = subprocess.Popen(
+                ["py-spy", "record", "--pid", str(os.getpid()), "--native", "--subprocesses",
+                 "--nonblocking", "-r", str(self.hz), "-f", "raw",
+                 "-o", str(self.folder / "stacks.txt")],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+
+    def finish(self, own: Mapping[str, str] | None = None) -> Profile:
+        """Stop sampling and name each sample's category (``own``: the backend's hook)."""
+        try:
+            return self._finish(own)
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _finish(self, own: Mapping[str, str] | None) -> Profile:
+        if self.skipped or not self.tool:
+            return Profile(skipped=self.skipped or "no profiler ran")
+        proc = self.proc
+        if proc is not None:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                return Profile(skipped=f"{self.tool} did not stop within 60 s")
+        t0, t1 = self.window
+        if not t1 > t0:
+            return Profile(skipped="the run ended before its steady epochs were sampled")
+        if self.tool == "perf":
+            out = subprocess.run(
+                ["perf", "script", "-i", str(self.folder / "perf.data"),
+                 "-F", "comm,tid,time,ip,sym,dso"],
+                capture_output=True, text=True, errors="replace", timeout=600,
+            )  # fmt: skip
+            if out.returncode != 0:
+                return Profile(skipped=f"perf script failed: {out.stderr.strip()[:200]}")
+            samples = [s for s in parse_perf_script(out.stdout) if t0 <= s.time <= t1]
+            sees = ""
+        else:
+            path = self.folder / "stacks.txt"
+            samples = list(parse_folded(path.read_text() if path.exists() else ""))
+            sees = PY_SPY_SEES
+        if self.device == "gpu":
+            sees = "; ".join(filter(None, [sees, GPU_SEES]))
+        return Profile(
+            tool=tool_version(self.tool),
+            hz=self.hz,
+            window_s=t1 - t0,
+            steps=self.steps_per_epoch * self.epochs,
+            cpu_s=self.cpu[1] - self.cpu[0],
+            samples=Categories(own).count(samples),
+            sees=sees,
+            folded=folded(samples),
+        )
