@@ -9,7 +9,8 @@ places.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,12 @@ from mlpbench.config.sweepfile import SweepConfig, load_config
 from mlpbench.errors import UserError
 from mlpbench.results.environment import Environment
 from mlpbench.results.folder import ResultsFolder
+from mlpbench.results.profile import CATEGORIES, COVERAGE_LOW, ProfiledRun
 from mlpbench.results.store import load_epochs, load_runs, resolve
 from mlpbench.stacks.build import named_versions
+
+PROFILE_COLUMNS = [*AXES, "series", "run_id", "tool", "skipped", "sees", "coverage",
+                   "cores_busy", "step_ms", "overhead", "category", "ms_per_step"]  # fmt: skip
 
 # A neutral palette (matplotlib's tab10): any backend, built in or plugin, gets a color by its
 # place in the sweep's backend order; a sweep file's [report] colors override it.
@@ -54,6 +59,7 @@ class ResultSet:
     epochs: pd.DataFrame
     env: Environment
     config: SweepConfig | None
+    profiles: list[ProfiledRun] = field(default_factory=list)  # profiled runs, apart
 
     @classmethod
     def load(cls, directory: str | Path, strict: bool = False) -> ResultSet:
@@ -68,7 +74,8 @@ class ResultSet:
         # Efficiency against the best peak the session measured: one calibrated while the
         # machine was busy reads low, and a share above 100% is no measurement.
         runs = against_best_peaks(load_runs(directory, strict), env)
-        return cls(directory, runs, load_epochs(directory, strict), env, config)
+        profiles = ResultsFolder(directory).profiles()
+        return cls(directory, runs, load_epochs(directory, strict), env, config, profiles)
 
     @property
     def ok(self) -> pd.DataFrame:
@@ -299,6 +306,31 @@ class Analysis:
                          "ratio", "ratio_low", "ratio_high", "pairs", "paired"]  # fmt: skip
             )
         return pd.concat(frames, ignore_index=True)
+
+    @cached_property
+    def profiles(self) -> pd.DataFrame:
+        """The profiled runs, a row per run and category (a skipped profile: one row, no
+        category): CPU ms per step in it, and the run's wall ms per step, cores busy,
+        coverage and overhead (its steady epoch over the timed runs' median)."""
+        ok = self.results.ok
+        timed = ok.groupby(list(AXES))["steady_epoch_s"].median().to_dict() if len(ok) else {}
+        rows: list[dict[str, Any]] = []
+        for run in self.results.profiles:
+            key, p = run.key, run.profile
+            median = timed.get(key.values(), math.nan)
+            base = {
+                **{axis: getattr(key, axis) for axis in AXES},
+                "series": series_name(key.backend, key.options, key.env),
+                "run_id": run.run_id, "tool": p.tool, "skipped": p.skipped, "sees": p.sees,
+                "coverage": p.coverage, "cores_busy": p.cores_busy, "step_ms": 1e3 * p.step_s,
+                "overhead": run.steady_epoch_s / median if median > 0 else math.nan,
+            }  # fmt: skip
+            if p.skipped or not p.samples:
+                rows.append({**base, "category": "", "ms_per_step": math.nan})
+                continue
+            for c in CATEGORIES:
+                rows.append({**base, "category": c, "ms_per_step": 1e3 * p.per_step(c)})
+        return pd.DataFrame(rows, columns=PROFILE_COLUMNS)
 
     @cached_property
     def dtype_gain(self) -> pd.DataFrame:
@@ -566,4 +598,21 @@ def warnings(a: Analysis) -> list[str]:
             f"{worst['batch_size']} {worst['dtype']} {worst['threads']} thr, "
             f"{100 * worst['spread']:.0f}%): rerun with more repeats"
         )
-    return out
+    return out + profile_warnings(a.profiles)
+
+
+def profile_warnings(profiles: pd.DataFrame) -> list[str]:
+    """What qualifies a profile: skipped, low coverage, what its tool cannot see."""
+    out = []
+    for r in profiles.drop_duplicates("run_id").to_dict("records"):
+        name = f"{r['series']} batch {int(r['batch_size'])}"
+        if r["skipped"]:
+            out.append(f"profile of {name} skipped: {r['skipped']}")
+        elif not r["coverage"] >= COVERAGE_LOW:
+            out.append(
+                f"profile of {name}: its samples cover {r['coverage']:.0%} of the process's CPU "
+                "time (under 80%): its categories may miss work"
+            )
+        if r["sees"]:
+            out.append(f"profile of {name}: {r['sees']}")
+    return list(dict.fromkeys(out))

@@ -15,6 +15,7 @@ from mlpbench.api.spec import RunSpec
 from mlpbench.cli.common import add_spec_arguments, option, spec_from_args
 from mlpbench.data import DataSpec
 from mlpbench.machine.threads import cpu_count, pin_plan, usable_cpus
+from mlpbench.results.point import PointResult
 
 
 def add(sub: Any) -> None:
@@ -45,6 +46,13 @@ def add(sub: Any) -> None:
         default=cpu_count(),
         metavar="N",
         help="threads for the BLAS and the framework (default: every usable core)",
+    )
+    g.add_argument(
+        "--profile",
+        action="store_true",
+        help="then one more run whose steady epochs are sampled on every thread (Linux perf; "
+        "py-spy where perf cannot run), and the table of where a step's CPU time goes; that "
+        "run is not timed",
     )
     g.add_argument(
         "--oversubscribe",
@@ -122,11 +130,26 @@ def plans_change(env: dict[str, str | None]) -> str:
     return " ".join(f"-u {k}" if v is None else f"{k}={v}" for k, v in sorted(env.items()))
 
 
+def profiled_run(spec: RunSpec) -> PointResult:
+    """One more run of ``spec`` in a fresh worker, as a sweep's profiled run is: its steady
+    epochs sampled (``mlpbench.worker.profiler``), the result with its profile."""
+    from mlpbench.config.expand import Point
+    from mlpbench.config.points import PointKey
+    from mlpbench.results.profile import PROFILE_ENV
+    from mlpbench.sweep.runner import PointRunner
+
+    m = spec.model
+    key = PointKey(spec.backend, spec.train.batch_size, spec.dtype, spec.device, spec.threads,
+                   layers="-".join(map(str, m.layers)))  # fmt: skip
+    runner = PointRunner(timeout=600, pin=spec.threads < len(usable_cpus()))  # as the timed
+    return runner.run(Point(key, 0, spec, None), {PROFILE_ENV: "auto"})
+
+
 def run(a: argparse.Namespace) -> int:
     from threadpoolctl import threadpool_limits
 
     from mlpbench.machine.threads import thread_env
-    from mlpbench.render.text import run_summary_lines
+    from mlpbench.render.text import profile_lines, run_summary_lines
     from mlpbench.worker import train as runner
 
     spec = run_spec_from_args(a)
@@ -189,6 +212,16 @@ def run(a: argparse.Namespace) -> int:
     finally:
         os.sched_setaffinity(0, everything)
     print("\n".join(run_summary_lines(asdict(summary), device=spec.device)))
+    if getattr(a, "profile", False):
+        print(
+            "\nmlpbench run: profiling one more run in a fresh worker (not timed)...", flush=True
+        )
+        profile = profiled_run(spec)
+        if profile.profile is None:
+            print(f"profile: the profiled run {profile.status}: {profile.reason}")
+        else:
+            over = profile.seconds / summary.steady_epoch_s if profile.ok else math.nan
+            print("\n".join(profile_lines(profile.profile, over)))
     if tuning.TUNED in plan_line and spec.options.get("plan"):  # not one named with -o plan
         from mlpbench.config.points import PointKey
         from mlpbench.machine import describe

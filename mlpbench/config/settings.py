@@ -57,6 +57,12 @@ class SweepConfig:
     grid_options: Mapping[str, Mapping[str, tuple[Any, ...]]] = field(default_factory=dict)
     # [environments.NAME]: the version stacks the grid's env axis may name (mlpbench.stacks)
     environments: Mapping[str, StackSpec] = field(default_factory=dict)
+    # profile: the points that get one profiled run after their timed ones ({}: every point)
+    profile: tuple[Mapping[str, Any], ...] = ()
+
+    def profiled(self, key: Any) -> bool:
+        """Whether ``key``'s point gets a profiled run (``profile`` in the sweep file)."""
+        return any(all(getattr(key, k) == v for k, v in want.items()) for want in self.profile)
 
     def option_sets(self, backend: str) -> list[dict[str, Any]]:
         """The combinations of ``backend``'s grid options, in file order ([{}] without)."""

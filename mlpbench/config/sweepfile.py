@@ -17,10 +17,17 @@ from typing import Any
 
 from mlpbench.api.protocol import DEVICES, DTYPES, ModelSpec, SpecError, TrainSpec
 from mlpbench.config import expand
-from mlpbench.config.points import AXIS_TYPES, CURRENT_ENV, GRID_AXES, PointKey, options_label
+from mlpbench.config.points import (
+    AXIS_TYPES,
+    CURRENT_ENV,
+    GRID_AXES,
+    PointKey,
+    options_label,
+    parse_cell,
+)
 from mlpbench.config.settings import SweepConfig, Variant
 from mlpbench.data import DataSpec
-from mlpbench.errors import did_you_mean
+from mlpbench.errors import ResultsError, did_you_mean
 from mlpbench.machine.threads import cpu_count
 from mlpbench.stacks.build import StackSpec
 
@@ -40,6 +47,7 @@ TOP_KEYS = (
     "max_repeats",
     "target_interval",
     "memory_limit_mb",
+    "profile",
     "data",
     "model",
     "train",
@@ -197,6 +205,7 @@ def parse_config(
         lambda v: v == 0 or v >= 64,
         "0 (80% of the machine's memory) or >= 64",
     )
+    profile = _profile(r, doc.get("profile", False))
     data = r.spec(DataSpec, "[data]", r.table(doc, "data"))
     model = r.spec(ModelSpec, "[model]", r.table(doc, "model"))
     train = r.spec(TrainSpec, "[train]", r.table(doc, "train"), batch_size=1)
@@ -266,6 +275,7 @@ def parse_config(
         cluster=address,
         grid_options=grid_options,
         environments=environments,
+        profile=profile,
     )
     if not expand.keys(cfg):
         raise r.error("[grid]", "the grid is empty after [[exclude]] rules")
@@ -525,3 +535,27 @@ def parse_toml(text: str) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError:
         return {}
+
+
+def _profile(r: _Reader, value: Any) -> tuple[dict[str, Any], ...]:
+    """``profile``: true (every point), false, or selectors ``"axis=value,..."`` (a point
+    matches one where it has each named value): the points that get a profiled run."""
+    if isinstance(value, bool):
+        return ({},) if value else ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise r.error("profile", f"{value!r}: true, false or a list of \"axis=value,...\"")
+    out = []
+    for selector in value:
+        wanted: dict[str, Any] = {}
+        for part in filter(None, (p.strip() for p in selector.split(","))):
+            name, sep, text = part.partition("=")
+            if not sep or name.strip() not in AXIS_TYPES:
+                raise r.error(
+                    "profile", f"{selector!r}: give axis=value pairs; axes: {', '.join(AXIS_TYPES)}"
+                )
+            try:
+                wanted[name.strip()] = parse_cell(text.strip(), AXIS_TYPES[name.strip()], name)
+            except ResultsError as e:
+                raise r.error("profile", f"{selector!r}: {e}") from None
+        out.append(wanted)
+    return tuple(out)

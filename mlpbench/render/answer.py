@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from mlpbench.analysis import costs
 from mlpbench.analysis.findings import gpu_answer, verdict_rows
+from mlpbench.analysis.profiles import why_measured
 from mlpbench.analysis.tables import Analysis
 from mlpbench.config.points import AXES, series_name
 
@@ -130,4 +131,6 @@ def answer_lines(a: Analysis) -> list[str]:
     if a.results.ok.empty:
         return [measured(a)]
     gpu = gpu_answer(a)  # a sweep over devices answers the device question first
-    return [*([gpu] if gpu else []), measured(a), *decided(a), why(a), ARTICLE]
+    sampled = why_measured(a)  # where profiled: the category that makes the difference
+    return [*([gpu] if gpu else []), measured(a), *decided(a), *([sampled] if sampled else []),
+            why(a), ARTICLE]  # fmt: skip

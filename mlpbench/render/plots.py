@@ -618,6 +618,36 @@ def plot_versions(ctx: Context) -> Path | None:
     return ctx.save(fig, "versions")
 
 
+def plot_profile(ctx: Context) -> Path | None:
+    """Where a step's CPU time goes: per profiled run, CPU ms per step stacked by category
+    (every thread together), a bar per series and batch size; the step's wall time marked."""
+    from mlpbench.analysis.profiles import wide
+    from mlpbench.results.profile import CATEGORIES
+
+    w = wide(ctx.a)
+    w = w[w["skipped"] == ""] if not w.empty else w
+    if w.empty:
+        return None
+    cats = [c for c in CATEGORIES if c in w and (w[c].fillna(0) > 0).any()]
+    w = w.sort_values(["batch_size", "series"])
+    labels = [f"{r['series']}\nbatch {int(r['batch_size'])}" for r in w.to_dict("records")]
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(w) + 3), 4.8))
+    bottom = np.zeros(len(w))
+    colors = plt.get_cmap("tab10")
+    for i, c in enumerate(cats):
+        values = w[c].fillna(0).to_numpy(dtype=float)
+        ax.bar(range(len(w)), values, bottom=bottom, label=c, color=colors(i % 10), width=0.7)
+        bottom += values
+    ax.scatter(range(len(w)), w["step_ms"], marker="_", s=400, color="black", zorder=3,
+               label="wall time of a step")  # fmt: skip
+    ax.set_xticks(range(len(w)), labels, fontsize=8)
+    ax.set_ylabel("CPU ms per training step (all threads)")
+    ax.set_title("Where a step's CPU time goes (samples of the steady epochs)")
+    ax.grid(True, axis="y", alpha=0.3)
+    _legend(ax, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return ctx.save(fig, "profile")
+
+
 PLOTS: list[Callable[[Context], Path | None]] = [
     plot_versions,
     plot_epoch_time,
@@ -632,6 +662,7 @@ PLOTS: list[Callable[[Context], Path | None]] = [
     plot_ablation,
     plot_crossover,
     plot_cost_per_sample,
+    plot_profile,
 ]
 
 

@@ -44,6 +44,9 @@ FIGURES = {  # plot file stem -> what it shows (caption and alt text)
     "crossover": "Crossover map: the reference's time over each other backend's, by hidden width "
     "and batch",
     "cost_per_sample": "Seconds per training sample against training FLOPs per sample",
+    "profile": "Where a training step's CPU time goes: CPU ms per step by category, all threads, "
+    "from perf samples of one extra run per profiled point; the black mark is the step's wall "
+    "time",
 }
 
 

@@ -14,6 +14,7 @@ from mlpbench.analysis.stats import host_ratios
 from mlpbench.analysis.tables import Analysis, warnings
 from mlpbench.config.points import series_name
 from mlpbench.render.format import TRUST
+from mlpbench.results.profile import COVERAGE_LOW, Profile
 
 
 def width(values: Iterable[object], minimum: int) -> int:
@@ -290,3 +291,29 @@ def run_summary_lines(s: dict[str, Any], device: str = "cpu") -> list[str]:
     if s.get("backend_info"):
         rows.append(("backend", s["backend_info"]))
     return ["summary", *(f"  {k:<19} {v}" for k, v in rows)]
+
+
+def profile_lines(p: Profile, overhead: float = math.nan) -> list[str]:
+    """A profiled run in the terminal: CPU milliseconds per training step by category (all
+    threads), the step's wall time, the cores it kept busy, coverage and overhead."""
+    if p.skipped:
+        return [f"profile skipped: {p.skipped}"]
+    total = sum(p.samples.values()) or 1
+    lines = [
+        "",
+        f"where a step's CPU time goes ({p.tool}, {p.hz} samples/s per thread, steady epochs, "
+        f"{p.steps} steps):",
+        f"  {'category':<32}{'CPU ms/step':>12}{'share':>8}",
+    ]
+    for category, n in sorted(p.samples.items(), key=lambda kv: -kv[1]):
+        lines.append(f"  {category:<32}{1e3 * p.per_step(category):>12.3f}{n / total:>8.0%}")
+    lines.append(
+        f"  a step: {1e3 * p.step_s:.3f} ms of wall time, {p.cores_busy:.2f} cores busy; "
+        f"samples cover {p.coverage:.0%} of the process's CPU time"
+        + ("" if math.isnan(overhead) else f"; the profiled run took {overhead:.2f}x the timed")
+    )
+    if not p.coverage >= COVERAGE_LOW:
+        lines.append("  ! under 80% covered: the categories may miss work")
+    if p.sees:
+        lines.append(f"  ! {p.sees}")
+    return lines

@@ -162,6 +162,7 @@ class Environment:
     sessions: list[dict[str, Any]] = field(default_factory=list)
     cluster: str = ""
     hosts: dict[str, Host] = field(default_factory=dict)
+    profiler: str = ""  # the profiled runs' sampler and its version, or why there was none
     extra: dict[str, Any] = field(default_factory=dict)  # keys this version does not know
 
     @classmethod

@@ -10,6 +10,8 @@ every other module asks it.
 from __future__ import annotations
 
 import fcntl
+import json
+import math
 import os
 import time
 from collections.abc import Iterator
@@ -25,13 +27,15 @@ from mlpbench.errors import BusyError, ResultsError, UserError
 from mlpbench.results import store
 from mlpbench.results.environment import Environment
 from mlpbench.results.point import PointResult
+from mlpbench.results.profile import Profile, ProfiledRun
 from mlpbench.results.schema import EPOCH_COLUMNS, RUN_COLUMNS, SCHEMA_VERSION, RunRecord
 
 CONFIG, ENVIRONMENT, RUNS, EPOCHS, LOCK = (
     "config.toml", "environment.json", "runs.csv", "epochs.csv", ".lock",
 )  # fmt: skip
+PROFILES, STACKS = "profiles.jsonl", "profiles"
 LATEST = "latest"
-FILES = (RUNS, EPOCHS, ENVIRONMENT, CONFIG)
+FILES = (RUNS, EPOCHS, ENVIRONMENT, CONFIG, PROFILES)
 """What a folder holds once its sweep has ended (a copy of these is a result set)."""
 
 
@@ -124,9 +128,48 @@ class ResultsFolder:
         """The result set's files into ``other`` (a results page keeps its data beside it)."""
         import shutil
 
+        if self.path.resolve() == Path(other).resolve():
+            return
         for name in FILES:
-            if (self.path / name).exists() and self.path.resolve() != Path(other).resolve():
+            if (self.path / name).exists():
                 shutil.copyfile(self.path / name, Path(other) / name)
+        if (self.path / STACKS).is_dir():
+            shutil.copytree(self.path / STACKS, Path(other) / STACKS, dirs_exist_ok=True)
+
+    # profiled runs (mlpbench.results.profile): apart from the timed runs
+    def profiles(self) -> list[ProfiledRun]:
+        """Every profiled run of the folder; a line that does not read is left out, with a
+        warning naming it (the timed runs never depend on these)."""
+        path = self.path / PROFILES
+        out: list[ProfiledRun] = []
+        if not path.exists():
+            return out
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                out.append(ProfiledRun.from_json(json.loads(line)))
+            except (ValueError, checks.RecordError) as e:
+                store.warn_skipped(f"{path}:{number}", str(e)[:200])
+        return out
+
+    def add_profile(self, key: PointKey, result: PointResult) -> ProfiledRun:
+        """A profiled run's line (a run that failed or skipped keeps its reason as the
+        profile's) and its folded stacks (``profiles/RUN_ID.folded``)."""
+        run_id = f"p{len(self.profiles()) + 1:04d}"
+        profile = result.profile or Profile(skipped=f"the profiled run {result.status}: "
+                                                    f"{result.reason}"[:300])  # fmt: skip
+        steady = result.summary.steady_epoch_s if result.summary is not None else math.nan
+        run = ProfiledRun(key, run_id, steady, profile)
+        if profile.folded:
+            (self.path / STACKS).mkdir(exist_ok=True)
+            (self.path / STACKS / f"{run_id}.folded").write_text(profile.folded)
+        line = json.dumps(run.to_json(), default=float) + "\n"
+        try:
+            store.append_bytes(self.path / PROFILES, line.encode())
+        except OSError as e:
+            raise ResultsError(store.unwritable(self.path / PROFILES, e)) from None
+        return run
 
     def append(self, record: RunRecord, epochs: list[dict[str, Any]]) -> None:
         """A finished run's rows: epochs first, then the run (a kill between them leaves epochs

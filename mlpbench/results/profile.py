@@ -11,12 +11,15 @@ statistics). Its worker samples every thread of its process while the steady epo
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mlpbench.api import records as checks
 from mlpbench.api.records import RecordError
+from mlpbench.config.points import PointKey
+from mlpbench.errors import ResultsError
 
 CATEGORIES = (
     "GEMM kernels",
@@ -32,10 +35,12 @@ CATEGORIES = (
 )
 """Every sample's leaf frame falls in one, in this order on every page (the table is
 ``mlpbench.worker.categories``; a backend adds its own shared objects by a hook)."""
-FOLDED_LIMIT = 256 * 1024
+FOLDED_LIMIT = 64 * 1024
 """Characters of folded stacks kept per profile (the heaviest stacks first)."""
 COVERAGE_LOW = 0.8
 """A profile whose samples account for less of the process's CPU time says so."""
+PROFILE_ENV = "MLPBENCH_PROFILE"
+"""Set in a profiled run's worker: ``auto`` (perf, else py-spy), ``perf`` or ``py-spy``."""
 
 
 @dataclass(frozen=True)
@@ -112,3 +117,35 @@ class Profile:
             sees=checks.bounded(str(data.get("sees") or ""), checks.MAX_LABEL_CHARS),
             folded=folded[:FOLDED_LIMIT],
         )
+
+
+@dataclass(frozen=True)
+class ProfiledRun:
+    """One line of a folder's ``profiles.jsonl``: the point, its profiled run's id (its folded
+    stacks are ``profiles/RUN_ID.folded``), that run's steady epoch (against the timed runs'
+    median: the profiler's overhead) and the profile."""
+
+    key: PointKey
+    run_id: str
+    steady_epoch_s: float
+    profile: Profile
+
+    def to_json(self) -> dict[str, Any]:
+        return {"point": asdict(self.key), "run_id": self.run_id,
+                "steady_epoch_s": self.steady_epoch_s,
+                "profile": {**self.profile.to_json(), "folded": ""}}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: Any) -> ProfiledRun:
+        if not isinstance(data, Mapping) or not isinstance(data.get("point"), Mapping):
+            raise RecordError("a profile line is a JSON object with its point")
+        run_id = str(data.get("run_id", ""))
+        if not re.fullmatch(r"p\d{4,}", run_id):
+            raise RecordError(f"run_id = {checks.shown(run_id)} is not of the form p0001")
+        try:
+            key = PointKey.from_row(data["point"])
+        except ResultsError as e:
+            raise RecordError(str(e)) from None
+        steady = checks.number(data.get("steady_epoch_s", math.nan), "steady_epoch_s",
+                               nan_ok=True, minimum=0.0)  # fmt: skip
+        return cls(key, run_id, steady, Profile.from_json(data.get("profile")))

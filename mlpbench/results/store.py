@@ -96,6 +96,11 @@ def append_rows(path: Path, columns: list[str], rows: Iterable[Mapping[str, Any]
         raise ResultsError(unwritable(path, e)) from None
 
 
+def append_bytes(path: Path, data: bytes) -> None:
+    """Whole lines appended with one write and an fsync (a JSON-lines file)."""
+    _append(path, data)
+
+
 def _append(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:

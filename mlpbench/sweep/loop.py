@@ -35,6 +35,7 @@ from mlpbench.machine.doctor import as_json, doctor
 from mlpbench.machine.threads import usable_cpus
 from mlpbench.results.environment import Environment
 from mlpbench.results.folder import ResultsFolder
+from mlpbench.results.profile import PROFILE_ENV
 from mlpbench.results.schema import SCHEMA_VERSION, columns_record
 from mlpbench.stacks import build as stacks
 from mlpbench.sweep import cluster as dask_cluster
@@ -147,6 +148,35 @@ def extra_repeats(sweep: Sweep) -> list[tuple[int, Point]]:
     return out
 
 
+def profiled_runs(sweep: Sweep, address: str = "") -> None:
+    """One profiled run of each point the sweep file's ``profile`` names, after its timed
+    runs, with the point's own thread plan (``mlpbench.worker.profiler``): kept apart in
+    ``profiles.jsonl``, never in the statistics. A point profiled before (a resumed sweep)
+    is not profiled again; on a cluster the profile would be another host's, so none."""
+    cfg = sweep.cfg
+    if not cfg.profile:
+        return
+    if address:
+        sweep.progress.say("profile: not on a cluster (run the points with mlpbench run --profile)")
+        return
+    done = {p.key for p in sweep.folder.profiles()}
+    ok = {PointKey.from_row(r) for r in sweep.folder.runs() if r["status"] == "ok"}
+    todo = [k for k in expand.keys(cfg) if cfg.profiled(k) and k in ok and k not in done]
+    if not todo:
+        return
+    sweep.progress.say(f"profiling {len(todo)} point(s): one more run each, sampled, not timed")
+    sweep.progress.add(len(todo))
+    for key in todo:
+        point, variables = sweep.runner.planned(expand.point(cfg, key, 0))
+        result = sweep.runner.run(point, {**(variables or {}), PROFILE_ENV: "auto"})
+        run = sweep.folder.add_profile(key, result)
+        if not sweep.env.profiler or run.profile.tool:
+            sweep.env.profiler = run.profile.tool or run.profile.skipped
+            sweep.save()
+        said = run.profile.skipped or f"{run.profile.coverage:.0%} of its CPU time sampled"
+        sweep.progress.finished(point, "profiled", said)
+
+
 def reference_pairs(cfg: SweepConfig) -> list[tuple[PointKey, PointKey]]:
     """(point, the reference backend's point it is compared with) for every point of another
     backend: the same point but for backend and options (the reference's own options where
@@ -232,6 +262,7 @@ def _run(
                     sweep.progress.add(len(added))
                     for index, point, result, peaks in run.map(added, recalibrate=False):
                         sweep.record(index, point, result, peaks)
+                profiled_runs(sweep, address)
         except (KeyboardInterrupt, Interrupted) as e:
             sweep.progress.close()
             signum = e.signum if isinstance(e, Interrupted) else signal.SIGINT

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from mlpbench.results.profile import CATEGORIES, FOLDED_LIMIT
 
 BLAS_LIBRARY = r"openblas|libblas|libmkl|mkl_|libblis|accelerate|libflexiblas"
+DEVICE_LIBRARY = r"libcuda|libcudart|libnvidia|libcupti|libamdhip|libhip|libze_"
+DEVICE = re.compile(DEVICE_LIBRARY)
 SYMBOL_RULES: tuple[tuple[str, str], ...] = (
     # A thread of a pool with nothing to do: OpenBLAS's servers, OpenMP barriers, Eigen's and
     # other pools' waits, and the spinning that precedes a sleep.
@@ -43,7 +45,7 @@ SYMBOL_RULES: tuple[tuple[str, str], ...] = (
 FIRST_RULES: tuple[tuple[str, str], ...] = (  # whatever the symbol says
     ("OS kernel", r"\[kernel\.kallsyms\]|\[vdso\]|\[kernel\]"),
     ("Python interpreter", r"libpython|/python[0-9.]*$|/bin/python"),
-    ("waiting for a device", r"libcuda|libcudart|libnvidia|libcupti|libamdhip|libhip|libze_"),
+    ("waiting for a device", DEVICE_LIBRARY),
 )
 LIBRARY_RULES: tuple[tuple[str, str], ...] = (
     ("GEMM kernels", BLAS_LIBRARY),
@@ -96,9 +98,16 @@ class Categories:
                 return category
         return "other"
 
+    def of_sample(self, sample: Sample) -> str:
+        """The leaf frame's category; a sample anywhere inside a GPU driver's call (its
+        ioctl, its spin on a fence) is the host waiting for the device."""
+        if any(DEVICE.search(f.library) for f in sample.frames):
+            return "waiting for a device"
+        return self.of(sample.frames[0] if sample.frames else None)
+
     def count(self, samples: Iterable[Sample]) -> dict[str, int]:
         """Samples per category, in :data:`CATEGORIES` order, those with none left out."""
-        got = Counter(self.of(s.frames[0] if s.frames else None) for s in samples)
+        got = Counter(self.of_sample(s) for s in samples)
         return {c: got[c] for c in CATEGORIES if got[c]}
 
 

@@ -73,6 +73,7 @@ def main(argv: list[str]) -> int:
     from mlpbench.api.protocol import EpochRecord
     from mlpbench.api.spec import RunSpec
     from mlpbench.results.point import PointResult
+    from mlpbench.results.profile import PROFILE_ENV
     from mlpbench.worker.train import Skip, run
 
     started = time.time()
@@ -90,10 +91,10 @@ def main(argv: list[str]) -> int:
         from threadpoolctl import threadpool_limits
 
         profiler = None
-        if os.environ.get("MLPBENCH_PROFILE"):  # a profiled run (mlpbench.worker.profiler)
+        if os.environ.get(PROFILE_ENV):  # a profiled run (mlpbench.worker.profiler)
             from mlpbench.worker.profiler import Profiler
 
-            profiler = Profiler(os.environ["MLPBENCH_PROFILE"], spec.device)
+            profiler = Profiler(os.environ[PROFILE_ENV], spec.device)
         with threadpool_limits(limits=spec.threads):
             result.summary, epochs = run(spec, progress, profiler)
         result.profile = profiler.result if profiler is not None else None

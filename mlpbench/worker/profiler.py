@@ -25,8 +25,6 @@ from pathlib import Path
 from mlpbench.results.profile import Profile
 from mlpbench.worker.categories import Categories, folded, parse_folded, parse_perf_script
 
-PROFILE_ENV = "MLPBENCH_PROFILE"
-"""Set in a profiled run's worker: ``auto`` (perf, else py-spy), ``perf`` or ``py-spy``."""
 HZ = 499  # samples a second per thread: prime, so as not to beat with a periodic timer
 PARANOID = Path("/proc/sys/kernel/perf_event_paranoid")
 PY_SPY_SEES = "py-spy sees only the Python threads (not a BLAS's or a framework's pool)"
@@ -125,8 +123,9 @@ class Profiler:
     def _open(self) -> None:
         self.window[0], self.cpu[0] = time.monotonic(), process_cpu_s()
         if self.tool == "py-spy":
-            if self.proc is not None:
+            if self.proc is not None:  # the first window's, a run timed again starts over
                 self.proc.kill()
+                self.proc.wait()
             self.proc = subprocess.Popen(
                 ["py-spy", "record", "--pid", str(os.getpid()), "--native", "--subprocesses",
                  "--nonblocking", "-r", str(self.hz), "-f", "raw",
