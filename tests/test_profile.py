@@ -181,7 +181,7 @@ def test_a_sweep_profiles_the_points_it_names_with_perf(tmp_path):
     grid = 'backend = ["numpy-plain"]\nbatch_size = [50, 100]\nthreads = [1]\n'
     doc = sweep_text("prof", grid, samples=2000, epochs=3, layers="[20, 64, 4]",
                      top='profile = ["batch_size=100"]\n')  # fmt: skip
-    out = run_sweep(parse_config(parse_toml(doc)), root=tmp_path, quiet=True)
+    out = run_sweep(parse_config(parse_toml(doc), "prof.toml", doc), root=tmp_path, quiet=True)
     runs = ResultsFolder(out).profiles()
     assert [r.key.batch_size for r in runs] == [100]  # only the point it names
     p = runs[0].profile
@@ -193,6 +193,12 @@ def test_a_sweep_profiles_the_points_it_names_with_perf(tmp_path):
     assert len(Analysis.of(out).results.runs) == 2 * 1  # never a timed run
     page = markdown.page(Analysis.of(out))
     assert "Where a step's CPU time goes" in page and "numpy-plain" in page
+    # explain: a point of the finished set profiled after the fact, added beside the first
+    from mlpbench.cli.app import main
+
+    assert main(["explain", str(out), "--point", "batch_size=50"]) == 0
+    assert [r.key.batch_size for r in ResultsFolder(out).profiles()] == [100, 50]
+    assert main(["explain", str(out), "--point", "batch_size=7"]) == 2  # no such point
 
 
 def test_a_bad_profile_key_is_one_line_naming_it():

@@ -31,6 +31,7 @@ from mlpbench.results.profile import CATEGORIES, COVERAGE_LOW, ProfiledRun
 from mlpbench.results.store import load_epochs, load_runs, resolve
 from mlpbench.stacks.build import named_versions
 
+OVERHEAD_HIGH = 1.25  # a profiled run this much slower than the timed ones says so
 PROFILE_COLUMNS = [*AXES, "series", "run_id", "tool", "skipped", "sees", "coverage",
                    "cores_busy", "step_ms", "overhead", "category", "ms_per_step"]  # fmt: skip
 
@@ -612,6 +613,11 @@ def profile_warnings(profiles: pd.DataFrame) -> list[str]:
             out.append(
                 f"profile of {name}: its samples cover {r['coverage']:.0%} of the process's CPU "
                 "time (under 80%): its categories may miss work"
+            )
+        if r["overhead"] > OVERHEAD_HIGH:
+            out.append(
+                f"profile of {name}: the profiled run took {r['overhead']:.2f}x the timed runs' "
+                "median: its categories describe a slowed run (the sampler shares the cores)"
             )
         if r["sees"]:
             out.append(f"profile of {name}: {r['sees']}")

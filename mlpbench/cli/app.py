@@ -23,6 +23,7 @@ from mlpbench.cli import (
     cmd_configs,
     cmd_doctor,
     cmd_envs,
+    cmd_explain,
     cmd_gate,
     cmd_plot,
     cmd_report,
@@ -49,6 +50,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     cmd_tune,
     cmd_envs,
     cmd_repro,
+    cmd_explain,
     cmd_bisect,
 )
 
