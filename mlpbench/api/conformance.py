@@ -400,3 +400,11 @@ def run_all(backend: str | type) -> dict[str, str]:
         except Exception as e:
             out[check.__name__] = f"{type(e).__name__}: {e}"
     return out
+
+
+def check_all(backend: str | type) -> None:
+    """Every check, without pytest, failing as a test would: a :class:`KitFailure` naming each
+    check that failed with its sentence (``python -c "...; check_all('mine')"`` exits 1)."""
+    failed = {name: why for name, why in run_all(backend).items() if why != "ok"}
+    if failed:
+        raise KitFailure("; ".join(f"{name}: {why}" for name, why in failed.items()))

@@ -70,13 +70,17 @@ class Context:
     def default_variant(self, frame: pd.DataFrame) -> pd.DataFrame:
         return self.a.default_variant(frame)
 
-    def save(self, fig: Any, name: str) -> Path:
+    def lay_out(self, fig: Any) -> None:
+        """The footer (what ran, where) and the final layout, before a figure is saved."""
         fig.text(0.01, 0.005, self.caption, fontsize=7, color="#555555", va="bottom")
         with warnings.catch_warnings():
             # a figure of many series cannot always fit tight_layout's rectangle; the saved
             # image grows instead (bbox_inches): no legend, label or footer is ever cut
             warnings.simplefilter("ignore", UserWarning)
             fig.tight_layout(rect=(0, 0.07, 1, 1))
+
+    def save(self, fig: Any, name: str) -> Path:
+        self.lay_out(fig)
         png = self.out / f"{name}.png"
         fig.savefig(png, dpi=110, bbox_inches="tight")
         fig.savefig(self.out / f"{name}.svg", bbox_inches="tight")
@@ -105,12 +109,19 @@ def _minor_label(value: float, _: Any = None) -> str:
 
 
 def _log_y(ax: Any) -> None:
+    _log(ax, "y")
+
+
+def _log(ax: Any, which: str) -> None:
+    """A log axis labelled ``0.3``, not ``3x10^-1``: majors as plain numbers, minors at 2x and
+    5x only, smaller (matplotlib labels every minor tick of a short range: they overlap)."""
     from matplotlib.ticker import FormatStrFormatter, FuncFormatter
 
-    ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
-    ax.yaxis.set_minor_formatter(FuncFormatter(_minor_label))
-    ax.tick_params(axis="y", which="minor", labelsize=7)
+    axis = ax.yaxis if which == "y" else ax.xaxis
+    (ax.set_yscale if which == "y" else ax.set_xscale)("log")
+    axis.set_major_formatter(FormatStrFormatter("%g"))
+    axis.set_minor_formatter(FuncFormatter(_minor_label))
+    ax.tick_params(axis=which, which="minor", labelsize=7)
 
 
 def plot_epoch_time(ctx: Context) -> Path | None:
@@ -182,8 +193,8 @@ def plot_gpu_speedup(ctx: Context) -> Path | None:
             marker="^" if key.get("device") == "gpu" else "o", s=40,
             label=axes_.label(key, skip=("batch_size",)),
         )  # fmt: skip
-    right.set_xscale("log")
-    right.set_yscale("log")
+    _log(right, "x")
+    _log(right, "y")
     right.set_xlabel("fixed cost per step (ms): launches, dispatch, syncs")
     right.set_ylabel("cost per sample (us): compute, copies")
     right.set_title("Per-step cost model (triangles: GPU)")
@@ -415,7 +426,7 @@ def plot_accuracy_time(ctx: Context) -> Path | None:
             s=18,
             alpha=0.7,
         )
-    right.set_xscale("log")
+    _log(right, "x")
     right.set_xlabel("total training wall time (s)")
     right.set_ylabel("test accuracy")
     right.set_title("Accuracy reached vs time spent (every run)")
@@ -454,21 +465,23 @@ def plot_startup(ctx: Context) -> Path | None:
     table = ctx.a.startup[["import_s", "setup_s", "first_extra_s"]]
     if table.empty:
         return None
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    x = np.arange(len(table))
-    width = 0.27
+    # a row per series, its name on the left: any number of series stays legible
+    fig, ax = plt.subplots(figsize=(7, max(3.0, 0.55 * len(table) + 1.5)))
+    y = np.arange(len(table))
+    height = 0.27
     names = {
         "import_s": "import",
         "setup_s": "model build",
         "first_extra_s": "first epoch minus steady epoch (tracing)",
     }
     for i, col in enumerate(table.columns):
-        ax.bar(x + (i - 1) * width, table[col], width, label=names[col])
-    ax.set_xticks(x, table.index)
-    ax.set_ylabel("seconds (median over runs)")
+        ax.barh(y + (i - 1) * height, table[col], height, label=names[col])
+    ax.set_yticks(y, table.index)
+    ax.invert_yaxis()  # the first series on top
+    ax.set_xlabel("seconds (median over runs)")
     ax.set_title("Start-up costs, paid once per process")
     _legend(ax, fontsize=8)
-    ax.grid(True, axis="y", alpha=0.3)
+    ax.grid(True, axis="x", alpha=0.3)
     return ctx.save(fig, "startup")
 
 
@@ -572,8 +585,8 @@ def plot_cost_per_sample(ctx: Context) -> Path | None:
             label=f"{series} ({device}, {dtype})",
             **look(key),
         )
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+    _log(ax, "x")
+    _log(ax, "y")
     ax.set_xlabel("training FLOPs per sample (GEMMs)")
     ax.set_ylabel("seconds per training sample (best batch size)")
     ax.set_title("Overhead-bound (flat) vs GEMM-bound (rising): cost per sample")

@@ -9,18 +9,20 @@ wide tables scroll inside their box, never the page.
 from __future__ import annotations
 
 import base64
-import html
 import json
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import pandas as pd
+from markupsafe import Markup
 
 from mlpbench.analysis import costs
-from mlpbench.analysis.findings import Verdict, judged, verdict_rows
+from mlpbench.analysis.findings import judged, verdict_rows
 from mlpbench.analysis.stats import host_ratios
 from mlpbench.analysis.tables import Analysis, warnings
 from mlpbench.config.points import series_name
@@ -371,26 +373,60 @@ def header(column: Any) -> str:
     return HEADERS.get(name, name.replace("_", " "))
 
 
-def _table(frame: pd.DataFrame, formats: dict[str, Callable[[Any], str]] | None = None) -> str:
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    num: bool = False  # right-aligned figures
+    header: bool = False  # a row's own header (a key-value table)
+
+
+@dataclass(frozen=True)
+class HtmlTable:
+    """A table for the template: header words and rows of cells (text, escaped there)."""
+
+    head: list[str]
+    rows: list[list[Cell]]
+    kv: bool = False
+
+
+@dataclass(frozen=True)
+class Figure:
+    stem: str
+    what: str
+    data: str  # the PNG, base64
+
+
+@dataclass(frozen=True)
+class Section:
+    """One section of the page: ``kind`` says how the template lays ``data`` out (verdict,
+    list, table with its ``note``, text, figures, markup)."""
+
+    id: str
+    title: str
+    kind: str
+    data: Any
+    note: str = ""
+
+
+def table_of(
+    frame: pd.DataFrame, formats: dict[str, Callable[[Any], str]] | None = None
+) -> HtmlTable:
     """A table in a box that scrolls sideways by itself when it is wider than the page; the
     headers in words with units (``HEADERS``)."""
     formats = formats or {}
-    head = "".join(f"<th>{html.escape(header(c))}</th>" for c in frame.columns)
-    body = []
-    for row in frame.itertuples(index=False):
-        cells = []
-        for col, v in zip(frame.columns, row):
-            text = formats[col](v) if col in formats else ("-" if pd.isna(v) else str(v))
-            cls = ' class="num"' if col in formats else ""
-            cells.append(f"<td{cls}>{html.escape(text)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return (
-        f'<div class="scroll"><table class="t"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(body)}</tbody></table></div>"
-    )
+    rows = [
+        [
+            Cell(formats[col](v), num=True)
+            if col in formats
+            else Cell("-" if pd.isna(v) else str(v))
+            for col, v in zip(frame.columns, row)
+        ]
+        for row in frame.itertuples(index=False)
+    ]
+    return HtmlTable([header(c) for c in frame.columns], rows)
 
 
-def varying_table(frame: pd.DataFrame) -> str:
+def varying_table(frame: pd.DataFrame) -> tuple[str, HtmlTable]:
     """A table of only the columns that vary (the fixed ones said once, above it), so that
     what tells rows apart fits the page; a spread of one repeat reads "-" as in the terminal."""
     frame = frame.copy()
@@ -405,16 +441,15 @@ def varying_table(frame: pd.DataFrame) -> str:
     said = "; ".join(
         f"{header(c)} {'-' if pd.isna(v) or v == '' else v}" for c, v in fixed.items()
     )
-    line = f"<p>The same in every row: {html.escape(said)}.</p>" if said else ""
-    return line + _table(shown, FORMATS)
+    return (f"The same in every row: {said}." if said else ""), table_of(shown, FORMATS)
 
 
-def article_table(a: Analysis) -> str:
+def article_table(a: Analysis) -> HtmlTable | None:
     """Our 35-epoch totals beside the article's, for the article's workload."""
     ok = a.results.ok
     ok = ok[ok["dtype"] == "float32"]
     if ok.empty or int(ok["epochs"].max()) != 35:
-        return ""
+        return None
     rows = []
     for x in article_2020():
         ours = ok[(ok["backend"] == x["backend"]) & (ok["batch_size"] == x["batch_size"])]
@@ -429,14 +464,10 @@ def article_table(a: Analysis) -> str:
             }
         )
     frame = pd.DataFrame(rows)
-    fmt = {c: seconds for c in frame.columns if "(s" in c}
-    return (
-        "<p>The article's times come from other hardware (4 OpenBLAS threads, 2020); compare "
-        "ratios, not seconds.</p>" + _table(frame, fmt)
-    )
+    return table_of(frame, {c: seconds for c in frame.columns if "(s" in c})
 
 
-def _environment(env: Environment) -> str:
+def environment_table(env: Environment) -> HtmlTable:
     rows = {
         "machine": caption(env),
         "CPU flags": " ".join(env.cpu_flags),
@@ -448,27 +479,15 @@ def _environment(env: Environment) -> str:
             f"{p.dtype} {p.threads} thr {p.device}: {one_decimal(p.gflops)} GFLOP/s"
             for p in env.peaks
         ),
+        "profiler": env.profiler,
         "config": f"{env.config_name} ({env.config_path})",
     }
-    return (
-        '<div class="scroll"><table class="t kv">'
-        + "".join(
-            f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
-            for k, v in rows.items()
-        )
-        + "</table></div>"
-    )
+    return HtmlTable([], [[Cell(k, header=True), Cell(str(v))] for k, v in rows.items()], kv=True)
 
 
-def _figure(path: Path) -> str:
+def figure(path: Path) -> Figure:
     what = FIGURES.get(path.stem, path.stem)
-    data = base64.b64encode(path.read_bytes()).decode()
-    return (
-        f'<figure id="fig-{path.stem}"><img alt="{html.escape(what)}" '
-        f'src="data:image/png;base64,{data}">'
-        f"<figcaption>{html.escape(what)} ({path.stem}.png; also {path.stem}.svg in plots/)"
-        "</figcaption></figure>"
-    )
+    return Figure(path.stem, what, base64.b64encode(path.read_bytes()).decode())
 
 
 CSS = """
@@ -490,9 +509,39 @@ ul.warn li { color: #8a4b00; } span.warn { color: #8a4b00; font-size: 12px; }
 """
 
 
-def verdict_html(a: Analysis) -> str:
+@dataclass(frozen=True)
+class VerdictRow:
+    batch: int
+    label: str
+    ratio: str
+    interval: str
+    range: str
+    pairs: int
+    words: str
+    caveats: str
+
+
+@dataclass(frozen=True)
+class VerdictView:
+    """The verdict section's values: the warnings, the first lines (the rest folded), the
+    verdict rows, what was held fixed, the GPU table, the fastest series, the peak shares."""
+
+    warnings: list[str]
+    warning_kinds: str
+    first: list[str]
+    later: list[str]
+    reference: str
+    rows: list[VerdictRow]
+    fixed: str = ""
+    device: HtmlTable | None = None
+    fastest: str = ""
+    peak: str = ""
+
+
+def verdict_view(a: Analysis) -> VerdictView:
     """The answer first: the reference against each other backend per batch size, in words,
-    and how far each backend gets to the machine's GEMM peak."""
+    and how far each backend gets to the machine's GEMM peak; the warnings above it, open,
+    since they qualify it (each row a warning touches says so too)."""
     from mlpbench.render.answer import answer_lines
 
     lines = answer_lines(a)
@@ -501,154 +550,107 @@ def verdict_html(a: Analysis) -> str:
     said_first = [
         x for x in lines if x.startswith(("Should you train on the GPU", "Decided", "Not decided"))
     ] or lines[:1]
-    later = [x for x in lines if x not in said_first]
-    first = (
-        '<div class="answer">'
-        + "".join(f"<p>{html.escape(line)}</p>" for line in said_first)
-        + (
-            "<details><summary>What was measured, why, and the article</summary>"
-            + "".join(f"<p>{html.escape(line)}</p>" for line in later)
-            + "</details>"
-            if later
-            else ""
+    cautions = warnings(a)
+    rows = [
+        VerdictRow(
+            v.batch, v.label, f"{v.decision.ratio:.2f}x",
+            "-" if math.isnan(v.decision.low) else f"{v.decision.low:.2f}-{v.decision.high:.2f}",
+            "-" if v.decision.pairs < 2
+            else f"{v.decision.range_low:.2f}-{v.decision.range_high:.2f}",
+            v.decision.pairs, v.words, "; ".join(v.caveats),
         )
-        + "</div>"
-    )
-    rows = verdict_rows(a)
-    if not rows:
-        return first + "<p>No two backends ran the same points: no verdict.</p>"
-    head = (
-        "<tr><th>batch</th><th>against</th><th>time ratio (other / "
-        f"{html.escape(a.reference)}, median of the pairs)</th><th>95% interval</th>"
-        "<th>range over repeats</th><th>pairs</th><th>verdict</th></tr>"
-    )
-
-    def row(v: Verdict) -> str:
-        d = v.decision
-        ci = "-" if math.isnan(d.low) else f"{d.low:.2f}-{d.high:.2f}"
-        rng = "-" if d.pairs < 2 else f"{d.range_low:.2f}-{d.range_high:.2f}"
-        warn = (
-            f' <span class="warn">warning: {html.escape("; ".join(v.caveats))}</span>'
-            if v.caveats
-            else ""
-        )
-        return (
-            f"<tr><td>{v.batch}</td><td>{html.escape(v.label)}</td><td>{d.ratio:.2f}x</td>"
-            f"<td>{ci}</td><td>{rng}</td><td>{d.pairs}</td>"
-            f"<td><strong>{html.escape(v.words)}</strong>{warn}</td></tr>"
-        )
-
-    body = "".join(row(v) for v in rows)
-    peak = ""
+        for v in verdict_rows(a)
+    ]  # fmt: skip
     eff = a.efficiency
+    peak = ""
     if not eff.empty:
         best = eff.groupby("backend")["efficiency"].max()
-        peak = (
-            "<p>Best share of the calibrated GEMM peak: "
-            + ", ".join(f"{html.escape(str(b))} {100 * e:.0f}%" for b, e in best.items())
-            + ".</p>"
-        )
-    fixed = a.axes.header(skip=("batch_size",))
-    said = f"<p>Held fixed in this sweep: {html.escape(fixed)}.</p>" if fixed else ""
-    device = ""
+        peak = "Best share of the calibrated GEMM peak: " + ", ".join(
+            f"{b} {100 * e:.0f}%" for b, e in best.items()
+        ) + "."
+    device, fastest = None, ""
     if not a.device_verdict.empty:
-        device = (
-            "<h3>GPU against CPU (CPU time / GPU time; above 1: the GPU is faster)</h3>"
-            + _table(a.device_verdict)
-        )
+        device = table_of(a.device_verdict)
         best = a.fastest
         if not best.empty:
-            device += "<p>" + " ".join(
-                f"Fastest on the {html.escape(str(d).upper())}: "
+            fastest = " ".join(
+                f"Fastest on the {str(d).upper()}: "
                 + "; ".join(
-                    f"batch {int(r.batch_size)} {html.escape(r.series)}"
+                    f"batch {int(r.batch_size)} {r.series}"
                     for r in g.sort_values("batch_size").itertuples()
                 )
                 + "."
                 for d, g in best.groupby("device", sort=True)
-            ) + "</p>"
+            )
     if peak and "device" in a.axes.varying:  # a launch-bound GPU's share is no verdict
         cpu = eff[eff["device"] == "cpu"].groupby("backend")["efficiency"].max()
         gpu = eff[eff["device"] == "gpu"]["efficiency"]
         bound = len(gpu) and bool((gpu < LAUNCH_BOUND).all())
         peak = (
-            "<p>Best share of the calibrated GEMM peak on the CPU: "
-            + ", ".join(f"{html.escape(str(b))} {100 * e:.0f}%" for b, e in cpu.items())
+            "Best share of the calibrated GEMM peak on the CPU: "
+            + ", ".join(f"{b} {100 * e:.0f}%" for b, e in cpu.items())
             + (
                 f" (on the GPU every series stays under {100 * LAUNCH_BOUND:.0f}% of its peak: "
                 "launch-bound; the findings give their cost model)."
                 if bound
                 else " (the GPU's shares are in the findings)."
             )
-            + "</p>"
         ) if len(cpu) else ""
-    return f"{first}{said}<table>{head}{body}</table>{device}{peak}"
+    return VerdictView(
+        warnings=cautions,
+        warning_kinds=", ".join(dict.fromkeys(w.split(":")[0] for w in cautions)),
+        first=said_first,
+        later=[x for x in lines if x not in said_first],
+        reference=a.reference,
+        rows=rows,
+        fixed=a.axes.header(skip=("batch_size",)),
+        device=device,
+        fastest=fastest,
+        peak=peak,
+    )
 
 
 def write_report(a: Analysis, plots: list[Path]) -> Path:
-    """report.html in the results folder, from the analysis and the plots drawn from it."""
+    """report.html in the results folder, from the analysis and the plots drawn from it: the
+    sections as typed values, laid out by ``templates/report.html.j2`` (autoescaped)."""
     directory = a.results.directory
     summary = a.summary.copy()
     bad = a.results.not_run[
         ["backend", "batch_size", "dtype", "device", "threads", "variant", "repeat", "status"]
         + ["reason"]
     ]
-    cautions = warnings(a)
-    # The warnings on the first screen, open, above the verdict they qualify (each verdict
-    # row a warning touches says so in the row too).
-    kinds = ", ".join(dict.fromkeys(w.split(":")[0] for w in cautions))
-    warned = (
-        '<div class="warnbox"><details><summary><strong>Warnings: numbers that may not be '
-        f"trusted</strong> ({len(cautions)} warning(s): {html.escape(kinds)}; the rows they "
-        'touch say so)</summary><ul class="warn">'
-        + "".join(f"<li>{html.escape(w)}</li>" for w in cautions)
-        + "</ul></details></div>"
-        if cautions
-        else ""
-    )
-    sections: list[tuple[str, str, str]] = [("verdict", "Verdict", warned + verdict_html(a))]
-    sections += [
-        (
-            "findings",
-            "Findings",
-            "<ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in findings(a)) + "</ul>",
-        ),
-        ("environment", "Environment", _environment(a.results.env)),
+    sections = [
+        Section("verdict", "Verdict", "verdict", verdict_view(a)),
+        Section("findings", "Findings", "list", findings(a)),
+        Section("environment", "Environment", "table", environment_table(a.results.env)),
     ]
     article = article_table(a)
-    if article:
-        sections.append(("article", "Against the article (2020)", article))
-    sections.append(
-        (
-            "summary",
-            "Summary (steady-state seconds per epoch)",
-            varying_table(summary) if not summary.empty else "<p>No successful runs.</p>",
-        )
-    )
+    if article is not None:
+        sections.append(Section("article", "Against the article (2020)", "table", article,
+                                "The article's times come from other hardware (4 OpenBLAS "
+                                "threads, 2020); compare ratios, not seconds."))  # fmt: skip
+    title = "Summary (steady-state seconds per epoch)"
+    if summary.empty:
+        sections.append(Section("summary", title, "text", "No successful runs."))
+    else:
+        note, table = varying_table(summary)
+        sections.append(Section("summary", title, "table", table, note))
     hosts = host_ratios(a.summary)
     if not hosts.empty:
-        sections.append(("hosts", "Host vs host", _table(hosts, {"ratio": lambda v: _x(v)})))
+        sections.append(
+            Section("hosts", "Host vs host", "table", table_of(hosts, {"ratio": lambda v: _x(v)}))
+        )
     if plots:
-        sections.append(("plots", "Plots", "".join(_figure(p) for p in plots)))
+        sections.append(Section("plots", "Plots", "figures", [figure(p) for p in plots]))
     view = view_html(a)
-    if view:
-        sections.append(("interactive", "Interactive view", view))
+    if view:  # its own page in an iframe's srcdoc, escaped by render/interactive.py
+        sections.append(Section("interactive", "Interactive view", "markup", Markup(view)))
     if len(bad):
-        sections.append(("not-run", "Runs that did not run", _table(bad)))
-    toc = "".join(f'<li><a href="#{i}">{html.escape(t)}</a></li>' for i, t, _ in sections)
-    body = "".join(
-        f'<section id="{i}"><h2>{html.escape(t)}</h2>{h}</section>' for i, t, h in sections
+        sections.append(Section("not-run", "Runs that did not run", "table", table_of(bad)))
+    layout = jinja2.Environment(loader=jinja2.PackageLoader("mlpbench.render"), autoescape=True)
+    page = layout.get_template("report.html.j2").render(
+        title=directory.name, css=Markup(CSS), sections=sections
     )
-    title = html.escape(directory.name)
-    page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>mlpbench {title}</title><style>{CSS}</style></head><body>
-<h1>mlpbench report: {title}</h1>
-<nav aria-label="contents"><h2>Contents</h2><ul>{toc}</ul></nav>
-{body}
-</body></html>
-"""
     out = directory / "report.html"
-    out.write_text(page)
+    out.write_text(page + "\n")
     return out
