@@ -52,7 +52,7 @@ def add(sub: Any) -> None:
         action="store_true",
         help="then one more run whose steady epochs are sampled on every thread (Linux perf; "
         "py-spy where perf cannot run), and the table of where a step's CPU time goes; that "
-        "run is not timed",
+        "run is not timed (default: off)",
     )
     g.add_argument(
         "--oversubscribe",
