@@ -17,9 +17,11 @@ from mlpbench.render import plots
 
 ROOT = Path(__file__).resolve().parent.parent
 SETS = sorted(
-    p.parent
-    for base in (ROOT / "tests" / "data", ROOT / "docs" / "results")
-    for p in base.glob("*/runs.csv")
+    {  # one folder per distinct result set (a page's set may also be a test's)
+        p.read_bytes(): p.parent
+        for base in (ROOT / "tests" / "data", ROOT / "docs" / "results")
+        for p in sorted(base.glob("*/runs.csv"))
+    }.values()
 )
 
 

@@ -1,10 +1,13 @@
 """Every results page in docs/results/ written again from the result set beside it (after a
-change to the analysis or the Markdown renderer), and the README's headline from the page it
-links: ``make pages``. tests/test_results_pages.py checks that they match byte for byte."""
+change to the analysis or the Markdown renderer), its key plots drawn again (after a change to
+the plots), and the README's headline from the page it links: ``make pages``.
+tests/test_results_pages.py checks that the pages match byte for byte."""
 
 from __future__ import annotations
 
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from mlpbench.analysis.tables import Analysis
@@ -13,9 +16,23 @@ from mlpbench.render import markdown
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
+def redraw(folder: Path) -> None:
+    """The page's key plots (those its plots/ folder holds) drawn again from its result set."""
+    from mlpbench.render.plots import plot_all
+
+    kept = folder / "plots"
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / folder.name
+        shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("plots", "report.html"))
+        for png in plot_all(Analysis.of(copy)):
+            if (kept / png.name).exists():
+                shutil.copyfile(png, kept / png.name)
+
+
 def main() -> int:
     pages = sorted((ROOT / "docs" / "results").glob("*.md"))
     for page in pages:
+        redraw(page.with_suffix(""))
         text = markdown.page(Analysis.of(page.with_suffix("")), plots_dir=f"{page.stem}/plots")
         if text != page.read_text():
             page.write_text(text)
