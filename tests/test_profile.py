@@ -213,3 +213,27 @@ def test_a_bad_profile_key_is_one_line_naming_it():
         assert "profile" in str(e.value) and words in str(e.value) and "\n" not in str(e.value)
     cfg = parse_config(parse_toml(sweep_text("p", grid, top='profile = ["batch_size=100"]\n')))
     assert cfg.profile == ({"batch_size": 100},)
+
+
+def test_compare_names_the_category_that_moved_where_both_sides_profiled(tmp_path):
+    from mlpbench.analysis.compare import compare
+    from mlpbench.analysis.tables import ResultSet
+    from mlpbench.render.text import compare_lines
+    from mlpbench.results.folder import ResultsFolder
+    from mlpbench.results.point import PointResult
+    from tests.fixture_results import make_results
+
+    a, b = make_results(tmp_path / "a", repeats=5), make_results(tmp_path / "b", repeats=5)
+    key = ResultSet.load(a).runs.pipe(lambda r: r[r["backend"] == "keras"]).iloc[0]
+    from mlpbench.config.points import PointKey
+
+    point = PointKey.from_row(key.to_dict())
+    base = {"tool": "perf", "hz": 100, "window_s": 1.0, "steps": 10, "cpu_s": 1.0}
+    for folder, runtime in ((a, 20), (b, 60)):
+        profile = Profile(**base, samples={"GEMM kernels": 50, "framework runtime": runtime})
+        ResultsFolder(folder).add_profile(point, PointResult("ok", profile=profile))
+    rows = compare(a, b)
+    moved = [r for r in rows if r.key == point][0].moved
+    assert moved.startswith("framework runtime +40.00 ms a step (20.00 -> 60.00"), moved
+    assert all(not r.moved for r in rows if r.key != point)  # one side only: nothing said
+    assert any("profiled: framework runtime" in line for line in compare_lines(rows, "A", "B"))

@@ -49,6 +49,12 @@ def word(axis: str, value: Any) -> str:
     return f"{axis} {value}"
 
 
+def shown(axis: str, row: Mapping[str, Any]) -> bool:
+    """Whether a label names ``axis`` for ``row``: a GPU point's thread count is the host's,
+    not what ran the step, so a GPU row never says "16 threads"."""
+    return not (axis == "threads" and str(row.get("device", "")) == "gpu")
+
+
 @dataclass(frozen=True)
 class KeyAxes:
     """Which key axes vary in a result set (and so must label every row) and which are fixed
@@ -78,7 +84,7 @@ class KeyAxes:
         return [a for a in CONTEXT if a in self.varying and a not in skip]
 
     def words(self, row: Mapping[str, Any], skip: Iterable[str] = ()) -> list[str]:
-        return [word(a, row[a]) for a in self.context(skip) if a in row]
+        return [word(a, row[a]) for a in self.context(skip) if a in row and shown(a, row)]
 
     def label(
         self, row: Mapping[str, Any], skip: Iterable[str] = (), always: Sequence[str] = ()
@@ -92,7 +98,7 @@ class KeyAxes:
             str(row.get("env", "current")),
         )
         axes = [a for a in CONTEXT if a in always or a in self.context(skip)]
-        words = [word(a, row[a]) for a in axes if a in row and a not in skip]
+        words = [word(a, row[a]) for a in axes if a in row and a not in skip and shown(a, row)]
         return f"{name} ({', '.join(words)})" if words else str(name)
 
     def where(self, row: Mapping[str, Any], skip: Iterable[str] = ()) -> str:

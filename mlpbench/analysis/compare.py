@@ -55,6 +55,7 @@ from mlpbench.config.points import PointKey
 from mlpbench.errors import UserError
 from mlpbench.results.environment import PeakKey
 from mlpbench.results.folder import ResultsFolder
+from mlpbench.results.profile import CATEGORIES, Profile
 
 
 @dataclass
@@ -74,6 +75,7 @@ class Row:
     unstable: bool
     threshold: float = 0.10
     machine: float = float("nan")  # B's machine time over A's (GEMM peaks A / B); NaN: unknown
+    moved: str = ""  # where both sides profiled the point: the category that moved most
 
     @property
     def machine_moved(self) -> bool:
@@ -228,6 +230,7 @@ def compare(
     if gemm_stack(set_a.env) != gemm_stack(set_b.env):
         speed_a = {}  # another GEMM: its peaks measure the code as well as the machine
     raw = [mann_whitney_u(ta, tb)[1] for _, ta, tb in pairs]
+    profiled_a, profiled_b = profiled(set_a), profiled(set_b)
     rows = []
     for (values, ta, tb), p, p_adj in zip(pairs, raw, holm(raw)):
         ma, mb = float(np.median(ta)), float(np.median(tb))
@@ -269,9 +272,32 @@ def compare(
                 unstable,
                 threshold,
                 machine,
+                moved_category(profiled_a.get(key), profiled_b.get(key)),
             )  # fmt: skip
         )
     return rows
+
+
+def profiled(results: ResultSet) -> dict[PointKey, Profile]:
+    """Each point's profile (its first that was taken), where the set has one."""
+    out: dict[PointKey, Profile] = {}
+    for run in results.profiles:
+        if not run.profile.skipped and run.profile.samples:
+            out.setdefault(run.key, run.profile)
+    return out
+
+
+def moved_category(a: Profile | None, b: Profile | None) -> str:
+    """The category whose CPU time per step changed most from A's profile to B's, in words
+    ("framework runtime +0.41 ms a step (0.62 -> 1.03)"); "" unless both sides profiled."""
+    if a is None or b is None:
+        return ""
+    change = {c: 1e3 * (b.per_step(c) - a.per_step(c)) for c in CATEGORIES}
+    top = max(change, key=lambda c: abs(change[c]))
+    return (
+        f"{top} {change[top]:+.2f} ms a step ({1e3 * a.per_step(top):.2f} -> "
+        f"{1e3 * b.per_step(top):.2f}, CPU time by category, all threads)"
+    )
 
 
 def one_sided(a: ResultSet, b: ResultSet) -> tuple[list[PointKey], list[PointKey]]:

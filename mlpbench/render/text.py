@@ -173,6 +173,7 @@ def compare_lines(rows: list[Any], a: str, b: str) -> list[str]:
             f"{r.p:>8.3f}{r.p_holm:>8.3f}{r.min_p:>8.4f}  {r.verdict}"
             + (f"; B's machine ran {r.machine:.2f}x slower too" if r.machine_moved else "")
             + ("; unstable: rerun with more repeats" if r.unstable else "")
+            + (f"; profiled: {r.moved}" if r.moved else "")
         )
     lines += [
         "",
