@@ -167,6 +167,14 @@ def test_dry_run_counts_points_and_estimates_from_an_earlier_sweep(tmp_path, cap
 
     gpu_here = "gpu" not in registry.load("numpy").capabilities.unavailable
     assert ("skipped here: device 'gpu' unavailable" in out) != gpu_here
+    # a point never measured (batch 200) is estimated from the backend's others, as a range
+    sweep.write_text(sweep.read_text().replace("[50, 100]", "[50, 100, 200]"))
+    assert main(["sweep", str(sweep), "--dry-run", "--results", str(results)]) == 0
+    out = capsys.readouterr().out
+    (row,) = [line for line in out.splitlines() if line.startswith("200") and "cpu" in line]
+    assert "never measured: from other points" in row and " to " in row, row
+    (estimate,) = [line for line in out.splitlines() if line.startswith("estimate:")]
+    assert "2 never measured" in estimate and "not counted" not in estimate, estimate
 
 
 def test_default_dry_run_is_20_points_x_6(capsys, tmp_path):

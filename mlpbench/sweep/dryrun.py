@@ -27,6 +27,9 @@ class Plan:
     keys: list[PointKey]
     skips: dict[PointKey, str]
     seconds: dict[PointKey, float] = field(default_factory=dict)  # per run, where known
+    # per run, for a point never measured: the range over this backend's other points (on
+    # the same device; any point where the backend never ran), scaled to this sweep
+    guesses: dict[PointKey, tuple[float, float]] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
     # The work before the first point: GEMM calibrations, thread-plan slots to tune (not in
     # this machine's table), version stacks to build (not in the cache).
@@ -41,6 +44,12 @@ class Plan:
 
     def estimate_s(self) -> float:
         return sum(self.seconds.values()) * self.cfg.repeats
+
+    def guessed_s(self) -> tuple[float, float]:
+        """The never-measured points' runs together: (low, high)."""
+        lo = sum(g[0] for g in self.guesses.values()) * self.cfg.repeats
+        hi = sum(g[1] for g in self.guesses.values()) * self.cfg.repeats
+        return lo, hi
 
 
 def earlier_runs(root: Path) -> dict[PointKey, tuple[dict[str, Any], str]]:
@@ -82,6 +91,25 @@ def per_run_seconds(cfg: SweepConfig, row: dict[str, Any]) -> float:
     return fixed + scale * (row["first_epoch_s"] + (epochs - 1) * row["steady_epoch_s"])
 
 
+def guessed(
+    cfg: SweepConfig, key: PointKey, earlier: dict[PointKey, tuple[dict[str, Any], str]]
+) -> tuple[float, float] | None:
+    """A range for a point never measured: its backend's other points on its device (else
+    any point on its device), each scaled to this sweep's epochs and data and by the
+    network's training FLOPs; None where nothing ran on that device."""
+    def flops(layers: str) -> float:
+        sizes = [int(n) for n in str(layers).split("-")]
+        return float(sum(a * b for a, b in zip(sizes, sizes[1:])))
+
+    same = [(k, r) for k, (r, _) in earlier.items() if k.device == key.device]
+    mine = [(k, r) for k, r in same if k.backend == key.backend] or same
+    if not mine:
+        return None
+    want = flops(key.layers)
+    got = [per_run_seconds(cfg, r) * max(want / flops(k.layers), 1e-3) for k, r in mine]
+    return min(got), max(got)
+
+
 def make_plan(
     cfg: SweepConfig,
     skips: dict[tuple[str, str, str], str],
@@ -109,6 +137,10 @@ def make_plan(
             plan.seconds[key] = per_run_seconds(cfg, row)
             if folder not in plan.sources:
                 plan.sources.append(folder)
+        else:
+            guess = guessed(cfg, key, earlier)
+            if guess is not None:
+                plan.guesses[key] = guess
     plan.calibrations = len({(k.env, k.dtype, k.threads, k.device) for k in keys})
     if plans and os.environ.get("MLPBENCH_TUNE") != "0":
         from mlpbench.api import plancache
@@ -159,6 +191,9 @@ def render(plan: Plan, limit: int = 64) -> list[str]:
             note = f"skipped here: {plan.skips[key]}"
         elif key in plan.seconds:
             note = duration(plan.seconds[key])
+        elif key in plan.guesses:
+            lo, hi = plan.guesses[key]
+            note = f"{duration(lo)} to {duration(hi)} (never measured: from other points)"
         else:
             note = "unknown"
         lines.append(f"{cells}  {note}")
@@ -180,17 +215,30 @@ def render(plan: Plan, limit: int = 64) -> list[str]:
     )
     lines.append("before the points: " + "; ".join(before) + pace)
     measured = [k for k in plan.keys if k in plan.seconds and k not in plan.skips]
-    unknown = sum(1 for k in plan.keys if k not in plan.seconds)
-    if unknown and not measured:
+    unknown = sum(1 for k in plan.keys if k not in plan.seconds and k not in plan.guesses)
+    if unknown and not measured and not plan.guesses:
         lines.append(
-            "estimate: unknown (no earlier run of these points in the results folder; "
+            "estimate: unknown (no earlier run on this device in the results folder; "
             "a first sweep gives one)"
         )
     else:
-        rest = f"; {unknown} point(s) never measured, not counted" if unknown else ""
+        lo, hi = plan.guessed_s()
+        total_lo, total_hi = plan.estimate_s() + lo, plan.estimate_s() + hi
+        total = (
+            duration(total_lo) if total_lo == total_hi
+            else f"{duration(total_lo)} to {duration(total_hi)}"
+        )  # fmt: skip
+        parts = [f"{len(measured) * cfg.repeats} measured before: {duration(plan.estimate_s())}"]
+        if plan.guesses:
+            parts.append(
+                f"{len(plan.guesses) * cfg.repeats} never measured: {duration(lo)} to "
+                f"{duration(hi)}, from other points of their backend"
+            )
+        if unknown:
+            parts.append(f"{unknown} point(s) with nothing to go by, not counted")
         lines.append(
-            f"estimate: {duration(plan.estimate_s())} for {len(measured) * cfg.repeats} of "
-            f"{plan.runs} runs{rest}, plus the GEMM calibration"
+            f"estimate: {total} for the {plan.runs} runs ({'; '.join(parts)}), plus the work "
+            "before the points"
             + (f" (from {', '.join(plan.sources)})" if plan.sources else "")
         )
     if plan.skips:
