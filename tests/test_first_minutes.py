@@ -283,3 +283,21 @@ def test_a_finding_states_a_ratio_in_the_verdicts_direction(tmp_path):
         batch = int(re.search(r"at batch (\d+)", f).group(1))
         verdict = {v.batch: v.decision.ratio for v in verdict_rows(a)}
         assert abs(verdict[batch] - x) < 0.01
+
+
+def test_a_wheel_names_the_commit_its_builder_said(monkeypatch):
+    """Issue 52: the GPU page's commit read `unknown`: the device ran a wheel, which knows no
+    commit. The bundle records it and on_device.sh says it (MLPBENCH_COMMIT)."""
+    from importlib.metadata import PackageNotFoundError
+
+    from mlpbench.machine import describe
+
+    def no_record(_: str) -> None:
+        raise PackageNotFoundError("mlpbench")
+
+    monkeypatch.setattr(describe, "_checkout_commit", lambda root: "")
+    monkeypatch.setattr(describe, "distribution", no_record)
+    monkeypatch.setenv("MLPBENCH_COMMIT", "41cc708")
+    assert describe.git_commit() == "41cc708"
+    monkeypatch.setenv("MLPBENCH_COMMIT", "<script>")  # only a commit is taken
+    assert describe.git_commit() == ""

@@ -13,6 +13,7 @@ PY=${PY:-.venv/bin/python}
 OUT=gpu-bundle
 rm -rf "$OUT" && mkdir -p "$OUT"
 "$PY" -m pip wheel --no-deps -q -w "$OUT" . examples/torch_backend
+git rev-parse --short HEAD > "$OUT/COMMIT"  # a wheel knows no commit: the device's pages name it
 "$PY" -m pip download --no-deps -q -d "$OUT" keras namex threadpoolctl tqdm packaging psutil \
     typing_extensions absl-py rich markdown-it-py mdurl pygments
 for v in 3.10 3.11 3.12 3.13; do

@@ -20,6 +20,7 @@ PY=${PY:-python3}
     >> "$OUT/machine.txt" 2>&1 || { echo "install failed"; tail -20 "$OUT/machine.txt"; exit 1; }
 "$PY" -m pip freeze > "$OUT/pip-freeze.txt" 2>&1
 export MLPBENCH_MNIST="$PWD/$BUNDLE/mnist.npz"
+[ -f "$BUNDLE/COMMIT" ] && export MLPBENCH_COMMIT="$(cat "$BUNDLE/COMMIT")"  # the pages' commit
 RESULTS=$(mktemp -d)
 "$PY" -m mlpbench backends 2>&1 | tee "$OUT/backends.txt"
 "$PY" -m mlpbench sweep "${SWEEP:-gpu}" --results "$RESULTS" 2>&1 | tee "$OUT/sweep.log" | tail -40

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -65,10 +66,17 @@ SOURCE_ROOT = Path(__file__).resolve().parents[2]
 def git_commit() -> str:
     """The commit this mlpbench came from: its checkout's (``-dirty`` with changes), else, for
     a ``pip install .`` or ``pip install git+...``, the one its install record names
-    (PEP 610 direct_url.json: the VCS commit, or the source folder's checkout); "" if none."""
-    here = _checkout_commit(SOURCE_ROOT)
+    (PEP 610 direct_url.json: the VCS commit, or the source folder's checkout), else what
+    ``MLPBENCH_COMMIT`` says (a wheel's: the GPU bundle); "" if none."""
+    here = _checkout_commit(SOURCE_ROOT) or _installed_commit()
     if here:
         return here
+    said = os.environ.get(COMMIT_ENV, "").strip()  # a wheel's, said by what built it
+    return said if COMMIT_PATTERN.fullmatch(said) else ""
+
+
+def _installed_commit() -> str:
+    """The commit mlpbench's install record names (PEP 610), "" if none."""
     try:
         text = distribution("mlpbench").read_text("direct_url.json")
         record = json.loads(text) if text else {}
@@ -81,6 +89,12 @@ def git_commit() -> str:
     if url.startswith("file://"):
         return _checkout_commit(Path(url.removeprefix("file://")))
     return ""
+
+
+COMMIT_ENV = "MLPBENCH_COMMIT"
+"""A built wheel knows no commit: where mlpbench runs from one (the GPU bundle), the script
+that built it says which (benchmarks/gpu/on_device.sh sets it from the bundle's COMMIT)."""
+COMMIT_PATTERN = re.compile(r"[0-9a-f]{7,40}(-dirty)?")
 
 
 def _checkout_commit(root: Path) -> str:
