@@ -24,7 +24,8 @@ from mlpbench.analysis.tables import Analysis
 from mlpbench.config.points import KEY_COLUMNS
 from mlpbench.render import interactive, markdown
 from mlpbench.render.plots import plot_all
-from mlpbench.render.report import findings, write_report
+from mlpbench.render.report import write_report
+from mlpbench.render.sentences import findings
 from mlpbench.render.text import summary_lines
 from mlpbench.results.schema import EPOCH_COLUMNS, RUN_COLUMNS, SCHEMA_VERSION, columns_record
 from mlpbench.results.store import append_rows, write_json

@@ -272,7 +272,7 @@ def test_a_finding_states_a_ratio_in_the_verdicts_direction(tmp_path):
     direction flipped: the finding now says the time ratio the verdict shows."""
     from mlpbench.analysis.findings import verdict_rows
     from mlpbench.analysis.tables import Analysis
-    from mlpbench.render.report import findings
+    from mlpbench.render.sentences import findings
 
     a = Analysis.of(make_results(tmp_path / "r", repeats=3))
     said = [f for f in findings(a) if "does not overtake" in f]

@@ -73,7 +73,7 @@ def test_a_sweep_across_stacks_runs_each_in_its_own_numpy(tmp_path, capsys):
     assert "numpy@np126" in "\n".join(main_lines(a))
     # The version axis: a table, a finding per backend and stack, a plot.
     from mlpbench.render.plots import plot_all
-    from mlpbench.render.report import findings
+    from mlpbench.render.sentences import findings
 
     v = a.versions
     assert set(v["env"]) == {"current", "np126"} and set(v["backend"]) == {"numpy", "numpy-plain"}
