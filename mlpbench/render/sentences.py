@@ -157,7 +157,8 @@ def startup_findings(a: Analysis) -> list[str]:
     for label, r in a.startup.iterrows():
         out.append(
             f"{label} start-up: import {r['import_s']:.2f} s; first epoch "
-            f"{r['first_epoch_s']:.2f} s against {r['steady_epoch_s']:.2f} s in steady state."
+            f"{r['first_epoch_s']:.2f} s against {r['steady_epoch_s']:.2f} s in steady state "
+            "(medians over its runs at every batch size)."
         )
     return out
 
@@ -169,7 +170,10 @@ def phase_findings(a: Analysis) -> list[str]:
         row = phases.loc[b]
         share = ", ".join(f"{k} {100 * v / row.sum():.0f}%" for k, v in row.items())
         on = f" on the {device.upper()}" if len(a.phases_by_device) > 1 else ""
-        out.append(f"{ref}'s epoch{on} at batch {b}: {share}.")
+        out.append(
+            f"{ref}'s epoch{on} at batch {b}, by phase: {share} (shuffle: the order and the "
+            "batch gather, which grows with the batch; median over its runs)."
+        )
     return out
 
 

@@ -307,7 +307,14 @@ def choose(
         once = (slot(point.key), str(point.run.options.get("plan", "")))
         rerun = once in measured
         measured.add(once)
-        done = f"{point.key.label()} plan {point.run.options.get('plan', '?')}: {seconds:.3f} s"
+        samples = point.run.data.subset
+        done = (
+            f"{point.key.label()} plan {point.run.options.get('plan', '?')}: {seconds:.3f} s"
+            f"/epoch of {samples} samples"
+            if samples
+            else f"{point.key.label()} plan {point.run.options.get('plan', '?')}: {seconds:.3f} s"
+            "/epoch"
+        )
         if bar is not None:  # tqdm's own estimate of the time left
             bar.total = max(bar.total, trials[0])  # close plans run once more
             bar.set_postfix_str(done, refresh=False)
@@ -317,7 +324,7 @@ def choose(
                 f"  tuning trial {trials[0]} ({'second run' if rerun else 'first run'} "
                 f"{len(measured) if not rerun else trials[0] - len(measured)}"
                 f"{f' of {planned}' if not rerun else ''}): "
-                f"{done}/epoch; {left(time.perf_counter() - started, trials[0], planned)}",
+                f"{done}; {left(time.perf_counter() - started, trials[0], planned)}",
                 file=sys.stderr,
                 flush=True,
             )
