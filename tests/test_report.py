@@ -255,3 +255,15 @@ def test_configs_says_how_long_each_shipped_sweep_took_here(tmp_path, capsys):
     assert "1 min 15 s, 20261202-100000-quick" in quick  # the newest folder's
     (default,) = [line for line in out.splitlines() if line.startswith("default ")]
     assert "not run here yet" in default
+
+
+def test_a_gpu_per_sample_cost_near_the_cpus_is_named_host_side_work():
+    """Issue 52: on the H200, Keras on JAX cost 1.15 us a sample on the GPU against 1.31 on the
+    CPU, and nothing said that its per-sample work is not on the GPU."""
+    from mlpbench.render.sentences import findings
+
+    h200 = Path(__file__).resolve().parent / "data" / "results-h200"
+    said = [f for f in findings(Analysis.of(h200))
+            if "stays on the host" in f]  # fmt: skip
+    assert any(f.startswith("keras/jax costs 1.15 us a sample on the GPU") for f in said), said
+    assert not any(f.startswith(("numpy ", "jax ", "torch ")) for f in said), said  # GPU-bound

@@ -245,6 +245,37 @@ def cost_findings(a: Analysis) -> list[str]:
             f"{max(1, round(100 * r['residual']))}% at batches {', '.join(map(str, batches))}): "
             f"{costs.regime(r['fixed_s'], r['per_sample_s'], batches)}."
         )
+    return out + host_side_findings(a)
+
+
+HOST_SIDE = 2.0  # a GPU per-sample cost within this factor of the CPU's: the work is the host's
+
+
+def host_side_findings(a: Analysis) -> list[str]:
+    """A series whose per-sample cost on the GPU is within 2x of its cost on the CPU: its
+    per-sample work (feeding, converting, copying the batch) stays on the host, whatever the
+    device computes."""
+    c = a.costs.dropna(subset=["per_sample_s"])
+    if c.empty or c["device"].nunique() < 2:
+        return []
+    out = []
+    apart = [x for x in ("backend", "options", "env", "dtype", "threads", "layers") if x in c]
+    for _, g in c.groupby([x for x in apart if x != "threads"], sort=True):
+        cpu, gpu = g[g["device"] == "cpu"], g[g["device"] == "gpu"]
+        if cpu.empty or gpu.empty:
+            continue
+        on_cpu = float(cpu["per_sample_s"].min())  # the CPU's best thread count
+        on_gpu = float(gpu["per_sample_s"].iloc[0])
+        if on_cpu > 0 and on_gpu * HOST_SIDE >= on_cpu:
+            r = gpu.iloc[0]
+            name = series_name(r["backend"], r["options"], r["env"])
+            out.append(
+                f"{name} costs {1e6 * on_gpu:.3g} us a sample on the GPU against "
+                f"{1e6 * on_cpu:.3g} us on the CPU ({on_gpu / on_cpu:.2f}x the CPU's; the GPU "
+                f"alone is {1e6 * float(c[c['device'] == 'gpu']['per_sample_s'].min()):.3g} us "
+                "at best here): its per-sample work stays on the host (feeding, converting or "
+                "copying each batch), not on the GPU."
+            )
     return out
 
 
