@@ -301,3 +301,17 @@ def test_a_wheel_names_the_commit_its_builder_said(monkeypatch):
     assert describe.git_commit() == "41cc708"
     monkeypatch.setenv("MLPBENCH_COMMIT", "<script>")  # only a commit is taken
     assert describe.git_commit() == ""
+
+
+def test_doctor_names_blas_threads_that_contend_on_a_small_product():
+    """Issue 52: a plugin ran 8.98x slower than numpy because two OpenBLAS threads took 7.1 ms
+    on a 500x784 by 784x70 product against 0.98 ms with one; nothing said so. The check's rule
+    on given times (the real one measures, interleaved, in `mlpbench doctor`)."""
+    from mlpbench.machine.doctor import blas_contention
+
+    slow = blas_contention(lambda threads: 7.1e-3 if threads > 1 else 0.98e-3, cores=2)
+    assert not slow.ok and "7.10 ms with 2 BLAS threads, 0.98 ms with 1" in slow.detail
+    assert "threadpool_limits" in slow.line()
+    fine = blas_contention(lambda threads: 0.5e-3 if threads > 1 else 0.9e-3, cores=2)
+    assert fine.ok and "threadpool_limits" not in fine.line()
+    assert blas_contention(lambda threads: 1.0, cores=1).ok  # one core: nothing to contend

@@ -21,7 +21,7 @@ def run(a: argparse.Namespace) -> int:
 
     if a.sample is not None and not 0 < a.sample <= 60:
         raise UserError(f"--sample = {a.sample}: must be between 0 and 60 seconds")
-    checks = doctor(a.sample)
+    checks = doctor(a.sample, gemm=True)
     print("\n".join(c.line() for c in checks))
     warned = sum(not c.ok for c in checks)
     from mlpbench.render.format import TRUST

@@ -240,8 +240,62 @@ def sampled(seconds: float) -> list[Check]:
     ]
 
 
-def doctor(sample_s: float | None = None) -> list[Check]:
-    """Every check; ``sample_s`` (default: $MLPBENCH_DOCTOR_SAMPLE_S or 2) for steal and load."""
+SMALL_GEMM = (500, 784, 70)  # the reference workload's first product at batch 500
+CONTENTION = 1.5  # every core this much slower than one on it: the threads contend
+
+
+def small_gemm_seconds(threads: int, repeats: int = 15) -> float:
+    """The best time of the reference workload's first product (500x784 by 784x70, float32)
+    with the BLAS at ``threads``."""
+    import time
+
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    m, k, n = SMALL_GEMM
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    best = float("inf")
+    with threadpool_limits(limits=threads, user_api="blas"):
+        a @ b  # warm: the threads started
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            a @ b
+            best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def blas_contention(measure: Any = small_gemm_seconds, cores: int | None = None) -> Check:
+    """Whether the BLAS on every core is slower than on one for a product as small as one
+    training step's: a backend that leaves its BLAS at every core pays that each step (a
+    plugin ran 8.98x slower than numpy for it). Measured, interleaved: 1, all, 1, all."""
+    from mlpbench.machine.threads import cpu_count
+
+    cores = cores or cpu_count()
+    name = "BLAS threads on a small product"
+    if cores < 2:
+        return Check(name, True, "one usable core: nothing to contend")
+    one, many = measure(1), measure(cores)
+    one, many = min(one, measure(1)), min(many, measure(cores))
+    m, k, n = SMALL_GEMM
+    detail = (
+        f"a {m}x{k} by {k}x{n} float32 product takes {1e3 * many:.2f} ms with {cores} BLAS "
+        f"threads, {1e3 * one:.2f} ms with 1"
+    )
+    return Check(
+        name,
+        many <= CONTENTION * one,
+        detail,
+        "a backend that leaves its BLAS at every core pays this on each step of a small "
+        "network: cap it around the step (threadpoolctl.threadpool_limits(1)) or measure "
+        "with the numpy backend's thread plans (mlpbench tune)",
+    )
+
+
+def doctor(sample_s: float | None = None, gemm: bool = False) -> list[Check]:
+    """Every check; ``sample_s`` (default: $MLPBENCH_DOCTOR_SAMPLE_S or 2) for steal and load;
+    ``gemm``: also time a small product on one core and on all (``mlpbench doctor``)."""
     if sample_s is None:
         sample_s = float(os.environ.get(SAMPLE_ENV, "2"))
     return [
@@ -251,6 +305,7 @@ def doctor(sample_s: float | None = None) -> list[Check]:
         isolated(),
         environment_variables(),
         blas_kernels(),
+        *([blas_contention()] if gemm else []),
         memory(),
         other_sweeps(),
         *sampled(sample_s),
