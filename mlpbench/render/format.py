@@ -58,11 +58,11 @@ def sweep_time(env: Environment) -> str:
     """How long a sweep took, from environment.json's ``sessions`` (each run, resume or
     interruption of it): ``4 min 12 s (1 min 40 s of it calibrating and tuning)``, with the
     number of sessions when it took more than one; "" when no session finished."""
-    sessions = [s for s in env.sessions if isinstance(s, dict)]
-    if not any(s.get("finished") for s in sessions):
+    sessions = env.sessions
+    if not any(s.finished for s in sessions):
         return ""
-    wall = sum(float(s.get("wall_s", 0.0)) for s in sessions)
-    prepare = sum(float(s.get("prepare_s", 0.0)) for s in sessions)
+    wall = sum(s.wall_s for s in sessions)
+    prepare = sum(s.prepare_s for s in sessions)
     parts = [f"{duration(prepare)} of it calibrating and tuning"] if prepare >= 1 else []
     if len(sessions) > 1:
         parts.append(f"over {len(sessions)} sessions")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
 CURRENT = "current"  # the sweep's own stack (mlpbench.config.points.CURRENT_ENV)
@@ -98,6 +98,47 @@ class Recalibration:
         return {"after_runs": self.after_runs, "peaks": [p.to_json() for p in self.peaks]}
 
 
+def _seconds(value: Any) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok and value >= 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Session:
+    """One run (or resume) of a sweep: when it started, its wall time, its work before the
+    first point (calibrating, tuning; describing a cluster's hosts), the runs it wrote and
+    whether it finished (an interrupted one did not)."""
+
+    started_at: str = ""
+    wall_s: float = 0.0
+    prepare_s: float = 0.0
+    runs: int = 0
+    finished: bool = False
+    calibrations: int = 0
+    calibrate_s: float = 0.0
+    tuned_slots: int = 0
+    tune_s: float = 0.0
+    hosts_s: float = 0.0
+    extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Session:
+        counts = ("runs", "calibrations", "tuned_slots")
+        times = ("wall_s", "prepare_s", "calibrate_s", "tune_s", "hosts_s")
+        known = {"started_at", "finished", *counts, *times}
+        return cls(
+            started_at=str(doc.get("started_at") or ""),
+            finished=doc.get("finished") is True,
+            **{k: int(_seconds(doc.get(k))) for k in counts},
+            **{k: _seconds(doc.get(k)) for k in times},
+            extra={k: v for k, v in doc.items() if k not in known},
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        out = {k: v for k, v in asdict(self).items() if k != "extra"}
+        return {**out, **self.extra}
+
+
 @dataclass(frozen=True)
 class Host:
     """One machine of a cluster sweep: its name, what it is (a machine description), its
@@ -159,7 +200,7 @@ class Environment:
     peaks: list[Peak] = field(default_factory=list)
     plans: dict[str, Any] = field(default_factory=dict)
     recalibrations: list[Recalibration] = field(default_factory=list)
-    sessions: list[dict[str, Any]] = field(default_factory=list)
+    sessions: list[Session] = field(default_factory=list)
     cluster: str = ""
     hosts: dict[str, Host] = field(default_factory=dict)
     profiler: str = ""  # the profiled runs' sampler and its version, or why there was none
@@ -176,6 +217,8 @@ class Environment:
                                             if isinstance(d, Mapping)],
             "hosts": lambda docs: {str(k): Host.from_json({"host": k, **d})
                                    for k, d in docs.items() if isinstance(d, Mapping)},
+            "sessions": lambda docs: [Session.from_json(d) for d in docs
+                                      if isinstance(d, Mapping)],
         }  # fmt: skip
         for key, read in records.items():
             if key in values:
@@ -217,7 +260,7 @@ class Environment:
 
 def _plain(value: Any) -> Any:
     """A field's value as the file has it (records as their JSON objects)."""
-    if isinstance(value, (Peak, Recalibration, Host)):
+    if isinstance(value, (Peak, Recalibration, Host, Session)):
         return value.to_json()
     if isinstance(value, list):
         return [_plain(v) for v in value]

@@ -73,9 +73,9 @@ def earlier_pace(root: Path) -> tuple[float | None, float | None]:
     totals = {"calibrate_s": 0.0, "calibrations": 0.0, "tune_s": 0.0, "tuned_slots": 0.0}
     for _, env in environments(root):
         for session in env.sessions:
-            if isinstance(session, dict) and session.get("finished"):
+            if session.finished:
                 for k in totals:
-                    totals[k] += float(session.get(k, 0) or 0)
+                    totals[k] += float(getattr(session, k))
     calibrations, slots = totals["calibrations"], totals["tuned_slots"]
     return (
         totals["calibrate_s"] / calibrations if calibrations else None,

@@ -19,7 +19,7 @@ from mlpbench.config import expand
 from mlpbench.config.expand import Point
 from mlpbench.config.sweepfile import SweepConfig, changed_keys, parse_config, parse_toml
 from mlpbench.errors import Interrupted, UserError
-from mlpbench.results.environment import Environment, Peak
+from mlpbench.results.environment import Environment, Peak, Session
 from mlpbench.results.folder import ResultsFolder, rows_of
 from mlpbench.results.point import PointResult
 from mlpbench.results.schema import RunRecord
@@ -117,16 +117,18 @@ def session_timed(sweep: Sweep, started: str, t0: float) -> Iterator[None]:
         finished = True
     finally:
         sweep.env.sessions.append(
-            {
-                "started_at": started,
-                "wall_s": round(time.monotonic() - t0, 1),
-                "prepare_s": round(
-                    sum(v for k, v in sweep.prepared.items() if k.endswith("_s")), 1
-                ),
-                **sweep.prepared,
-                "runs": sweep.recorded,
-                "finished": finished,
-            }
+            Session.from_json(
+                {
+                    "started_at": started,
+                    "wall_s": round(time.monotonic() - t0, 1),
+                    "prepare_s": round(
+                        sum(v for k, v in sweep.prepared.items() if k.endswith("_s")), 1
+                    ),
+                    **sweep.prepared,
+                    "runs": sweep.recorded,
+                    "finished": finished,
+                }
+            )
         )
         try:
             sweep.save()
