@@ -277,15 +277,13 @@ class Analysis:
     def stack_label(self, env: str) -> str:
         """A stack's name with the versions that set it apart: ``keras2 (tensorflow-cpu
         2.15.1, keras 2.15.0)``; the sweep's own environment is ``current``."""
-        stacks = self.results.env.stacks
-        entry = stacks.get(env)
-        if not entry or "versions" not in entry:
+        entry = self.results.env.stacks.get(env)
+        if entry is None or not entry.versions:
             return env
-
         shown = named_versions(
-            entry.get("spec", {}).get("requirements", []),
-            entry["versions"],
-            also=entry.get("backends", []),  # a backend's own package, when not named
+            entry.requirements,
+            entry.versions,
+            also=entry.backends,  # a backend's own package, when not named
         )
         return f"{env} ({', '.join(shown)})" if shown else env
 

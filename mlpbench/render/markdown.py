@@ -199,15 +199,14 @@ def stack_lines(a: Analysis) -> list[str]:
     stacks = a.results.env.stacks
     out = []
     for name, entry in stacks.items():
-        if "error" in entry:
-            out.append(f"- stack {name}: not used ({entry['error']})")
+        if entry.error:
+            out.append(f"- stack {name}: not used ({entry.error})")
             continue
-        spec = entry.get("spec", {})
-        python = str(entry.get("python_version", "?")).split()[0]
-        blas = entry.get("blas", {}).get("blas") or "BLAS not recorded (a script stack)"
+        python = (entry.python_version or "?").split()[0]
+        blas = entry.blas.get("blas") or "BLAS not recorded (a script stack)"
         out.append(
-            f"- stack {a.stack_label(name)}: `{' '.join(spec.get('requirements', []))}`, "
-            f"Python {python}, {blas}, built in {entry.get('build_s', 0):.0f} s"
+            f"- stack {a.stack_label(name)}: `{' '.join(entry.requirements)}`, "
+            f"Python {python}, {blas}, built in {entry.build_s:.0f} s"
         )
     return out
 

@@ -40,7 +40,8 @@ def versions_of(results: ResultSet, key: PointKey) -> dict[str, str]:
     """The package versions the point ran with (its stack's, or the sweep's own)."""
     env = results.env
     if key.env != CURRENT_ENV:
-        return dict(env.stacks.get(key.env, {}).get("versions", {}))
+        stack = env.stacks.get(key.env)
+        return dict(stack.versions) if stack is not None else {}
     return dict(env.versions)
 
 
@@ -163,7 +164,7 @@ def readme(
     blas = (
         env.blas.get("blas", "?")
         if key.env == CURRENT_ENV
-        else (env.stacks.get(key.env, {}).get("blas", {}).get("blas", "?"))
+        else (stack.blas.get("blas", "?") if (stack := env.stacks.get(key.env)) else "?")
     )
     return f"""# Reproducer: {key.label()}
 

@@ -140,6 +140,41 @@ class Session:
 
 
 @dataclass(frozen=True)
+class StackRecord:
+    """What environment.json keeps of a version stack ([environments.NAME]): the packages it
+    resolved to, its Python and BLAS, its requirements and build time; or why it was not used
+    (``error``); or that it is the running environment under another name (``same_as``)."""
+
+    versions: Mapping[str, str] = field(default_factory=dict)
+    python_version: str = ""
+    blas: Mapping[str, Any] = field(default_factory=dict)
+    requirements: tuple[str, ...] = ()
+    backends: tuple[str, ...] = ()
+    build_s: float = 0.0
+    error: str = ""
+    same_as: str = ""
+    doc: Mapping[str, Any] = field(default_factory=dict, compare=False)  # as written
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> StackRecord:
+        spec = doc.get("spec") if isinstance(doc.get("spec"), Mapping) else {}
+        return cls(
+            versions={str(k): str(v) for k, v in dict(doc.get("versions") or {}).items()},
+            python_version=str(doc.get("python_version") or ""),
+            blas=dict(doc.get("blas") or {}),
+            requirements=tuple(str(r) for r in spec.get("requirements") or ()),
+            backends=tuple(str(b) for b in doc.get("backends") or ()),
+            build_s=_seconds(doc.get("build_s")),
+            error=str(doc.get("error") or ""),
+            same_as=str(doc.get("same_as") or ""),
+            doc=dict(doc),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.doc)
+
+
+@dataclass(frozen=True)
 class Host:
     """One machine of a cluster sweep: its name, what it is (a machine description), its
     machine check and its peaks."""
@@ -193,7 +228,7 @@ class Environment:
     config_fingerprint: str = ""
     config_text: str = ""
     config_history: list[Any] = field(default_factory=list)
-    stacks: dict[str, Any] = field(default_factory=dict)
+    stacks: dict[str, StackRecord] = field(default_factory=dict)
     doctor: list[Any] = field(default_factory=list)
     doctor_history: list[Any] = field(default_factory=list)
     pinned: bool = True
@@ -219,6 +254,8 @@ class Environment:
                                    for k, d in docs.items() if isinstance(d, Mapping)},
             "sessions": lambda docs: [Session.from_json(d) for d in docs
                                       if isinstance(d, Mapping)],
+            "stacks": lambda docs: {str(k): StackRecord.from_json(d) for k, d in docs.items()
+                                    if isinstance(d, Mapping)},
         }  # fmt: skip
         for key, read in records.items():
             if key in values:
@@ -260,7 +297,7 @@ class Environment:
 
 def _plain(value: Any) -> Any:
     """A field's value as the file has it (records as their JSON objects)."""
-    if isinstance(value, (Peak, Recalibration, Host, Session)):
+    if isinstance(value, (Peak, Recalibration, Host, Session, StackRecord)):
         return value.to_json()
     if isinstance(value, list):
         return [_plain(v) for v in value]

@@ -14,6 +14,7 @@ from mlpbench.config import expand
 from mlpbench.config.points import CURRENT_ENV, PointKey
 from mlpbench.config.sweepfile import SweepConfig
 from mlpbench.errors import UserError
+from mlpbench.results.environment import StackRecord
 from mlpbench.stacks import build as stacks
 
 
@@ -175,12 +176,14 @@ def prepare_stacks(cfg: SweepConfig, mode: str) -> dict[str, stacks.Stack | str]
     return out
 
 
-def stacks_record(ready: dict[str, stacks.Stack | str]) -> dict[str, Any]:
+def stacks_record(ready: dict[str, stacks.Stack | str]) -> dict[str, StackRecord]:
     """environment.json's ``stacks``: each stack's resolved versions, or why it was not used
     (or ``same_as: current`` for the running environment under another name)."""
     return {
-        name: s.record()
-        if isinstance(s, stacks.Stack)
-        else ({"same_as": CURRENT_ENV} if s == CURRENT_ENV else {"error": s})
+        name: StackRecord.from_json(
+            s.record()
+            if isinstance(s, stacks.Stack)
+            else ({"same_as": CURRENT_ENV} if s == CURRENT_ENV else {"error": s})
+        )
         for name, s in ready.items()
     }
