@@ -237,3 +237,29 @@ def test_compare_names_the_category_that_moved_where_both_sides_profiled(tmp_pat
     assert moved.startswith("framework runtime +40.00 ms a step (20.00 -> 60.00"), moved
     assert all(not r.moved for r in rows if r.key != point)  # one side only: nothing said
     assert any("profiled: framework runtime" in line for line in compare_lines(rows, "A", "B"))
+
+
+def test_with_three_batch_sizes_each_category_splits_into_fixed_and_per_sample(tmp_path):
+    """The cost model's terms, split by category: a category whose time per step is
+    0.2 ms + 1 us a sample at batches 100, 500 and 2000 reads back as those terms."""
+    from mlpbench.analysis.profiles import category_costs
+    from mlpbench.analysis.tables import Analysis
+    from mlpbench.config.points import PointKey
+    from mlpbench.render import markdown
+    from mlpbench.results.folder import ResultsFolder
+    from mlpbench.results.point import PointResult
+    from tests.fixture_results import make_results
+
+    out = make_results(tmp_path / "r", repeats=2)
+    row = Analysis.of(out).results.runs.iloc[0].to_dict()
+    for batch in (100, 500, 2000):
+        key = PointKey.from_row({**row, "batch_size": batch})
+        ms = 0.2 + 1e-3 * batch  # the GEMM category's CPU ms per step
+        samples = {"GEMM kernels": round(ms * 10), "Python interpreter": 5}  # hz 1000, 10 steps
+        profile = Profile(tool="perf", hz=1000, window_s=1.0, steps=10, cpu_s=1.0, samples=samples)
+        ResultsFolder(out).add_profile(key, PointResult("ok", profile=profile))
+    split = category_costs(Analysis.of(out)).set_index("category")
+    assert split.loc["GEMM kernels", "fixed_ms"] == pytest.approx(0.2, abs=0.02)
+    assert split.loc["GEMM kernels", "per_sample_us"] == pytest.approx(1.0, abs=0.02)
+    assert split.loc["Python interpreter", "per_sample_us"] == pytest.approx(0.0, abs=1e-9)
+    assert "| GEMM kernels | 0.2" in markdown.page(Analysis.of(out))

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from mlpbench.results.profile import CATEGORIES
 
 if TYPE_CHECKING:
     from mlpbench.analysis.tables import Analysis
+
+MIN_BATCHES = 3  # a line through fewer batch sizes is no fit
+
 
 def wide(a: Analysis) -> pd.DataFrame:
     """One row per profiled run, a column of ms per step for each category."""
@@ -67,3 +71,26 @@ def why_measured(a: Analysis) -> str:
         f"Why, measured (CPU time per training step by category, all threads, batch {batch}, "
         f"profiled with {mine['tool'].split(' version')[0]}): " + "; ".join(parts) + "."
     )
+
+
+def category_costs(a: Analysis) -> pd.DataFrame:
+    """Per profiled series (every other axis apart) with 3 or more batch sizes profiled: each
+    category's CPU time per step as a fixed part plus a part per sample (least squares over
+    the batch sizes), the cost model's terms split by category."""
+    w = wide(a)
+    if w.empty:
+        return pd.DataFrame(columns=["series", "category", "fixed_ms", "per_sample_us", "batches"])
+    w = w[w["skipped"] == ""]
+    apart = [c for c in ("series", "device", "dtype", "threads", "layers", "variant") if c in w]
+    rows = []
+    for values, g in w.groupby(apart, sort=True):
+        g = g.groupby("batch_size").median(numeric_only=True)  # one per batch size
+        if len(g) < MIN_BATCHES:
+            continue
+        batches = g.index.to_numpy(dtype=float)
+        for category in [c for c in CATEGORIES if c in g]:
+            slope, fixed = np.polyfit(batches, g[category].fillna(0).to_numpy(float), 1)
+            rows.append({**dict(zip(apart, values if isinstance(values, tuple) else (values,))),
+                         "category": category, "fixed_ms": fixed, "per_sample_us": 1e3 * slope,
+                         "batches": ", ".join(str(int(b)) for b in batches)})  # fmt: skip
+    return pd.DataFrame(rows)

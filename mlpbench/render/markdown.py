@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 from mlpbench.analysis.findings import gpu_answer, verdict_rows
-from mlpbench.analysis.profiles import wide
+from mlpbench.analysis.profiles import category_costs, wide
 from mlpbench.analysis.tables import Analysis, warnings
 from mlpbench.machine.describe import caption
 from mlpbench.render.format import sweep_time
@@ -108,6 +108,19 @@ def profile_lines(a: Analysis, beside: str = ".") -> list[str]:
                  *(f"{r[c]:.3f}" for c in cats),
                  f"[{r['run_id']}]({beside}/profiles/{r['run_id']}.folded)"]  # fmt: skip
         lines.append(f"| {label} | {int(r['batch_size'])} | " + " | ".join(cells) + " |")
+    split = category_costs(a)
+    if not split.empty:
+        lines += [
+            "",
+            "Each category's CPU time per step as a fixed part plus a part per sample (least "
+            "squares over the profiled batch sizes: the cost model's terms, split):",
+            "",
+            "| series | category | fixed ms/step | us per sample | batch sizes |",
+            "| --- | --- | --- | --- | --- |",
+            *(f"| {r['series']} | {r['category']} | {r['fixed_ms']:.3f} | "
+              f"{r['per_sample_us']:.3f} | {r['batches']} |"
+              for r in split.to_dict("records") if r["fixed_ms"] or r["per_sample_us"]),
+        ]  # fmt: skip
     return [*lines, ""]
 
 
