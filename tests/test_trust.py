@@ -30,6 +30,7 @@ CHECKS = (
     "isolated CPUs",
     "BLAS/OpenMP variables",
     "BLAS kernels",
+    "BLAS threads on a small product",
     "free memory",
     "other sweeps",
     "steal time",
