@@ -168,3 +168,17 @@ def test_every_toml_example_in_the_docs_parses(doc):
         parsed = tomllib.loads(block)  # a syntax error fails here
         if "grid" in parsed:  # a sweep file: it must also be a valid one
             parse_config(parsed, f"{doc.name} example")
+
+
+def test_a_runs_key_reads_each_axis_back_from_the_field_it_reaches():
+    """`mlpbench run` and its tuning build a point's key from a single run: the inverse of the
+    axes' ``reaches``, so a sweep's point and the same run alone have one key."""
+    from mlpbench.config import expand
+    from mlpbench.config.points import PointKey
+    from mlpbench.config.sweepfile import parse_config, parse_toml
+    from tests.conftest import sweep_text
+
+    grid = 'backend = ["numpy"]\nbatch_size = [50, 100]\nthreads = [1]\ndtype = ["float64"]\n'
+    cfg = parse_config(parse_toml(sweep_text("k", grid, layers="[20, 16, 4]")))
+    for key in expand.keys(cfg):
+        assert PointKey.of_run(expand.point(cfg, key, 0).run) == key

@@ -251,3 +251,15 @@ def test_peaks_recalibrations_and_hosts_are_records_that_round_trip():
     failed = Peak.from_json({"dtype": "float64", "threads": 1, "gflops": "NaN", "error": "x"})
     assert math.isnan(failed.gflops) and not failed.measured and failed.error == "x"
     assert not hasattr(env, "get") and not hasattr(env, "__getitem__")  # no dict back door
+
+
+def test_compare_reads_a_peaks_one_figure():
+    """Issue 48: compare's machine speed read `median_gflops` where the drift warning and the
+    report read the best repeat's `gflops`: a peak has one figure, and compare reads it."""
+    from mlpbench.analysis.compare import machine_speed
+    from mlpbench.results.environment import Environment
+
+    peak = {"dtype": "float32", "threads": 2, "device": "cpu", "n": 2048, "gflops": 100.0,
+            "median_gflops": 50.0}  # fmt: skip
+    speed = machine_speed(Environment.from_json({"peaks": [peak]}))
+    assert list(speed.values()) == [pytest.approx(100.0)]  # not the median repeat's 50

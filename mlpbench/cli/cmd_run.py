@@ -138,11 +138,8 @@ def profiled_run(spec: RunSpec) -> PointResult:
     from mlpbench.results.profile import PROFILE_ENV
     from mlpbench.sweep.runner import PointRunner
 
-    m = spec.model
-    key = PointKey(spec.backend, spec.train.batch_size, spec.dtype, spec.device, spec.threads,
-                   layers="-".join(map(str, m.layers)))  # fmt: skip
     runner = PointRunner(timeout=600, pin=spec.threads < len(usable_cpus()))  # as the timed
-    return runner.run(Point(key, 0, spec, None), {PROFILE_ENV: "auto"})
+    return runner.run(Point(PointKey.of_run(spec), 0, spec, None), {PROFILE_ENV: "auto"})
 
 
 def run(a: argparse.Namespace) -> int:
@@ -226,10 +223,7 @@ def run(a: argparse.Namespace) -> int:
         from mlpbench.config.points import PointKey
         from mlpbench.machine import describe
 
-        key = PointKey(
-            spec.backend, t.batch_size, spec.dtype, spec.device, spec.threads,
-            layers="-".join(map(str, m.layers)),
-        )  # fmt: skip
+        key = PointKey.of_run(spec)
         stale = tuning.check_against_run(
             describe.machine(), key, str(spec.options["plan"]), summary.steady_epoch_s,
             summary.n_train,

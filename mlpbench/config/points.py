@@ -95,6 +95,18 @@ class PointKey:
         )
 
     @classmethod
+    def of_run(cls, run: Any) -> PointKey:
+        """The key of one run (``mlpbench run``): each axis read back from the ``RunSpec``
+        field it ``reaches`` (the inverse of :func:`reaching`), the others at their default."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            part, _, name = str(f.metadata.get("reaches", "")).rpartition(".")
+            if name:
+                value = getattr(getattr(run, part) if part else run, name)
+                values[f.name] = "-".join(map(str, value)) if f.name == "layers" else value
+        return cls(**values)
+
+    @classmethod
     def from_row(cls, row: Mapping[str, Any], where: str = "") -> PointKey:
         """The key of a CSV row (strings) or a table row (typed values), checked."""
         return cls(

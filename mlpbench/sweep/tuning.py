@@ -445,10 +445,7 @@ def resolve(
     if name == AUTO and by_hand:
         return spec, {}, f"no plan: thread options given by hand ({', '.join(by_hand)})"
     if name == AUTO:
-        key = PointKey(
-            spec.backend, spec.train.batch_size, spec.dtype, spec.device, spec.threads,
-            layers="-".join(map(str, spec.model.layers)),
-        )  # fmt: skip
+        key = PointKey.of_run(spec)
         point = Point(key, 0, spec)
         env = describe.machine()
         table = read_cache(env)

@@ -11,6 +11,7 @@ should add up to: the profile's coverage.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import resource
@@ -50,21 +51,25 @@ def perf_problem() -> str:
             f"perf cannot sample here: kernel.perf_event_paranoid = {level} (as root, "
             "`sysctl -w kernel.perf_event_paranoid=2` lets a user profile their own processes)"
         )
+    ran, said = asked_version(perf)  # Debian's wrapper without a perf for this kernel fails
+    return "" if ran else f"perf does not run: {said[:200]}"
+
+
+@functools.cache
+def asked_version(path: str) -> tuple[bool, str]:
+    """Whether ``path --version`` ran, and what it said (or why not): asked once per tool."""
     try:
-        out = subprocess.run([perf, "--version"], capture_output=True, text=True, timeout=30)
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as e:
-        return f"perf does not run: {e}"
-    if out.returncode != 0:  # Debian's wrapper without a perf for this kernel
-        return f"perf does not run: {(out.stderr or out.stdout).strip()[:200]}"
-    return ""
+        return False, str(e)
+    return out.returncode == 0, (out.stdout or out.stderr).strip()
 
 
 def tool_version(command: str) -> str:
-    try:
-        out = subprocess.run([command, "--version"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return command
-    return (out.stdout or out.stderr).strip().splitlines()[0] if out.returncode == 0 else command
+    """``perf version 6.1.187``: the tool's own first line, else its name."""
+    path = shutil.which(command)
+    ran, said = asked_version(path) if path else (False, "")
+    return said.splitlines()[0] if ran and said else command
 
 
 class Profiler:
@@ -85,12 +90,13 @@ class Profiler:
         problem = perf_problem() if self.want in ("auto", "perf") else "perf not wanted"
         if not problem:
             self.tool = "perf"
-            self.proc = subprocess.Popen(
-                ["perf", "record", "-q", "-e", "cpu-clock", "-F", str(self.hz), "-g",
-                 "-k", "CLOCK_MONOTONIC", "-p", str(os.getpid()),
-                 "-o", str(self.folder / "perf.data")],
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-            )  # fmt: skip
+            with (self.folder / "perf.log").open("w") as log:  # a file: a pipe nobody reads
+                self.proc = subprocess.Popen(  # while perf runs could fill and stall it
+                    ["perf", "record", "-q", "-e", "cpu-clock", "-F", str(self.hz), "-g",
+                     "-k", "CLOCK_MONOTONIC", "-p", str(os.getpid()),
+                     "-o", str(self.folder / "perf.data")],
+                    stdout=subprocess.DEVNULL, stderr=log,
+                )  # fmt: skip
             deadline = time.monotonic() + 10
             data = self.folder / "perf.data"
             while time.monotonic() < deadline and self.proc.poll() is None:
@@ -99,7 +105,7 @@ class Profiler:
                 time.sleep(0.05)
             time.sleep(0.2)  # attached to every thread before the model starts its own
             if self.proc.poll() is not None:
-                why = (self.proc.stderr.read() if self.proc.stderr else "").strip()
+                why = (self.folder / "perf.log").read_text(errors="replace").strip()
                 problem, self.tool, self.proc = f"perf record failed: {why[:200]}", "", None
         if problem and self.want in ("auto", "py-spy") and shutil.which("py-spy"):
             self.tool = "py-spy"
