@@ -17,13 +17,19 @@ every backend instead of keeping lists of frameworks itself (``docs/plugins.md``
   setting wins).
 - ``profile_categories()``: ``{regex on a shared object's path: category}`` for the
   framework's own libraries in a profile (``mlpbench.worker.categories``), e.g. its runtime.
+- ``engines()``: the engines it can run on here (a ``keras_backend`` axis), name -> "ok" or
+  why not; ``{}`` for none.
+- ``gemm_peak(dtype, device, n, repeats)``: the GFLOP/s of the device's GEMM in ``dtype``
+  where NumPy on the CPU cannot say (the GPU, bfloat16); ``None``: not this backend's.
+- ``thread_plans()``, ``plans_that_differ(...)``, ``default_plan(...)``: the thread plans
+  ``mlpbench tune`` measures (``{}``: none, so nothing is tuned).
 A plugin may subclass it or define the same classmethods itself; each hook is optional.
 """
 
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from mlpbench.api.protocol import (
@@ -116,9 +122,39 @@ class FrameworkBackend:
     def profile_categories(cls) -> dict[str, str]:
         return dict(cls.PROFILE_CATEGORIES)
 
+    @classmethod
+    def engines(cls) -> dict[str, str]:
+        return {}
 
-def hook(cls: Any, name: str, default: Any, *args: Any) -> Any:
-    """What a backend class's optional hook ``name`` answers (called with ``args``),
-    ``default`` where it has none."""
+    @classmethod
+    def gemm_peak(cls, dtype: str, device: str, n: int, repeats: int) -> float | None:
+        return None
+
+    @classmethod
+    def thread_plans(cls) -> dict[str, dict[str, Any]]:
+        return {}
+
+    @classmethod
+    def plans_that_differ(
+        cls, threads: int, batch_size: int, widths: Sequence[int]
+    ) -> list[str]:
+        """Every plan, unless the backend knows which ones run a point of this shape alike."""
+        return list(cls.thread_plans())
+
+    @classmethod
+    def default_plan(cls, threads: int, batch_size: int) -> str:
+        """The plan ``auto`` runs where the machine has no tuned table ("" : the first)."""
+        return next(iter(cls.thread_plans()), "")
+
+
+def hook(cls: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+    """What a backend class's hook ``name`` answers: its own method, or, for a plugin that
+    does not subclass ``FrameworkBackend`` and lacks it, the default that class declares (the
+    one place a hook is looked up by name)."""
     method = getattr(cls, name, None)
-    return method(*args) if callable(method) else default
+    if callable(method):
+        return method(*args, **kwargs)
+    if name in ("plans_that_differ", "default_plan"):  # the defaults read the class's plans
+        plans = list(hook(cls, "thread_plans"))
+        return plans if name == "plans_that_differ" else next(iter(plans), "")
+    return getattr(FrameworkBackend, name)(*args, **kwargs)

@@ -145,7 +145,7 @@ def backend_packages() -> list[str]:
                         names.append(req.name)
             continue
         try:
-            names += list(hook(registry.load(name).cls, "packages", {}))
+            names += list(hook(registry.load(name).cls, "packages"))
         except UserError:  # a broken backend names nothing; `mlpbench backends` says why
             continue
     return list(dict.fromkeys(names))

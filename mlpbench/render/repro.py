@@ -86,7 +86,7 @@ def pinned(backend: str) -> list[str]:
     from mlpbench.stacks.build import norm
 
     try:
-        named = hook(registry.load(backend).cls, "packages", {})
+        named = hook(registry.load(backend).cls, "packages")
     except UserError:
         named = {}
     return list(dict.fromkeys(norm(n) for n in ("numpy", "threadpoolctl", *named)))

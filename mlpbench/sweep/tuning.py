@@ -425,17 +425,17 @@ def resolve(
     from dataclasses import replace
 
     from mlpbench.api import registry
+    from mlpbench.api.framework import hook
     from mlpbench.config.expand import Point
     from mlpbench.machine import describe
 
     entry = registry.load(spec.backend)
     cls = entry.cls
-    offered = cls.thread_plans() if callable(getattr(cls, "thread_plans", None)) else {}
+    offered = hook(cls, "thread_plans")
     if not offered or entry.capabilities.why_not(spec.device, spec.dtype):
         return spec, {}, ""  # nothing to plan, or a point it cannot run: it skips, untuned
-    check = getattr(cls, "check_options", None)
-    if callable(check):  # a bad option is one line before anything is tuned or run
-        check(dict(spec.options))
+    if callable(getattr(cls, "check_options", None)):  # a bad option: one line, nothing run
+        cls.check_options(dict(spec.options))
     name = str(spec.options.get("plan", AUTO))
     if name == AUTO and not plans_apply(spec.device):
         return spec, {}, ""
@@ -453,10 +453,9 @@ def resolve(
         if os.environ.get(TUNE_ENV) == "0":
             entry, why = None, "MLPBENCH_TUNE=0: no table used"
         elif not is_current(table, point, offered):
-            hook = getattr(cls, "plans_that_differ", None)
-
             def differing(k: PointKey) -> list[str]:
-                return list(hook(threads=k.threads, batch_size=k.batch_size, widths=k.widths))
+                return list(hook(cls, "plans_that_differ", threads=k.threads,
+                                 batch_size=k.batch_size, widths=k.widths))  # fmt: skip
 
             print(
                 "tuning this point's thread plans first (once per machine; MLPBENCH_TUNE=0 "
@@ -466,7 +465,7 @@ def resolve(
             )
             chosen = choose(
                 [point], {spec.backend: offered}, env,
-                differing=differing if callable(hook) else None,
+                differing=differing,
                 run=run, mode=mode,
             )  # fmt: skip
             entry, why = chosen.get(slot(key)), f"{TUNED} just now"
@@ -484,8 +483,7 @@ def resolve(
                     f"{runner_up[0]:.4f} s"
                 )
         else:
-            default = getattr(cls, "default_plan", None)
-            name = default(spec.threads, spec.train.batch_size) if callable(default) else ""
+            name = hook(cls, "default_plan", spec.threads, spec.train.batch_size)
             why = f"{why}; the backend's default" if "TUNE" in why else "no table: the default"
     if name not in offered:  # a name the backend's options check refuses, or no default
         return spec, {}, ""

@@ -28,7 +28,7 @@ from typing import Any
 
 
 def check_backend(request: dict[str, Any]) -> dict[str, Any]:
-    from mlpbench.api import registry
+    from mlpbench.api import framework, registry
     from mlpbench.errors import UserError
 
     name = request["backend"]
@@ -45,20 +45,19 @@ def check_backend(request: dict[str, Any]) -> dict[str, Any]:
         out["broken"] = f"backend {name!r} is broken: {entry.error}"
         return out
     cls = entry.cls
-    hook = "thread_plans()"
+    step = "thread_plans()"
     try:
-        if callable(getattr(cls, "thread_plans", None)):
-            out["plans"] = dict(cls.thread_plans())
-            differ = getattr(cls, "plans_that_differ", None)
-            hook = "plans_that_differ()"
-            if callable(differ):  # which plans can run each point differently: the backend says
-                out["differ"] = {
-                    shape: list(differ(threads=t, batch_size=b, widths=tuple(w)))
-                    for shape, (t, b, w) in request.get("shapes", {}).items()
-                }
+        out["plans"] = dict(framework.hook(cls, "thread_plans"))
+        if out["plans"]:  # which plans can run each point differently: the backend says
+            step = "plans_that_differ()"
+            out["differ"] = {
+                shape: list(framework.hook(cls, "plans_that_differ", threads=t, batch_size=b,
+                                           widths=tuple(w)))
+                for shape, (t, b, w) in request.get("shapes", {}).items()
+            }
         json.dumps(out["plans"])
     except Exception as e:
-        out["broken"] = f"backend {name!r} is broken: {hook} failed: {type(e).__name__}: {e}"
+        out["broken"] = f"backend {name!r} is broken: {step} failed: {type(e).__name__}: {e}"
         return out
     check_options = getattr(cls, "check_options", None)
     for options in request.get("options", []) if callable(check_options) else []:
@@ -92,7 +91,7 @@ def check_data(specs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def describe(name: str) -> dict[str, Any]:
-    from mlpbench.api import registry
+    from mlpbench.api import framework, registry
 
     e = registry.describe(name)
     out: dict[str, Any] = {"name": e.name, "version": e.version, "error": e.error}
@@ -100,9 +99,8 @@ def describe(name: str) -> dict[str, Any]:
         caps = e.capabilities
         out.update(devices=list(caps.devices), dtypes=list(caps.dtypes), phases=caps.phases,
                    unavailable=dict(caps.unavailable))  # fmt: skip
-        engines = getattr(e.cls, "engines", None)
         try:
-            out["engines"] = dict(engines()) if callable(engines) else {}
+            out["engines"] = dict(framework.hook(e.cls, "engines"))
         except Exception as err:
             out["engines"] = {"?": f"engines() failed: {type(err).__name__}: {err}"}
     return out

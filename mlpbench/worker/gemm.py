@@ -17,65 +17,62 @@ import time
 from typing import Any
 
 
-def framework_peak(dtype: str, threads: int, device: str, n: int, repeats: int) -> dict[str, Any]:
-    """A dtype NumPy cannot compute (bfloat16): the peak measured by a backend that computes
-    it, through its optional classmethod ``gemm_peak(dtype, device, n, repeats) -> GFLOP/s``
-    (the first installed backend, by name, that has it). Loaded by name: the harness imports
-    no framework."""
+def hook_peak(dtype: str, threads: int, device: str, n: int, repeats: int) -> dict[str, Any]:
+    """What NumPy on the CPU cannot measure (the GPU, bfloat16): the first installed backend,
+    by name, whose ``gemm_peak(dtype, device, n, repeats)`` hook answers a number (the numpy
+    backend on the GPU, with CuPy; jax for bfloat16). Loaded by name: the harness imports no
+    framework."""
     from mlpbench.api import registry
+    from mlpbench.api.framework import hook
 
     for name in registry.available():
         entry = registry.describe(name)
-        measure = getattr(entry.cls, "gemm_peak", None)
-        if entry.cls is None or not callable(measure) or dtype not in entry.capabilities.dtypes:
+        if entry.cls is None or dtype not in entry.capabilities.dtypes:
             continue
-        gflops = measure(dtype, device, n or 2048, repeats)
-        return {"dtype": dtype, "threads": threads, "device": device, "n": n or 2048,
-                "gflops": gflops, "engine": f"{name} {entry.version}"}  # fmt: skip
-    raise SystemExit(f"no installed backend measures a {dtype} GEMM (the jax backend does)")
+        gflops = hook(entry.cls, "gemm_peak", dtype, device, n, repeats)
+        if gflops is not None:
+            return {"dtype": dtype, "threads": threads, "device": device, "n": n,
+                    "gflops": float(gflops), "engine": f"{name} {entry.version}"}  # fmt: skip
+    raise SystemExit(f"no installed backend measures a {dtype} GEMM on the {device}")
+
+
+def best_matmul_s(xp: Any, dtype: str, n: int, repeats: int, sync: Any = None) -> float:
+    """The best of ``repeats`` ``n`` x ``n`` matmuls in ``xp`` (NumPy, or CuPy with its
+    ``sync``), after one warm-up (threads spun up, pages touched): noise only ever slows one."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a = xp.asarray(rng.standard_normal((n, n)), dtype=dtype)
+    b = xp.asarray(rng.standard_normal((n, n)), dtype=dtype)
+    c = xp.empty((n, n), dtype=dtype)
+    xp.matmul(a, b, out=c)
+    times = []
+    for _ in range(repeats):
+        if sync:
+            sync()
+        t0 = time.perf_counter()
+        xp.matmul(a, b, out=c)
+        if sync:
+            sync()
+        times.append(time.perf_counter() - t0)
+    return min(times)
 
 
 def gemm_peak(
     dtype: str, threads: int, device: str = "cpu", n: int = 0, repeats: int = 7
 ) -> dict[str, Any]:
     n = n or int(os.environ.get("MLPBENCH_GEMM_N") or 0)  # the test suite's small one
-    if dtype not in ("float32", "float64"):
-        return framework_peak(dtype, threads, device, n, repeats)
+    if device != "cpu" or dtype not in ("float32", "float64"):
+        return hook_peak(dtype, threads, device, n or (8192 if device == "gpu" else 2048),
+                         repeats)  # fmt: skip
     import numpy as np
     from threadpoolctl import threadpool_limits
 
-    if device == "gpu":
-        import cupy as xp
-
-        sync = xp.cuda.Device().synchronize
-        n = n or 8192
-    else:
-        xp, sync = np, None
-        n = n or (2048 if dtype == "float32" else 1536)
-    rng = np.random.default_rng(0)
-    a = xp.asarray(rng.standard_normal((n, n)), dtype=dtype)
-    b = xp.asarray(rng.standard_normal((n, n)), dtype=dtype)
-    c = xp.empty((n, n), dtype=dtype)
-    times = []
+    n = n or (2048 if dtype == "float32" else 1536)
     with threadpool_limits(limits=threads):
-        xp.matmul(a, b, out=c)  # warm-up: threads spun up, pages touched
-        for _ in range(repeats):
-            if sync:
-                sync()
-            t0 = time.perf_counter()
-            xp.matmul(a, b, out=c)
-            if sync:
-                sync()
-            times.append(time.perf_counter() - t0)
-    best = min(times)
-    return {
-        "dtype": dtype,
-        "threads": threads,
-        "device": device,
-        "n": n,
-        "gflops": 2 * n**3 / best / 1e9,
-        "median_gflops": 2 * n**3 / sorted(times)[len(times) // 2] / 1e9,
-    }
+        best = best_matmul_s(np, dtype, n, repeats)
+    return {"dtype": dtype, "threads": threads, "device": device, "n": n,
+            "gflops": 2 * n**3 / best / 1e9}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,7 +33,7 @@ def template_of(backend: str) -> str:
     from mlpbench.api.framework import hook
 
     try:
-        return str(hook(registry.load(backend).cls, "standalone_template", ""))
+        return str(hook(registry.load(backend).cls, "standalone_template"))
     except UserError:  # not installed here, or broken: no script
         return ""
 
@@ -46,7 +46,7 @@ def runs_as_script(backend: str) -> bool:
     from mlpbench.api.framework import hook
 
     try:
-        return bool(hook(registry.load(backend).cls, "script_in_old_stacks", False))
+        return bool(hook(registry.load(backend).cls, "script_in_old_stacks"))
     except UserError:
         return False
 

@@ -59,8 +59,8 @@ def epochs_for(epochs: list[EpochRecord], min_measured_s: float, planned: int) -
 def framework_environment(backend: type, threads: int) -> None:
     """The backend's own variables, before its framework loads: its thread pools sized for
     the point (over the user's), its start-up logs quiet (unless the user set them)."""
-    os.environ.update({str(k): str(v) for k, v in hook(backend, "thread_env", {}, threads).items()})
-    for key, value in hook(backend, "quiet_env", {}).items():
+    os.environ.update({str(k): str(v) for k, v in hook(backend, "thread_env", threads).items()})
+    for key, value in hook(backend, "quiet_env").items():
         os.environ.setdefault(str(key), str(value))
 
 
@@ -143,7 +143,7 @@ def run(
             break
         train = replace(train, epochs=more)  # too short to time well: once more, longer
     if profiler is not None:
-        profiler.result = profiler.finish(hook(entry.cls, "profile_categories", {}))
+        profiler.result = profiler.finish(hook(entry.cls, "profile_categories"))
     answer = trainer.evaluate(data.x_test, data.y_test)
     if not isinstance(answer, (tuple, list)) or len(answer) != 2:
         raise checks.RecordError(f"evaluate() returned {answer!r:.60}, not (loss, accuracy)")

@@ -196,6 +196,20 @@ class NumpyTrainer(FrameworkBackend):
         return options
 
     @classmethod
+    def gemm_peak(cls, dtype: str, device: str, n: int, repeats: int) -> float | None:
+        """The GPU's GEMM peak in float32/float64, with CuPy (the CPU's is NumPy's own, measured
+        by the harness)."""
+        if device != "gpu" or dtype not in ("float32", "float64"):
+            return None
+        from mlpbench.worker.gemm import best_matmul_s
+
+        cupy, why = _cupy_status()
+        if cupy is None:
+            raise RuntimeError(why)
+        best = best_matmul_s(cupy, dtype, n, repeats, cupy.cuda.Device().synchronize)
+        return 2 * n**3 / best / 1e9
+
+    @classmethod
     def thread_plans(cls) -> dict[str, dict[str, Any]]:
         return THREAD_PLANS
 
