@@ -17,6 +17,7 @@ from mlpbench.render import markdown
 from mlpbench.render.report import write_report
 from mlpbench.render.sentences import findings
 from mlpbench.render.text import summary_lines
+from mlpbench.results.environment import PlanEntry
 from mlpbench.results.schema import RUN_COLUMNS
 from mlpbench.results.store import append_rows, read_runs
 from tests.fixture_results import make_results
@@ -198,10 +199,10 @@ def test_plans_tuned_under_load_are_not_cached_and_quiet_ones_are(tmp_path, monk
     chosen = tuning.choose(
         [loaded, quiet], {"numpy": THREAD_PLANS}, env, run=run, mode="lines"
     )  # fmt: skip
-    assert chosen[tuning.slot(loaded.key)]["provisional"] is True  # this run uses it
+    assert chosen[tuning.slot(loaded.key)].provisional is True  # this run uses it
     cache = tuning.read_cache(env)
     assert tuning.slot(loaded.key) not in cache  # ... and the cache never keeps it
-    assert tuning.slot(quiet.key) in cache and cache[tuning.slot(quiet.key)]["load_pct"] == 1.0
+    assert tuning.slot(quiet.key) in cache and cache[tuning.slot(quiet.key)].load_pct == 1.0
     assert "tuned under load" in capsys.readouterr().err
 
 
@@ -214,15 +215,15 @@ def test_a_cached_plan_measured_at_twice_its_prediction_is_tuned_again(tmp_path,
     env = {"cpu_model": "Fixture", "cores_usable": 2}
     (point,) = grid()
     key = tuning.slot(point.key)
-    tuning.write_cache(env, {key: {
-        "choice": "spin", "seconds": {"spin": 0.10, "sleep": 0.12}, "trial_samples": 10_000,
-        "candidates": sorted(THREAD_PLANS), "load_pct": 0.5,
-    }})  # fmt: skip
+    tuning.write_cache(env, {key: PlanEntry(
+        "spin", {"spin": 0.10, "sleep": 0.12}, tuple(sorted(THREAD_PLANS)), trial_samples=10_000,
+        load_pct=0.5,
+    )})  # fmt: skip
     predicted = 0.10 * 60_000 / 10_000
     assert tuning.check_against_run(env, point.key, "spin", 1.1 * predicted, 60_000) == ""
     line = tuning.check_against_run(env, point.key, "spin", 2.0 * predicted, 60_000)
     assert "2.00x what its tuning predicted" in line and "tuned again" in line
-    assert tuning.read_cache(env)[key]["stale"]
+    assert tuning.read_cache(env)[key].stale
     tuned = []
 
     def run(p, plan_env):
@@ -231,7 +232,7 @@ def test_a_cached_plan_measured_at_twice_its_prediction_is_tuned_again(tmp_path,
 
     tuning.choose([point], {"numpy": THREAD_PLANS}, env, run=run, mode="none")
     assert tuned, "the stale entry was not tuned again"
-    assert "stale" not in tuning.read_cache(env)[key]
+    assert not tuning.read_cache(env)[key].stale
 
 
 @pytest.mark.slow
@@ -270,8 +271,8 @@ def test_tuning_beside_a_busy_process_caches_nothing(tmp_path, monkeypatch, caps
             b.kill()
             b.wait()
     key = tuning.slot(points[0].key)
-    assert chosen[key].get("provisional"), chosen[key]
-    assert chosen[key]["load_pct"] > tuning.LOADED_PCT
+    assert chosen[key].provisional, chosen[key]
+    assert chosen[key].load_pct > tuning.LOADED_PCT
     assert key not in tuning.read_cache(env)
     assert "tuned under load" in capsys.readouterr().err
 
@@ -347,8 +348,8 @@ def test_tune_refresh_measures_again_every_cached_point_of_the_backend(
     env = describe.describe()
     mine = ["numpy|20-8-4|float32|cpu|1|50", "numpy|20-8-4|float32|cpu|1|100"]
     other = "keras|20-8-4|float32|cpu|1|50"
-    entry = {"choice": "spin", "seconds": {}, "candidates": ["spin"], "stale": "slow"}
-    tuning.write_cache(env, {k: dict(entry) for k in [*mine, other]})
+    entry = PlanEntry("spin", candidates=("spin",), stale="slow")
+    tuning.write_cache(env, {k: entry for k in [*mine, other]})
     asked: list[str] = []
 
     def choose(points, plans_of, env, **kw):

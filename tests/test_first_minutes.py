@@ -11,6 +11,7 @@ from pathlib import Path
 from mlpbench.cli.app import main
 from mlpbench.machine import describe
 from mlpbench.render import format as fmt
+from mlpbench.results.environment import PlanEntry
 from tests.fixture_results import make_results
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,7 +134,7 @@ def test_a_dtype_the_backend_cannot_do_is_never_tuned(monkeypatch, capsys, tmp_p
     monkeypatch.setattr(tuning, "with_plan", lambda p, name, offered: (p, {}))
     table = tuning.tune([P()], {"x": plans}, lambda p, e: math.inf, {})
     assert table == {}
-    plancache.write(env, {"s": {"choice": "a", "seconds": {"a": math.inf}, "candidates": []}})
+    plancache.write(env, {"s": PlanEntry("a", {"a": math.inf})})
     assert plancache.read(env) == {}
 
 

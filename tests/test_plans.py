@@ -17,6 +17,7 @@ from mlpbench.api.protocol import TrainSpec
 from mlpbench.backends.numpy.trainer import THREAD_PLANS, NumpyTrainer, differs_at
 from mlpbench.config.sweepfile import parse_config
 from mlpbench.machine.threads import cpu_count
+from mlpbench.results.environment import Environment, PlanEntry
 from mlpbench.sweep import tuning as plans
 from mlpbench.sweep.loop import run_sweep
 from mlpbench.sweep.preflight import preflight
@@ -161,7 +162,7 @@ def test_tune_picks_the_fastest_and_caches_it(tmp_path, monkeypatch):
         return speed.get(name, 4.0)
 
     table = plans.tune(points, {"numpy": THREAD_PLANS}, run, {})
-    assert {e["choice"] for e in table.values()} == {"sleep"} and len(table) == 2
+    assert {e.choice for e in table.values()} == {"sleep"} and len(table) == 2
     assert ("sleep", {"OPENBLAS_THREAD_TIMEOUT": "4"}, 100 * plans.TUNE_STEPS) in calls
     env = {"cpu_model": "X", "cores_usable": 2}
     path = plans.write_cache(env, table)
@@ -174,7 +175,7 @@ def test_tune_picks_the_fastest_and_caches_it(tmp_path, monkeypatch):
     newer = {**THREAD_PLANS, "new-plan": {"env": {}, "options": {}}}
     speed["new-plan"] = 0.5
     table = plans.tune(points, {"numpy": newer}, run, table)
-    assert {e["choice"] for e in table.values()} == {"new-plan"}  # a plan the cache lacks
+    assert {e.choice for e in table.values()} == {"new-plan"}  # a plan the cache lacks
 
 
 def test_a_trial_is_shorter_on_wide_networks():
@@ -205,8 +206,8 @@ def test_close_plans_are_measured_again_and_keep_their_best_time():
         return times[name][calls.count(name) - 1]
 
     (entry,) = plans.tune(expand.points(cfg), {"numpy": THREAD_PLANS}, run, {}).values()
-    assert entry["choice"] == "spin-split"  # second on the first round, fastest on the second
-    assert entry["seconds"]["spin"] == 1.0 and entry["seconds"]["spin-split"] == 0.9
+    assert entry.choice == "spin-split"  # second on the first round, fastest on the second
+    assert entry.seconds["spin"] == 1.0 and entry.seconds["spin-split"] == 0.9
     assert calls.count("spin") == calls.count("spin-split") == 2
     assert calls.count("sleep") == 1  # twice the fastest: one trial is enough
 
@@ -245,7 +246,7 @@ def test_one_thread_measures_only_the_plans_that_differ_there():
     table = plans.tune(
         expand.points(cfg), {"numpy": THREAD_PLANS}, run, {}, differing=checked.differing
     )
-    assert [e["choice"] for e in table.values()] == ["spin-tgrad"]
+    assert [e.choice for e in table.values()] == ["spin-tgrad"]
     one_thread = {n for n, p in THREAD_PLANS.items() if p.get("one_thread")}
     chunked = {n for n, p in THREAD_PLANS.items() if p.get("chunk_rows")}
     assert chunked == {"data-parallel-tgrad-chunk", "data-parallel-tgrad-pad-chunk"}
@@ -259,7 +260,7 @@ def test_one_thread_measures_only_the_plans_that_differ_there():
         expand.points(cfg), {"numpy": only_spin}, lambda p, e: 1 / 0, {},
         differing=checked.differing,
     )  # fmt: skip
-    assert [e["choice"] for e in table.values()] == ["spin"]  # nothing to compare: no trial
+    assert [e.choice for e in table.values()] == ["spin"]  # nothing to compare: no trial
 
 
 @pytest.mark.slow
@@ -269,14 +270,14 @@ def test_a_sweep_tunes_runs_and_records_the_plan(tmp_path, monkeypatch):
     doc = {**SMALL, "grid": {**SMALL["grid"], "threads": ["all"]}}
     out = run_sweep(parse_config(doc), root=tmp_path, quiet=True)
     env = json.loads((out / "environment.json").read_text())
-    (entry,) = env["plans"].values()
+    (entry,) = Environment.from_json(env).plans.values()  # the file's own reader
     # SMALL's hidden width, 32, is a multiple of 8 already: the padding plans are not measured;
     # nor the "-chunk" ones, whose blocks of 50 rows are one piece each
     padding = {n for n, p in THREAD_PLANS.items() if p.get("pad_to", 1) > 1}
     chunked = {n for n, p in THREAD_PLANS.items() if p.get("chunk_rows")}
-    assert padding and chunked and set(entry["seconds"]) == set(THREAD_PLANS) - padding - chunked
+    assert padding and chunked and set(entry.seconds) == set(THREAD_PLANS) - padding - chunked
     by = {r["backend"]: r for r in _runs(out)}
-    assert by["numpy"]["plan"] == entry["choice"] and by["numpy-plain"]["plan"] == ""
+    assert by["numpy"]["plan"] == entry.choice and by["numpy-plain"]["plan"] == ""
     assert plans.cache_path(env).exists()
 
 
@@ -400,9 +401,8 @@ def test_a_sweep_measures_again_what_the_cache_chose_among_other_plans(tmp_path,
     env = environment.describe()
     old = sorted(set(THREAD_PLANS) - {"spin-tgrad"})
     plans.write_cache(env, {
-        plans.slot(points[0].key): {"choice": "spin", "seconds": {}, "candidates": old},
-        plans.slot(points[1].key): {"choice": "spin", "seconds": {},
-                                    "candidates": sorted(THREAD_PLANS)},
+        plans.slot(points[0].key): PlanEntry("spin", candidates=tuple(old)),
+        plans.slot(points[1].key): PlanEntry("spin", candidates=tuple(sorted(THREAD_PLANS))),
     })  # fmt: skip
     asked = []
 
@@ -480,7 +480,7 @@ def test_auto_is_the_tuned_plan_in_run_and_from_python(tmp_path, monkeypatch):
     key = plancache.slot("numpy", "20-8-4", "float32", "cpu", 1, 50)
     seconds = {"spin": 0.02, "spin-tgrad": 0.01}
     plans.write_cache(
-        env, {key: {"choice": "spin-tgrad", "seconds": seconds, "candidates": sorted(THREAD_PLANS)}}
+        env, {key: PlanEntry("spin-tgrad", seconds, tuple(sorted(THREAD_PLANS)))}
     )
     model, train = ModelSpec(layers=(20, 8, 4)), TrainSpec(batch_size=50)
     t = NumpyTrainer(model, train, options={"threads": 1})

@@ -253,6 +253,25 @@ def test_peaks_recalibrations_and_hosts_are_records_that_round_trip():
     assert not hasattr(env, "get") and not hasattr(env, "__getitem__")  # no dict back door
 
 
+def test_a_tuned_plan_is_a_record_in_the_file_and_the_cache(tmp_path, monkeypatch):
+    """Issue 48: the plan table's entries were dicts read by key in sweep/tuning; they are
+    PlanEntry records wherever they are read (environment.json and the machine's cache)."""
+    from mlpbench.api import plancache
+    from mlpbench.results.environment import Environment, PlanEntry
+
+    entry = {"choice": "spin", "seconds": {"spin": 0.1, "sleep": 0.12}, "candidates": ["sleep",
+             "spin"], "trial_samples": 10_000, "load_pct": 3.5, "future_key": 1}  # fmt: skip
+    env = Environment.from_json({"plans": {"numpy|a": entry, "bad": "not an entry"}})
+    (read,) = env.plans.values()
+    assert isinstance(read, PlanEntry) and read.choice == "spin" and read.load_pct == 3.5
+    assert read.predicted_s(60_000) == pytest.approx(0.6)  # the trial epoch scaled to the run's samples
+    assert env.to_json()["plans"]["numpy|a"] == entry  # unknown keys kept
+    monkeypatch.setenv("MLPBENCH_CACHE", str(tmp_path))
+    machine = {"cpu_model": "Fixture", "cores_usable": 2}
+    plancache.write(machine, env.plans)
+    assert plancache.read(machine) == env.plans
+
+
 def test_compare_reads_a_peaks_one_figure():
     """Issue 48: compare's machine speed read `median_gflops` where the drift warning and the
     report read the best repeat's `gflops`: a peak has one figure, and compare reads it."""

@@ -24,7 +24,7 @@ from mlpbench.machine.threads import blas_environment
 __all__ = ["blas_environment"]
 
 if TYPE_CHECKING:
-    from mlpbench.results.environment import Environment
+    from mlpbench.results.environment import Environment, PlanEntry
 
 AUTO = "auto"
 TUNE_ENV = "MLPBENCH_TUNE"  # "0": no tuning and no table; the backends' defaults run
@@ -51,33 +51,34 @@ def cache_path(env: dict[str, Any]) -> Path:
     return cache_dir() / f"plans-{fingerprint(env)}.json"
 
 
-def read(env: dict[str, Any]) -> dict[str, Any]:
+def read(env: dict[str, Any]) -> dict[str, PlanEntry]:
+    from mlpbench.results.environment import plans_of
+
     path = cache_path(env)
     if not path.exists():
         return {}
     try:
-        return json.loads(path.read_text())
+        return plans_of(json.loads(path.read_text()))
     except (OSError, ValueError):
         return {}
 
 
-def write(env: dict[str, Any], table: dict[str, Any]) -> Path:
+def write(env: dict[str, Any], table: Mapping[str, PlanEntry]) -> Path:
     """The table, each entry's seconds finite and its choice among them (an entry made of
     ``Infinity``, from trials that all failed, is never kept)."""
     import math
+    from dataclasses import replace
 
     kept = {}
     for k, e in table.items():
-        measured = dict(e.get("seconds", {}))
-        finite = {n: v for n, v in measured.items() if math.isfinite(v)}
-        if measured and e.get("choice") not in finite:
+        finite = {n: v for n, v in e.seconds.items() if math.isfinite(v)}
+        if e.seconds and e.choice not in finite:
             continue  # its trials failed, or its choice was never measured: nothing learned
-        kept[k] = {**e, "seconds": finite}
-    table = kept
+        kept[k] = replace(e, seconds=finite).to_json()
     path = cache_path(env)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(table, indent=2, sort_keys=True, allow_nan=False))
+    tmp.write_text(json.dumps(kept, indent=2, sort_keys=True, allow_nan=False))
     tmp.replace(path)
     return path
 
@@ -101,10 +102,9 @@ def this_machine() -> dict[str, Any]:
 
 def lookup(
     backend: str, layers: str, dtype: str, device: str, threads: int, batch: int
-) -> dict[str, Any] | None:
-    """This machine's tuned entry for the point (``{"choice": name, ...}``), or None: no table,
-    no entry, or tuning off (``MLPBENCH_TUNE=0``)."""
+) -> PlanEntry | None:
+    """This machine's tuned entry for the point, or None: no table, no entry, or tuning off
+    (``MLPBENCH_TUNE=0``)."""
     if os.environ.get(TUNE_ENV) == "0":
         return None
-    entry = read(this_machine()).get(slot(backend, layers, dtype, device, threads, batch))
-    return entry if entry and entry.get("choice") else None
+    return read(this_machine()).get(slot(backend, layers, dtype, device, threads, batch))

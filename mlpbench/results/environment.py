@@ -98,6 +98,81 @@ class Recalibration:
         return {"after_runs": self.after_runs, "peaks": [p.to_json() for p in self.peaks]}
 
 
+@dataclass(frozen=True)
+class PlanEntry:
+    """A tuned slot of the thread-plan table (environment.json's ``plans`` and the machine's
+    plan cache): the plan chosen, each candidate's trial epoch, and the conditions it was
+    measured in (other processes' load; ``provisional``: tuned under load, for that run only;
+    ``stale``: a later run measured far from its prediction, so it is tuned again)."""
+
+    choice: str
+    seconds: Mapping[str, float] = field(default_factory=dict)
+    candidates: tuple[str, ...] = ()
+    failed: tuple[str, ...] = ()
+    trial_samples: int = 0  # the samples of a trial epoch (0: unknown)
+    load_pct: float | None = None
+    provisional: bool = False
+    stale: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    KNOWN = ("choice", "seconds", "candidates", "failed", "trial_samples", "load_pct",
+             "provisional", "stale")  # fmt: skip
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> PlanEntry:
+        seconds = doc.get("seconds") if isinstance(doc.get("seconds"), Mapping) else {}
+        load = doc.get("load_pct")
+        return cls(
+            choice=str(doc.get("choice") or ""),
+            seconds={str(k): float(v) for k, v in seconds.items()
+                     if isinstance(v, (int, float)) and not isinstance(v, bool)},  # fmt: skip
+            candidates=tuple(map(str, doc.get("candidates") or ())),
+            failed=tuple(map(str, doc.get("failed") or ())),
+            trial_samples=int(doc.get("trial_samples") or 0),
+            load_pct=float(load) if isinstance(load, (int, float)) else None,
+            provisional=bool(doc.get("provisional")),
+            stale=str(doc.get("stale") or ""),
+            extra={k: v for k, v in doc.items() if k not in cls.KNOWN},
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"choice": self.choice, "seconds": dict(self.seconds),
+                               "candidates": list(self.candidates)}  # fmt: skip
+        if self.failed:
+            out["failed"] = list(self.failed)
+        if self.trial_samples:
+            out["trial_samples"] = self.trial_samples
+        if self.load_pct is not None:
+            out["load_pct"] = self.load_pct
+        if self.provisional:
+            out["provisional"] = True
+        if self.stale:
+            out["stale"] = self.stale
+        return {**out, **self.extra}
+
+    def predicted_s(self, n_train: int) -> float:
+        """The steady epoch this entry predicts for ``n_train`` samples: its choice's trial
+        epoch scaled from the trial's samples (NaN where it cannot say)."""
+        seconds = self.seconds.get(self.choice)
+        if not seconds or not self.trial_samples:
+            return math.nan
+        return float(seconds) * n_train / self.trial_samples
+
+
+def plans_of(docs: Any) -> dict[str, PlanEntry]:
+    """A plan table from a file (an entry that is not an object, or names no choice, is
+    dropped)."""
+    if not isinstance(docs, Mapping):
+        return {}
+    out = {}
+    for k, d in docs.items():
+        entry = d if isinstance(d, PlanEntry) else (
+            PlanEntry.from_json(d) if isinstance(d, Mapping) else None)
+        if entry is not None and entry.choice:
+            out[str(k)] = entry
+    return out
+
+
 def _seconds(value: Any) -> float:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     return float(value) if ok and value >= 0 else 0.0
@@ -233,7 +308,7 @@ class Environment:
     doctor_history: list[Any] = field(default_factory=list)
     pinned: bool = True
     peaks: list[Peak] = field(default_factory=list)
-    plans: dict[str, Any] = field(default_factory=dict)
+    plans: dict[str, PlanEntry] = field(default_factory=dict)
     recalibrations: list[Recalibration] = field(default_factory=list)
     sessions: list[Session] = field(default_factory=list)
     cluster: str = ""
@@ -256,6 +331,7 @@ class Environment:
                                       if isinstance(d, Mapping)],
             "stacks": lambda docs: {str(k): StackRecord.from_json(d) for k, d in docs.items()
                                     if isinstance(d, Mapping)},
+            "plans": plans_of,
         }  # fmt: skip
         for key, read in records.items():
             if key in values:
@@ -297,7 +373,7 @@ class Environment:
 
 def _plain(value: Any) -> Any:
     """A field's value as the file has it (records as their JSON objects)."""
-    if isinstance(value, (Peak, Recalibration, Host, Session, StackRecord)):
+    if isinstance(value, (Peak, Recalibration, Host, Session, StackRecord, PlanEntry)):
         return value.to_json()
     if isinstance(value, list):
         return [_plain(v) for v in value]

@@ -20,6 +20,7 @@ from mlpbench.config.expand import Point
 from mlpbench.config.points import CURRENT_ENV
 from mlpbench.machine.probe import host_id, hostname
 from mlpbench.machine.threads import pin_plan, usable_cpus
+from mlpbench.results.environment import PlanEntry
 from mlpbench.results.point import PointResult
 from mlpbench.stacks import build as stacks
 from mlpbench.sweep import spawn, tuning
@@ -44,7 +45,7 @@ class PointRunner:
     stacks: dict[str, stacks.Stack | str] = field(default_factory=dict)
     stack_vars: dict[str, str | None] = field(default_factory=dict)
     plans: dict[str, dict[str, Any]] = field(default_factory=dict)
-    table: dict[str, Any] = field(default_factory=dict)
+    table: dict[str, PlanEntry] = field(default_factory=dict)
     broken: dict[str, str] = field(default_factory=dict)
     progress: spawn.Progress = field(default_factory=lambda: spawn.Progress(0, mode="none"))
 

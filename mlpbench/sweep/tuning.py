@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from mlpbench.config.expand import Point
     from mlpbench.results.point import PointResult
 
+from mlpbench.results.environment import PlanEntry
+
 AUTO = plancache.AUTO
 TUNE_ENV = plancache.TUNE_ENV  # "0": no tuning; points without a forced plan run the defaults
 TUNE_STEPS = 100  # steps per trial epoch: one to warm up, one measured, per candidate
@@ -64,15 +66,15 @@ def slot(key: PointKey) -> str:
     )
 
 
-def is_current(table: dict[str, Any], point: Any, plans: dict[str, dict[str, Any]]) -> bool:
+def is_current(table: Mapping[str, PlanEntry], point: Any, plans: Mapping[str, Any]) -> bool:
     """Whether ``table`` holds a choice for the point made among the plans offered now (a plan
     added since, or one gone, means measuring again)."""
     entry = table.get(slot(point.key))
     return (
-        bool(entry)
-        and entry.get("candidates") == sorted(plans)
-        and not entry.get("provisional")  # tuned under load: for that run only
-        and not entry.get("stale")  # a run since measured far from its prediction
+        entry is not None
+        and list(entry.candidates) == sorted(plans)
+        and not entry.provisional  # tuned under load: for that run only
+        and not entry.stale  # a run since measured far from its prediction
     )
 
 
@@ -129,7 +131,7 @@ def with_plan(point: Any, name: str, plans: dict[str, dict[str, Any]]) -> tuple[
 
 
 def planned_point(
-    point: Point, plans_of: dict[str, dict[str, Any]], table: dict[str, Any]
+    point: Point, plans_of: dict[str, dict[str, Any]], table: Mapping[str, PlanEntry]
 ) -> tuple[Point, dict[str, str | None]]:
     """The point as it runs: with its backend's plan (forced by -o plan=NAME, else the tuned
     choice in ``table``) and the environment that plan needs; unchanged for a backend without
@@ -141,7 +143,8 @@ def planned_point(
     if name == AUTO and not plans_apply(point.key.device):
         return point, {}
     if name == AUTO:
-        name = table.get(slot(point.key), {}).get("choice", "")
+        entry = table.get(slot(point.key))
+        name = entry.choice if entry else ""
     if name not in offered:
         return point, {}
     return with_plan(point, name, offered)
@@ -167,10 +170,10 @@ def tune(
     points: list[Any],
     plans_of: dict[str, dict[str, dict[str, Any]]],
     run: Any,
-    table: dict[str, Any],
+    table: dict[str, PlanEntry],
     force: bool = False,
     differing: Callable[[PointKey], list[str]] | None = None,
-) -> dict[str, Any]:
+) -> dict[str, PlanEntry]:
     """Measure every plan of each point's backend where ``table`` has no choice yet (or
     ``force``); returns the table, ``{slot: {"choice": name, "seconds": {name: s}}}``.
     ``run(point, env) -> steady epoch seconds`` runs one trial in a fresh process;
@@ -184,7 +187,7 @@ def tune(
             continue
         names = trial_plans(point, plans, differing)
         if len(names) < 2:  # nothing to choose from: the first plan, nothing measured
-            table[key] = {"choice": next(iter(plans)), "seconds": {}, "candidates": candidates}
+            table[key] = PlanEntry(next(iter(plans)), candidates=tuple(candidates))
             continue
         seconds: dict[str, float] = {}
         for name in names:
@@ -200,10 +203,10 @@ def tune(
             continue
         choice = min(finite, key=finite.get)
         failed = sorted(set(seconds) - set(finite))  # named, never stored as Infinity
-        table[key] = {
-            "choice": choice, "seconds": finite, "failed": failed, "candidates": candidates,
-            "trial_samples": trial(point).run.data.subset,
-        }  # fmt: skip
+        table[key] = PlanEntry(
+            choice, finite, tuple(candidates), tuple(failed),
+            trial_samples=int(trial(point).run.data.subset or 0),
+        )
     return table
 
 
@@ -225,7 +228,7 @@ def trial_plans(
     return [n for n in (differing(point.key) if differing else plans) if n in plans]
 
 
-def lines(table: dict[str, Any]) -> list[str]:
+def lines(table: Mapping[str, PlanEntry]) -> list[str]:
     """The tuning table as text: each slot's candidates, fastest first, and the choice."""
     out = []
     for key in sorted(table):
@@ -234,14 +237,14 @@ def lines(table: dict[str, Any]) -> list[str]:
         cands = (
             ", ".join(
                 [f"{name} {s * 1000:.1f} ms" if math.isfinite(s) else f"{name} failed"
-                 for name, s in sorted(entry["seconds"].items(), key=lambda kv: kv[1])]
-                + [f"{name} failed" for name in entry.get("failed", [])]
+                 for name, s in sorted(entry.seconds.items(), key=lambda kv: kv[1])]
+                + [f"{name} failed" for name in entry.failed]
             )
             or "every plan runs this point the same way: nothing measured"
         )
         out.append(
             f"{backend:<8} {layers:<16} {dtype:<8} {device} t={threads:<3} b={batch:<6} "
-            f"-> {entry['choice']:<12} ({cands})"
+            f"-> {entry.choice:<12} ({cands})"
         )
     return out
 
@@ -256,7 +259,7 @@ def choose(
     mode: str,
     counted: dict[str, int] | None = None,
     cannot: Callable[[PointKey], str] | None = None,
-) -> dict[str, Any]:
+) -> dict[str, PlanEntry]:
     """The tuned plan of every point that needs one: from this machine's cache, measuring the
     missing ones now, each trial a point run by ``run`` (``PointRunner.run``) with the plan's
     variables, as the sweep's points run; returns the table of those points (a sweep stores it
@@ -342,10 +345,10 @@ def choose(
             key = slot(p.key)
             if key not in table or key not in load:
                 continue
-            table[key] = {**table[key], "load_pct": round(load[key], 1)}
-            table[key].pop("stale", None)
-            if load[key] > LOADED_PCT:
-                table[key]["provisional"] = True
+            under_load = load[key] > LOADED_PCT
+            table[key] = replace(table[key], load_pct=round(load[key], 1), stale="",
+                                 provisional=under_load)  # fmt: skip
+            if under_load:
                 loaded.append(key)
         # What was tuned under load serves this run only: the cache keeps what it had.
         keep = {k: v for k, v in table.items() if k not in loaded}
@@ -363,23 +366,13 @@ def choose(
     return {slot(p.key): table[slot(p.key)] for p in once if slot(p.key) in table}
 
 
-def predicted_s(entry: dict[str, Any], n_train: int) -> float:
-    """The steady epoch a tuned entry predicts for ``n_train`` samples: its choice's trial
-    epoch scaled from the trial's samples (NaN where the entry cannot say)."""
-    seconds = entry.get("seconds", {}).get(entry.get("choice", ""))
-    samples = entry.get("trial_samples")
-    if not seconds or not samples:
-        return math.nan
-    return float(seconds) * n_train / float(samples)
-
-
 def check_against_run(
     env: Any,
     key: PointKey,
     plan: str,
     steady_s: float,
     n_train: int,
-    entry: dict[str, Any] | None = None,
+    entry: PlanEntry | None = None,
 ) -> str:
     """A run of a tuned plan set against its entry's prediction (``entry``: the table the
     run took its plan from; None: this machine's cache). When the run departs by more than
@@ -390,9 +383,9 @@ def check_against_run(
         return ""
     if entry is None:
         entry = read_cache(env).get(slot(key))
-    if not entry or entry.get("choice") != plan or entry.get("stale"):
+    if not entry or entry.choice != plan or entry.stale:
         return ""
-    predicted = predicted_s(entry, n_train)
+    predicted = entry.predicted_s(n_train)
     if not predicted > 0 or not steady_s > 0:
         return ""
     ratio = steady_s / predicted
@@ -400,9 +393,9 @@ def check_against_run(
         return ""
     table = read_cache(env)
     cached = table.get(slot(key))
-    if cached and cached.get("choice") == plan:  # a provisional entry is not in the cache
+    if cached and cached.choice == plan:  # a provisional entry is not in the cache
         why = f"a run measured {steady_s:.4f} s/epoch against {predicted:.4f} predicted"
-        table[slot(key)] = {**cached, "stale": why}
+        table[slot(key)] = replace(cached, stale=why)
         write_cache(env, table)
     return (
         f"plan {plan} at {key.label()}: this run's {steady_s:.3f} s/epoch is {ratio:.2f}x what "
@@ -469,13 +462,13 @@ def resolve(
                 run=run, mode=mode,
             )  # fmt: skip
             entry, why = chosen.get(slot(key)), f"{TUNED} just now"
-            if entry and entry.get("provisional"):
+            if entry and entry.provisional:
                 why += " under load: for this run only, not cached"
         else:
             why = f"{TUNED} (cached table)"
-        if entry and entry.get("choice") in offered:
-            name = entry["choice"]
-            times = entry.get("seconds", {})
+        if entry and entry.choice in offered:
+            name = entry.choice
+            times = entry.seconds
             if times.get(name) and len(times) > 1:
                 runner_up = sorted((s, n) for n, s in times.items() if n != name)[0]
                 why += (

@@ -86,8 +86,8 @@ def auto_plan(
     sweep) measured it, else :func:`default_plan`; and where the name came from."""
     layers = "-".join(map(str, spec.layers))
     entry = plancache.lookup("numpy", layers, dtype, device, threads, train.batch_size)
-    if entry and entry["choice"] in THREAD_PLANS:
-        return entry["choice"], "tuned on this machine"
+    if entry and entry.choice in THREAD_PLANS:
+        return entry.choice, "tuned on this machine"
     return default_plan(threads, train.batch_size), "no tuned table here: the default"
 
 
