@@ -264,7 +264,7 @@ def test_a_tuned_plan_is_a_record_in_the_file_and_the_cache(tmp_path, monkeypatc
     env = Environment.from_json({"plans": {"numpy|a": entry, "bad": "not an entry"}})
     (read,) = env.plans.values()
     assert isinstance(read, PlanEntry) and read.choice == "spin" and read.load_pct == 3.5
-    assert read.predicted_s(60_000) == pytest.approx(0.6)  # the trial epoch scaled to the run's samples
+    assert read.predicted_s(60_000) == pytest.approx(0.6)  # the trial epoch, scaled
     assert env.to_json()["plans"]["numpy|a"] == entry  # unknown keys kept
     monkeypatch.setenv("MLPBENCH_CACHE", str(tmp_path))
     machine = {"cpu_model": "Fixture", "cores_usable": 2}
