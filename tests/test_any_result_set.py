@@ -19,13 +19,12 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from mlpbench.analysis.findings import verdict_rows
+from mlpbench.analysis.findings import findings, verdict_rows
 from mlpbench.analysis.tables import Analysis
 from mlpbench.config.points import KEY_COLUMNS
 from mlpbench.render import interactive, markdown
 from mlpbench.render.plots import plot_all
 from mlpbench.render.report import write_report
-from mlpbench.render.sentences import findings
 from mlpbench.render.text import summary_lines
 from mlpbench.results.schema import EPOCH_COLUMNS, RUN_COLUMNS, SCHEMA_VERSION, columns_record
 from mlpbench.results.store import append_rows, write_json

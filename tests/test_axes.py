@@ -14,11 +14,10 @@ import pytest
 
 from mlpbench.analysis import costs
 from mlpbench.analysis.axes import word
-from mlpbench.analysis.findings import verdict_rows
+from mlpbench.analysis.findings import findings, verdict_rows
 from mlpbench.analysis.tables import Analysis
 from mlpbench.config.points import KEY_COLUMNS
 from mlpbench.render import interactive, plots
-from mlpbench.render.sentences import findings
 from mlpbench.render.text import summary_lines
 from mlpbench.results.schema import EPOCH_COLUMNS, RUN_COLUMNS, SCHEMA_VERSION, columns_record
 from mlpbench.results.store import append_rows, write_json

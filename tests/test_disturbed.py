@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from mlpbench.analysis.findings import decide, pairs_needed, verdict_rows
+from mlpbench.analysis.findings import decide, findings, pairs_needed, verdict_rows
 from mlpbench.analysis.tables import Analysis, warnings
 from mlpbench.render import markdown
 from mlpbench.render.report import write_report
-from mlpbench.render.sentences import findings
 from mlpbench.render.text import summary_lines
 from mlpbench.results.environment import PlanEntry
 from mlpbench.results.schema import RUN_COLUMNS
@@ -362,3 +361,26 @@ def test_tune_refresh_measures_again_every_cached_point_of_the_backend(
     assert main(["tune", "--refresh", "--dataset", "synthetic", "--batch-size", "7"]) == 0
     assert sorted(asked) == sorted(mine)
     assert other in tuning.read_cache(env)  # another backend's entry is left as it is
+
+
+def test_a_finding_names_a_winner_only_on_a_decided_comparison(tmp_path):
+    """Issue 48: a finding said "numpy is 1.03x faster" under a verdict "not settled". A
+    finding that names a winner carries its decision, and cannot be built on one that is not
+    decided; every such finding of a result set agrees with its verdict."""
+    from mlpbench.analysis.findings import Finding, found
+
+    undecided = decide([0.9, 1.1, 1.05, 0.95, 1.2, 0.98])
+    assert not undecided.decided
+    with pytest.raises(ValueError, match="undecided"):
+        Finding("the verdict in words", "numpy is 1.03x faster", undecided, "numpy")
+    for repeats in (3, 6):
+        a = Analysis.of(make_results(tmp_path / f"r{repeats}", repeats=repeats))
+        rows = {(v.other, v.batch): v for v in verdict_rows(a)}
+        verdicts = [f for f in found(a) if f.kind == "the verdict in words"]
+        assert verdicts and all(f.decision is not None for f in verdicts if "At batch" in f.text)
+        for f in verdicts:
+            if f.winner:
+                assert f.decision.decided and "faster" in f.text
+            elif "500" in f.text and "faster than" in f.text and "may be" not in f.text:
+                raise AssertionError(f"names a winner without a decision: {f.text}")
+        assert rows  # the verdict rows the findings rest on exist

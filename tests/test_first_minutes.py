@@ -251,8 +251,8 @@ def test_plots_tell_dtypes_apart_and_one_colour_per_backend_everywhere(tmp_path,
 def test_the_first_lines_say_what_is_decided_what_not_and_why(tmp_path):
     """The quick report's verdict rows all read `1 repeat: direction only` and nothing said
     which command would settle them, nor what "the article" is."""
+    from mlpbench.analysis.answer import answer_lines
     from mlpbench.analysis.tables import Analysis
-    from mlpbench.render.answer import answer_lines
     from mlpbench.render.report import write_report
 
     decided = Analysis.of(make_results(tmp_path / "six", repeats=6))  # 6 pairs: 95% possible
@@ -271,9 +271,8 @@ def test_the_first_lines_say_what_is_decided_what_not_and_why(tmp_path):
 def test_a_finding_states_a_ratio_in_the_verdicts_direction(tmp_path):
     """"its best is 0.47x of numpy's speed" sat right under a "2.11x" time ratio, the
     direction flipped: the finding now says the time ratio the verdict shows."""
-    from mlpbench.analysis.findings import verdict_rows
+    from mlpbench.analysis.findings import findings, verdict_rows
     from mlpbench.analysis.tables import Analysis
-    from mlpbench.render.sentences import findings
 
     a = Analysis.of(make_results(tmp_path / "r", repeats=3))
     said = [f for f in findings(a) if "does not overtake" in f]

@@ -118,6 +118,16 @@ def test_the_harness_imports_no_backend_and_no_framework():
             assert not imported.startswith(BACKENDS + "."), f"{name} imports {imported}"
 
 
+def test_data_flows_one_way_analysis_never_imports_a_renderer():
+    """Issue 48: the findings' sentences were composed in render/ and imported back; analysis
+    makes them (findings as data) and the renderers only lay them out."""
+    mods = modules()
+    for name, path in mods.items():
+        if name.startswith(("mlpbench.analysis", "mlpbench.results", "mlpbench.config")):
+            for imported in imports(path, name, set(mods), True):
+                assert not imported.startswith("mlpbench.render"), f"{name} imports {imported}"
+
+
 def _backend_of(module: str) -> str | None:
     parts = module.split(".")
     return parts[2] if module.startswith(BACKENDS + ".") and len(parts) > 2 else None

@@ -114,7 +114,7 @@ def test_tables_fit_long_variant_names(tmp_path, capsys):
 
 
 def test_findings_split_keras_time_into_engine_and_keras(tmp_path):
-    from mlpbench.render.sentences import findings
+    from mlpbench.analysis.findings import findings
 
     res = make_results(tmp_path / "split", repeats=2, backends=("numpy", "keras", "tf"))
     text = " ".join(findings(Analysis.of(res)))
@@ -151,7 +151,7 @@ def test_a_cluster_result_compares_backends_within_each_host(tmp_path, capsys):
 def test_why_tables_explain_one_host_of_a_cluster_sweep(tmp_path):
     """The engine split and the phases read the host with the most runs, not a mean of hosts:
     here keras's last two repeats ran on a host 2x slower, which a pooled pivot would add."""
-    from mlpbench.render.sentences import findings
+    from mlpbench.analysis.findings import findings
 
     def host_of(backend: str, repeat: int) -> tuple[str, float]:
         return ("host-b", 2.0) if backend == "keras" and repeat >= 3 else ("host-a", 1.0)
@@ -172,7 +172,7 @@ def test_why_tables_explain_one_host_of_a_cluster_sweep(tmp_path):
 def test_a_ratio_without_pairs_says_it_is_the_unpaired_bound(tmp_path):
     """One repeat gives no per-repeat range: summary and findings say the range is the
     unpaired bound, not "over repeats"."""
-    from mlpbench.render.sentences import findings
+    from mlpbench.analysis.findings import findings
     from mlpbench.render.text import summary_lines
 
     one = Analysis.of(make_results(tmp_path / "one", repeats=1))
@@ -260,7 +260,7 @@ def test_configs_says_how_long_each_shipped_sweep_took_here(tmp_path, capsys):
 def test_a_gpu_per_sample_cost_near_the_cpus_is_named_host_side_work():
     """Issue 52: on the H200, Keras on JAX cost 1.15 us a sample on the GPU against 1.31 on the
     CPU, and nothing said that its per-sample work is not on the GPU."""
-    from mlpbench.render.sentences import findings
+    from mlpbench.analysis.findings import findings
 
     h200 = Path(__file__).resolve().parent / "data" / "results-h200"
     said = [f for f in findings(Analysis.of(h200))

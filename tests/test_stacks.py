@@ -72,8 +72,8 @@ def test_a_sweep_across_stacks_runs_each_in_its_own_numpy(tmp_path, capsys):
     a = Analysis.of(out)
     assert "numpy@np126" in "\n".join(main_lines(a))
     # The version axis: a table, a finding per backend and stack, a plot.
+    from mlpbench.analysis.findings import findings
     from mlpbench.render.plots import plot_all
-    from mlpbench.render.sentences import findings
 
     v = a.versions
     assert set(v["env"]) == {"current", "np126"} and set(v["backend"]) == {"numpy", "numpy-plain"}

@@ -29,6 +29,7 @@ A plugin may subclass it or define the same classmethods itself; each hook is op
 from __future__ import annotations
 
 import importlib.util
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -158,3 +159,25 @@ def hook(cls: Any, name: str, *args: Any, **kwargs: Any) -> Any:
         plans = list(hook(cls, "thread_plans"))
         return plans if name == "plans_that_differ" else next(iter(plans), "")
     return getattr(FrameworkBackend, name)(*args, **kwargs)
+
+
+def best_matmul_s(xp: Any, dtype: str, n: int, repeats: int, sync: Any = None) -> float:
+    """The best of ``repeats`` ``n`` x ``n`` matmuls in ``xp`` (NumPy, or CuPy with its
+    ``sync``), after one warm-up (threads spun up, pages touched): noise only ever slows one."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a = xp.asarray(rng.standard_normal((n, n)), dtype=dtype)
+    b = xp.asarray(rng.standard_normal((n, n)), dtype=dtype)
+    c = xp.empty((n, n), dtype=dtype)
+    xp.matmul(a, b, out=c)
+    times = []
+    for _ in range(repeats):
+        if sync:
+            sync()
+        t0 = time.perf_counter()
+        xp.matmul(a, b, out=c)
+        if sync:
+            sync()
+        times.append(time.perf_counter() - t0)
+    return min(times)

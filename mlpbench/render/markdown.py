@@ -134,8 +134,8 @@ def slug(a: Analysis) -> str:
 
 def page(a: Analysis, plots_dir: str = "plots") -> str:
     """The results page of ``a``'s folder; plots are linked under ``plots_dir``."""
-    from mlpbench.render.answer import answer_lines
-    from mlpbench.render.sentences import findings
+    from mlpbench.analysis.answer import answer_lines
+    from mlpbench.analysis.findings import findings
 
     env = a.results.env
     runs = a.results.runs
@@ -185,7 +185,7 @@ def page(a: Analysis, plots_dir: str = "plots") -> str:
 def version_table(a: Analysis) -> list[str]:
     """For a sweep across version stacks: per backend and stack, its time over the first
     stack's (median and range over the points both ran)."""
-    from mlpbench.render.sentences import CHANGE
+    from mlpbench.analysis.findings import CHANGE
 
     v = a.versions
     if v.empty:

@@ -21,13 +21,12 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
-from mlpbench.analysis.findings import verdict_rows
+from mlpbench.analysis.findings import LAUNCH_BOUND, Finding, found, verdict_rows
 from mlpbench.analysis.stats import host_ratios
 from mlpbench.analysis.tables import Analysis, warnings
 from mlpbench.machine.describe import caption
 from mlpbench.render.format import count, one_decimal, percent, seconds, times
 from mlpbench.render.interactive import view_html
-from mlpbench.render.sentences import LAUNCH_BOUND, Finding, found
 from mlpbench.results.environment import Environment
 
 FIGURES = {  # plot file stem -> what it shows (caption and alt text)
@@ -284,7 +283,7 @@ def verdict_view(a: Analysis) -> VerdictView:
     """The answer first: the reference against each other backend per batch size, in words,
     and how far each backend gets to the machine's GEMM peak; the warnings above it, open,
     since they qualify it (each row a warning touches says so too)."""
-    from mlpbench.render.answer import answer_lines
+    from mlpbench.analysis.answer import answer_lines
 
     lines = answer_lines(a)
     # the first screen: what is decided and what not, then the table; how it was measured,

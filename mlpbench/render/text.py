@@ -53,7 +53,7 @@ def summary_lines(a: Analysis) -> list[str]:
         f"{a.results.directory.name}: {(env.cpu_model or '?')}, {len(runs)} runs "
         f"({counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed)"
     ]
-    from mlpbench.render.answer import answer_lines
+    from mlpbench.analysis.answer import answer_lines
 
     cautions = warnings(a)  # first: they qualify the verdict below
     if cautions:

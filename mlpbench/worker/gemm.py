@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from typing import Any
 
 
@@ -36,28 +35,6 @@ def hook_peak(dtype: str, threads: int, device: str, n: int, repeats: int) -> di
     raise SystemExit(f"no installed backend measures a {dtype} GEMM on the {device}")
 
 
-def best_matmul_s(xp: Any, dtype: str, n: int, repeats: int, sync: Any = None) -> float:
-    """The best of ``repeats`` ``n`` x ``n`` matmuls in ``xp`` (NumPy, or CuPy with its
-    ``sync``), after one warm-up (threads spun up, pages touched): noise only ever slows one."""
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    a = xp.asarray(rng.standard_normal((n, n)), dtype=dtype)
-    b = xp.asarray(rng.standard_normal((n, n)), dtype=dtype)
-    c = xp.empty((n, n), dtype=dtype)
-    xp.matmul(a, b, out=c)
-    times = []
-    for _ in range(repeats):
-        if sync:
-            sync()
-        t0 = time.perf_counter()
-        xp.matmul(a, b, out=c)
-        if sync:
-            sync()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
 def gemm_peak(
     dtype: str, threads: int, device: str = "cpu", n: int = 0, repeats: int = 7
 ) -> dict[str, Any]:
@@ -67,6 +44,8 @@ def gemm_peak(
                          repeats)  # fmt: skip
     import numpy as np
     from threadpoolctl import threadpool_limits
+
+    from mlpbench.api.framework import best_matmul_s
 
     n = n or (2048 if dtype == "float32" else 1536)
     with threadpool_limits(limits=threads):

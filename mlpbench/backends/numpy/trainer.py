@@ -11,7 +11,7 @@ import numpy as np
 
 from mlpbench.api import plancache
 from mlpbench.api import protocol as api
-from mlpbench.api.framework import FrameworkBackend
+from mlpbench.api.framework import FrameworkBackend, best_matmul_s
 from mlpbench.backends.numpy.model import MLP, Ablation, PhaseClock, SourceRows
 from mlpbench.backends.numpy.parallel import DataParallelMLP
 
@@ -201,8 +201,6 @@ class NumpyTrainer(FrameworkBackend):
         by the harness)."""
         if device != "gpu" or dtype not in ("float32", "float64"):
             return None
-        from mlpbench.worker.gemm import best_matmul_s
-
         cupy, why = _cupy_status()
         if cupy is None:
             raise RuntimeError(why)
