@@ -72,9 +72,10 @@ def test_report_renders_cleanly_in_chromium(tmp_path):
             page.screenshot(path=str(page_path.with_name("report.png")), full_page=True)
             # the answer first: on a 1400 x 900 laptop screen the verdict panel is in view
             page.set_viewport_size({"width": 1400, "height": 900})
-            verdict = page.evaluate(
-                "(() => { const r = document.querySelector('#verdict table')"
-                ".getBoundingClientRect(); return [r.top, r.bottom]; })()"
+            verdict = page.evaluate(  # issue 52: the sentence and the picture, then the table
+                "['#verdict .headline', '#verdict figure img', '#verdict table'].map(s => {"
+                " const r = document.querySelector(s).getBoundingClientRect();"
+                " return [r.top, r.bottom]; })"
             )
             page.screenshot(path=str(page_path.with_name("top.png")))
             # the interactive view (Vega-Lite, inlined) draws, offline, and its menus filter
@@ -91,13 +92,15 @@ def test_report_renders_cleanly_in_chromium(tmp_path):
         finally:
             browser.close()
     assert errors == []
-    assert len(images) == len(plot_all(analysis)) >= 8
+    assert len(images) == len(plot_all(analysis)) >= 8  # the ratio picture is the verdict's
     for alt, complete, natural_width in images:
         assert alt and complete and natural_width > 0, (alt, complete, natural_width)
     assert max(widths[:2]) <= 1280, f"the page is wider than the viewport: {widths}"
     assert scrolling >= 1  # the wide summary table scrolls inside its box instead
     assert page_path.with_name("report.png").stat().st_size > 50_000
-    assert 0 <= verdict[0] and verdict[1] <= 900, f"the verdict is not in the top 900 px: {verdict}"
+    (sentence, picture, table) = verdict
+    assert 0 <= sentence[0] < sentence[1] <= picture[0] < picture[1] <= table[0], verdict
+    assert picture[1] <= 900, f"the answer and its picture are not in the top 900 px: {verdict}"
     assert menus >= 2 and network == [], (menus, network)  # dtype, threads...; nothing fetched
     assert marks_all > 0 and 0 < marks_one <= marks_all, (marks_all, marks_one)
 

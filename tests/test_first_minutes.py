@@ -262,7 +262,10 @@ def test_the_first_lines_say_what_is_decided_what_not_and_why(tmp_path):
     assert any(x.startswith("Why: ") and " ms + " in x for x in lines)
     assert sum("The article" in x for x in lines) == 1
     page = write_report(decided, []).read_text()
-    assert page.index("Decided (") < page.index("<table>")  # the first screen
+    # the first screen (issue 52): one sentence, then the table; the words folded below it
+    top = page.index('<p class="headline">numpy is faster than keras at ')
+    assert top < page.index("<table>") < page.index("<details><summary>The verdict in words")
+    assert page.index("<details><summary>The verdict in words") < page.index("Decided (")
     one = Analysis.of(make_results(tmp_path / "one", repeats=1))
     undecided = [x for x in answer_lines(one) if x.startswith("Not decided")]
     assert undecided and "mlpbench sweep" in undecided[0] and "repeats" in undecided[0]
@@ -315,3 +318,27 @@ def test_doctor_names_blas_threads_that_contend_on_a_small_product():
     fine = blas_contention(lambda threads: 0.5e-3 if threads > 1 else 0.9e-3, cores=2)
     assert fine.ok and "threadpool_limits" not in fine.line()
     assert blas_contention(lambda threads: 1.0, cores=1).ok  # one core: nothing to contend
+
+
+def test_every_rendering_opens_with_one_sentence_and_the_ratio_picture(tmp_path):
+    """Issue 52: make bench's report opened with five paragraphs before the table that says
+    the same at a glance. The terminal, the page and report.html now open with one sentence
+    (each series: where the reference is faster, decided at 95%), then the picture."""
+    from mlpbench.analysis.answer import headline
+    from mlpbench.analysis.tables import Analysis
+    from mlpbench.render.markdown import page
+    from mlpbench.render.plots import plot_all
+    from mlpbench.render.report import write_report
+    from mlpbench.render.text import summary_lines
+
+    a = Analysis.of(make_results(tmp_path / "six", repeats=6))
+    sentence = headline(a)
+    assert sentence.startswith("numpy is faster than keras at ") and sentence.count(". ") == 0
+    assert "of 3 comparisons decided at 95%" in sentence
+    plots = plot_all(a)
+    lines = page(a).splitlines()
+    assert lines[2] == sentence and lines[4].startswith("![") and "speedup.png" in lines[4]
+    assert summary_lines(a)[2].startswith("numpy is faster than keras at ")
+    html = write_report(a, plots).read_text()
+    assert html.index('class="headline"') < html.index('id="fig-speedup"') < html.index("<table>")
+    assert html.count('id="fig-speedup"') == 1  # drawn once, up top

@@ -5,9 +5,10 @@ each. Built from the verdict and the cost model; nothing here is a number typed 
 from __future__ import annotations
 
 from mlpbench.analysis import costs
-from mlpbench.analysis.findings import gpu_answer, verdict_rows
+from mlpbench.analysis.findings import gpu_answer, verdict_rows, version_findings
 from mlpbench.analysis.profiles import why_measured
 from mlpbench.analysis.tables import Analysis
+from mlpbench.analysis.wording import threads_label
 from mlpbench.config.points import AXES, series_name
 
 ARTICLE = (
@@ -123,6 +124,67 @@ def why(a: Analysis) -> str:
         "Why: a training step costs a fixed part (Python, dispatch, launches) plus a part per "
         "sample (the arithmetic); fitted over the batch sizes: " + "; ".join(parts) + "."
     )
+
+
+def _batches(values: list[int], everywhere: list[int]) -> str:
+    if values == everywhere and len(values) > 1:
+        return "every batch size"
+    return "batch " + ", ".join(str(b) for b in values)
+
+
+def headline(a: Analysis) -> str:
+    """The answer in one sentence, the first line of every rendering: on a sweep over devices
+    whether to train on the GPU; else, per other series, where the reference is faster and
+    where slower, decided at 95%, with the span of the decided ratios."""
+    gpu = gpu_answer(a)
+    if gpu:
+        return gpu
+    rows = verdict_rows(a)
+    if not rows:
+        stacks = version_findings(a)
+        return stacks[0] if stacks else measured(a)
+    ref, clauses = a.reference, []
+    where = f"{rows[0].dtype}, {threads_label(rows[0].threads)}"
+    if not any(v.decision.decided for v in rows):
+        series = list(dict.fromkeys(v.series for v in rows))
+        return (
+            f"Nothing is decided at 95% yet ({where}): {ref} against {', '.join(series)} at "
+            f"{len(rows)} point(s): too few repeats, or too close to call; the verdict below "
+            "says how many repeats would decide each."
+        )
+    for label in dict.fromkeys(v.series for v in rows):
+        mine = [v for v in rows if v.series == label]
+        every = [v.batch for v in mine]
+        ahead = [v for v in mine if v.decision.reference_wins]
+        behind = [v for v in mine if v.decision.other_wins]
+        open_ = len(mine) - len(ahead) - len(behind)
+        parts = []
+        if ahead:
+            span = _span([v.decision.ratio for v in ahead])
+            parts.append(f"faster than {label} at {_batches([v.batch for v in ahead], every)} "
+                         f"({span})")  # fmt: skip
+        if behind:
+            span = _span([1 / v.decision.ratio for v in behind])
+            who = "slower" if ahead else f"slower than {label}"
+            parts.append(f"{who} at {_batches([v.batch for v in behind], every)} ({span})")
+        if open_ and (ahead or behind):
+            rest = [b for b in every if b not in {v.batch for v in ahead + behind}]
+            parts.append(f"undecided at {_batches(rest, every)}")
+        elif open_:
+            parts.append(f"undecided against {label}")
+        clauses.append(", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1
+                       else parts[0])  # fmt: skip
+    decided_n = sum(v.decision.decided for v in rows)
+    return (
+        f"{ref} is " + "; ".join(clauses) + f" ({where}; {decided_n} of {len(rows)} "
+        "comparisons decided at 95%; each figure is the slower one's time per epoch over the "
+        "faster one's)."
+    )
+
+
+def _span(ratios: list[float]) -> str:
+    lo, hi = f"{min(ratios):.2f}", f"{max(ratios):.2f}"
+    return f"{lo}x" if lo == hi else f"{lo}-{hi}x"
 
 
 def answer_lines(a: Analysis) -> list[str]:

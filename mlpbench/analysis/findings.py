@@ -121,6 +121,7 @@ class Verdict:
 
     other: str  # the other backend
     label: str  # the other series as every renderer names it
+    series: str  # the same without the dtype and threads every verdict row shares
     device: str
     batch: int
     dtype: str
@@ -183,6 +184,7 @@ def verdict_rows(a: Analysis) -> list[Verdict]:
         point = {**{x: values[x] for x in CONTEXT if x in values}, "backend": row.backend,
                  "dtype": dtype}  # fmt: skip
         label = a.axes.label(point, skip=("batch_size",), always=("dtype", "threads"))
+        series = a.axes.label(point, skip=("batch_size", "dtype", "threads"))
         caveats = tuple(
             dict.fromkeys(
                 c for b in (a.reference, row.backend) for c in touched.get(caveat_key(point, b), [])
@@ -192,6 +194,7 @@ def verdict_rows(a: Analysis) -> list[Verdict]:
             Verdict(
                 other=str(row.backend),
                 label=label,
+                series=series or str(row.backend),
                 device=str(row.device),
                 batch=int(row.batch_size),
                 dtype=dtype,

@@ -229,7 +229,9 @@ table.t td.num { text-align: right; font-variant-numeric: tabular-nums; }
 table.kv td { white-space: normal; overflow-wrap: anywhere; }
 figure { margin: 1em 0 2em; } img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { font-size: 12px; color: #666; } li { margin: 0.3em 0; }
-nav ul { columns: 2; }
+nav ul { columns: 4; font-size: 13px; margin: 0.2em 0; } nav h2 { display: none; }
+.headline { font-size: 1.15em; font-weight: 600; margin: 0.3em 0 0.6em; }
+figure.picture { margin: 0.5em 0 1em; } figure.picture img { max-width: 680px; }
 ul.warn li { color: #8a4b00; } span.warn { color: #8a4b00; font-size: 12px; }
 .warnbox { border-left: 4px solid #d98c00; padding: 0.1em 1em; background: #fff8ec; }
 .answer { border-left: 4px solid #1f77b4; padding: 0.2em 1em; background: #f6f9fc; }
@@ -264,13 +266,15 @@ class VerdictRow:
 
 @dataclass(frozen=True)
 class VerdictView:
-    """The verdict section's values: the warnings, the first lines (the rest folded), the
-    verdict rows, what was held fixed, the GPU table, the fastest series, the peak shares."""
+    """The verdict section's values: the answer in one sentence, the picture of the time
+    ratios, the warnings, the verdict rows, what was held fixed, the GPU table, the fastest
+    series, the peak shares, and the verdict in words (folded: it is long)."""
 
+    headline: str
+    picture: Figure | None
     warnings: list[str]
     warning_kinds: str
-    first: list[str]
-    later: list[str]
+    words: list[str]
     reference: str
     rows: list[VerdictRow]
     fixed: str = ""
@@ -279,18 +283,21 @@ class VerdictView:
     peak: str = ""
 
 
-def verdict_view(a: Analysis) -> VerdictView:
-    """The answer first: the reference against each other backend per batch size, in words,
-    and how far each backend gets to the machine's GEMM peak; the warnings above it, open,
-    since they qualify it (each row a warning touches says so too)."""
-    from mlpbench.analysis.answer import answer_lines
+PICTURES = ("gpu_speedup", "speedup")
+"""The plots that answer at a glance, the first one drawn: the time ratio against batch size
+per series, with its range (CPU over GPU on a sweep over devices)."""
 
+
+def verdict_view(a: Analysis, plots: list[Path] | None = None) -> VerdictView:
+    """The answer first: one sentence, then the picture of the ratios, then the reference
+    against each other backend per batch size (the table), and the same in words folded below;
+    the warnings right under the sentence, since they qualify it (each row a warning touches
+    says so too)."""
+    from mlpbench.analysis.answer import answer_lines, headline
+
+    drawn = {p.stem: p for p in plots or []}
+    picture = next((figure(drawn[n]) for n in PICTURES if n in drawn), None)
     lines = answer_lines(a)
-    # the first screen: what is decided and what not, then the table; how it was measured,
-    # why, and the article one click away
-    said_first = [
-        x for x in lines if x.startswith(("Should you train on the GPU", "Decided", "Not decided"))
-    ] or lines[:1]
     cautions = warnings(a)
     rows = [
         VerdictRow(
@@ -340,8 +347,9 @@ def verdict_view(a: Analysis) -> VerdictView:
     return VerdictView(
         warnings=cautions,
         warning_kinds=", ".join(dict.fromkeys(w.split(":")[0] for w in cautions)),
-        first=said_first,
-        later=[x for x in lines if x not in said_first],
+        headline=headline(a),
+        picture=picture,
+        words=lines,
         reference=a.reference,
         rows=rows,
         fixed=a.axes.header(skip=("batch_size",)),
@@ -360,8 +368,10 @@ def write_report(a: Analysis, plots: list[Path]) -> Path:
         ["backend", "batch_size", "dtype", "device", "threads", "variant", "repeat", "status"]
         + ["reason"]
     ]
+    verdict = verdict_view(a, plots)
+    up_top = verdict.picture.stem if verdict.picture else ""  # drawn once, in the verdict
     sections = [
-        Section("verdict", "Verdict", "verdict", verdict_view(a)),
+        Section("verdict", "Verdict", "verdict", verdict),
         Section("findings", "Findings", "findings", grouped(found(a))),
         Section("environment", "Environment", "table", environment_table(a.results.env)),
     ]
@@ -382,7 +392,8 @@ def write_report(a: Analysis, plots: list[Path]) -> Path:
             Section("hosts", "Host vs host", "table", table_of(hosts, {"ratio": times}))
         )
     if plots:
-        sections.append(Section("plots", "Plots", "figures", [figure(p) for p in plots]))
+        sections.append(Section("plots", "Plots", "figures",
+                                [figure(p) for p in plots if p.stem != up_top]))  # fmt: skip
     view = view_html(a)
     if view:  # its own page in an iframe's srcdoc, escaped by render/interactive.py
         sections.append(Section("interactive", "Interactive view", "markup", Markup(view)))

@@ -53,8 +53,10 @@ def summary_lines(a: Analysis) -> list[str]:
         f"{a.results.directory.name}: {(env.cpu_model or '?')}, {len(runs)} runs "
         f"({counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed)"
     ]
-    from mlpbench.analysis.answer import answer_lines
+    from mlpbench.analysis.answer import answer_lines, headline
 
+    if not a.results.ok.empty:  # the answer in one sentence, before anything qualifies it
+        lines += ["", *wrap(headline(a))]
     cautions = warnings(a)  # first: they qualify the verdict below
     if cautions:
         lines += ["", f"warnings: numbers that may not be trusted (see {TRUST}):"]
