@@ -204,5 +204,5 @@ def caption(env: Environment) -> str:
     gpu = f", GPU {env.gpu}" if env.gpu else ""
     return (
         f"{env.cpu_model or '?'} ({env.cores_usable or '?'} cores{gpu}); "
-        f"{env.blas.get('blas', '?')}; {named or 'no versions recorded'}"
+        f"{env.blas_name}; {named or 'no versions recorded'}"
     )

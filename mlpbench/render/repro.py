@@ -162,9 +162,9 @@ def readme(
     median = statistics.median(times) if times else float("nan")
     spread = f"{min(times):.4f}-{max(times):.4f} s" if times else "-"
     blas = (
-        env.blas.get("blas", "?")
+        env.blas_name
         if key.env == CURRENT_ENV
-        else (stack.blas.get("blas", "?") if (stack := env.stacks.get(key.env)) else "?")
+        else (stack.blas_name if (stack := env.stacks.get(key.env)) else "?")
     )
     return f"""# Reproducer: {key.label()}
 

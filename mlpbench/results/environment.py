@@ -230,6 +230,11 @@ class StackRecord:
     same_as: str = ""
     doc: Mapping[str, Any] = field(default_factory=dict, compare=False)  # as written
 
+    @property
+    def blas_name(self) -> str:
+        """The BLAS NumPy runs on, as recorded ("?": not recorded)."""
+        return str(self.blas.get("blas") or "?")
+
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> StackRecord:
         spec = doc.get("spec") if isinstance(doc.get("spec"), Mapping) else {}
@@ -351,6 +356,11 @@ class Environment:
                 continue
             out[f.name] = _plain(value)
         return {**out, **self.extra}
+
+    @property
+    def blas_name(self) -> str:
+        """The BLAS NumPy runs on, as recorded ("?": not recorded)."""
+        return str(self.blas.get("blas") or "?")
 
     def plan_machine(self) -> tuple[Any, ...]:
         """What a thread plan's speed depends on, of this environment: the plan table's
