@@ -11,6 +11,8 @@ every backend instead of keeping lists of frameworks itself (``docs/plugins.md``
 - ``standalone_template()``: the template of the standalone script of the backend's point
   (a path, "" for none): ``mlpbench repro``, and the worker of a stack whose Python mlpbench
   cannot run in where ``script_in_old_stacks()`` says so.
+- ``always_script()``: a sweep runs the backend's points as its standalone script in every
+  stack, the current one too (``numpy-script``: what a user gets by writing the script).
 - ``thread_env(threads)``: the framework's own thread-pool variables, set in its worker
   before the framework loads (the BLAS's are the harness's: every backend has NumPy).
 - ``quiet_env()``: variables that quiet the framework's start-up logs (the user's own
@@ -56,6 +58,7 @@ class FrameworkBackend:
     PACKAGES: ClassVar[dict[str, str]] = {}  # distribution -> import name
     TEMPLATE: ClassVar[str] = ""  # the standalone script's template, a path
     SCRIPT_IN_OLD_STACKS: ClassVar[bool] = False
+    ALWAYS_SCRIPT: ClassVar[bool] = False  # a sweep runs its points as its standalone script
     QUIET_ENV: ClassVar[dict[str, str]] = {}  # variables that quiet its start-up logs
     PROFILE_CATEGORIES: ClassVar[dict[str, str]] = {}  # its libraries' category in a profile
 
@@ -110,6 +113,10 @@ class FrameworkBackend:
     @classmethod
     def script_in_old_stacks(cls) -> bool:
         return cls.SCRIPT_IN_OLD_STACKS
+
+    @classmethod
+    def always_script(cls) -> bool:
+        return cls.ALWAYS_SCRIPT
 
     @classmethod
     def thread_env(cls, threads: int) -> dict[str, str]:

@@ -229,8 +229,10 @@ def stack_lines(a: Analysis) -> list[str]:
 
 
 def headline(a: Analysis, name: str) -> str:
-    """The README's headline block: the verdict table, dated, with its machine and command,
-    linking the full page."""
+    """The README's headline block: the answer in one sentence, then the verdict table, dated,
+    with its machine and command, linking the full page."""
+    from mlpbench.analysis.answer import headline as sentence
+
     env = a.results.env
     started = str(a.results.runs["started_at"].min())[:10]
     return "\n".join(
@@ -240,6 +242,8 @@ def headline(a: Analysis, name: str) -> str:
             f"`{env.git_commit or 'unknown'}`), `mlpbench sweep "
             f"{env.config_name}`; the full page: "
             f"[docs/results/{name}.md](docs/results/{name}.md).",
+            "",
+            sentence(a),
             "",
             *verdict_table(a),
             HEADLINE_END,

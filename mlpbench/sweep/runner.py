@@ -60,6 +60,8 @@ class PointRunner:
             name = point.key.env
             ready = self.stacks.get(name)
             if name == CURRENT_ENV or ready == CURRENT_ENV:
+                if standalone.always_script(point.key.backend):  # a script by definition
+                    return self.python, stacks.worker_env(point.run.data), "", "script"
                 return self.python, {}, "", "worker"
             if ready is None and point.stack is not None:
                 try:

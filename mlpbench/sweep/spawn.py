@@ -18,7 +18,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mlpbench.config.expand import Point
@@ -608,7 +608,10 @@ def run_script(
         + (f"_o.sched_setaffinity(0, {sorted(cpus)!r})\n" if cpus else "")
     )
     script = prologue + script_for(point.run, f"mlpbench point {point.label()}")
+    from mlpbench.machine.probe import RunProbe
 
+    probe = RunProbe()  # a script cannot probe itself: this process does, around it (its
+    # children's CPU time is its own once reaped), so a script's run carries its conditions
     started, t0 = time.time(), time.perf_counter()
     proc = spawn(
         [python, "-c", script],
@@ -654,6 +657,10 @@ def run_script(
         reason = f"{ended(code, 'the standalone script')}{': ' + last[-300:] if last else ''}"
         return PointResult.failed(reason, **spent)
     result = result_of("\n".join([*lines, *results]), point.run)
+    if result.summary is not None:
+        machine = probe.finish()
+        machine.pop("involuntary_switches", None)  # this process's, not the script's
+        result.summary = replace(result.summary, **machine)
     result.started_at, result.worker_s = spent["started_at"], spent["worker_s"]
     return result
 

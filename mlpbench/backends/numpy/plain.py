@@ -1,11 +1,12 @@
-"""``numpy-plain``: the same MLP written the way a person writes it first, the floor our NumPy
-backend must beat.
+"""``numpy-plain``: the same MLP written as a careful person writes a plain script, the floor
+our NumPy backend must beat; ``numpy-script``: the same maths run as that script, in its own
+process without mlpbench (a sweep's series of what a user gets by writing one).
 
-Allocations per batch, fancy-index gather ``X[idx]``, ``A @ W + b``, one function per step, no
-thread tricks: what the article starts from. Still float32 end to end in a float32 run, and the
-same maths as every backend (Keras's loss definitions, clipping and update rules), so that the
-conformance kit and the parity tests hold it to the others. The maths is
-``plain_maths.PlainMLP``, which its standalone script inlines.
+Fancy-index gather ``X[idx]``, ``A @ W`` then ``+= b``, the sigmoid and the updates in place,
+one function per step, no thread tricks and no buffers kept across steps. Still float32 end to
+end in a float32 run, and the same maths as every backend (Keras's loss definitions, clipping
+and update rules), so that the conformance kit and the parity tests hold it to the others. The
+maths is ``plain_maths.PlainMLP``, which its standalone script inlines.
 """
 
 from __future__ import annotations
@@ -76,3 +77,13 @@ class PlainTrainer(FrameworkBackend):
 
     def info(self) -> dict[str, Any]:
         return {"numpy": np.__version__}
+
+
+class ScriptTrainer(PlainTrainer):
+    """``numpy-script``: numpy-plain's maths, which a sweep runs as its standalone script (the
+    one ``mlpbench repro`` writes) in every stack: the harness's yardstick for "numpy against
+    a plain script" is then a script, not code inside the harness. In process (the kit,
+    parity) it is numpy-plain."""
+
+    NAME = "numpy-script"
+    ALWAYS_SCRIPT = True

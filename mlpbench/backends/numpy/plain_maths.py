@@ -1,9 +1,10 @@
-"""The plain NumPy MLP's maths, once: the ``numpy-plain`` backend runs it, and ``mlpbench
-repro`` inlines it (everything below the marker line) into the standalone script, which then
-runs without mlpbench. Written the way a person writes it first: allocations per batch,
-``A @ W + b``, one function per step; the maths every backend computes (Keras's loss
-definitions, clipping and update rules). Python 3.7 syntax, no annotations: the script runs
-in the article's old stacks."""
+"""The plain NumPy MLP's maths, once: the ``numpy-plain`` backend runs it in the harness,
+``numpy-script`` and ``mlpbench repro`` inline it (everything below the marker line) into the
+standalone script, which then runs without mlpbench. Written as a careful person writes a
+plain script (issue 51): ``A @ W`` then ``+= b`` and the sigmoid in place, the momentum and
+RMSprop state and the weights updated in place, no thread tricks, no preallocated buffers
+across steps; the maths every backend computes (Keras's loss definitions, clipping and update
+rules). Python 3.7 syntax, no annotations: the script runs in the article's old stacks."""
 
 import numpy as np
 
@@ -12,8 +13,13 @@ EPS = 1e-7
 
 
 def activate(z, name):
+    """The activation of ``z``, a fresh array: the sigmoid in place (four ufuncs, no
+    temporaries)."""
     if name == "sigmoid":
-        return 1.0 / (1.0 + np.exp(-z))
+        np.negative(z, out=z)
+        np.exp(z, out=z)
+        z += 1
+        return np.reciprocal(z, out=z)
     if name == "tanh":
         return np.tanh(z)
     if name == "relu":
@@ -49,7 +55,9 @@ class PlainMLP:
         acts = [x]
         for l, (w, c) in enumerate(zip(self.W, self.b)):
             name = self.model["output_activation"] if l == self.last else self.model["activation"]
-            acts.append(activate(acts[-1] @ w + c, name))
+            z = acts[-1] @ w
+            z += c
+            acts.append(activate(z, name))
         return acts
 
     def data_loss(self, a, labels):
@@ -74,14 +82,24 @@ class PlainMLP:
         return self.data_loss(a, labels) + self.penalty()
 
     def update(self, p, g, v, lr):
+        """``p`` and its optimizer state ``v`` updated in place (the same rounding as the
+        textbook expressions: each operation in their order)."""
         t = self.train
         if t["optimizer"] == "rmsprop":
-            v = t["rho"] * v + (1 - t["rho"]) * g * g
-            return p - lr * g / np.sqrt(v + t["epsilon"]), v
-        if t["momentum"]:
-            v = t["momentum"] * v - lr * g
-            return p + v, v
-        return p - lr * g, v
+            v *= t["rho"]
+            g2 = (1 - t["rho"]) * g
+            g2 *= g
+            v += g2
+            step = v + t["epsilon"]
+            np.sqrt(step, out=step)
+            np.divide(lr * g, step, out=step)
+            p -= step
+        elif t["momentum"]:
+            v *= t["momentum"]
+            v -= lr * g
+            p += v
+        else:
+            p -= lr * g
 
     def step(self, x, y, lr):
         """One mini-batch: forward, loss, backward, update; returns the loss before it."""
@@ -102,9 +120,11 @@ class PlainMLP:
         for l in range(self.last, -1, -1):
             gw, gb = acts[l].T @ delta, delta.sum(axis=0)
             if self.regularized(l):
-                gw = gw + 2 * model["l2"] * W[l] + model["l1"] * np.sign(W[l])
+                gw += 2 * model["l2"] * W[l]
+                if model["l1"]:
+                    gw += model["l1"] * np.sign(W[l])
             if l > 0:
                 delta = (delta @ W[l].T) * derivative(acts[l], model["activation"])
-            W[l], vW[l] = self.update(W[l], gw, vW[l], lr)
-            b[l], vb[l] = self.update(b[l], gb, vb[l], lr)
+            self.update(W[l], gw, vW[l], lr)
+            self.update(b[l], gb, vb[l], lr)
         return loss
