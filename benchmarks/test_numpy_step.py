@@ -74,6 +74,23 @@ def test_step_python_overhead(benchmark):
     benchmark(m.step, x, y, idx, 0.001, clock, False)
 
 
+def test_plain_script_step_python_overhead(benchmark):
+    """The same tiny step in the plain maths a careful script runs (numpy-plain and
+    numpy-script, ``plain_maths.PlainMLP``): set against test_step_python_overhead in the same
+    run, the two fixed costs per step (issue 51)."""
+    from dataclasses import asdict
+
+    from mlpbench.backends.numpy.plain_maths import PlainMLP
+
+    spec, train = ModelSpec(layers=(4, 3, 3, 2)), TrainSpec(batch_size=100)
+    w = spec.initial_weights(0)
+    net = PlainMLP([a.astype(np.float32) for a, _ in w], [b.astype(np.float32) for _, b in w],
+                   asdict(spec), asdict(train))  # fmt: skip
+    rng = np.random.default_rng(0)
+    x, y = rng.random((100, 4), dtype=np.float32), rng.integers(0, 2, 100)
+    benchmark(net.step, x, y, np.float32(0.001))
+
+
 @pytest.mark.parametrize("loss", ["binary_crossentropy", "categorical_crossentropy"])
 def test_output_delta_with_loss(benchmark, loss):
     """The output layer's delta and the batch's loss at batch 100, as each step computes them

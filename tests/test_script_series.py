@@ -57,3 +57,20 @@ def test_the_plain_maths_updates_in_place_as_a_careful_script_does():
 def test_the_default_sweep_sets_numpy_against_the_script():
     grid = load_config(Path(__file__).parents[1] / "configs" / "default.toml").grid
     assert "numpy-script" in grid["backend"] and "numpy-plain" not in grid["backend"]
+
+
+def test_the_runner_asks_the_preflight_not_the_plugin_which_backends_are_scripts():
+    """The first version loaded each point's backend in the sweep's own process to ask it: a
+    plugin whose import hangs hung the whole sweep. The preflight asks the hook in its fresh
+    process, and the runner (here and on a Dask host) reads the answer."""
+    from mlpbench.config import expand
+    from mlpbench.sweep.preflight import preflight
+    from mlpbench.sweep.runner import PointRunner
+
+    cfg = parse_config(DOC)
+    checked = preflight(cfg)
+    assert checked.scripts == {"numpy-script"}
+    by = {p.key.backend: p for p in expand.points(cfg)}
+    runner = PointRunner(60, scripts=checked.scripts)
+    assert runner.where(by["numpy-script"])[3] == "script"
+    assert runner.where(by["numpy-plain"])[3] == "worker"

@@ -84,14 +84,19 @@ def whoami() -> dict[str, Any]:
 
 
 def run_point(
-    point: Any, timeout: float, pin: bool, env: dict[str, str | None] | None = None
+    point: Any,
+    timeout: float,
+    pin: bool,
+    env: dict[str, str | None] | None = None,
+    scripts: frozenset[str] = frozenset(),
 ) -> PointResult:
     """On a worker: one point through this host's ``PointRunner``, exactly as a local sweep runs
     it (``env``: its thread plan's variables, planned by the client; a version stack the
-    point names is built on this host, once)."""
+    point names is built on this host, once; ``scripts``: the backends that run as their
+    script, from the client's preflight)."""
     from mlpbench.sweep.runner import PointRunner
 
-    return PointRunner(timeout, pin=pin).run(point, dict(env or {}))
+    return PointRunner(timeout, pin=pin, scripts=set(scripts)).run(point, dict(env or {}))
 
 
 @contextmanager
@@ -191,6 +196,7 @@ def run_points(
     timeout: float,
     pin: bool,
     planned: dict[int, tuple[Any, dict[str, str | None]]] | None = None,
+    scripts: frozenset[str] = frozenset(),
 ) -> Iterator[tuple[int, Any, PointResult]]:
     """Submit every point (one per host at a time; as ``planned[index]`` says, the point with
     its thread plan and that plan's variables) and yield (index, point, result) as each
@@ -201,7 +207,7 @@ def run_points(
     for order, (index, point) in enumerate(todo):
         runs_as, env = (planned or {}).get(index, (point, None))
         future = client.submit(
-            run_point, runs_as, timeout, pin, env, resources=RESOURCE, pure=False,
+            run_point, runs_as, timeout, pin, env, scripts, resources=RESOURCE, pure=False,
             priority=-order,
             key=f"mlpbench-point-{index}-{point.repeat}-{id(point)}",
         )  # fmt: skip
@@ -262,7 +268,7 @@ class ClusterExecutor:
         todo = [(i, p) for i, p in todo if p.key.backend not in runner.broken]
         planned = {i: runner.planned(p) for i, p in todo}
         for index, point, result in run_points(
-            self.client, todo, sweep.cfg.timeout_s, runner.pin, planned
+            self.client, todo, sweep.cfg.timeout_s, runner.pin, planned, frozenset(runner.scripts)
         ):
             host = self.hosts.get(result.host)
             yield index, point, result, list(host.peaks) if host else []

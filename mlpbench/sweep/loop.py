@@ -245,7 +245,7 @@ def _run(
     runner = PointRunner(
         cfg.timeout_s, python, pin, usable_cpus(), stacks=ready or {},
         stack_vars=stacks.worker_env(cfg.data) if ready else {}, plans=checked.plans,
-        table=env.plans, broken=checked.broken,
+        table=env.plans, broken=checked.broken, scripts=checked.scripts,
     )  # fmt: skip
     sweep = Sweep(cfg, folder, env, mode, checked, runner, points, todo, set(done.values()))
     resume = resume_command(folder.path, address)

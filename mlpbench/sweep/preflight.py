@@ -29,6 +29,8 @@ class Checked:
     differ: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     broken: dict[str, str] = field(default_factory=dict)
     """Backends whose check hung or failed: name -> the sentence their points are skipped with."""
+    scripts: set[str] = field(default_factory=set)
+    """Backends whose points run as their standalone script everywhere (``always_script``)."""
 
     def differing(self, key: PointKey) -> list[str]:
         """The plans worth a trial at ``key``."""
@@ -128,6 +130,7 @@ def preflight(
     plans: dict[str, Any] = {}
     differ: dict[str, Any] = {}
     broken: dict[str, str] = {}
+    scripts: set[str] = set()
     for name, (answer, why) in answers.items():
         if answer is None:
             broken[name] = f"backend {name!r} is broken: its check {why}"
@@ -144,9 +147,11 @@ def preflight(
             plans[name] = answer["plans"]
         if answer.get("differ"):
             differ[name] = answer["differ"]
+        if answer.get("script"):
+            scripts.add(name)
     if problems:
         raise UserError(f"{cfg.path}: " + "; ".join(problems))
-    return Checked(skips, plans, differ, broken)
+    return Checked(skips, plans, differ, broken, scripts)
 
 
 def prepare_stacks(cfg: SweepConfig, mode: str) -> dict[str, stacks.Stack | str]:

@@ -36,6 +36,9 @@ class PointRunner:
     whose stack is not listed is built here from the point's own ``StackSpec`` (a Dask host).
     ``plans``: each backend's thread plans; ``table``: the tuned choice per slot.
     ``broken``: backends whose check failed, with the sentence their points are skipped with.
+    ``scripts``: backends whose points run as their standalone script here too (the
+    preflight asks each backend's ``always_script`` hook in its fresh process: the harness
+    never imports a plugin).
     """
 
     timeout: float
@@ -47,6 +50,7 @@ class PointRunner:
     plans: dict[str, dict[str, Any]] = field(default_factory=dict)
     table: dict[str, PlanEntry] = field(default_factory=dict)
     broken: dict[str, str] = field(default_factory=dict)
+    scripts: set[str] = field(default_factory=set)
     progress: spawn.Progress = field(default_factory=lambda: spawn.Progress(0, mode="none"))
 
     def planned(self, point: Point) -> tuple[Point, dict[str, str | None]]:
@@ -60,7 +64,7 @@ class PointRunner:
             name = point.key.env
             ready = self.stacks.get(name)
             if name == CURRENT_ENV or ready == CURRENT_ENV:
-                if standalone.always_script(point.key.backend):  # a script by definition
+                if point.key.backend in self.scripts:  # a script by definition
                     return self.python, stacks.worker_env(point.run.data), "", "script"
                 return self.python, {}, "", "worker"
             if ready is None and point.stack is not None:

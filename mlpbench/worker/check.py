@@ -47,6 +47,7 @@ def check_backend(request: dict[str, Any]) -> dict[str, Any]:
     cls = entry.cls
     step = "thread_plans()"
     try:
+        out["script"] = bool(framework.hook(cls, "always_script"))
         out["plans"] = dict(framework.hook(cls, "thread_plans"))
         if out["plans"]:  # which plans can run each point differently: the backend says
             step = "plans_that_differ()"

@@ -51,18 +51,6 @@ def runs_as_script(backend: str) -> bool:
         return False
 
 
-def always_script(backend: str) -> bool:
-    """Whether a sweep runs ``backend``'s points as its script everywhere, the running
-    environment too (its ``always_script`` hook: a series that is a script by definition)."""
-    from mlpbench.api import registry
-    from mlpbench.api.framework import hook
-
-    try:
-        return bool(hook(registry.load(backend).cls, "always_script"))
-    except UserError:
-        return False
-
-
 def script_for(
     run: RunSpec,
     title: str,
