@@ -73,9 +73,15 @@ def project(root: Path, python: Path, clip: str = "") -> None:
     pip(python, "-e", ".", cwd=root)
 
 
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One fresh venv for this module's tests (each installs its own plugin project)."""
+    return fresh_venv(tmp_path_factory.mktemp("fresh") / "venv")
+
+
 @pytest.mark.slow
-def test_the_guide_followed_literally_gives_a_plugin_that_passes_the_kit(tmp_path):
-    python = fresh_venv(tmp_path / "venv")
+def test_the_guide_followed_literally_gives_a_plugin_that_passes_the_kit(tmp_path, venv):
+    python = venv
     project(tmp_path / "mine", python)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     listed = subprocess.run([str(python.parent / "mlpbench"), "backends"], env=env,
@@ -95,8 +101,8 @@ def test_the_guide_followed_literally_gives_a_plugin_that_passes_the_kit(tmp_pat
 
 
 @pytest.mark.slow
-def test_the_guides_plugin_with_another_clip_fails_the_kit(tmp_path):
-    python = fresh_venv(tmp_path / "venv")
+def test_the_guides_plugin_with_another_clip_fails_the_kit(tmp_path, venv):
+    python = venv
     project(tmp_path / "mine", python, clip="1e-3")
     kit = "from mlpbench.api.conformance import check_loss_clipping; check_loss_clipping('mine')"
     plain = subprocess.run([str(python), "-c", kit], capture_output=True, text=True,
