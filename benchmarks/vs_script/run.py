@@ -81,6 +81,33 @@ def caps(threads: int) -> dict[str, str]:
     return {**os.environ, **{k: str(threads) for k in names}}
 
 
+def cost_lines(rows: list[tuple]) -> list[str]:
+    """Each side's cost per step, fitted over the batch sizes at each thread count (the cost
+    model's terms, mlpbench.analysis.costs.fit): where a target fails, whether the gap is the
+    fixed part per step or the part per sample."""
+    from mlpbench.analysis.costs import fit
+    from mlpbench.data import DataSpec, train_size
+
+    samples = train_size(DataSpec(dataset="mnist"))
+    out = ["", "Cost per step, fitted over the batch sizes (fixed + per sample x batch; the "
+           "step's seconds are the steady epoch over its steps):", ""]  # fmt: skip
+    for threads in sorted({r[1] for r in rows}):
+        mine = [r for r in rows if r[1] == threads]
+        batches = [r[0] for r in mine]
+        for side, column in (("tool", 2), ("script", 3)):
+            steps = [statistics.median(r[column]) / -(-samples // r[0]) for r in mine]
+            f = fit(batches, steps)
+            if f is None:
+                out.append(f"- {side}, {threads} thread(s): needs 3 or more batch sizes")
+                continue
+            out.append(
+                f"- {side}, {threads} thread(s): {1e3 * f.fixed_s:.3f} ms fixed + "
+                f"{1e6 * f.per_sample_s:.3f} us per sample (fit within "
+                f"{max(1, round(100 * f.residual))}%)"
+            )
+    return out
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--rounds", type=int, default=3)
@@ -153,6 +180,7 @@ def main() -> int:
             f"{bound:.2f}x | {' '.join(f'{k} {v:.3f}' for k, v in split.items())} | "
             f"{plan.removeprefix('plan ')} |"
         )
+    lines += cost_lines(rows)
     page = "\n".join(lines) + "\n"
     if a.out:
         Path(a.out).write_text(page)
