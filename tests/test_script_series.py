@@ -74,3 +74,16 @@ def test_the_runner_asks_the_preflight_not_the_plugin_which_backends_are_scripts
     runner = PointRunner(60, scripts=checked.scripts)
     assert runner.where(by["numpy-script"])[3] == "script"
     assert runner.where(by["numpy-plain"])[3] == "worker"
+
+
+def test_mlpbench_run_runs_the_script_series_as_its_script(capsys):
+    """What a user types gets what a sweep measures: `mlpbench run --backend numpy-script` ran
+    the maths in process, not the script."""
+    from mlpbench.cli.app import main
+
+    argv = ["run", "--backend", "numpy-script", "--dataset", "synthetic", "--epochs", "2",
+            "--batch-size", "100", "--threads", "1"]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "runs as its standalone script" in out and "runner=standalone script" in out
+    assert "epoch   2/2" in out

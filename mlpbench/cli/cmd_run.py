@@ -142,6 +142,28 @@ def profiled_run(spec: RunSpec) -> PointResult:
     return runner.run(Point(PointKey.of_run(spec), 0, spec, None), {PROFILE_ENV: "auto"})
 
 
+def script_run(spec: RunSpec) -> int:
+    """A backend that is a script by definition (numpy-script) runs as its standalone script,
+    as a sweep runs it: its own process, pinned and capped, no mlpbench inside."""
+    from mlpbench.config.expand import Point
+    from mlpbench.config.points import PointKey
+    from mlpbench.render.text import run_summary_lines
+    from mlpbench.sweep.runner import PointRunner
+
+    print(f"mlpbench run: {spec.backend} runs as its standalone script (its own process)",
+          flush=True)  # fmt: skip
+    runner = PointRunner(timeout=3600, pin=spec.threads < len(usable_cpus()),
+                         scripts={spec.backend})  # fmt: skip
+    result = runner.run(Point(PointKey.of_run(spec), 0, spec, None))
+    if not result.ok or result.summary is None:
+        print(f"{result.status}: {result.reason}", file=sys.stderr)
+        return 3 if result.status == "skipped" else 1
+    for e in result.epochs:
+        print(epoch_line(e, len(result.epochs)), flush=True)
+    print("\n".join(run_summary_lines(asdict(result.summary), device=spec.device)))
+    return 0
+
+
 def run(a: argparse.Namespace) -> int:
     from threadpoolctl import threadpool_limits
 
@@ -157,6 +179,10 @@ def run(a: argparse.Namespace) -> int:
         from mlpbench.sweep.spawn import unknown_backend
 
         raise SpecError(unknown_backend(spec.backend))
+    from mlpbench.api.framework import hook
+
+    if hook(registry.load(spec.backend).cls, "always_script"):
+        return script_run(spec)
     mode = "lines" if not sys.stderr.isatty() else "bar"
     from mlpbench.sweep import tuning
     from mlpbench.sweep.runner import PointRunner

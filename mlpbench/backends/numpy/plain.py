@@ -80,10 +80,10 @@ class PlainTrainer(FrameworkBackend):
 
 
 class ScriptTrainer(PlainTrainer):
-    """``numpy-script``: numpy-plain's maths, which a sweep runs as its standalone script (the
-    one ``mlpbench repro`` writes) in every stack: the harness's yardstick for "numpy against
-    a plain script" is then a script, not code inside the harness. In process (the kit,
-    parity) it is numpy-plain."""
+    """``numpy-script``: numpy-plain's maths, which a sweep and ``mlpbench run`` run as its
+    standalone script (the one ``mlpbench repro`` writes) in every stack: the harness's
+    yardstick for "numpy against a plain script" is then a script, not code inside the
+    harness. In process (the kit, parity) it is numpy-plain."""
 
     NAME = "numpy-script"
     ALWAYS_SCRIPT = True
