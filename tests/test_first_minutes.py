@@ -342,3 +342,20 @@ def test_every_rendering_opens_with_one_sentence_and_the_ratio_picture(tmp_path)
     html = write_report(a, plots).read_text()
     assert html.index('class="headline"') < html.index('id="fig-speedup"') < html.index("<table>")
     assert html.count('id="fig-speedup"') == 1  # drawn once, up top
+
+
+def test_the_gpu_answer_is_said_once_first():
+    """The one-sentence answer on a sweep over devices is the GPU question's; the lines under
+    it said it again (the GPU page and the terminal printed it twice)."""
+    from pathlib import Path
+
+    from mlpbench.analysis.tables import Analysis
+    from mlpbench.render.markdown import page
+    from mlpbench.render.text import summary_lines
+
+    a = Analysis.of(Path(__file__).parent / "data" / "results-h200")
+    lines = page(a).splitlines()
+    assert lines[2].startswith("Should you train on the GPU?")
+    assert sum("Should you train on the GPU?" in x for x in lines) == 1
+    said = "\n".join(summary_lines(a))
+    assert said.count("Should you train on the GPU?") == 1

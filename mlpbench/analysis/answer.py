@@ -189,10 +189,9 @@ def _span(ratios: list[float]) -> str:
 
 def answer_lines(a: Analysis) -> list[str]:
     """What was measured, what is decided and what not (with the command that decides it),
-    why, and what the article is: the first lines of every rendering."""
+    why, and what the article is: the lines under :func:`headline` in every rendering (which
+    already says, on a sweep over devices, whether to train on the GPU)."""
     if a.results.ok.empty:
         return [measured(a)]
-    gpu = gpu_answer(a)  # a sweep over devices answers the device question first
     sampled = why_measured(a)  # where profiled: the category that makes the difference
-    return [*([gpu] if gpu else []), measured(a), *decided(a), *([sampled] if sampled else []),
-            why(a), ARTICLE]  # fmt: skip
+    return [measured(a), *decided(a), *([sampled] if sampled else []), why(a), ARTICLE]

@@ -30,6 +30,7 @@ A plugin may subclass it or define the same classmethods itself; each hook is op
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import time
 from collections.abc import Mapping, Sequence
@@ -156,16 +157,23 @@ class FrameworkBackend:
 
 
 def hook(cls: Any, name: str, *args: Any, **kwargs: Any) -> Any:
-    """What a backend class's hook ``name`` answers: its own method, or, for a plugin that
-    does not subclass ``FrameworkBackend`` and lacks it, the default that class declares (the
-    one place a hook is looked up by name)."""
-    method = getattr(cls, name, None)
-    if callable(method):
-        return method(*args, **kwargs)
-    if name in ("plans_that_differ", "default_plan"):  # the defaults read the class's plans
-        plans = list(hook(cls, "thread_plans"))
-        return plans if name == "plans_that_differ" else next(iter(plans), "")
-    return getattr(FrameworkBackend, name)(*args, **kwargs)
+    """What a backend class's hook ``name`` answers (the one place a hook is looked up by
+    name): its own method, else ``FrameworkBackend``'s default, read against the class with
+    ``FrameworkBackend`` behind it, so a default that asks another hook (the plan defaults ask
+    ``thread_plans``) gets the plugin's own."""
+    return getattr(with_defaults(cls), name)(*args, **kwargs)
+
+
+@functools.cache
+def with_defaults(cls: type) -> type:
+    """``cls``, or for a plugin that does not subclass ``FrameworkBackend``, a class with its
+    attributes first and ``FrameworkBackend``'s defaults behind them (never instantiated)."""
+    if isinstance(cls, type) and issubclass(cls, FrameworkBackend):
+        return cls
+    try:
+        return type(getattr(cls, "__name__", "Plugin"), (cls, FrameworkBackend), {})
+    except TypeError:  # a base that cannot be mixed in: the defaults alone
+        return FrameworkBackend
 
 
 def best_matmul_s(xp: Any, dtype: str, n: int, repeats: int, sync: Any = None) -> float:

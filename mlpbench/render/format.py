@@ -1,6 +1,6 @@
 """What every renderer shares beyond the words for a number (those are
-``mlpbench.analysis.wording``'s, re-exported here): a sweep's wall time, and the pointers a
-command's output gives to the docs."""
+``mlpbench.analysis.wording``'s, re-exported here): the plots that open a page, a sweep's wall
+time, and the pointers a command's output gives to the docs."""
 
 from __future__ import annotations
 
@@ -18,6 +18,11 @@ from mlpbench.analysis.wording import (
 
 if TYPE_CHECKING:
     from mlpbench.results.environment import Environment
+
+PICTURES = ("gpu_speedup", "speedup")
+"""The plots that answer at a glance, the first one drawn opening a page and the report: the
+time ratio against batch size per series with its range (CPU over GPU on a sweep over
+devices)."""
 
 __all__ = ["count", "duration", "one_decimal", "percent", "seconds", "threads_label", "times"]
 

@@ -16,7 +16,7 @@ from mlpbench.analysis.findings import verdict_rows
 from mlpbench.analysis.profiles import category_costs, wide
 from mlpbench.analysis.tables import Analysis, warnings
 from mlpbench.machine.describe import caption
-from mlpbench.render.format import sweep_time
+from mlpbench.render.format import PICTURES, sweep_time
 from mlpbench.results.folder import ResultsFolder
 from mlpbench.results.profile import CATEGORIES
 
@@ -148,7 +148,7 @@ def page(a: Analysis, plots_dir: str = "plots") -> str:
     plots = [n for n in PLOTS if (drawn / f"{n}.png").exists()]
     # the answer first: one sentence (on a sweep over devices, whether to train on the GPU),
     # then the picture of the ratios
-    picture = next((n for n in ("gpu_speedup", "speedup") if n in plots), "")
+    picture = next((n for n in PICTURES if n in plots), "")
     lines = [
         f"# {name or 'sweep'}: {(env.cpu_model or '?')}, {started[:10]}",
         "",

@@ -25,7 +25,7 @@ from mlpbench.analysis.findings import LAUNCH_BOUND, Finding, found, verdict_row
 from mlpbench.analysis.stats import host_ratios
 from mlpbench.analysis.tables import Analysis, warnings
 from mlpbench.machine.describe import caption
-from mlpbench.render.format import count, one_decimal, percent, seconds, times
+from mlpbench.render.format import PICTURES, count, one_decimal, percent, seconds, times
 from mlpbench.render.interactive import view_html
 from mlpbench.results.environment import Environment
 
@@ -281,11 +281,6 @@ class VerdictView:
     device: HtmlTable | None = None
     fastest: str = ""
     peak: str = ""
-
-
-PICTURES = ("gpu_speedup", "speedup")
-"""The plots that answer at a glance, the first one drawn: the time ratio against batch size
-per series, with its range (CPU over GPU on a sweep over devices)."""
 
 
 def verdict_view(a: Analysis, plots: list[Path] | None = None) -> VerdictView:

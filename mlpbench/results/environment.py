@@ -22,6 +22,11 @@ def _number(value: Any) -> float:
     return float(value) if ok and math.isfinite(value) and value > 0 else math.nan
 
 
+def _fields_of(record: type) -> set[str]:
+    """A record's own keys in the file: its fields but ``extra`` (what it keeps unread)."""
+    return {f.name for f in fields(record)} - {"extra"}
+
+
 @dataclass(frozen=True)
 class Peak:
     """One GEMM peak: what was measured (dtype, threads, device, stack, matrix size) and its
@@ -50,7 +55,6 @@ class Peak:
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> Peak:
-        known = ("dtype", "threads", "device", "env", "n", "gflops", "error")
         return cls(
             dtype=str(doc.get("dtype", "")),
             threads=int(doc.get("threads") or 0),
@@ -59,7 +63,7 @@ class Peak:
             n=int(doc.get("n") or 0),
             gflops=_number(doc.get("gflops")),
             error=str(doc.get("error") or ""),
-            extra={k: v for k, v in doc.items() if k not in known},
+            extra={k: v for k, v in doc.items() if k not in _fields_of(cls)},
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -115,9 +119,6 @@ class PlanEntry:
     stale: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
-    KNOWN = ("choice", "seconds", "candidates", "failed", "trial_samples", "load_pct",
-             "provisional", "stale")  # fmt: skip
-
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> PlanEntry:
         seconds = doc.get("seconds") if isinstance(doc.get("seconds"), Mapping) else {}
@@ -132,7 +133,7 @@ class PlanEntry:
             load_pct=float(load) if isinstance(load, (int, float)) else None,
             provisional=bool(doc.get("provisional")),
             stale=str(doc.get("stale") or ""),
-            extra={k: v for k, v in doc.items() if k not in cls.KNOWN},
+            extra={k: v for k, v in doc.items() if k not in _fields_of(cls)},
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -200,13 +201,12 @@ class Session:
     def from_json(cls, doc: Mapping[str, Any]) -> Session:
         counts = ("runs", "calibrations", "tuned_slots")
         times = ("wall_s", "prepare_s", "calibrate_s", "tune_s", "hosts_s")
-        known = {"started_at", "finished", *counts, *times}
         return cls(
             started_at=str(doc.get("started_at") or ""),
             finished=doc.get("finished") is True,
             **{k: int(_seconds(doc.get(k))) for k in counts},
             **{k: _seconds(doc.get(k)) for k in times},
-            extra={k: v for k, v in doc.items() if k not in known},
+            extra={k: v for k, v in doc.items() if k not in _fields_of(cls)},
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -323,7 +323,7 @@ class Environment:
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any] | None) -> Environment:
-        known = {f.name for f in fields(cls)} - {"extra"}
+        known = _fields_of(cls)
         doc = dict(doc or {})
         values = {k: v for k, v in doc.items() if k in known and v is not None}
         records = {  # the measured parts as records

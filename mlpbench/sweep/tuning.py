@@ -313,10 +313,7 @@ def choose(
         samples = point.run.data.subset
         done = (
             f"{point.key.label()} plan {point.run.options.get('plan', '?')}: {seconds:.3f} s"
-            f"/epoch of {samples} samples"
-            if samples
-            else f"{point.key.label()} plan {point.run.options.get('plan', '?')}: {seconds:.3f} s"
-            "/epoch"
+            f"/epoch{f' of {samples} samples' if samples else ''}"
         )
         if bar is not None:  # tqdm's own estimate of the time left
             bar.total = max(bar.total, trials[0])  # close plans run once more
