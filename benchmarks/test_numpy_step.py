@@ -71,7 +71,7 @@ def test_step_python_overhead(benchmark):
     x, y = rng.random((100, 4), dtype=np.float32), rng.integers(0, 2, 100)
     idx, clock = np.arange(100), PhaseClock(enabled=False)
     m.ensure_batch(100)
-    benchmark(m.step, x, y, idx, 0.001, clock, False)
+    benchmark(m.step, x, y, idx, 0.001, clock)
 
 
 def test_plain_script_step_python_overhead(benchmark):
@@ -92,16 +92,23 @@ def test_plain_script_step_python_overhead(benchmark):
 
 
 @pytest.mark.parametrize("loss", ["binary_crossentropy", "categorical_crossentropy"])
-def test_output_delta_with_loss(benchmark, loss):
-    """The output layer's delta and the batch's loss at batch 100, as each step computes them
-    (the binary cross-entropy through one-hot labels: issue 27)."""
+def test_output_delta_and_loss(benchmark, loss):
+    """The output layer's delta and the batch's share of the epoch's loss at batch 100, as each
+    step computes them (the binary cross-entropy's delta through one-hot labels: issue 27; the
+    loss from the outputs a buffer at a time, EpochOutputs: issue 51)."""
     spec = ModelSpec(loss=loss, output_activation="sigmoid")
     m = MLP(spec, TrainSpec(batch_size=100), dtype="float32")
     m.ensure_batch(100)
     rng = np.random.default_rng(0)
     m.A[-1][:100] = rng.random((100, 10), dtype=np.float32)
     y = rng.integers(0, 10, 100)
-    benchmark(m.output_delta, y, 100, True)
+    log, out = m.outputs, m.A[-1][:100]
+
+    def step_share() -> None:
+        log.put(log.reserve(100), out, y)
+        m.output_delta(y, 100)
+
+    benchmark(step_share)
 
 
 @pytest.mark.parametrize("batch", BATCHES)
@@ -176,7 +183,7 @@ def test_training_step(benchmark, gflops, batch, dtype, plan):
     batches = itertools.cycle(np.split(rng.permutation(20000), 20000 // batch))
     clock = PhaseClock(enabled=False)
     with limit:
-        benchmark(lambda: m.step(x, y, next(batches), 0.001, clock, False))
+        benchmark(lambda: m.step(x, y, next(batches), 0.001, clock))
     gflops(benchmark, SPEC.flops_per_sample()[1] * batch, dtype)
 
 

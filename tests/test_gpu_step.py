@@ -142,9 +142,7 @@ class FakeCupy(types.ModuleType):
 SPEC = ModelSpec(layers=(20, 12, 8, 4), l2=0.001)
 
 
-def _steps(
-    phases: bool, batch_accuracy: bool, fused: bool = False
-) -> tuple[Counter, Counter, int]:
+def _steps(phases: bool, batch_accuracy: bool, fused: bool = False) -> tuple[Counter, Counter, int]:
     """(kernels started, host reads, steps) of four steps."""
     fake = FakeCupy()
     train = TrainSpec(epochs=1, batch_size=50, learning_rate=0.01)
@@ -158,9 +156,10 @@ def _steps(
     READS.clear()
     LAUNCHES.clear()
     clock = PhaseClock(phases)
+    model.outputs.accuracy = batch_accuracy
     steps = 0
     for start in range(0, 200, 50):
-        model.step(x, y, order[start : start + 50], 0.01, clock, batch_accuracy)
+        model.step(x, y, order[start : start + 50], 0.01, clock)
         steps += 1
     return fake.calls + LAUNCHES, Counter(READS), steps
 
@@ -171,12 +170,13 @@ def test_a_gpu_step_reads_nothing_back_with_phases_off():
     launches, reads, steps = _steps(phases=False, batch_accuracy=True)
     assert steps == 4 and sum(reads.values()) == 0, reads
     per_step = sum(launches.values()) / steps
-    # The unfused step's count (72 kernels a step on this network: array-module calls, the
-    # operators' and methods' ufuncs, gathers by index arrays), as a ceiling.
-    assert per_step <= 72, launches
+    # The unfused step's count, as a ceiling: 67 kernels a step on this network (72 while each
+    # step took its own loss, before EpochOutputs): array-module calls, the operators' and
+    # methods' ufuncs, gathers by index arrays.
+    assert per_step <= 67, launches
 
 
-def test_the_fused_step_starts_a_third_of_the_kernels_and_reads_nothing_back():
+def test_the_fused_step_starts_under_half_the_kernels_and_reads_nothing_back():
     """Option ``fused``: each run of element-wise work is one kernel (fused.py), compiled by
     the array module (``ElementwiseKernel``); here the fake runs each kernel's NumPy reference
     as one launch."""
@@ -188,7 +188,7 @@ def test_the_fused_step_starts_a_third_of_the_kernels_and_reads_nothing_back():
         "mlpbench_bias_sigmoid", "mlpbench_sigmoid_delta", "mlpbench_output_delta",
         "mlpbench_rmsprop", "mlpbench_penalty",
     }  # fmt: skip
-    assert sum(fused.values()) * 3 <= sum(unfused.values()), (fused, unfused)
+    assert sum(fused.values()) * 2 <= sum(unfused.values()), (fused, unfused)
 
 
 def test_an_epoch_on_a_gpu_reads_its_loss_once():
@@ -205,16 +205,17 @@ def test_an_epoch_on_a_gpu_reads_its_loss_once():
 
 
 def test_the_cpu_path_keeps_python_numbers():
-    """On NumPy the step's loss and hits stay a Python float and int, as they always were (no
+    """On NumPy the steps' loss and hits stay a Python float and int, as they always were (no
     0-d arrays on the CPU path)."""
     model = MLP(SPEC, TrainSpec(epochs=1, batch_size=50, learning_rate=0.01), "float32", np)
     rng = np.random.default_rng(0)
     x = rng.random((200, 20), dtype=np.float32)
     y = rng.integers(0, 4, 200)
     model.ensure_batch(50)
-    loss, hits = model.step(x, y, np.arange(50), 0.01, PhaseClock(False), True)
+    model.outputs.accuracy = True
+    model.step(x, y, np.arange(50), 0.01, PhaseClock(False))
+    loss, hits = model.outputs.take()
     assert type(loss) is float and type(hits) is int
-
 
 
 C_TYPES = {"T": "T", "I": "I", "int32": "int", "int64": "long long", "float32": "float"}

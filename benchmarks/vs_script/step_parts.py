@@ -1,7 +1,8 @@
 """Where the tool's step stands against the careful script's at small batches, in one process
 on real MNIST (issue 51): the tuned backend's ``MLP.step`` against plain_mlp.py's step, each
-timed over the same batches in turn, and the tool's step again with its per-step loss and L2
-penalty switched off (what the script does not compute). Same-moment ratios, not absolute
+timed over the same batches in turn (the tool's loss taken from its outputs once a pass, as an
+epoch does), and the tool's step again with its L2 penalty switched off (what the script does
+not compute). Same-moment ratios, not absolute
 figures: a step's cost drifts as training goes on.
 
     python benchmarks/vs_script/step_parts.py THREADS BATCH PLAN   (e.g. 2 100 spin-pad)
@@ -72,13 +73,14 @@ def main(threads: int, batch: int, plan: str) -> None:
         return 1e6 * best / -(-len(x) // batch)
 
     def tool_step(idx: np.ndarray) -> None:
-        tool.step(x, y, idx, LR, clock, False)
+        tool.step(x, y, idx, LR, clock)
+        if idx[-1] == order[-1]:  # the pass's end: its loss, as an epoch's end takes it
+            tool.outputs.take()
 
-    loss, penalty = tool._bce_sum, tool.penalty
+    penalty = tool.penalty
     with np.errstate(over="ignore"), threadpool_limits(threads):
-        for label, with_loss in (("with its loss", True), ("loss and penalty off", False)):
-            tool._bce_sum = loss if with_loss else (lambda *a: 0.0)
-            tool.penalty = penalty if with_loss else (lambda: 0.0)
+        for label, with_penalty in (("with its loss", True), ("penalty off", False)):
+            tool.penalty = penalty if with_penalty else (lambda: 0.0)
             for _ in range(3):
                 t, s = per_step_us(tool_step), per_step_us(script_step)
                 print(f"threads {threads} batch {batch} {plan}, tool {label}: {t:.0f} us a "

@@ -32,7 +32,8 @@ from typing import Any
 import numpy as np
 
 from mlpbench.api.protocol import ModelSpec, SpecError, TrainSpec
-from mlpbench.backends.numpy.fused import EPS, Fused
+from mlpbench.backends.numpy.fused import Fused
+from mlpbench.backends.numpy.outputs import EpochOutputs, loss_sum
 from mlpbench.backends.numpy.rows import RowSplit
 
 
@@ -164,8 +165,10 @@ class MLP:
                     mask[off + b : off + a * b] = 1
                 off += a * b
             self.penalty_mask = xp.asarray(mask)
-        self.fused_output = fused and spec.loss == "categorical_crossentropy" and (
-            spec.output_activation == "sigmoid" and not self.ablation.bias_as_column
+        self.fused_output = (
+            fused
+            and spec.loss == "categorical_crossentropy"
+            and (spec.output_activation == "sigmoid" and not self.ablation.bias_as_column)
         )
         self.fused_update = fused and train.optimizer == "rmsprop"
         self._batch = 0
@@ -191,6 +194,10 @@ class MLP:
         self.ones = xp.ones(batch, dtype=dt)
         self.neg_b = [xp.zeros(n, dtype=dt) for n in sizes[1:]]
         self.A_ext: list[Any] = [None] * self.spec.n_layers  # bias_as_column only
+        # the steps' outputs and labels, for the epoch's loss and batch accuracy
+        self.outputs = EpochOutputs(
+            xp, self.spec.loss, sizes[-1], dt, batch, self.scalar, self.count
+        )
         if self.fused is not None:  # the fused output's loss terms and hit marks
             self.loss_terms = xp.zeros((batch, sizes[-1]), dtype=dt)
             self.hit_marks = xp.zeros((batch, sizes[-1]), dtype=dt)
@@ -306,12 +313,13 @@ class MLP:
 
     # ----------------------------------------------------------------- loss
     def data_loss(self, y: Any, m: int) -> float:
-        """Mean loss over the batch, without the penalty; Keras's definitions and clipping."""
+        """Mean loss of the first ``m`` output rows against labels ``y``, without the penalty;
+        Keras's definitions and clipping (:func:`mlpbench.backends.numpy.outputs.loss_sum`)."""
         return self._sum_over_rows(m, lambda lo, hi: self._data_loss_sum(y, lo, hi)) / m
 
     def _sum_over_rows(self, m: int, part: Callable[[int, int], float]) -> float:
         """The sum of ``part(lo, hi)`` over the row ranges of the output layer's split."""
-        if self.split.workers == 1:  # the usual case on the hot path: one range, no hand-off
+        if self.split.workers == 1:  # one range, no hand-off
             return part(0, m)
         sums: dict[int, float] = {}  # keyed by each range's first row
 
@@ -322,72 +330,48 @@ class MLP:
         return sum(sums.values())
 
     def _data_loss_sum(self, y: Any, lo: int, hi: int) -> float:
-        xp, rows, yb = self.xp, self.rows[: hi - lo], y[lo:hi]
-        a = self.A[-1][lo:hi]
-        if self.spec.loss == "categorical_crossentropy":
-            # Keras normalizes the outputs to sum to 1, clips, then takes the cross-entropy.
-            s = self.rowsum[lo:hi]
-            xp.sum(a, axis=1, keepdims=True, out=s)
-            return self.scalar(_nll_sum(xp, a[rows, yb] / s[:, 0]))
-        return self._bce_sum(a, self._one_hot(yb, lo, hi), lo, hi)
+        t, u = self.tmp[-1][lo:hi], self.delta[-1][lo:hi]  # delta is free until it is written
+        return self.scalar(loss_sum(self.xp, self.spec.loss, self.A[-1][lo:hi], y[lo:hi], t, u))
 
     def _one_hot(self, yb: Any, lo: int, hi: int) -> Any:
         """Rows lo:hi's labels as one-hot rows (one gather from an identity matrix): the
-        binary cross-entropy's delta and loss then need no fancy indexing, whose cost
-        dominated the step at small batches."""
+        binary cross-entropy's delta then needs no fancy indexing, whose cost dominated the
+        step at small batches."""
         Y = self.onehot[lo:hi]
         self.xp.take(self.eye, yb, axis=0, out=Y)
         return Y
 
-    def output_delta(self, y: Any, m: int, with_loss: bool = False, batch: int = 0) -> float:
-        """dL/dz of the mean batch loss at the output layer, into ``delta[-1]``; with
-        ``with_loss`` also returns the batch's data loss, sharing the row sums (else NaN).
-        ``batch``: the rows of the whole batch when these ``m`` are one block of it (the mean
-        is over the batch; a data-parallel replica's share of the loss), else ``m``."""
-        batch = batch or m
-        total = self._sum_over_rows(
-            m, lambda lo, hi: self._output_delta_rows(y, lo, hi, batch, with_loss)
-        )
-        return total / batch if with_loss else float("nan")
+    def output_delta(self, y: Any, m: int, batch: int = 0, scale: float = 1.0) -> None:
+        """dL/dz of the mean batch loss at the output layer, times ``scale``, into
+        ``delta[-1]`` (the loss itself is taken from the epoch's outputs,
+        :class:`EpochOutputs`). ``batch``: the rows of the whole batch when these ``m`` are
+        one block of it (the mean is over the batch), else ``m``."""
+        f = scale / (batch or m)
+        if self.split.workers == 1:  # the usual case on the hot path: one range, no hand-off
+            self._output_delta_rows(y, 0, m, f)
+        else:
+            self.split(
+                m, lambda lo, hi: self._output_delta_rows(y, lo, hi, f), self.spec.layers[-1]
+            )
 
-    def _output_delta_rows(self, y: Any, lo: int, hi: int, m: int, with_loss: bool) -> float:
-        """The output delta of rows lo:hi; returns their summed data loss (0 without)."""
+    def _output_delta_rows(self, y: Any, lo: int, hi: int, f: float) -> None:
+        """The output delta of rows lo:hi, times ``f`` (the scale over the batch's rows)."""
         xp, rows, yb = self.xp, self.rows[: hi - lo], y[lo:hi]
         a, d = self.A[-1][lo:hi], self.delta[-1][lo:hi]
-        loss = 0.0
         if self.spec.loss == "categorical_crossentropy":
             s = self.rowsum[lo:hi]
             xp.sum(a, axis=1, keepdims=True, out=s)
             xp.divide(a, s, out=d)
-            if with_loss:  # shares the normalized outputs with the delta
-                loss = self.scalar(_nll_sum(xp, d[rows, yb]))
             d[rows, yb] -= 1  # a/s - y; for softmax s = 1 and this is a - y
             if self.spec.output_activation == "sigmoid":  # d/dz = (1 - a)(a/s - y)
                 t = self.tmp[-1][lo:hi]
                 xp.subtract(1, a, out=t)
                 d *= t
-            d *= 1.0 / m
+            d *= f
         else:
             # binary cross-entropy on sigmoid outputs: dL/dz = (a - y) / (m * outputs)
-            Y = self._one_hot(yb, lo, hi)
-            if with_loss:
-                loss = self._bce_sum(a, Y, lo, hi)
-            xp.subtract(a, Y, out=d)
-            d *= 1.0 / (m * d.shape[1])
-        return loss
-
-    def _bce_sum(self, a: Any, Y: Any, lo: int, hi: int) -> float:
-        """The summed binary cross-entropy of rows lo:hi (mean over the outputs), Keras's
-        clipping: sum(log(1 - t)) + sum(Y * (log t - log(1 - t))), t = clip(a)."""
-        xp = self.xp
-        t, u = self.tmp[-1][lo:hi], self.delta[-1][lo:hi]  # delta is free until it is written
-        xp.maximum(a, EPS, out=t)  # clip(a, EPS, 1 - EPS) as two ufuncs: np.clip's Python
-        xp.minimum(t, 1 - EPS, out=t)  # wrapper cost more than the clipping at small batches
-        xp.subtract(1, t, out=u)
-        xp.log(u, out=u)
-        xp.log(t, out=t)
-        t -= u
-        return -self.scalar(u.sum() + xp.vdot(Y, t)) / u.shape[1]
+            xp.subtract(a, self._one_hot(yb, lo, hi), out=d)
+            d *= f / d.shape[1]
 
     def penalty(self) -> float:
         total, l1, l2 = 0.0, self.spec.l1, self.spec.l2
@@ -402,12 +386,13 @@ class MLP:
         return total
 
     # ----------------------------------------------------------------- backward
-    def backward(self, m: int) -> None:
-        """Gradients of the mean batch loss into ``grads``; needs forward() and the output
-        delta. (With the fused update, the penalty's gradient is added in the update.)"""
+    def backward(self, m: int, scale: float = 1.0) -> None:
+        """Gradients of the mean batch loss into ``grads``, times ``scale`` (the output
+        delta's); needs forward() and the output delta. (With the fused update, the penalty's
+        gradient is added in the update.)"""
         self.backprop(m)
         if not self.fused_update:
-            self._regularize_gradient()
+            self._regularize_gradient(scale)
 
     def backprop(self, m: int) -> None:
         """Gradients of the data loss alone (no penalty) into ``grads``."""
@@ -466,7 +451,9 @@ class MLP:
 
         self.split(m, derivative, d.shape[1])
 
-    def _regularize_gradient(self) -> None:
+    def _regularize_gradient(self, scale: float = 1.0) -> None:
+        """The penalty's gradient added to ``grads``, times ``scale`` (the gradients'
+        :meth:`gradient_scale`)."""
         l1, l2 = self.spec.l1, self.spec.l2
         if l1 == 0 and l2 == 0:
             return
@@ -474,16 +461,24 @@ class MLP:
             W, g = self.W[l], self.gW[l]
             s = self.scratch[: W.size].reshape(W.shape)
             if l2 > 0:
-                self.xp.multiply(W, 2.0 * l2, out=s)
+                self.xp.multiply(W, 2.0 * l2 * scale, out=s)
                 g += s
             if l1 > 0:
                 self.xp.sign(W, out=s)
-                s *= l1
+                s *= l1 * scale
                 g += s
 
     # ----------------------------------------------------------------- update
-    def update(self, lr: float) -> None:
-        """One optimizer step over the whole parameter vector, Keras's update rules."""
+    def gradient_scale(self, lr: float) -> float:
+        """What a step's gradients are computed times: ``lr`` for SGD, whose update needs
+        only lr times the gradient (the output delta carries it, and every gradient with it:
+        one pass less over the parameters a step, issue 51); 1 for RMSprop, which needs the
+        gradient itself."""
+        return lr if self.train.optimizer == "sgd" else 1.0
+
+    def update(self, lr: float, scale: float = 1.0) -> None:
+        """One optimizer step over the whole parameter vector, Keras's update rules;
+        ``grads`` hold ``scale`` times the gradient."""
         if self.fused_update:
             t, spec = self.train, self.spec
             self.fused.rmsprop(  # type: ignore[union-attr]
@@ -491,9 +486,9 @@ class MLP:
                 self.params, self.grads, self.state,
             )  # fmt: skip
             return
-        self.split(self.params.size, lambda lo, hi: self._update_range(lr, lo, hi))
+        self.split(self.params.size, lambda lo, hi: self._update_range(lr, lo, hi, scale))
 
-    def _update_range(self, lr: float, lo: int, hi: int) -> None:
+    def _update_range(self, lr: float, lo: int, hi: int, scale: float = 1.0) -> None:
         xp, t = self.xp, self.train
         g, p, v, s = (a[lo:hi] for a in (self.grads, self.params, self.state, self.scratch))
         if t.optimizer == "rmsprop":
@@ -507,15 +502,14 @@ class MLP:
             xp.divide(g, s, out=s)
             s *= lr
             p -= s
-        elif t.momentum:
-            # v = m v - lr g ; w += v. The gradient is scaled in place (the next backward
-            # overwrites it): no scratch vector passes through the caches.
+            return
+        if scale != lr:  # grads hold scale * gradient; a step's own scale (lr) needs no pass
+            g *= lr / scale  # in place: the next backward overwrites it, no scratch
+        if t.momentum:  # v = m v - lr g ; w += v
             v *= t.momentum
-            g *= lr
             v -= g
             p += v
         else:
-            g *= lr
             p -= g
 
     # ----------------------------------------------------------------- epochs
@@ -532,22 +526,20 @@ class MLP:
         n, B = len(order), self.train.batch_size
         self.ensure_batch(min(B, n))
         self.step_source = self.source_scratch(x, min(B, n))  # once an epoch, not a step
-        loss_sum, correct = 0.0, 0
+        outputs = self.outputs
+        outputs.take()  # nothing left from steps outside an epoch
+        outputs.accuracy = batch_accuracy
         with np.errstate(over="ignore"), source_values(self, x):  # see _sigmoid_of_negated
             for start in range(0, n, B):
                 clock.start()
-                idx = order[start : start + B]
-                loss, hits = self.step(x, y, idx, lr, clock, batch_accuracy)
-                loss_sum += loss * len(idx)
-                correct += hits
+                self.step(x, y, order[start : start + B], lr, clock)
+            loss_sum, correct = outputs.take()
         # the epoch's one read from a device (none on the CPU: these are numbers already)
         return float(loss_sum) / n, (int(correct) / n if batch_accuracy else float("nan"))
 
-    def step(
-        self, x: Any, y: Any, idx: Any, lr: float, clock: PhaseClock, batch_accuracy: bool
-    ) -> tuple[float, int]:
-        """One batch, rows ``x[idx]``: (its mean loss with the penalty, correct predictions if
-        ``batch_accuracy`` else 0)."""
+    def step(self, x: Any, y: Any, idx: Any, lr: float, clock: PhaseClock) -> None:
+        """One batch, rows ``x[idx]``. Its loss (with the penalty at the weights it was
+        computed with) and its hits go to :attr:`outputs`, read by ``outputs.take()``."""
         xp, X, m = self.xp, self.X, len(idx)
         S = self.step_source  # the SourceRows buffer train_epoch sized, else None
         self.split(
@@ -558,20 +550,20 @@ class MLP:
         yb = y[idx]
         clock.lap("shuffle")
         out = self.forward(m)
+        log, scale = self.outputs, self.gradient_scale(lr)
         if self.fused_output:
             e, h, fused = self.loss_terms[:m], self.hit_marks[:m], self.fused
-            fused.output_delta(out, yb, 1.0 / m, 1.0 / m, self.delta[-1][:m], e, h)  # type: ignore[union-attr]
-            loss = self.scalar(e.sum()) + self.penalty()
-            hits = self.count(h) if batch_accuracy else 0
+            fused.output_delta(out, yb, scale / m, 1.0 / m, self.delta[-1][:m], e, h)  # type: ignore[union-attr]
+            log.add(self.scalar(e.sum()) * m, self.count(h) if log.accuracy else 0)
         else:
-            loss = self.output_delta(yb, m, with_loss=True) + self.penalty()
-            hits = self.count(out.argmax(axis=1) == yb) if batch_accuracy else 0
+            log.put(log.reserve(m), out, yb)
+            self.output_delta(yb, m, scale=scale)
+        log.add(self.penalty() * m)
         clock.lap("forward")
-        self.backward(m)
+        self.backward(m, scale)
         clock.lap("backward")
-        self.update(lr)
+        self.update(lr, scale)
         clock.lap("update")
-        return loss, hits
 
     def predict_scores(self, x: Any, y: Any, chunk: int = 0) -> tuple[float, float]:
         """(mean loss + penalty, accuracy) over a whole set, forwarded in chunks."""
@@ -601,12 +593,6 @@ def ignore_overflow() -> None:
     """Set in each row-split thread, once: its exp overflows are the sigmoid's right limit
     (:meth:`MLP._sigmoid_of_negated`)."""
     np.seterr(over="ignore")
-
-
-def _nll_sum(xp: Any, p: Any) -> Any:
-    """Keras's categorical cross-entropy (summed) from the labels' normalized probabilities, as
-    a 0-d array of ``xp`` (read to the host by the caller, or not)."""
-    return -xp.log(xp.clip(p, EPS, 1 - EPS)).sum()
 
 
 def _on_device(value: Any) -> Any:

@@ -76,16 +76,14 @@ class DataParallelMLP(MLP):
                 replicas.enter_context(source_values(r, x))
             return super().train_epoch(x, *args, **kwargs)
 
-    def step(
-        self, x: Any, y: Any, idx: Any, lr: float, clock: PhaseClock, batch_accuracy: bool
-    ) -> tuple[float, int]:
-        m = len(idx)
+    def step(self, x: Any, y: Any, idx: Any, lr: float, clock: PhaseClock) -> None:
+        m, log, scale = len(idx), self.outputs, self.gradient_scale(lr)
+        at = log.reserve(m)  # each block puts its rows there, from its own thread
         if m not in self._layouts:
             blocks = self.blocks.blocks(m)
             which = {lo: (k, self._pieces(lo, hi)) for k, (lo, hi) in enumerate(blocks)}
             self._layouts[m] = len(blocks), which
         n_blocks, which = self._layouts[m]
-        losses, hits = [0.0] * n_blocks, [0] * n_blocks
         totals: list[Any] = [None] * n_blocks  # each block's gradient
 
         def block(lo: int, hi: int) -> None:
@@ -99,10 +97,8 @@ class DataParallelMLP(MLP):
                 yb = y[ib]
                 if k == 0:  # block 0 runs on the caller's thread: its phases stand for the step's
                     clock.lap("shuffle")
-                out = r.forward(rows)
-                losses[k] += r.output_delta(yb, rows, with_loss=True, batch=m)
-                if batch_accuracy:
-                    hits[k] += int((out.argmax(axis=1) == yb).sum())
+                log.put(at + a, r.forward(rows), yb)
+                r.output_delta(yb, rows, batch=m, scale=scale)
                 if k == 0:
                     clock.lap("forward")
                 r.backprop(rows)
@@ -117,10 +113,9 @@ class DataParallelMLP(MLP):
 
         self.blocks.each(m, block)
         clock.lap("backward")  # block 0's backward and the wait for the others
-        loss = sum(losses) + self.penalty()  # the weights this batch was computed with
-        self._sum_and_update(lr, totals)
+        log.add(self.penalty() * m)  # the weights this batch was computed with
+        self._sum_and_update(lr, totals, scale)
         clock.lap("update")
-        return loss, sum(hits)
 
     def _pieces(self, lo: int, hi: int) -> list[tuple[int, int]]:
         """Rows lo:hi cut into the fewest near-equal pieces of at most ``chunk_rows``."""
@@ -128,7 +123,7 @@ class DataParallelMLP(MLP):
         parts = 1 if c == 0 or n <= c else -(-n // c)
         return [(lo + n * j // parts, lo + n * (j + 1) // parts) for j in range(parts)]
 
-    def _sum_and_update(self, lr: float, totals: list[Any]) -> None:
+    def _sum_and_update(self, lr: float, totals: list[Any], scale: float) -> None:
         """Sum the blocks' gradients into this model's (in block order), add the penalty's
         gradient, then one optimizer step; both passes split over the threads."""
         first, others = totals[0], totals[1:]
@@ -142,5 +137,5 @@ class DataParallelMLP(MLP):
 
         if others or first is not self.grads:
             self.blocks(self.params.size, add)
-        self._regularize_gradient()
-        self.blocks(self.params.size, lambda lo, hi: self._update_range(lr, lo, hi))
+        self._regularize_gradient(scale)
+        self.blocks(self.params.size, lambda lo, hi: self._update_range(lr, lo, hi, scale))
