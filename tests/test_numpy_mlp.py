@@ -370,14 +370,14 @@ def test_source_rows_train_the_float_rows_weights_to_float_rounding(plan, accura
     from mlpbench.data import DataSpec
 
     spec = DataSpec(
-        dataset="synthetic", synthetic_samples=400, synthetic_features=20, synthetic_classes=4
-    )
+        dataset="synthetic", synthetic_samples=400, synthetic_features=64, synthetic_classes=4
+    )  # 64 inputs, batches of 50: the first layer's delta is the smaller, and is scaled
     data = datasets.load(spec, "float32")
     assert data.x_rows is not None and data.x_rows.dtype == np.uint8
     runs = {}
     for source in (True, False):
         t = NumpyTrainer(
-            ModelSpec(layers=(20, 8, 4)),
+            ModelSpec(layers=(64, 8, 4)),
             TrainSpec(epochs=3, batch_size=50, train_accuracy=accuracy),
             options={"threads": 2, "plan": plan, "source_rows": source, **ablation},
         )
@@ -426,3 +426,42 @@ def test_fused_kernels_train_what_the_unfused_step_trains(synthetic, spec, dtype
     for a, b in zip(fused_weights, weights):
         np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * 1e-2)
     assert losses[-1][0] < losses[0][0]  # it trained
+
+
+@pytest.mark.parametrize("buffer", ["one buffer an epoch", "a buffer a step"])
+@pytest.mark.parametrize("loss,out", [("binary_crossentropy", "sigmoid"),
+                                      ("categorical_crossentropy", "softmax")])  # fmt: skip
+@pytest.mark.parametrize("optimizer", ["sgd", "rmsprop"])
+def test_the_epoch_loss_from_its_outputs_is_each_steps_loss(
+    buffer, loss, out, optimizer, synthetic, monkeypatch
+):
+    """Issue 51: the step no longer takes its own loss; the epoch takes it from the steps'
+    outputs (EpochOutputs), whenever its buffer fills. The epoch's loss and batch accuracy
+    are still the mean over its batches of each batch's loss at the weights it was computed
+    with (penalty included), as a reference loop computes it step by step; and SGD's
+    gradients carried by the output delta train the same weights as the plain update."""
+    from mlpbench.backends.numpy import outputs
+
+    if buffer == "a buffer a step":
+        monkeypatch.setattr(outputs, "ELEMENTS", 1)
+    spec = ModelSpec(layers=(20, 12, 8, 4), output_activation=out, loss=loss, l2=0.01, l1=0.001)
+    train = TrainSpec(batch_size=64, optimizer=optimizer, momentum=0.9, learning_rate=0.05)
+    data = datasets.load(synthetic, "float64")
+    order = np.random.default_rng(0).permutation(len(data.x))
+    epoch, ref = MLP(spec, train, dtype="float64"), MLP(spec, train, dtype="float64")
+    ref.ensure_batch(64)
+    loss_value, acc = epoch.train_epoch(data.x, data.y, order, 0.05, PhaseClock(False), True)
+    total, hits = 0.0, 0
+    for start in range(0, len(order), 64):
+        idx = order[start : start + 64]
+        m, yb = len(idx), data.y[idx]
+        ref.X[:m] = data.x[idx]
+        scores = ref.forward(m)
+        total += (ref.data_loss(yb, m) + ref.penalty()) * m
+        hits += int((scores.argmax(axis=1) == yb).sum())
+        ref.output_delta(yb, m)  # the gradient itself, and the update's own scaling
+        ref.backward(m)
+        ref.update(0.05)
+    assert loss_value == pytest.approx(total / len(order), rel=1e-12)
+    assert acc == hits / len(order)
+    np.testing.assert_allclose(epoch.params, ref.params, rtol=1e-12, atol=1e-15)

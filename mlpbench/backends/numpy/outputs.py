@@ -19,24 +19,27 @@ ELEMENTS = 1 << 16
 """Output values a buffer holds before its loss is taken (256 KiB of float32: cache-sized)."""
 
 
-def loss_sum(xp: Any, loss: str, a: Any, labels: Any, t: Any, u: Any) -> Any:
-    """Keras's loss summed over the rows of ``a`` (the outputs) against integer ``labels``,
-    with Keras's clipping (the binary cross-entropy a mean over the outputs), as a 0-d array of
-    ``xp``; ``t`` and ``u``: scratch of ``a``'s shape."""
-    column = labels[:, None]
+def loss_sum(xp: Any, loss: str, a: Any, labels: Any, t: Any, u: Any, at: Any = None) -> Any:
+    """Keras's loss summed over the rows of ``a`` (the outputs, C-contiguous) against integer
+    ``labels``, with Keras's clipping (the binary cross-entropy a mean over the outputs), as a
+    0-d array of ``xp``; ``t`` and ``u``: scratch of ``a``'s shape; ``at``: the labels' flat
+    positions in ``a`` (row * outputs + label) if the caller has them."""
+    n = a.shape[1]
+    if at is None:
+        at = xp.arange(len(a)) * n + labels
     if loss == "categorical_crossentropy":
         # Keras normalizes the outputs to sum to 1, clips, then takes the cross-entropy.
-        p = xp.take_along_axis(a, column, axis=1)[:, 0] / a.sum(axis=1)
+        p = a.reshape(-1).take(at) / a.sum(axis=1)
         return -xp.log(xp.clip(p, EPS, 1 - EPS)).sum()
     # sum(log(1 - t)) + sum over the labels' entries of (log t - log(1 - t)), t = clip(a):
-    # log t is needed at the labels only, one value a row (a log costs about 1.7 ns a value)
-    xp.maximum(a, EPS, out=t)  # clip(a, EPS, 1 - EPS) as two ufuncs: np.clip's Python
-    xp.minimum(t, 1 - EPS, out=t)  # wrapper cost more than the clipping at small batches
+    # log t is needed at the labels only, one value a row (a log costs about 1.7 ns a value).
+    # One clip, not maximum and minimum: over a buffer NumPy's clip runs at twice their speed.
+    xp.clip(a, EPS, 1 - EPS, out=t)
     xp.subtract(1, t, out=u)
     xp.log(u, out=u)
-    at_labels = xp.log(xp.take_along_axis(t, column, axis=1))
-    at_labels -= xp.take_along_axis(u, column, axis=1)
-    return -(u.sum() + at_labels.sum()) / a.shape[1]
+    at_labels = xp.log(t.reshape(-1).take(at))
+    at_labels -= u.reshape(-1).take(at)
+    return -(u.sum() + at_labels.sum()) / n
 
 
 class EpochOutputs:
@@ -61,6 +64,7 @@ class EpochOutputs:
         self.out = xp.zeros((rows, outputs), dtype=dtype)
         self.labels = xp.zeros(rows, dtype=xp.int64)  # any integer labels, cast exactly
         self.t, self.u = xp.zeros_like(self.out), xp.zeros_like(self.out)
+        self.row_starts = xp.arange(rows) * outputs  # each row's first flat position
         self.filled = 0
         self.accuracy = False
         self._loss: Any = 0.0
@@ -99,8 +103,9 @@ class EpochOutputs:
         if not k:
             return
         xp, a, labels = self.xp, self.out[:k], self.labels[:k]
+        at = self.row_starts[:k] + labels
         self._loss = self._loss + self.scalar(
-            loss_sum(xp, self.loss, a, labels, self.t[:k], self.u[:k])
+            loss_sum(xp, self.loss, a, labels, self.t[:k], self.u[:k], at)
         )
         if self.accuracy:
             self._hits = self._hits + self.count(a.argmax(axis=1) == labels)
