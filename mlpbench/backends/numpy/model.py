@@ -23,6 +23,7 @@ variants back, each as one small named branch, so their cost can be measured.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -484,11 +485,14 @@ class MLP:
 
     # ----------------------------------------------------------------- update
     def gradient_scale(self, lr: float) -> float:
-        """What a step's gradients are computed times: ``lr`` for SGD, whose update needs
-        only lr times the gradient (the output delta carries it, and every gradient with it:
-        one pass less over the parameters a step, issue 51); 1 for RMSprop, which needs the
-        gradient itself."""
-        return lr if self.train.optimizer == "sgd" else 1.0
+        """What a step's gradients are computed times (the output delta carries it, and every
+        gradient with it), so that the update needs one pass less over the parameters a step
+        (issue 51): ``lr`` for SGD, whose update needs only lr times the gradient;
+        ``sqrt(1 - rho)`` for RMSprop, whose average needs (1 - rho) times its square; 1 for
+        the fused update, which takes the gradient itself."""
+        if self.fused_update:
+            return 1.0
+        return lr if self.train.optimizer == "sgd" else math.sqrt(1.0 - self.train.rho)
 
     def update(self, lr: float, scale: float = 1.0) -> None:
         """One optimizer step over the whole parameter vector, Keras's update rules;
@@ -506,15 +510,17 @@ class MLP:
         xp, t = self.xp, self.train
         g, p, v, s = (a[lo:hi] for a in (self.grads, self.params, self.state, self.scratch))
         if t.optimizer == "rmsprop":
-            # v = rho v + (1-rho) g^2 ; w -= lr g / sqrt(v + eps)
+            # v = rho v + (1-rho) g^2 ; w -= lr g / sqrt(v + eps), with g = grads / scale
             v *= t.rho
             xp.square(g, out=s)
-            s *= 1.0 - t.rho
+            f = (1.0 - t.rho) / (scale * scale)
+            if not math.isclose(f, 1.0, rel_tol=1e-12):  # a step's own scale needs no pass
+                s *= f
             v += s
             xp.add(v, t.epsilon, out=s)
             xp.sqrt(s, out=s)
             xp.divide(g, s, out=s)
-            s *= lr
+            s *= lr / scale
             p -= s
             return
         if scale != lr:  # grads hold scale * gradient; a step's own scale (lr) needs no pass
