@@ -111,6 +111,43 @@ def test_output_delta_and_loss(benchmark, loss):
     benchmark(step_share)
 
 
+@pytest.mark.parametrize("loss", ["binary_crossentropy", "categorical_crossentropy"])
+def test_output_delta_and_loss_each_step(benchmark, loss):
+    """The same at batch 100 with the loss's formulas run over the step's own 100 rows
+    (``data_loss``), as each step took its loss before issue 51: set against
+    test_output_delta_and_loss in the same run."""
+    spec = ModelSpec(loss=loss, output_activation="sigmoid")
+    m = MLP(spec, TrainSpec(batch_size=100), dtype="float32")
+    m.ensure_batch(100)
+    rng = np.random.default_rng(0)
+    m.A[-1][:100] = rng.random((100, 10), dtype=np.float32)
+    y = rng.integers(0, 10, 100)
+
+    def step_share() -> None:
+        m.data_loss(y, 100)
+        m.output_delta(y, 100)
+
+    benchmark(step_share)
+
+
+def test_penalty(benchmark):
+    """The L2 penalty at the article's weights, which every step still computes (Keras's
+    reported loss is the penalty at each batch's weights)."""
+    m, _ = model(100)
+    benchmark(m.penalty)
+
+
+@pytest.mark.parametrize("way", ["reciprocal", "divide"])
+def test_sigmoid_last_pass(benchmark, way):
+    """The sigmoid's last pass, 1 / (1 + e), over the first hidden layer at batch 500 (72
+    wide): ``reciprocal`` or ``divide(1, .)``, the same bits (MLP._sigmoid_of_negated)."""
+    z = np.random.default_rng(0).random((500, 72), dtype=np.float32) + 1
+    if way == "reciprocal":
+        benchmark(lambda: np.reciprocal(z, out=z))
+    else:
+        benchmark(lambda: np.divide(1.0, z, out=z))
+
+
 @pytest.mark.parametrize("batch", BATCHES)
 def test_forward(benchmark, gflops, batch):
     m, _ = model(batch)

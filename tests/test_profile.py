@@ -265,7 +265,7 @@ def test_with_three_batch_sizes_each_category_splits_into_fixed_and_per_sample(t
     assert "| GEMM kernels | 0.2" in markdown.page(Analysis.of(out))
 
 
-def test_perf_scripts_own_demangling_and_ours_give_the_same_text(tmp_path):
+def test_perf_scripts_own_demangling_and_ours_give_the_same_text(tmp_path, monkeypatch):
     """Issue 51 (make bench's budget): perf demangled every symbol of every library a sample
     touched, 10 s of a keras profile; ``perf_script`` has perf skip it and demangles the
     distinct names once with ``c++filt -p``. The text the categories read is the same."""
@@ -292,3 +292,11 @@ def test_perf_scripts_own_demangling_and_ours_give_the_same_text(tmp_path):
     assert not failed
     assert "::" in theirs  # NumPy's C++ sorts were sampled, demangled
     assert ours == theirs
+    # a c++filt that fails leaves the demangling to perf: the same text, not mangled names
+    from mlpbench.worker import profiler
+
+    which = shutil.which
+    monkeypatch.setattr(
+        profiler.shutil, "which", lambda name: which("false") if name == "c++filt" else which(name)
+    )
+    assert perf_script(data) == (theirs, "")

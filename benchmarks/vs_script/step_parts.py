@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -21,45 +22,22 @@ from mlpbench.api.protocol import ModelSpec, TrainSpec
 from mlpbench.backends.numpy.model import PhaseClock
 from mlpbench.backends.numpy.trainer import NumpyTrainer
 
-SIZES, LR, MOMENTUM, L2 = (784, 70, 30, 10), 0.1, 0.9, 0.0001  # plain_mlp.py's maths
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from plain_mlp import L2, LR, MOMENTUM, SIZES, script_step  # noqa: E402  (the script's own)
 
 
 def main(threads: int, batch: int, plan: str) -> None:
     d = datasets.load(datasets.DataSpec(dataset="mnist"), "float32")
     x, y = d.x[:12000], d.y[:12000]
     onehot = np.eye(10, dtype=np.float32)[y]
-    spec = ModelSpec(layers=SIZES, loss="binary_crossentropy", l2=L2)
+    spec = ModelSpec(layers=tuple(SIZES), loss="binary_crossentropy", l2=L2)
     train = TrainSpec(batch_size=batch, optimizer="sgd", momentum=MOMENTUM, learning_rate=LR)
     tool = NumpyTrainer(spec, train, options={"threads": threads, "plan": plan}).model
     tool.ensure_batch(batch)
     tool.step_source = None
     clock = PhaseClock(enabled=False)
     rng = np.random.default_rng(0)
-    W = [rng.normal(0, 1 / np.sqrt(a), (a, b)).astype(np.float32) for a, b in zip(SIZES, SIZES[1:])]
-    B = [np.zeros(b, np.float32) for b in SIZES[1:]]
-    VW, VB = [np.zeros_like(w) for w in W], [np.zeros_like(b) for b in B]
-
-    def sigmoid(z: np.ndarray) -> np.ndarray:
-        np.negative(z, out=z)
-        np.exp(z, out=z)
-        z += 1
-        return np.reciprocal(z, out=z)
-
-    def script_step(idx: np.ndarray) -> None:  # benchmarks/vs_script/plain_mlp.py's step
-        acts = [x[idx]]
-        for w, b in zip(W, B):
-            acts.append(sigmoid(acts[-1] @ w + b))
-        delta = (acts[-1] - onehot[idx]) / len(idx)
-        for i in range(len(W) - 1, -1, -1):
-            gw, gb = acts[i].T @ delta + L2 * W[i], delta.sum(axis=0)
-            if i:
-                delta = (delta @ W[i].T) * acts[i] * (1 - acts[i])
-            VW[i] *= MOMENTUM
-            VW[i] -= LR * gw
-            VB[i] *= MOMENTUM
-            VB[i] -= LR * gb
-            W[i] += VW[i]
-            B[i] += VB[i]
+    script = script_step(x, onehot, np.float32, rng)
 
     order = rng.permutation(len(x))
 
@@ -82,7 +60,7 @@ def main(threads: int, batch: int, plan: str) -> None:
         for label, with_penalty in (("with its loss", True), ("penalty off", False)):
             tool.penalty = penalty if with_penalty else (lambda: 0.0)
             for _ in range(3):
-                t, s = per_step_us(tool_step), per_step_us(script_step)
+                t, s = per_step_us(tool_step), per_step_us(script)
                 print(f"threads {threads} batch {batch} {plan}, tool {label}: {t:.0f} us a "
                       f"step, script {s:.0f} us, tool/script {t / s:.2f}", flush=True)  # fmt: skip
 

@@ -130,31 +130,37 @@ def plans_change(env: dict[str, str | None]) -> str:
     return " ".join(f"-u {k}" if v is None else f"{k}={v}" for k, v in sorted(env.items()))
 
 
+def point_run(
+    spec: RunSpec, timeout: float, env: dict[str, str | None] | None = None, script: bool = False
+) -> PointResult:
+    """``spec`` as a sweep runs one point: its own process, pinned and capped like the timed
+    run (``script``: as the backend's standalone script)."""
+    from mlpbench.config.expand import Point
+    from mlpbench.config.points import PointKey
+    from mlpbench.sweep.runner import PointRunner
+
+    runner = PointRunner(
+        timeout, pin=spec.threads < len(usable_cpus()), scripts={spec.backend} if script else set()
+    )
+    return runner.run(Point(PointKey.of_run(spec), 0, spec, None), env or {})
+
+
 def profiled_run(spec: RunSpec) -> PointResult:
     """One more run of ``spec`` in a fresh worker, as a sweep's profiled run is: its steady
     epochs sampled (``mlpbench.worker.profiler``), the result with its profile."""
-    from mlpbench.config.expand import Point
-    from mlpbench.config.points import PointKey
     from mlpbench.results.profile import PROFILE_ENV
-    from mlpbench.sweep.runner import PointRunner
 
-    runner = PointRunner(timeout=600, pin=spec.threads < len(usable_cpus()))  # as the timed
-    return runner.run(Point(PointKey.of_run(spec), 0, spec, None), {PROFILE_ENV: "auto"})
+    return point_run(spec, 600, {PROFILE_ENV: "auto"})
 
 
 def script_run(spec: RunSpec) -> int:
     """A backend that is a script by definition (numpy-script) runs as its standalone script,
     as a sweep runs it: its own process, pinned and capped, no mlpbench inside."""
-    from mlpbench.config.expand import Point
-    from mlpbench.config.points import PointKey
     from mlpbench.render.text import run_summary_lines
-    from mlpbench.sweep.runner import PointRunner
 
     print(f"mlpbench run: {spec.backend} runs as its standalone script (its own process)",
           flush=True)  # fmt: skip
-    runner = PointRunner(timeout=3600, pin=spec.threads < len(usable_cpus()),
-                         scripts={spec.backend})  # fmt: skip
-    result = runner.run(Point(PointKey.of_run(spec), 0, spec, None))
+    result = point_run(spec, 3600, script=True)
     if not result.ok or result.summary is None:
         print(f"{result.status}: {result.reason}", file=sys.stderr)
         return 3 if result.status == "skipped" else 1

@@ -43,31 +43,47 @@ FRAME_SYMBOL = re.compile(r"^(\s*[0-9a-f]+\s+)(_Z\S*)(\s+\(.*\)\s*)$", re.M)
 
 def perf_script(data: Path) -> tuple[str, str]:
     """(``perf script``'s lines for ``data``, "" or why it failed). Its C++ symbols are
-    demangled by one ``c++filt -p`` over the distinct names, not by perf: perf demangled
-    every symbol of every library a sample touched (TensorFlow's): on a keras run's samples
-    10.0 s, against 2.9 s without and 0.09 s for c++filt, on the AMD EPYC VM, for the same
-    text (issue 51: make bench's budget). Without c++filt, perf demangles as before."""
-    fields = ["-i", str(data), "-F", "comm,tid,time,ip,sym,dso"]
+    demangled by one ``c++filt -p`` over the distinct names, not by perf, which demangles every
+    symbol of every library a sample touched (TensorFlow's: the larger part of a keras
+    profile's post-processing; issue 51, make bench's budget): the same text. Without
+    c++filt, or where it fails, perf demangles."""
+
+    def script(*flags: str) -> tuple[str, str]:
+        out = subprocess.run(
+            ["perf", "script", *flags, "-i", str(data), "-F", "comm,tid,time,ip,sym,dso"],
+            capture_output=True, text=True, errors="replace", timeout=600,
+        )  # fmt: skip
+        if out.returncode != 0:
+            return "", out.stderr.strip() or f"exit status {out.returncode}"
+        return out.stdout, ""
+
     filt = shutil.which("c++filt")
-    out = subprocess.run(
-        ["perf", "script", *(["--no-demangle"] if filt else []), *fields],
-        capture_output=True, text=True, errors="replace", timeout=600,
-    )  # fmt: skip
-    if out.returncode != 0:
-        return "", out.stderr.strip() or f"exit status {out.returncode}"
-    if not filt:
-        return out.stdout, ""
-    names = sorted({m.group(2) for m in FRAME_SYMBOL.finditer(out.stdout)})
+    if filt:
+        text, failed = script("--no-demangle")
+        plain = None if failed else demangled(text, filt)
+        if failed or plain is not None:
+            return plain or "", failed
+    return script()
+
+
+def demangled(text: str, filt: str) -> str | None:
+    """``text`` with its frames' mangled C++ names demangled by ``filt -p`` (the names only,
+    as perf writes them), or None where c++filt cannot."""
+    names = sorted({m.group(2) for m in FRAME_SYMBOL.finditer(text)})
     if not names:
-        return out.stdout, ""
-    plain = subprocess.run(
-        [filt, "-p"], input="\n".join(names) + "\n", capture_output=True, text=True,
-        errors="replace", timeout=600,
-    ).stdout.splitlines()  # fmt: skip
-    table = dict(zip(names, plain)) if len(plain) == len(names) else {}
-    return FRAME_SYMBOL.sub(
-        lambda m: m.group(1) + table.get(m.group(2), m.group(2)) + m.group(3), out.stdout
-    ), ""
+        return text
+    try:
+        out = subprocess.run(
+            [filt, "-p"], input="\n".join(names) + "\n", capture_output=True, text=True,
+            errors="replace", timeout=600,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    plain = out.stdout.splitlines()
+    if out.returncode != 0 or len(plain) != len(names):
+        return None
+    table = dict(zip(names, plain))
+    return FRAME_SYMBOL.sub(lambda m: m.group(1) + table[m.group(2)] + m.group(3), text)
 
 
 def perf_problem() -> str:

@@ -290,7 +290,7 @@ class MLP:
         :func:`ignore_overflow` in the row split's threads and around the callers' loops
         (NumPy's error state is per thread; entering it per call cost 1.5% of a batch-100
         step). ``divide(1, Z)``, not ``reciprocal``: the same bits, and NumPy's float32
-        division loop ran at 0.17 ns a value against reciprocal's 0.29 (AMD EPYC, issue 51)."""
+        division loop is the faster (`make benchmarks`: test_sigmoid_last_pass)."""
         xp = self.xp
         xp.exp(Z, out=Z)
         Z += 1.0

@@ -2,11 +2,11 @@
 rows at a time rather than inside every step.
 
 Why: at batch 100 the loss of a step is a thousand numbers, and the dozen NumPy calls that
-clip, log and sum them cost their fixed price each: about 15 us a step on a 2-vCPU AMD EPYC,
-more than the careful plain script's whole margin (issue 51; `benchmarks/vs_script/
-step_parts.py`). A step now copies its output rows and labels into :class:`EpochOutputs` (two
-calls); the same formulas run over a full buffer at once. The epoch's loss is the same sum,
-taken in another order: equal to float rounding.
+clip, log and sum them cost their fixed price each, a good part of the careful plain script's
+whole margin (issue 51; `make benchmarks`: test_output_delta_and_loss against
+test_output_delta_and_loss_each_step). A step now copies its output rows and labels into
+:class:`EpochOutputs` (two calls); the same formulas run over a full buffer at once. The
+epoch's loss is the same sum, taken in another order: equal to float rounding.
 """
 
 from __future__ import annotations
@@ -19,20 +19,18 @@ ELEMENTS = 1 << 16
 """Output values a buffer holds before its loss is taken (256 KiB of float32: cache-sized)."""
 
 
-def loss_sum(xp: Any, loss: str, a: Any, labels: Any, t: Any, u: Any, at: Any = None) -> Any:
+def loss_sum(xp: Any, loss: str, a: Any, labels: Any, t: Any, u: Any) -> Any:
     """Keras's loss summed over the rows of ``a`` (the outputs, C-contiguous) against integer
     ``labels``, with Keras's clipping (the binary cross-entropy a mean over the outputs), as a
-    0-d array of ``xp``; ``t`` and ``u``: scratch of ``a``'s shape; ``at``: the labels' flat
-    positions in ``a`` (row * outputs + label) if the caller has them."""
+    0-d array of ``xp``; ``t`` and ``u``: scratch of ``a``'s shape."""
     n = a.shape[1]
-    if at is None:
-        at = xp.arange(len(a)) * n + labels
+    at = xp.arange(len(a)) * n + labels  # the labels' flat positions in a
     if loss == "categorical_crossentropy":
         # Keras normalizes the outputs to sum to 1, clips, then takes the cross-entropy.
         p = a.reshape(-1).take(at) / a.sum(axis=1)
         return -xp.log(xp.clip(p, EPS, 1 - EPS)).sum()
     # sum(log(1 - t)) + sum over the labels' entries of (log t - log(1 - t)), t = clip(a):
-    # log t is needed at the labels only, one value a row (a log costs about 1.7 ns a value).
+    # log t is needed at the labels only, one value a row (the logs are the costly part).
     # One clip, not maximum and minimum: over a buffer NumPy's clip runs at twice their speed.
     xp.clip(a, EPS, 1 - EPS, out=t)
     xp.subtract(1, t, out=u)
@@ -64,7 +62,6 @@ class EpochOutputs:
         self.out = xp.zeros((rows, outputs), dtype=dtype)
         self.labels = xp.zeros(rows, dtype=xp.int64)  # any integer labels, cast exactly
         self.t, self.u = xp.zeros_like(self.out), xp.zeros_like(self.out)
-        self.row_starts = xp.arange(rows) * outputs  # each row's first flat position
         self.filled = 0
         self.accuracy = False
         self._loss: Any = 0.0
@@ -103,9 +100,8 @@ class EpochOutputs:
         if not k:
             return
         xp, a, labels = self.xp, self.out[:k], self.labels[:k]
-        at = self.row_starts[:k] + labels
         self._loss = self._loss + self.scalar(
-            loss_sum(xp, self.loss, a, labels, self.t[:k], self.u[:k], at)
+            loss_sum(xp, self.loss, a, labels, self.t[:k], self.u[:k])
         )
         if self.accuracy:
             self._hits = self._hits + self.count(a.argmax(axis=1) == labels)
